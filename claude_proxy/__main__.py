@@ -1,0 +1,4 @@
+from claude_proxy.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""`claude-proxy config show|check|init`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from claude_proxy.cli.errors import CLIError
+
+app = typer.Typer(help="Show, check and create the settings file.", no_args_is_help=True)
+
+ConfigOption = typer.Option(None, "--config", "-c", help="Settings file (default: the search order in the README).")
+
+
+@app.command()
+def show(config: Optional[str] = ConfigOption, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print the effective settings, with secrets masked."""
+    import json
+
+    import yaml
+
+    from claude_proxy.settings import load_settings, masked
+
+    settings = load_settings(config)
+    data = masked(settings.model_dump(mode="json"))
+    if json_out:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"# source: {settings.source or 'built-in defaults'}")
+    typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+@app.command()
+def check(config: Optional[str] = ConfigOption) -> None:
+    """Validate the settings; exit 1 with the reason when they are wrong."""
+    from claude_proxy.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(config)
+    except SettingsError as exc:
+        raise CLIError(str(exc), exit_code=1) from None
+    typer.echo(f"ok: {settings.source or 'no settings file; built-in defaults'}")
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(Path("claude-proxy.yaml"), help="Where to write the file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a starter settings file with every default spelled out."""
+    import yaml
+
+    from claude_proxy.settings import Settings
+
+    if path.exists() and not force:
+        raise CLIError(f"{path} already exists (use --force to overwrite)")
+    data = Settings().model_dump(mode="json")
+    data["upstream"]["api_key"] = "${ANTHROPIC_API_KEY:-}"
+    header = (
+        "# claude-proxy settings. Every key is documented in settings.example.yaml.\n"
+        "# ${VAR} and ${VAR:-default} expand from the environment.\n"
+    )
+    try:
+        path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror}") from None
+    typer.echo(f"wrote {path}")

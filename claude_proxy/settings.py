@@ -1,0 +1,238 @@
+"""Settings: one YAML file plus the environment, validated into typed sections.
+
+The file is found in this order: ``--config PATH``, ``$CLAUDE_PROXY_CONFIG``,
+``./claude-proxy.yaml``, ``~/.config/claude-proxy/settings.yaml``. Values may use
+``${VAR}`` and ``${VAR:-default}``. Unknown keys and wrong types are errors that
+name the key and the file, so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_UPSTREAM = "https://api.anthropic.com"
+SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
+LOCAL_FILE = "claude-proxy.yaml"
+
+
+class SettingsError(Exception):
+    """A settings file that cannot be read or does not validate."""
+
+
+def user_config_path() -> Path:
+    """Where the per-user settings file lives (``~/.config/claude-proxy/settings.yaml``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "claude-proxy" / "settings.yaml"
+
+
+def user_data_dir() -> Path:
+    """Where logs and sessions live (``~/.local/share/claude-proxy``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "claude-proxy"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8082, ge=0, le=65535)
+    cors_origins: list[str] = []
+    max_body_size: int = Field(32 * 1024 * 1024, gt=0)
+    auth_keys: list[str] = []
+    allow_unauthenticated: bool = False
+    shutdown_timeout: float = Field(30.0, ge=0)
+    workers: int = Field(1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+
+class UpstreamSettings(_Section):
+    base_url: str = DEFAULT_UPSTREAM
+    api_key: str | None = None
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(600.0, gt=0)
+    pool_size: int = Field(100, ge=1)
+    retries: int = Field(2, ge=0)
+
+
+class LogSettings(_Section):
+    enabled: bool = True
+    path: str | None = None
+    bodies: bool = True
+    max_body_bytes: int = Field(1024 * 1024, ge=0)
+
+    def db_path(self) -> Path:
+        return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"
+
+
+class RewriteSettings(_Section):
+    model_aliases: dict[str, str] = {}
+    system_prepend: str | None = None
+    system_append: str | None = None
+    append_to_last_user: str | None = None
+    set: dict[str, Any] = {}
+    drop: list[str] = []
+    hooks: list[str] = []
+
+
+class BackendSettings(_Section):
+    """One upstream provider (issue: OpenAI-compatible backends)."""
+
+    kind: Literal["anthropic", "openai"] = "anthropic"
+    base_url: str
+    api_key: str | None = None
+    headers: dict[str, str] = {}
+    timeout: float = Field(600.0, gt=0)
+
+
+class RouteSettings(_Section):
+    """Where a requested model goes: a backend and the model name to send it."""
+
+    backend: str
+    model: str | None = None
+    fallbacks: list[str] = []
+
+
+class PermissionSettings(_Section):
+    """Permission rules in Claude Code's syntax: ``Tool`` or ``Tool(specifier)``."""
+
+    default_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions"] = "default"
+    allow: list[str] = []
+    ask: list[str] = []
+    deny: list[str] = []
+
+
+class SandboxSettings(_Section):
+    mode: Literal["auto", "bwrap", "off"] = "auto"
+    network: bool = False
+
+
+class ToolsSettings(_Section):
+    extra_roots: list[str] = []
+
+
+class ChatSettings(_Section):
+    model: str = "claude-sonnet-4-5"
+    api_key: str | None = None
+    base_url: str | None = None
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    log: LogSettings = LogSettings()
+    rewrite: RewriteSettings = RewriteSettings()
+    backends: dict[str, BackendSettings] = {}
+    routes: dict[str, RouteSettings] = {}
+    permissions: PermissionSettings = PermissionSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    tools: ToolsSettings = ToolsSettings()
+    chat: ChatSettings = ChatSettings()
+
+    source: str | None = Field(default=None, exclude=True)
+
+    def upstream_key(self) -> str | None:
+        """The key the proxy sends upstream: settings first, then ``$ANTHROPIC_API_KEY``."""
+        return self.upstream.api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def expand_env(value: Any, env: dict[str, str] | None = None) -> Any:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of a loaded YAML tree."""
+    env = os.environ if env is None else env
+    if isinstance(value, str):
+        return _VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [expand_env(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, env) for k, v in value.items()}
+    return value
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The settings file to use, in the documented search order, or None."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"settings file not found: {path}")
+        return path
+    env_path = os.environ.get(SEARCH_ORDER_ENV)
+    if env_path:
+        path = Path(env_path).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"settings file not found: {path} (from ${SEARCH_ORDER_ENV})")
+        return path
+    for candidate in (Path.cwd() / LOCAL_FILE, user_config_path()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{key}'"
+    got = error.get("input")
+    shown = f" (got {got!r})" if got is not None and not isinstance(got, (dict, list)) else ""
+    return f"'{key}': {error['msg'].lower()}{shown}"
+
+
+def parse_settings(data: Any, source: str = "<settings>") -> Settings:
+    """Validate an already-loaded mapping; errors name the key and the source."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: the top level must be a mapping of sections")
+    try:
+        settings = Settings.model_validate(expand_env(data))
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise SettingsError(f"{source}: {problems}") from None
+    settings.source = source
+    return settings
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Find, read and validate the settings; defaults alone when there is no file."""
+    path = find_config(explicit)
+    if path is None:
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SettingsError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_settings(data, str(path))
+
+
+SECRET_KEYS = re.compile(r"(api_key|auth_keys|token|secret|password)", re.I)
+
+
+def mask_secret(value: str) -> str:
+    """Show only the last four characters of a secret."""
+    if not value:
+        return value
+    return "****" + value[-4:] if len(value) > 8 else "****"
+
+
+def masked(data: Any, key: str = "") -> Any:
+    """A copy of a settings tree with every secret-looking value masked."""
+    if isinstance(data, dict):
+        return {k: masked(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, key) for v in data]
+    if isinstance(data, str) and SECRET_KEYS.search(key):
+        return mask_secret(data)
+    return data
