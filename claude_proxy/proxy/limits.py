@@ -6,7 +6,7 @@ beyond that it gets 529 ``overloaded_error`` at once, the answer Anthropic itsel
 gives, which every SDK already retries, instead of hanging.
 
 ``read_body`` reads a request body with a size cap (413) and a deadline for the
-whole body (408), so a client trickling bytes cannot hold a slot forever.
+whole body (408), so a client trickling bytes cannot hold a connection forever.
 """
 
 from __future__ import annotations
@@ -91,23 +91,22 @@ class ConcurrencyGate:
 
 
 async def read_body(request: "web.Request", max_size: int, timeout: float) -> bytes:
-    """The whole request body, or 413 when too large, 408 when it does not arrive in time."""
+    """The whole request body, or 413 when too large, 408 when it does not arrive in time.
+
+    Read with ``request.read()`` so the body stays cached on the request for the
+    handler; the app's ``client_max_size`` should equal ``max_size``.
+    """
+    from aiohttp import web
+
     declared = request.content_length
     if declared is not None and declared > max_size:
         raise ProxyError(413, f"request body of {declared} bytes is over the limit of {max_size} bytes")
-    chunks: list[bytes] = []
-    size = 0
-
-    async def _read() -> None:
-        nonlocal size
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > max_size:
-                raise ProxyError(413, f"request body is over the limit of {max_size} bytes")
-            chunks.append(chunk)
-
     try:
-        await asyncio.wait_for(_read(), timeout)
+        body = await asyncio.wait_for(request.read(), timeout)
     except asyncio.TimeoutError:
         raise ProxyError(408, f"request body not received within {math.ceil(timeout)}s") from None
-    return b"".join(chunks)
+    except web.HTTPRequestEntityTooLarge:
+        raise ProxyError(413, f"request body is over the limit of {max_size} bytes") from None
+    if len(body) > max_size:
+        raise ProxyError(413, f"request body is over the limit of {max_size} bytes")
+    return body

@@ -83,9 +83,10 @@ async def body_server(aiohttp_client):
             body = await read_body(request, max_size=1000, timeout=0.3)
         except ProxyError as exc:
             return from_exception(exc)
+        assert await request.read() == body  # still there for the handler
         return web.Response(text=str(len(body)))
 
-    app = web.Application()
+    app = web.Application(client_max_size=1000)
     app.router.add_post("/", handler)
     return await aiohttp_client(app)
 

@@ -1,0 +1,190 @@
+"""The protective layer around the proxy's ``/v1`` handler: one middleware and two routes.
+
+``Protection.install(app)`` adds, without the forwarding code knowing:
+
+- access keys (401) and the swap of the client's key for the proxy's own,
+- the request body read under a size cap (413) and a deadline (408), left in
+  ``request[BODY]`` for the handler so it is read once,
+- per-key rate limits (429 with ``retry-after``),
+- the concurrency cap with its short queue (529 ``overloaded_error``),
+- metrics for every exchange, ``/metrics`` and ``/health/ready``.
+
+The forwarding handler reports back through the request mapping: ``request[ROUTE]``
+(the route that answered), ``request[MODEL]`` (the requested model), and
+``request[STATUS]`` when the status it logged differs from the response (499
+for a client that went away). It counts retries and fallbacks on ``metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from claude_proxy.proxy.access import AccessKeys, presented_key, use_upstream_key
+from claude_proxy.proxy.errors import ProxyError, error_response, from_exception
+from claude_proxy.proxy.health import UpstreamProbe, readiness
+from claude_proxy.proxy.limits import ConcurrencyGate, read_body
+from claude_proxy.proxy.metrics import ProxyMetrics
+from claude_proxy.proxy.ratelimit import RateLimiter, estimate_input_tokens
+from claude_proxy.proxy.retry import RetryPolicy
+from claude_proxy.proxy.usage import extract_usage
+
+log = logging.getLogger(__name__)
+
+BODY = "claude_proxy.body"
+CLIENT = "claude_proxy.client"
+ROUTE = "claude_proxy.route"
+MODEL = "claude_proxy.model"
+STATUS = "claude_proxy.status"
+RESPONSE_BODY = "claude_proxy.response_body"
+_STARTED = "claude_proxy.started"
+_FIRST_BYTE = "claude_proxy.first_byte"
+_MODEL_FIELD = re.compile(rb'"model"\s*:\s*"([^"]{1,200})"')
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _is_protected(path: str) -> bool:
+    return path.startswith("/v1/") or path == "/v1"
+
+
+class Protection:
+    """Keys, limits, metrics and readiness for one proxy app, built from the settings."""
+
+    def __init__(self, settings: Any, request_log: Any = None, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.request_log = request_log
+        self.keys = AccessKeys.from_settings(settings.server, env)
+        self.upstream_key: str | None = settings.upstream_key()
+        self.limiter = RateLimiter.from_settings(settings.limits)
+        self.gate = ConcurrencyGate.from_settings(settings.limits)
+        self.retry_policy = RetryPolicy.from_settings(settings.upstream)
+        self.metrics = ProxyMetrics()
+        urls = [settings.upstream.base_url, *(b.base_url for b in settings.backends.values())]
+        self.probes = [UpstreamProbe(url, timeout=min(settings.upstream.connect_timeout, 2.0))
+                       for url in dict.fromkeys(urls)]
+        self.in_flight = 0
+        if request_log is not None:
+            self.metrics.log_queue.set_function(lambda: float(request_log.queue_depth))
+        self.metrics.queued.set_function(lambda: float(self.gate.waiting))
+        if self.keys.enabled and not self.upstream_key:
+            log.warning("access keys are set but no upstream key is configured: "
+                        "requests reach the upstream without credentials")
+
+    def install(self, app: web.Application) -> None:
+        """Add the middleware, ``/metrics``, ``/health/ready`` and the first-byte clock."""
+        app[PROTECTION] = self
+        app.middlewares.append(self.middleware)
+        app.router.add_get("/health/ready", self.ready)
+        if self.settings.limits.metrics:
+            app.router.add_get("/metrics", self.metrics_handler)
+        app.on_response_prepare.append(self._first_byte)
+
+    # --- the middleware -------------------------------------------------------------------
+    def _limit_key(self, request: web.Request, label: str | None) -> str:
+        """Whose allowance a request uses: the access key, else the client's own key, else its address."""
+        if label is not None:
+            return label
+        key = presented_key(request.headers)
+        if key:
+            return "client:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        return f"addr:{request.remote}"
+
+    async def _admit(self, request: web.Request) -> web.Request:
+        """Authenticate, read the body, apply the rate limits; the request to hand on."""
+        label = self.keys.identify(request.headers)
+        if label is not None:
+            headers = CIMultiDict(request.headers)
+            use_upstream_key(headers, self.upstream_key)
+            request = request.clone(headers=headers)
+            request[CLIENT] = label
+        if request.body_exists:
+            limits = self.settings.limits
+            request[BODY] = await read_body(request, self.settings.server.max_body_size, limits.body_timeout)
+        if self.limiter.enabled:
+            body = request.get(BODY, b"")
+            tokens = estimate_input_tokens(body) if self.limiter.counts_tokens and body else 0
+            self.limiter.admit(self._limit_key(request, label), tokens)
+        return request
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _is_protected(request.path):
+            return await handler(request)
+        request[_STARTED] = time.monotonic()
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        status = 500
+        response: web.StreamResponse | None = None
+        try:
+            try:
+                request = await self._admit(request)
+                async with self.gate.slot():
+                    response = await handler(request)
+            except ProxyError as exc:
+                self.metrics.rejected.labels(exc.error_type).inc()
+                response = from_exception(exc)
+                if exc.status in (408, 413):
+                    response.force_close()  # the rest of the body is not worth reading
+            status = request.get(STATUS) or response.status
+            return response
+        except asyncio.CancelledError:
+            status = 499
+            raise
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.dec()
+            self._observe(request, status, response)
+
+    def _observe(self, request: web.Request, status: int, response: web.StreamResponse | None) -> None:
+        now = time.monotonic()
+        started = request.get(_STARTED, now)
+        first = request.get(_FIRST_BYTE)
+        if first is None and response is not None and not response.prepared:
+            first = now  # a whole response about to be sent: its first byte goes out now
+        model = request.get(MODEL)
+        if model is None:
+            match = _MODEL_FIELD.search(request.get(BODY, b"")[:4096])
+            model = match.group(1).decode("utf-8", "replace") if match else None
+        body = request.get(RESPONSE_BODY)
+        if body is None and isinstance(response, web.Response) and isinstance(response.body, bytes):
+            body = response.body
+        usage = extract_usage(body) if body and 200 <= status < 300 else None
+        self.metrics.observe(path=request.path, route=request.get(ROUTE), model=model, status=status,
+                             duration_s=now - started,
+                             ttfb_s=(first - started) if first is not None else None, usage=usage)
+
+    async def _first_byte(self, request: web.Request, response: web.StreamResponse) -> None:
+        request.setdefault(_FIRST_BYTE, time.monotonic())
+
+    # --- the routes -----------------------------------------------------------------------
+    async def ready(self, request: web.Request) -> web.Response:
+        log_ = self.request_log
+        status, body = await readiness(
+            self.probes,
+            log_healthy=bool(log_.healthy) if log_ is not None else True,
+            log_queue=int(log_.queue_depth) if log_ is not None else 0,
+            in_flight=self.in_flight,
+            queued=self.gate.waiting,
+        )
+        return web.json_response(body, status=status)
+
+    async def metrics_handler(self, request: web.Request) -> web.Response:
+        try:
+            self.keys.identify(request.headers)
+        except ProxyError as exc:
+            return error_response(exc.status, exc.message, exc.error_type)
+        text, content_type = self.metrics.render()
+        response = web.Response(body=text)
+        response.headers["content-type"] = content_type
+        return response
+
+
+PROTECTION = web.AppKey("claude_proxy.protection", Protection)
