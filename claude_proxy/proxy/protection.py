@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 
 from claude_proxy.proxy.access import AccessKeys, presented_key, use_upstream_key
 from claude_proxy.proxy.errors import ProxyError, error_response, from_exception
-from claude_proxy.proxy.health import UpstreamProbe, readiness
+from claude_proxy.proxy.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.limits import ConcurrencyGate, read_body
 from claude_proxy.proxy.metrics import ProxyMetrics
 from claude_proxy.proxy.ratelimit import RateLimiter, estimate_input_tokens

@@ -7,7 +7,7 @@ import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from claude_proxy.proxy.health import UpstreamProbe, readiness
+from claude_proxy.proxy.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.metrics import MAX_MODELS, ProxyMetrics, endpoint_of
 from claude_proxy.proxy.usage import extract_usage
 
