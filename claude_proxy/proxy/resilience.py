@@ -1,0 +1,212 @@
+"""Sending upstream with retries and fallbacks: what ``forward`` calls instead of ``send``.
+
+``send_resilient`` wraps "send until the response headers arrive" (nothing has
+reached the client yet, so another try is invisible to it): each target is tried
+under the retry policy, and when the answer is still retryable the route's
+fallbacks follow in order. Every attempt lands in the log entry
+(``attempts`` and ``attempt_log``) and in the metrics.
+
+Fallbacks apply to a request whose model names a route in ``routes:`` (exact
+name, then glob, then ``default``) that lists ``fallbacks``. The primary goes
+where the proxy would send it anyway (``state.select_upstream``); each fallback
+goes to its route's backend with its route's model put in the body. Only
+``kind: anthropic`` backends can be fallbacks here: the body is passed on in the
+Anthropic format.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from claude_proxy.proxy.access import use_upstream_key
+from claude_proxy.proxy.errors import ProxyError
+from claude_proxy.proxy.fallbacks import fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.protection import PROTECTION, ROUTE
+from claude_proxy.proxy.retry import Outcome, RetryPolicy, send_with_retries
+from claude_proxy.proxy.upstream import Upstream
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from claude_proxy.proxy.requestlog import LogEntry
+    from claude_proxy.proxy.state import ProxyState
+
+log = logging.getLogger(__name__)
+
+
+def route_for_model(routes: Mapping[str, Any], model: str | None) -> str | None:
+    """The route a requested model uses: its exact name, else the first glob that matches, else ``default``."""
+    if model and model in routes:
+        return model
+    if model:
+        for name in routes:
+            if any(ch in name for ch in "*?[") and fnmatch.fnmatchcase(model, name):
+                return name
+    return "default" if "default" in routes else None
+
+
+def _requested_model(body: bytes) -> str | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    model = parsed.get("model") if isinstance(parsed, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _with_model(body: bytes, model: str | None) -> bytes:
+    """The body with its ``model`` replaced (re-serialised only when it changes)."""
+    if model is None:
+        return body
+    parsed = json.loads(body)
+    if parsed.get("model") == model:
+        return body
+    parsed["model"] = model
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass
+class Target:
+    """One place to send the request: a route's upstream, headers and body."""
+
+    name: str
+    upstream: Upstream
+    headers: CIMultiDict[str]
+    body: bytes
+    model: str | None = None
+
+
+class BackendUpstreams:
+    """Connection pools for the ``backends:`` that fallbacks send to, opened on first use."""
+
+    def __init__(self, state: "ProxyState") -> None:
+        self.state = state
+        self._pools: dict[str, Upstream] = {}
+
+    async def get(self, name: str) -> Upstream:
+        pool = self._pools.get(name)
+        if pool is None:
+            backend = self.state.settings.backends[name]
+            up = self.state.settings.upstream
+            pool = Upstream(backend.base_url, connect_timeout=up.connect_timeout,
+                            read_timeout=backend.timeout, pool_size=up.pool_size)
+            await pool.start()
+            self._pools[name] = pool
+        return pool
+
+    async def close(self) -> None:
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
+
+
+BACKENDS = web.AppKey("claude_proxy.backend_upstreams", BackendUpstreams)
+
+
+def install(app: web.Application, state: "ProxyState") -> None:
+    """Give the app its fallback pools, closed with the app."""
+    app[BACKENDS] = BackendUpstreams(state)
+
+    async def _close(app: web.Application) -> None:
+        await app[BACKENDS].close()
+
+    app.on_cleanup.append(_close)
+
+
+async def _targets(request: web.Request, state: "ProxyState", method: str, path_qs: str,
+                   headers: CIMultiDict[str], body: bytes) -> list[Target]:
+    primary = Target("upstream", state.select_upstream(method, request.path), headers, body)
+    routes = state.settings.routes
+    if not routes or method != "POST" or not request.path.startswith("/v1/messages") \
+            or request.path.endswith("/count_tokens") or not any(r.fallbacks for r in routes.values()):
+        return [primary]
+    route = route_for_model(routes, _requested_model(body))
+    if route is None or not routes[route].fallbacks:
+        return [primary]
+    primary.name = route
+    targets = [primary]
+    pools = request.app.get(BACKENDS)
+    for name in fallback_chain(routes, route)[1:]:
+        fallback = routes[name]
+        backend = state.settings.backends.get(fallback.backend)
+        if backend is None or backend.kind != "anthropic" or pools is None:
+            log.warning("fallback route %s skipped: only anthropic backends can take a pass-through "
+                        "request", name)
+            continue
+        out = CIMultiDict(headers)
+        if backend.api_key:
+            use_upstream_key(out, backend.api_key)
+        for key, value in backend.headers.items():
+            out[key] = value
+        targets.append(Target(name, await pools.get(fallback.backend), out,
+                              _with_model(body, fallback.model), fallback.model))
+    return targets
+
+
+async def _discard(response: "aiohttp.ClientResponse") -> None:
+    response.close()
+
+
+def _status_of(response: "aiohttp.ClientResponse") -> tuple[int, Mapping[str, str]]:
+    return response.status, response.headers
+
+
+async def send_resilient(request: web.Request, state: "ProxyState", method: str, path_qs: str,
+                         headers: CIMultiDict[str], body: bytes,
+                         entry: "LogEntry") -> "aiohttp.ClientResponse":
+    """Send with retries and fallbacks until the response headers arrive; raise the last ProxyError.
+
+    Fills ``entry.attempts``, ``entry.attempt_log`` and, after a fallback,
+    ``entry.route`` and ``entry.upstream_model``.
+    """
+    protection = request.app.get(PROTECTION)
+    policy = protection.retry_policy if protection else RetryPolicy.from_settings(state.settings.upstream)
+    metrics = protection.metrics if protection else None
+    targets = await _targets(request, state, method, path_qs, headers, body)
+    by_name = {t.name: t for t in targets}
+
+    def send_route(name: str, first_number: int):
+        target = by_name[name]
+
+        async def send() -> "aiohttp.ClientResponse":
+            return await target.upstream.send(method, path_qs, target.headers, target.body)
+
+        return send_with_retries(
+            send, policy, status_of=_status_of, discard=_discard, retry_on=(ProxyError,),
+            target=name if len(targets) > 1 else None, first_number=first_number,
+            on_retry=(lambda a: metrics.retried(a.status)) if metrics else None)
+
+    def fell_back(old: str, new: str) -> None:
+        if metrics is not None:
+            metrics.fell_back(old, new)
+
+    answered, outcome = await send_with_fallbacks([t.name for t in targets], send_route,
+                                                  discard=_discard, on_fallback=fell_back)
+    _record(entry, outcome, by_name[answered], len(targets) > 1, request)
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.response is not None
+    return outcome.response
+
+
+def _record(entry: "LogEntry", outcome: Outcome, target: Target, routed: bool, request: web.Request) -> None:
+    entry.attempts = len(outcome.attempts)
+    if hasattr(entry, "attempt_log"):
+        entry.attempt_log = [a.as_dict() for a in outcome.attempts]
+    if routed:
+        entry.route = target.name
+        request[ROUTE] = target.name
+        if target.model is not None:
+            entry.upstream_model = target.model
+    if len(outcome.attempts) > 1:
+        summary = ", ".join(f"#{a.number}{' ' + a.target if a.target else ''}: {a.status or a.error}"
+                            for a in outcome.attempts)
+        log.info("%s %s answered after %d attempts (%s)", request.method, request.raw_path,
+                 len(outcome.attempts), summary)
