@@ -111,7 +111,7 @@ class Protection:
         if self.limiter.enabled:
             body = request.get(BODY, b"")
             tokens = estimate_input_tokens(body) if self.limiter.counts_tokens and body else 0
-            self.limiter.admit(self._limit_key(request, label), tokens)
+            await self.limiter.acquire(self._limit_key(request, label), tokens)
         return request
 
     @web.middleware

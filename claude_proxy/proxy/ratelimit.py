@@ -4,7 +4,8 @@ Token buckets, like Anthropic's own limits: each key's bucket holds a minute's
 allowance and refills continuously. A request is admitted when the bucket holds
 its cost (or is full, so one request larger than the whole allowance can still
 pass once); the cost may push the bucket into debt, which later requests wait out.
-The state lives in this process: with several workers each keeps its own.
+The state lives in this process (with several workers each keeps its own) unless
+``limits.shared_state`` names a SQLite file that every process on the host shares.
 
 Input tokens are estimated cheaply from the body bytes (about four bytes a token),
 with base64 images counted at a flat rate instead of by their size.
@@ -12,11 +13,13 @@ with base64 images counted at a flat rate instead of by their size.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Protocol
 
 from claude_proxy.proxy.errors import ProxyError
 
@@ -38,60 +41,80 @@ def estimate_input_tokens(body: bytes) -> int:
 
 
 @dataclass
-class _Bucket:
+class Bucket:
+    """One key's allowance of one kind: how much is left, as of when."""
+
     level: float
     stamp: float
 
 
-class TokenBucket:
-    """Buckets of one kind (requests, or tokens) for every key, refilling per minute."""
+class BucketStore(Protocol):
+    """Where buckets live. ``transaction`` runs ``fn`` over the named buckets atomically."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+    blocking: bool
 
-    def _refill(self, key: str) -> _Bucket:
-        now = self._clock()
-        bucket = self._buckets.get(key)
+    def transaction(self, names: list[str], now: float,
+                    fn: Callable[[dict[str, Bucket | None]], dict[str, Bucket]]) -> None: ...
+
+
+class MemoryStore:
+    """Buckets in this process's memory; old full buckets are forgotten past ``MAX_BUCKETS``."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, Bucket] = {}
+
+    def transaction(self, names: list[str], now: float,
+                    fn: Callable[[dict[str, Bucket | None]], dict[str, Bucket]]) -> None:
+        updates = fn({name: self._buckets.get(name) for name in names})
+        if len(self._buckets) + len(updates) > MAX_BUCKETS:
+            # a bucket untouched for a minute is full again, unless a huge request left it in debt
+            self._buckets = {k: b for k, b in self._buckets.items() if b.stamp > now - 60 or b.level < 0}
+        self._buckets.update(updates)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A per-minute allowance of requests or input tokens."""
+
+    what: str
+    per_minute: int
+
+    @property
+    def rate(self) -> float:
+        return self.per_minute / 60.0
+
+    def refilled(self, bucket: Bucket | None, now: float) -> float:
         if bucket is None:
-            if len(self._buckets) >= MAX_BUCKETS:
-                self._forget_full(now)
-            bucket = self._buckets[key] = _Bucket(self.capacity, now)
-        else:
-            bucket.level = min(self.capacity, bucket.level + (now - bucket.stamp) * self.rate)
-            bucket.stamp = now
-        return bucket
+            return float(self.per_minute)
+        return min(float(self.per_minute), bucket.level + max(now - bucket.stamp, 0.0) * self.rate)
 
-    def _forget_full(self, now: float) -> None:
-        """Drop buckets that have refilled completely: they carry no state worth keeping."""
-        for key in [k for k, b in self._buckets.items()
-                    if b.level + (now - b.stamp) * self.rate >= self.capacity]:
-            del self._buckets[key]
-
-    def wait_for(self, key: str, cost: float) -> float:
-        """Seconds until ``cost`` would be admitted (0 when it would be now)."""
-        bucket = self._refill(key)
-        need = min(cost, self.capacity)
-        if bucket.level >= need:
-            return 0.0
-        return (need - bucket.level) / self.rate
-
-    def take(self, key: str, cost: float) -> None:
-        self._refill(key).level -= cost
+    def wait(self, level: float, cost: float) -> float:
+        """Seconds until ``cost`` fits (a cost above the whole allowance needs a full bucket)."""
+        need = min(cost, float(self.per_minute))
+        return 0.0 if level >= need else (need - level) / self.rate
 
 
 class RateLimiter:
     """Requests-per-minute and input-tokens-per-minute limits for each access key."""
 
     def __init__(self, requests_per_minute: int = 0, input_tokens_per_minute: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.requests = TokenBucket(requests_per_minute, clock) if requests_per_minute else None
-        self.tokens = TokenBucket(input_tokens_per_minute, clock) if input_tokens_per_minute else None
+                 clock: Callable[[], float] = time.monotonic, store: BucketStore | None = None) -> None:
+        self.requests = Limit("requests", requests_per_minute) if requests_per_minute else None
+        self.tokens = Limit("input tokens", input_tokens_per_minute) if input_tokens_per_minute else None
+        self.store: BucketStore = store if store is not None else MemoryStore()
+        self._clock = clock
 
     @classmethod
     def from_settings(cls, limits: object) -> "RateLimiter":
+        """Per process, or shared through a SQLite file when ``limits.shared_state`` is set."""
+        path = getattr(limits, "shared_state", None)
+        if path:
+            from claude_proxy.proxy.ratelimit_shared import SqliteStore
+
+            return cls(getattr(limits, "requests_per_minute", 0), getattr(limits, "input_tokens_per_minute", 0),
+                       clock=time.time, store=SqliteStore(Path(path).expanduser()))
         return cls(getattr(limits, "requests_per_minute", 0), getattr(limits, "input_tokens_per_minute", 0))
 
     @property
@@ -106,20 +129,35 @@ class RateLimiter:
         """Take one request (and its estimated tokens) from ``key``'s allowance, or raise 429.
 
         Nothing is taken when the request is refused, so a client that backs off
-        as told by ``retry-after`` gets in.
+        as told by ``retry-after`` gets in. Blocks on a shared store: see ``acquire``.
         """
-        waits = []
-        if self.requests is not None:
-            waits.append(("requests", self.requests.wait_for(key, 1)))
-        if self.tokens is not None and input_tokens:
-            waits.append(("input tokens", self.tokens.wait_for(key, input_tokens)))
-        blocked = [(what, wait) for what, wait in waits if wait > 0]
-        if blocked:
-            what, wait = max(blocked, key=lambda item: item[1])
+        costs = [(limit, cost) for limit, cost in ((self.requests, 1), (self.tokens, input_tokens))
+                 if limit is not None and cost]
+        if not costs:
+            return
+        now = self._clock()
+        refused: list[tuple[float, str]] = []
+
+        def decide(buckets: dict[str, Bucket | None]) -> dict[str, Bucket]:
+            levels = {limit.what: limit.refilled(buckets[f"{limit.what}|{key}"], now) for limit, _ in costs}
+            for limit, cost in costs:
+                wait = limit.wait(levels[limit.what], cost)
+                if wait > 0:
+                    refused.append((wait, limit.what))
+            if refused:
+                return {}
+            return {f"{limit.what}|{key}": Bucket(levels[limit.what] - cost, now) for limit, cost in costs}
+
+        self.store.transaction([f"{limit.what}|{key}" for limit, _ in costs], now, decide)
+        if refused:
+            wait, what = max(refused)
             seconds = max(1, math.ceil(wait))
             raise ProxyError(429, f"rate limit of {what} per minute exceeded for this key; "
                                   f"retry in {seconds}s", headers={"retry-after": str(seconds)})
-        if self.requests is not None:
-            self.requests.take(key, 1)
-        if self.tokens is not None and input_tokens:
-            self.tokens.take(key, input_tokens)
+
+    async def acquire(self, key: str, input_tokens: int = 0) -> None:
+        """``admit`` without blocking the event loop (a shared store works in a thread)."""
+        if self.store.blocking:
+            await asyncio.to_thread(self.admit, key, input_tokens)
+        else:
+            self.admit(key, input_tokens)

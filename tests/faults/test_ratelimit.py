@@ -79,3 +79,43 @@ def test_token_estimate_counts_text_and_flattens_images():
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 2_000_000}},
         {"type": "text", "text": "what is this?"}]}]}).encode()
     assert 1600 <= estimate_input_tokens(image) < 1800
+
+
+def test_a_shared_store_is_one_budget_for_every_process(tmp_path):
+    from claude_proxy.proxy.ratelimit_shared import SqliteStore
+
+    clock = Clock()
+    path = tmp_path / "limits.db"
+    worker_a = RateLimiter(requests_per_minute=3, clock=clock, store=SqliteStore(path))
+    worker_b = RateLimiter(requests_per_minute=3, clock=clock, store=SqliteStore(path))
+    worker_a.admit("k")
+    worker_b.admit("k")
+    worker_a.admit("k")
+    with pytest.raises(ProxyError) as caught:
+        worker_b.admit("k")
+    assert caught.value.status == 429
+    clock.now += 20
+    worker_b.admit("k")
+
+
+def test_shared_state_from_settings_and_unusable_file_fails_closed(tmp_path):
+    from claude_proxy.settings import parse_settings
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    limits = parse_settings({"limits": {"requests_per_minute": 5,
+                                        "shared_state": str(blocker / "limits.db")}}).limits
+    limiter = RateLimiter.from_settings(limits)
+    assert limiter.store.blocking
+    with pytest.raises(ProxyError) as caught:
+        limiter.admit("k")
+    assert caught.value.status == 503
+
+
+async def test_acquire_runs_a_shared_store_off_the_loop(tmp_path):
+    from claude_proxy.proxy.ratelimit_shared import SqliteStore
+
+    limiter = RateLimiter(requests_per_minute=1, store=SqliteStore(tmp_path / "l.db"))
+    await limiter.acquire("k")
+    with pytest.raises(ProxyError):
+        await limiter.acquire("k")
