@@ -83,17 +83,26 @@ async def serve_until_stopped(settings: Settings, request_log: RequestLog | None
     server = await start_server(settings, request_log, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.warning("already shutting down; in-flight requests get up to %gs",
+                        settings.server.shutdown_timeout)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         if on_ready is not None:
             on_ready(server)
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down: finishing in-flight requests, then draining the request log")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await server.stop()
+        try:
+            await server.stop()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 def run(settings: Settings, request_log: RequestLog | None = None, host: str | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from typing import Mapping
 
@@ -96,5 +97,9 @@ class Upstream:
 def describe_os_error(exc: aiohttp.ClientConnectorError) -> str:
     """The human part of a connect failure: 'connection refused', 'name not resolved', ..."""
     os_error = exc.os_error
-    reason = getattr(os_error, "strerror", None) or str(os_error) or type(os_error).__name__
+    code = getattr(os_error, "errno", None)
+    if isinstance(code, int) and code > 0:
+        reason = os.strerror(code)
+    else:
+        reason = getattr(os_error, "strerror", None) or str(os_error) or type(os_error).__name__
     return reason[0].lower() + reason[1:] if reason else "connection failed"

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 
 LISTENING = re.compile(rb"listening on (http://\S+)")
+READY = b"export ANTHROPIC_BASE_URL="
 
 
 @dataclass
@@ -47,6 +48,7 @@ class ServeProcess:
             match = LISTENING.search(line)
             if match:
                 self.url = match.group(1).decode()
+            if line.startswith(READY) and self.url:
                 return
 
     async def _wait_healthy(self) -> None:
