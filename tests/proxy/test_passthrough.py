@@ -173,3 +173,11 @@ async def test_redirects_are_passed_back_not_followed(proxy, fake_upstream):
             assert resp.status == 307
             assert resp.headers["location"] == "http://127.0.0.1:1/elsewhere"
     assert len(fake_upstream.received) == 1
+
+
+async def test_upstream_base_url_path_prefix_is_kept(start_proxy, make_settings, fake_upstream):
+    server = await start_proxy(make_settings(upstream={"base_url": fake_upstream.url + "/gateway/anthropic/"}))
+    async with aiohttp.ClientSession() as client:
+        async with client.post(server.url + "/v1/messages?beta=true", data=b"{}") as resp:
+            await resp.read()
+    assert fake_upstream.received[-1].path_qs == "/gateway/anthropic/v1/messages?beta=true"
