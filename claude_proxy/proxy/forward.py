@@ -61,6 +61,11 @@ async def forward(request: web.Request) -> web.StreamResponse:
     except asyncio.CancelledError:
         entry.error = entry.error or "client disconnected"
         raise
+    except Exception as exc:  # the HTTP edge: a bug must still answer in Anthropic's shape
+        log.exception("%s %s failed inside the proxy", request.method, request.raw_path)
+        message = f"internal proxy error: {type(exc).__name__}"
+        entry.status, entry.error = 500, message
+        return error_response(500, message, headers={ID_HEADER: entry.id})
     finally:
         state.in_flight -= 1
         entry.duration_ms = (time.perf_counter() - started) * 1000

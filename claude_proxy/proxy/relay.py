@@ -78,6 +78,12 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     except ConnectionResetError:
         entry.error = "client disconnected"
         return response
+    except Exception as exc:  # headers may be out already: cut the connection, never fake an end
+        log.exception("%s %s: relaying the response failed", request.method, request.raw_path)
+        entry.error = f"internal proxy error while relaying: {type(exc).__name__}"
+        if request.transport is not None:
+            request.transport.close()
+        return response
     finally:
         entry.response_body = bytes(captured)
         if finished:

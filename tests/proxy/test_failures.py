@@ -160,3 +160,34 @@ async def test_unknown_paths_get_an_anthropic_shaped_404(proxy, fake_upstream):
             assert resp.status == 404
             assert _error(await resp.read())[0] == "not_found_error"
     assert fake_upstream.received == []
+
+
+async def test_tls_is_verified_an_untrusted_certificate_is_502(start_proxy, make_settings, tmp_path):
+    import ssl
+    import subprocess
+
+    from aiohttp import web
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"leaked": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        server = await start_proxy(make_settings(upstream={"base_url": f"https://127.0.0.1:{port}"}))
+        status, _, body = await _post(server.url)
+    finally:
+        await runner.cleanup()
+    assert status == 502
+    kind, message = _error(body)
+    assert kind == "api_error" and "certificate" in message.lower() and f"127.0.0.1:{port}" in message
