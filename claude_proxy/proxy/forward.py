@@ -87,7 +87,7 @@ async def prepare(request: web.Request, state: ProxyState, entry: LogEntry) -> P
     except web.HTTPRequestEntityTooLarge:
         raise ProxyError(413, f"request body exceeds the limit of {limit} bytes") from None
     rewriter = state.rewriter
-    if rewriter.active and rewriter.wants(request.method, request.path, request.content_type):
+    if body and rewriter.active and rewriter.wants(request.method, request.path, request.content_type):
         if request.headers.get("Content-Encoding", "identity").lower() != "identity":
             raise ProxyError(400, "cannot apply rewrite rules to a content-encoded request body")
         context = HookContext(method=request.method, path=request.path, query=request.query_string,

@@ -161,3 +161,11 @@ async def test_bad_hooks_are_settings_errors_at_start(make_settings, spec, reaso
 
     with pytest.raises(SettingsError, match=reason):
         create_app(make_settings(rewrite={"hooks": [spec]}))
+
+
+async def test_hooks_let_empty_bodies_through(start_proxy, make_settings, fake_upstream):
+    """e.g. POST /v1/messages/batches/{id}/cancel has no body: nothing to parse, nothing to refuse."""
+    server = await start_proxy(make_settings(rewrite={"hooks": ["tests.support.sample_hooks:tag_metadata"]}))
+    status, _ = await _send(server, None, "/v1/messages/batches/msgbatch_1/cancel", raw=b"")
+    assert status == 404  # the fake's answer for an unknown route: the request did go through
+    assert fake_upstream.received[-1].body == b""
