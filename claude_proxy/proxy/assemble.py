@@ -92,9 +92,11 @@ def looks_like_sse(body: bytes) -> bool:
 
 
 def parse_partial_json(text: str) -> Any:
-    """Parse JSON that may be cut short, keeping what is complete (and trailing strings).
+    """Parse JSON that may be cut short, keeping only the values that are complete.
 
-    Returns None when nothing usable can be recovered.
+    A cut-off trailing string is dropped, as the official SDKs do, so the
+    logged message is the one the client's SDK ended up with. None when
+    nothing usable can be recovered.
     """
     if not text.strip():
         return None
@@ -103,7 +105,7 @@ def parse_partial_json(text: str) -> Any:
     except ValueError:
         pass
     try:
-        return jiter.from_json(text.encode("utf-8"), partial_mode="trailing-strings")
+        return jiter.from_json(text.encode("utf-8"), partial_mode=True)
     except ValueError:
         return None
 
@@ -193,7 +195,8 @@ class _StreamAssembler:
         elif kind == "thinking_delta":
             block["thinking"] = block.get("thinking", "") + str(delta.get("thinking", ""))
         elif kind == "signature_delta":
-            block["signature"] = block.get("signature", "") + str(delta.get("signature", ""))
+            # Sent once, right before the block ends; the SDKs replace rather than append.
+            block["signature"] = str(delta.get("signature", ""))
         elif kind == "input_json_delta":
             self.partial_json[index] = self.partial_json.get(index, "") + str(delta.get("partial_json", ""))
         elif kind == "citations_delta":
