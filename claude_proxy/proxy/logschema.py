@@ -112,6 +112,13 @@ def migrate(conn: sqlite3.Connection, *, target: int | None = None,
     """
     migrations = MIGRATIONS if migrations is None else migrations
     target = len(migrations) if target is None else target
+    version = schema_version(conn)
+    if version >= target:
+        # Up to date: no write lock needed, so opening never waits for another process's writes.
+        if version > len(migrations):
+            logger.warning("request log schema version %d is newer than this release's %d",
+                           version, len(migrations))
+        return version
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = schema_version(conn)
