@@ -28,7 +28,7 @@ def local_time(started_at: float | None) -> str:
 def _ms(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value / 1000:.2f}s" if value >= 10_000 else f"{value:.0f}ms"
+    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
 
 
 def _num(value: int | None) -> str:
