@@ -226,9 +226,11 @@ class _StreamAssembler:
         return Assembled(self.message, self.error, self.complete, self.problems)
 
 
-def assemble_stream(body: bytes | str) -> Assembled:
-    """Rebuild the final message from a Messages API SSE body, however much of it there is."""
-    asm = _StreamAssembler()
+_CLOSING_EVENTS = ("message_delta", "message_stop", "error")
+
+
+def _payloads(body: bytes | str, asm: _StreamAssembler) -> list[dict[str, Any]]:
+    payloads = []
     for event in parse_sse(body):
         try:
             payload = json.loads(event.data)
@@ -240,7 +242,30 @@ def assemble_stream(body: bytes | str) -> Assembled:
             continue
         if "type" not in payload and event.event:
             payload["type"] = event.event
+        payloads.append(payload)
+    return payloads
+
+
+def _after_first_boundary(tail: bytes) -> bytes:
+    """Drop the partial event a tail starts in the middle of."""
+    ends = [i + len(sep) for sep in (b"\n\n", b"\r\n\r\n", b"\r\r") if (i := tail.find(sep)) >= 0]
+    return tail[min(ends):] if ends else b""
+
+
+def assemble_stream(body: bytes | str, *, tail: bytes = b"") -> Assembled:
+    """Rebuild the final message from a Messages API SSE body, however much of it there is.
+
+    ``tail`` is the end of a stream whose middle was not kept: only its closing
+    events (usage, stop reason, errors) are applied, after the head's.
+    """
+    asm = _StreamAssembler()
+    for payload in _payloads(body, asm):
         asm.feed(payload)
+    if tail:
+        asm.problems.append("the middle of the stream was not kept")
+        for payload in _payloads(_after_first_boundary(tail), asm):
+            if payload.get("type") in _CLOSING_EVENTS:
+                asm.feed(payload)
     return asm.result()
 
 
@@ -259,10 +284,10 @@ def assemble_json(body: bytes | str) -> Assembled:
     return Assembled(complete=True)
 
 
-def assemble(body: bytes, *, stream: bool | None = None) -> Assembled:
+def assemble(body: bytes, *, stream: bool | None = None, tail: bytes = b"") -> Assembled:
     """Assemble a response body; ``stream=None`` sniffs SSE from the first bytes."""
     if not body:
         return Assembled(problems=["empty response body"])
     if stream is None:
         stream = looks_like_sse(body)
-    return assemble_stream(body) if stream else assemble_json(body)
+    return assemble_stream(body, tail=tail) if stream else assemble_json(body)

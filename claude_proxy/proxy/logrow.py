@@ -61,7 +61,7 @@ def _assemble(entry: LogEntry, stream: bool) -> Assembled:
         return Assembled()
     if not stream and len(body) > PARSE_LIMIT:
         return Assembled(problems=["response too large to parse"])
-    return assemble(body, stream=stream)
+    return assemble(body, stream=stream, tail=entry.response_tail if stream else b"")
 
 
 def _header(headers: dict[str, str], name: str) -> str:
@@ -110,16 +110,17 @@ def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 <
         "error": scrub_text(entry.error, secrets) if entry.error else assembled.error,
         "route": entry.route,
         "attempts": entry.attempts,
-        "request_bytes": len(entry.request_body),
-        "response_bytes": len(entry.response_body),
+        "request_bytes": max(entry.request_size or 0, len(entry.request_body)),
+        "response_bytes": max(entry.response_size or 0, len(entry.response_body)),
     }
     if bodies:
         row["request_body"], row["request_truncated"] = _cut(scrub(entry.request_body, secrets), max_body_bytes)
         row["response_body"], row["response_truncated"] = _cut(scrub(entry.response_body, secrets), max_body_bytes)
         if assembled.message is not None:
             row["message"] = scrub_text(json.dumps(assembled.message, ensure_ascii=False), secrets)
-    row["request_truncated"] = int(row["request_truncated"])
-    row["response_truncated"] = int(row["response_truncated"])
+    # A body the proxy already cut counts as truncated even when what it kept fits the cap.
+    row["request_truncated"] = int(bool(row["request_truncated"]) or row["request_bytes"] > len(entry.request_body))
+    row["response_truncated"] = int(bool(row["response_truncated"]) or row["response_bytes"] > len(entry.response_body))
     return row
 
 

@@ -57,6 +57,11 @@ class LogEntry:
     error: str | None = None
     route: str | None = None
     attempts: int = 1
+    # When the proxy keeps only the first part of a long body: the real sizes, and the
+    # last bytes of the response, so a long stream's closing usage and stop reason still get logged.
+    request_size: int | None = None
+    response_size: int | None = None
+    response_tail: bytes = b""
 
 
 class RequestLogError(Exception):

@@ -160,3 +160,11 @@ async def test_assembly_matches_the_official_sdk(fixtures_dir: Path, name: str, 
     assert {k: v for k, v in _without_none(ours.get("usage", {})).items() if k in theirs["usage"]} == {
         k: v for k, v in theirs["usage"].items() if k in ours.get("usage", {})
     }
+
+
+def test_tail_of_a_cut_stream_supplies_only_the_closing_events(fixtures_dir: Path) -> None:
+    full = read(fixtures_dir, "anthropic-stream-tool-use.sse")
+    cut = assemble_stream(full[:700], tail=full[len(full) // 2:])
+    assert cut.usage == {"input_tokens": 472, "output_tokens": 89} and cut.stop_reason == "tool_use"
+    assert len(cut.message["content"]) == 1, "blocks from the tail are not grafted onto the head"
+    assert cut.complete and "the middle of the stream was not kept" in cut.problems

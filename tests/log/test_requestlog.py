@@ -283,3 +283,15 @@ def test_an_unopenable_file_fails_at_start(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(RequestLogError, match="cannot open the request log"):
         RequestLog(tmp_path / "dir.db").start()
+
+
+def test_a_long_stream_the_proxy_cut_still_logs_its_closing_usage(db: Path, fixtures_dir: Path) -> None:
+    """The proxy keeps the head and the last bytes of a long stream; the row gets both ends."""
+    full = (fixtures_dir / "anthropic" / "anthropic-stream-tool-use.sse").read_bytes()
+    entry = make_entry(fixtures_dir, "anthropic-stream-tool-use.sse", response_body=full[:700],
+                       response_tail=full[-260:], response_size=len(full))
+    write_entries(db, [entry])
+    (row,) = read_rows(db)
+    assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (472, 89, "tool_use")
+    assert row["response_truncated"] == 1 and row["response_bytes"] == len(full)
+    assert json.loads(row["message"])["content"][0]["text"].startswith("Okay")
