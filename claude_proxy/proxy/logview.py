@@ -51,11 +51,13 @@ def _status(entry: dict[str, Any]) -> Text:
 def entries_table(entries: Iterable[dict[str, Any]]) -> Table:
     """The ``logs list`` table, one row per exchange."""
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for name, justify in (("id", "left"), ("time", "left"), ("method", "left"), ("path", "left"),
-                          ("model", "left"), ("status", "right"), ("stream", "center"),
-                          ("duration", "right"), ("ttfb", "right"), ("in", "right"), ("out", "right"),
-                          ("cache r/w", "right"), ("stop", "left")):
-        table.add_column(name, justify=justify, no_wrap=name in ("id", "time"))
+    for name in ("id", "time", "method", "path", "model"):
+        table.add_column(name, no_wrap=name in ("id", "time"))
+    table.add_column("status", justify="right")
+    table.add_column("stream", justify="center")
+    for name in ("duration", "ttfb", "in", "out", "cache r/w"):
+        table.add_column(name, justify="right")
+    table.add_column("stop")
     for entry in entries:
         cache = f"{_num(entry.get('cache_read_tokens'))}/{_num(entry.get('cache_creation_tokens'))}"
         table.add_row(
@@ -186,8 +188,9 @@ def stats_view(data: dict[str, Any]) -> Group:
         f"first byte p50 {_ms(ttfb['p50'])} p95 {_ms(ttfb['p95'])}"
     )
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for name in ("model", "requests", "errors", "input", "output", "cache read", "cache write", "p50", "p95"):
-        table.add_column(name, justify="left" if name == "model" else "right")
+    table.add_column("model")
+    for name in ("requests", "errors", "input", "output", "cache read", "cache write", "p50", "p95"):
+        table.add_column(name, justify="right")
     for model, row in data["models"].items():
         table.add_row(model, _num(row["requests"]), _num(row["errors"]), _num(row["input_tokens"]),
                       _num(row["output_tokens"]), _num(row["cache_read_tokens"]),

@@ -152,7 +152,8 @@ def test_old_schema_is_migrated_and_keeps_its_rows(db: Path) -> None:
     db.parent.mkdir(parents=True)
     conn = connect(db)
     assert migrate(conn, target=1) == 1
-    conn.execute("INSERT INTO requests (id, started_at, method, path, status) VALUES ('old1', 1.0, 'GET', '/v1/models', 200)")
+    conn.execute("INSERT INTO requests (id, started_at, method, path, status)"
+                 " VALUES ('old1', 1.0, 'GET', '/v1/models', 200)")
     conn.close()
 
     write_entries(db, [make_entry(route="anthropic", attempts=2)])
