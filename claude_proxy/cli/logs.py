@@ -19,6 +19,7 @@ LogDbOption = typer.Option(None, "--log-db", help="Request log file (default: lo
 ConfigOption = typer.Option(None, "--config", "-c", help="Settings file (default: the search order in the README).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
 ModelOption = typer.Option(None, "--model", "-m", help="Only rows whose requested or upstream model contains this.")
+SinceOption = typer.Option(None, "--since", help="Only rows this recent: an age (30m, 2h, 7d) or a date (2026-01-31).")
 StatusOption = typer.Option(None, "--status", "-s", help="Only this status: a code (429), a class (5xx), ok or error.")
 
 
@@ -60,15 +61,19 @@ def list_(
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rows (newest first)."),
     model: Optional[str] = ModelOption,
     status: Optional[str] = StatusOption,
+    since: Optional[str] = SinceOption,
     json_out: bool = JsonOption,
     log_db: Optional[str] = LogDbOption,
     config: Optional[str] = ConfigOption,
 ) -> None:
     """List the newest exchanges."""
-    from claude_proxy.proxy.logquery import list_entries, public
+    import time
+
+    from claude_proxy.proxy.logquery import list_entries, parse_since, public
 
     with _reading(log_db, config) as conn:
-        entries = list_entries(conn, limit=limit, model=model, status=status)
+        start = parse_since(since, time.time()) if since else None
+        entries = list_entries(conn, limit=limit, model=model, status=status, since=start)
     if json_out:
         _print_json([public(e) for e in entries])
         return
@@ -148,15 +153,20 @@ def _follow(conn: sqlite3.Connection, lines: int, model: Optional[str], status: 
 @app.command()
 def stats(
     model: Optional[str] = ModelOption,
+    since: Optional[str] = SinceOption,
     json_out: bool = JsonOption,
     log_db: Optional[str] = LogDbOption,
     config: Optional[str] = ConfigOption,
 ) -> None:
     """Requests, errors, tokens by model and p50/p95 latency."""
+    import time
+
+    from claude_proxy.proxy.logquery import parse_since
     from claude_proxy.proxy.logquery import stats as compute
 
     with _reading(log_db, config) as conn:
-        data = compute(conn, model=model)
+        start = parse_since(since, time.time()) if since else None
+        data = compute(conn, model=model, since=start)
     if json_out:
         _print_json(data)
         return

@@ -73,8 +73,27 @@ def _status_clause(status: str | None) -> tuple[str, list[Any]]:
     raise LogQueryError(f"--status {status!r}: use a code (429), a class (5xx), ok or error")
 
 
-def _where(model: str | None, status: str | None, extra: str = "") -> tuple[str, list[Any]]:
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: float) -> float:
+    """``--since``: an age (``90s``, ``30m``, ``2h``, ``7d``, ``1w``) or an ISO date/time (local unless zoned)."""
+    value = text.strip().lower()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", value)
+    if match:
+        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise LogQueryError(f"--since {text!r}: use an age (30m, 2h, 7d) or a date (2026-01-31T09:00)") from None
+
+
+def _where(model: str | None, status: str | None, extra: str = "",
+           since: float | None = None) -> tuple[str, list[Any]]:
     clauses, params = [], []
+    if since is not None:
+        clauses.append("started_at >= ?")
+        params.append(since)
     if model:
         clauses.append("(instr(lower(coalesce(requested_model, '')), ?) > 0"
                        " OR instr(lower(coalesce(upstream_model, '')), ?) > 0)")
@@ -117,9 +136,9 @@ def public(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_entries(conn: sqlite3.Connection, *, limit: int = 20, model: str | None = None,
-                 status: str | None = None) -> list[dict[str, Any]]:
+                 status: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
     """The newest ``limit`` rows matching the filters, newest first."""
-    where, params = _where(model, status)
+    where, params = _where(model, status, since=since)
     sql = f"SELECT {_select(conn, SUMMARY_FIELDS)} FROM {TABLE}{where} ORDER BY started_at DESC, rowid DESC LIMIT ?"
     return [_shape(r) for r in conn.execute(sql, params + [max(0, limit)])]
 
@@ -174,13 +193,13 @@ def _latency(values: list[float]) -> dict[str, float | None]:
     return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
 
 
-def stats(conn: sqlite3.Connection, *, model: str | None = None) -> dict[str, Any]:
+def stats(conn: sqlite3.Connection, *, model: str | None = None, since: float | None = None) -> dict[str, Any]:
     """Requests, errors, tokens and latency percentiles, overall and per model.
 
     Rows are grouped by the model that answered (the upstream model), falling
     back to the requested one, since that is what the tokens were spent on.
     """
-    where, params = _where(model, None)
+    where, params = _where(model, None, since=since)
     have = columns(conn)
 
     def col(name: str) -> str:

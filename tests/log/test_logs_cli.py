@@ -232,3 +232,14 @@ def test_tail_prints_new_rows_and_stops_quietly_on_ctrl_c(cli: list[str], cli_en
     assert "/v1/messages?fresh=1" in fresh_line and "tool_use" in fresh_line and "in=472 out=89" in fresh_line
     assert proc.returncode == 0
     assert "Traceback" not in err and "Aborted" not in err
+
+
+def test_since_limits_list_and_stats(cli: list[str], cli_env: dict[str, str], db: Path, filled: dict[str, str]) -> None:
+    recent = make_entry(started_at=time.time() - 60)
+    write_entries(db, [recent])
+    rows = json.loads(logs(cli, cli_env, db, "list", "--json", "--since", "10m").stdout)
+    assert [r["id"] for r in rows] == [recent.id]
+    since = logs(cli, cli_env, db, "stats", "--json", "--since", "2026-05-28T20:26:43+00:00")
+    assert json.loads(since.stdout)["requests"] == 5, "thinking, json, both errors and the recent one"
+    bad = logs(cli, cli_env, db, "stats", "--since", "yesterday-ish")
+    assert bad.returncode == 1 and "--since" in bad.stderr and bad.stderr.count("\n") == 1
