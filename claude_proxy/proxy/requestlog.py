@@ -13,6 +13,7 @@ batch with ``BEGIN IMMEDIATE`` and waits for the others through busy_timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -23,12 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from claude_proxy.proxy.logrow import COLUMNS, build_row, fallback_row
+from claude_proxy.proxy.logschema import TABLE, connect, migrate
+
 if TYPE_CHECKING:
     from claude_proxy.settings import LogSettings
 
 logger = logging.getLogger(__name__)
 
 _STOP = object()
+_INSERT = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
 def new_entry_id() -> str:
@@ -104,8 +109,6 @@ class RequestLog:
         """
         if self._thread is not None:
             return
-        from claude_proxy.proxy.logschema import connect, migrate
-
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout)
             version = migrate(self._conn)
@@ -194,8 +197,6 @@ class RequestLog:
                 self._write(entries[start:start + self.batch_size])
 
     def _rows(self, entries: list[LogEntry]) -> list[tuple[Any, ...]]:
-        from claude_proxy.proxy.logrow import COLUMNS, build_row, fallback_row
-
         rows = []
         for entry in entries:
             try:
@@ -207,21 +208,17 @@ class RequestLog:
         return rows
 
     def _write(self, entries: list[LogEntry]) -> None:
-        from claude_proxy.proxy.logrow import COLUMNS
-        from claude_proxy.proxy.logschema import TABLE
-
         assert self._conn is not None
         rows = self._rows(entries)
-        sql = (f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) "
-               f"VALUES ({', '.join('?' for _ in COLUMNS)})")
         for attempt in range(4):
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(sql, rows)
+                self._conn.executemany(_INSERT, rows)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("request log write failed (try %d): %s", attempt + 1, exc)
                 time.sleep(0.1 * 2 ** attempt)
