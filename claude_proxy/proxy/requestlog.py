@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _STOP = object()
+# Tries per batch for errors other than another process holding the lock; a lock is
+# waited out for as long as it lasts (the queue keeps filling, and healthy says so).
+WRITE_TRIES = 4
 _INSERT = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
@@ -208,9 +211,20 @@ class RequestLog:
         return rows
 
     def _write(self, entries: list[LogEntry]) -> None:
-        assert self._conn is not None
         rows = self._rows(entries)
-        for attempt in range(4):
+        if self._insert(rows):
+            return
+        if len(rows) > 1:
+            # One row the database refuses must not take its batch-mates down with it.
+            logger.warning("request log batch of %d failed; writing its rows one by one", len(rows))
+            for row in rows:
+                self._insert([row])
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Insert rows in one transaction; True once written, False (counted as lost) on failure."""
+        assert self._conn is not None
+        failures = 0
+        while True:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany(_INSERT, rows)
@@ -219,12 +233,19 @@ class RequestLog:
                 if self._conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         self._conn.execute("ROLLBACK")
+                failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                logger.warning("request log write failed (try %d): %s", attempt + 1, exc)
-                time.sleep(0.1 * 2 ** attempt)
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy and failures >= WRITE_TRIES:
+                    break
+                if failures == 1 or failures % 10 == 0:
+                    logger.warning("request log write failed (try %d): %s", failures, exc)
+                time.sleep(min(2.0, 0.05 * 2 ** failures))
                 continue
             self.written += len(rows)
             self.last_error = None
-            return
-        self.lost += len(rows)
-        logger.error("request log lost %d entries: %s", len(rows), self.last_error)
+            return True
+        if len(rows) == 1:
+            self.lost += 1
+            logger.error("request log lost entry %s: %s", rows[0][0], self.last_error)
+        return False

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -296,3 +297,39 @@ def test_a_long_stream_the_proxy_cut_still_logs_its_closing_usage(db: Path, fixt
     assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (472, 89, "tool_use")
     assert row["response_truncated"] == 1 and row["response_bytes"] == len(full)
     assert json.loads(row["message"])["content"][0]["text"].startswith("Okay")
+
+
+def test_a_locked_file_makes_the_log_unhealthy_until_a_retry_succeeds(db: Path) -> None:
+    write_entries(db, [])
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    log = RequestLog(db, busy_timeout=0.05)
+    log.start()
+    entry = make_entry()
+    log.record(entry)
+    deadline = time.monotonic() + 30  # a hang guard, not a timing assertion
+    while log.healthy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not log.healthy and "locked" in (log.last_error or "")
+    holder.execute("COMMIT")
+    holder.close()
+    log.close()
+    assert [r["id"] for r in read_rows(db)] == [entry.id]
+    assert log.healthy and log.lost == 0
+
+
+def test_a_row_the_database_refuses_loses_only_itself(db: Path) -> None:
+    write_entries(db, [])
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON requests WHEN NEW.path = '/refused'"
+                 " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
+    conn.commit()
+    conn.close()
+    log = RequestLog(db)
+    entries = [make_entry(path="/v1/a"), make_entry(path="/refused"), make_entry(path="/v1/b")]
+    for entry in entries:
+        log.record(entry)
+    log.start()  # all three are queued already, so they go out as one batch
+    log.close()
+    assert [r["path"] for r in read_rows(db)] == ["/v1/a", "/v1/b"]
+    assert log.lost == 1 and log.written == 2
