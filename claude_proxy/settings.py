@@ -67,6 +67,9 @@ class LogSettings(_Section):
     path: str | None = None
     bodies: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=0)
+    queue_size: int = Field(10_000, ge=1)
+    batch_size: int = Field(200, ge=1)
+    busy_timeout: float = Field(10.0, gt=0)
 
     def db_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"
