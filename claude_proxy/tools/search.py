@@ -57,18 +57,19 @@ class GlobTool(Tool):
     }
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        base, pattern = split_glob(tool_input["pattern"])
+        directory = tool_input.get("path") or str(context.cwd)
+        if base:
+            directory = str(Path(directory) / base)
         try:
-            root = resolve(tool_input.get("path") or str(context.cwd), context)
+            root = resolve(directory, context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
-        return await asyncio.to_thread(self._glob, root, tool_input["pattern"])
+        return await asyncio.to_thread(self._glob, root, pattern)
 
     def _glob(self, root: Path, pattern: str) -> ToolResult:
         if not root.is_dir():
             return ToolResult.error(f"Directory does not exist: {root}")
-        pattern = pattern.lstrip("/") if not pattern.startswith(str(root)) else pattern[len(str(root)):].lstrip("/")
-        if pattern.startswith("./"):
-            pattern = pattern[2:]
         found = [p for p in walk_files(root) if glob_match(p.relative_to(root).as_posix(), pattern)]
         if not found:
             return ToolResult("No files found")
@@ -80,6 +81,19 @@ class GlobTool(Tool):
                 "Use a more specific pattern or path.)"
             )
         return ToolResult(text)
+
+
+def split_glob(pattern: str) -> tuple[str, str]:
+    """Split the literal leading directories off a pattern: ``/abs/src/**/*.py`` -> (``/abs/src``, ``**/*.py``)."""
+    parts = pattern.split("/")
+    literal = 0
+    while literal < len(parts) - 1 and not any(ch in parts[literal] for ch in "*?[{"):
+        literal += 1
+    base = "/".join(parts[:literal])
+    if pattern.startswith("/") and not base:
+        base = "/"
+    rest = "/".join(parts[literal:])
+    return base, rest
 
 
 def _cut(line: str) -> str:
@@ -201,7 +215,23 @@ class GrepTool(Tool):
             hits = await ripgrep_search(query, rg) if rg else await asyncio.to_thread(python_search, query)
         except GrepError as exc:
             return ToolResult.error(str(exc))
+        hits, refused = await asyncio.to_thread(readable_hits, hits, context)
         numbers = tool_input.get("-n", True)
         head_limit = tool_input.get("head_limit", GREP_HEAD_LIMIT)
         offset = tool_input.get("offset", 0) or 0
-        return ToolResult(await asyncio.to_thread(format_hits, hits, query, bool(numbers), int(head_limit), int(offset)))
+        text = await asyncio.to_thread(format_hits, hits, query, bool(numbers), int(head_limit), int(offset))
+        if refused:
+            text += f"\n\n({refused} matching file{'s were' if refused != 1 else ' was'} left out: the path rules do not allow reading {'them' if refused != 1 else 'it'})"
+        return ToolResult(text)
+
+
+def readable_hits(hits: list[FileHits], context: ToolContext) -> tuple[list[FileHits], int]:
+    """Only the hits in files Read could open, so Grep never shows what the path rules hide (e.g. .env)."""
+    kept = []
+    for hit in hits:
+        try:
+            resolve(str(hit.path), context)
+        except PathDenied:
+            continue
+        kept.append(hit)
+    return kept, len(hits) - len(kept)

@@ -178,3 +178,36 @@ async def test_glob_caps_at_100_with_a_note(ws: Path, call) -> None:
 
 async def test_glob_outside_workspace_refused(call) -> None:
     assert (await call("Glob", {"pattern": "*", "path": "/etc"})).is_error
+
+
+async def test_glob_absolute_patterns(ws: Path, call) -> None:
+    make_tree(ws)
+    assert text_of(await call("Glob", {"pattern": f"{ws}/src/*.py"})).splitlines()[-1] in {
+        str(ws / "src/app.py"), str(ws / "src/util.py")}
+    assert (await call("Glob", {"pattern": "/etc/*.conf"})).is_error
+    assert (await call("Glob", {"pattern": "../*"})).is_error
+
+
+def _guard_hides_env(ws: Path) -> bool:
+    from claude_proxy.tools.guard import PathDenied, check_path
+    from claude_proxy.tools.registry import new_context
+
+    try:
+        check_path(str(ws / ".env"), new_context(ws))
+    except PathDenied:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_grep_leaves_out_files_the_path_rules_hide(ws: Path, backend: str) -> None:
+    from claude_proxy.tools.registry import run_tool
+
+    if not _guard_hides_env(ws):
+        pytest.skip("the path validator in this checkout does not protect .env files yet")
+    (ws / ".env").write_text("API_TOKEN=sk-very-secret\n")
+    (ws / "app.cfg").write_text("API_TOKEN=${API_TOKEN}\n")
+    result = await run_tool("Grep", {"pattern": "API_TOKEN", "output_mode": "content"},
+                            context_with(ws, {"grep": {"backend": backend}}))
+    assert "sk-very-secret" not in text_of(result)
+    assert "app.cfg" in text_of(result) and "1 matching file was left out" in text_of(result)
