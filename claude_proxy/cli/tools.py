@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -35,11 +35,11 @@ def list_tools(json_out: bool = typer.Option(False, "--json", help="Print the to
         typer.echo(f"{tool.name:<{width}}  {flag}  {first}")
 
 
-def _render(content: object) -> str:
+def _render(content: str | list[dict[str, Any]]) -> str:
     if isinstance(content, str):
         return content
     parts = []
-    for block in content:  # type: ignore[union-attr]
+    for block in content:
         if block.get("type") == "text":
             parts.append(block.get("text", ""))
         elif block.get("type") == "image":

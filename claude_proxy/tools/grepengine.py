@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,6 +242,7 @@ def python_search(query: GrepQuery) -> list[FileHits]:
     if query.file_type and type_globs is None:
         raise GrepError(f"unknown file type '{query.file_type}'; known types: {', '.join(sorted(FILE_TYPES))}")
     results: list[FileHits] = []
+    candidates: Iterable[Path]
     if query.root.is_file():
         candidates = [query.root]
         base = query.root.parent

@@ -14,7 +14,7 @@ import ipaddress
 import socket
 from typing import Any
 
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from claude_proxy.settings import WebToolSettings
@@ -84,9 +84,10 @@ def check_url(url: URL, settings: WebToolSettings) -> None:
         raise URLRefused(f"host {host} is not in tools.web.allow_hosts")
 
 
-async def resolve_checked(host: str, port: int, settings: WebToolSettings) -> list[dict[str, Any]]:
+async def resolve_checked(host: str, port: int, settings: WebToolSettings) -> list[ResolveResult]:
     """Resolve ``host`` and check every address; the results are in aiohttp's resolver format."""
     literal = _as_ip(host)
+    infos: list[tuple[Any, ...]]
     if literal is not None:
         infos = [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, 0, 0, "", (str(literal), port))]
     else:
@@ -94,14 +95,14 @@ async def resolve_checked(host: str, port: int, settings: WebToolSettings) -> li
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise URLRefused(f"cannot resolve {host}: {exc.strerror}") from None
-    results: list[dict[str, Any]] = []
+    results: list[ResolveResult] = []
     for family, _, proto, _, sockaddr in infos:
         ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
         reason = address_refusal(ip, settings)
         if reason:
             raise URLRefused(f"{host} resolves to {reason}" if literal is None else reason)
-        results.append({"hostname": host, "host": sockaddr[0], "port": port, "family": family,
-                        "proto": proto, "flags": socket.AI_NUMERICHOST})
+        results.append(ResolveResult(hostname=host, host=sockaddr[0], port=port, family=family,
+                                     proto=proto, flags=socket.AI_NUMERICHOST))
     if not results:
         raise URLRefused(f"{host} has no addresses")
     return results
@@ -111,9 +112,9 @@ class PinnedResolver(AbstractResolver):
     """Gives aiohttp only addresses that were checked; anything unchecked fails to resolve."""
 
     def __init__(self) -> None:
-        self.pinned: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.pinned: dict[tuple[str, int], list[ResolveResult]] = {}
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         try:
             return self.pinned[(host, port)]
         except KeyError:

@@ -221,7 +221,8 @@ class GrepTool(Tool):
         offset = tool_input.get("offset", 0) or 0
         text = await asyncio.to_thread(format_hits, hits, query, bool(numbers), int(head_limit), int(offset))
         if refused:
-            text += f"\n\n({refused} matching file{'s were' if refused != 1 else ' was'} left out: the path rules do not allow reading {'them' if refused != 1 else 'it'})"
+            files = f"{refused} matching files were" if refused != 1 else "1 matching file was"
+            text += f"\n\n({files} left out: the path rules do not allow reading them)"
         return ToolResult(text)
 
 

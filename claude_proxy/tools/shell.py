@@ -94,7 +94,10 @@ class BashTool(Tool):
         "type": "object",
         "properties": {
             "command": {"type": "string", "description": "The command to execute"},
-            "timeout": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_MS, "description": "Optional timeout in milliseconds (max 600000)"},
+            "timeout": {
+                "type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_MS,
+                "description": "Optional timeout in milliseconds (max 600000)",
+            },
             "description": {"type": "string", "description": "Clear, concise description of what this command does in 5-10 words"},
         },
         "required": ["command"],

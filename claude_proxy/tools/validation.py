@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -11,11 +10,16 @@ from jsonschema.exceptions import ValidationError
 from claude_proxy.tools.base import Tool
 
 
-@lru_cache(maxsize=None)
+_VALIDATORS: dict[type[Tool], Draft202012Validator] = {}
+
+
 def _validator(tool_cls: type[Tool]) -> Draft202012Validator:
-    schema = tool_cls.input_schema
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    """One compiled validator per tool class; a broken schema fails loudly on first use."""
+    validator = _VALIDATORS.get(tool_cls)
+    if validator is None:
+        Draft202012Validator.check_schema(tool_cls.input_schema)
+        validator = _VALIDATORS[tool_cls] = Draft202012Validator(tool_cls.input_schema)
+    return validator
 
 
 def _field(error: ValidationError) -> str:

@@ -58,8 +58,9 @@ async def fetch(url: str, settings: WebToolSettings) -> tuple[str, int, str, byt
                                      headers={"User-Agent": USER_AGENT}, auto_decompress=True) as session:
         for _hop in range(settings.max_redirects + 1):
             check_url(current, settings)
+            host = current.host or ""
             port = current.port or (443 if current.scheme == "https" else 80)
-            resolver.pinned[(current.host, port)] = await resolve_checked(current.host, port, settings)
+            resolver.pinned[(host, port)] = await resolve_checked(host, port, settings)
             async with session.get(current, allow_redirects=False,
                                    headers={"Accept": "text/html,text/markdown,text/plain,*/*;q=0.8"}) as resp:
                 if resp.status in REDIRECTS and "Location" in resp.headers:

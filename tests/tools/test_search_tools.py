@@ -172,7 +172,7 @@ async def test_glob_caps_at_100_with_a_note(ws: Path, call) -> None:
     for i in range(130):
         (ws / f"f{i}.txt").write_text("")
     text = text_of(await call("Glob", {"pattern": "*.txt"}))
-    assert len([l for l in text.splitlines() if l.startswith(str(ws))]) == 100
+    assert len([line for line in text.splitlines() if line.startswith(str(ws))]) == 100
     assert "cut at 100 of 130" in text
 
 
