@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
+import secrets
 from pathlib import Path
 
 from claude_proxy.settings import ToolsSettings
@@ -69,14 +69,12 @@ def atomic_write(path: Path, data: bytes, context: ToolContext) -> None:
     """Replace ``path`` with ``data`` via a temp file in the same directory and a rename.
 
     The rename swaps the directory entry itself, so a symlink planted at ``path``
-    after the check is replaced, never followed; the directory is re-checked after
-    it is opened so a swapped parent cannot redirect the write.
+    after the check is replaced, never followed; the directory is opened without
+    following a symlink and checked again once open, so a swapped parent cannot
+    redirect the write.
     """
     parent = path.parent
     parent.mkdir(parents=True, exist_ok=True)
-    real_parent = Path(os.path.realpath(parent))
-    if not inside_roots(real_parent, context):
-        raise PathDenied(f"{parent} is outside the workspace")
     mode = None
     try:
         st = os.lstat(path)
@@ -86,21 +84,19 @@ def atomic_write(path: Path, data: bytes, context: ToolContext) -> None:
             raise PathDenied(f"{path} is not a regular file")
     except FileNotFoundError:
         pass
-    dir_fd = os.open(real_parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    dir_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=real_parent)
-        tmp_name = os.path.basename(tmp)
+        if not inside_roots(_fd_path(dir_fd, parent), context):
+            raise PathDenied(f"{parent} is outside the workspace")
+        tmp_name = f".{path.name}.{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp_name, flags, 0o600, dir_fd=dir_fd)
         try:
             with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), mode if mode is not None else 0o666 & ~_UMASK)
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if mode is not None:
-                os.chmod(tmp_name, mode, dir_fd=dir_fd)
-            else:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp_name, 0o666 & ~umask, dir_fd=dir_fd)
             os.replace(tmp_name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             try:
@@ -110,3 +106,20 @@ def atomic_write(path: Path, data: bytes, context: ToolContext) -> None:
             raise
     finally:
         os.close(dir_fd)
+
+
+def _fd_path(fd: int, fallback: Path) -> Path:
+    """Where an open directory really is (Linux: /proc/self/fd), to check it after opening."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return Path(os.path.realpath(fallback))
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
