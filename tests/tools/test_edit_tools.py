@@ -159,3 +159,21 @@ async def test_multiedit_schema_rejects_empty_and_unknown_fields(ws: Path, call)
     assert result.is_error and "edits" in text_of(result)
     result = await call("MultiEdit", {"file_path": "c.py", "edits": [{"old_string": "a", "new_string": "b", "x": 1}]})
     assert result.is_error and "'x'" in text_of(result)
+
+
+async def test_write_replaces_the_file_atomically(ws: Path, call) -> None:
+    target = ws / "f.txt"
+    target.write_text("old\n")
+    await call("Read", {"file_path": "f.txt"})
+    with target.open() as reader_holding_old_file:
+        await call("Write", {"file_path": "f.txt", "content": "new\n"})
+        assert reader_holding_old_file.read() == "old\n"
+    assert target.read_text() == "new\n"
+
+
+async def test_write_onto_a_directory_or_fifo_is_refused(ws: Path, call) -> None:
+    (ws / "d").mkdir()
+    assert (await call("Write", {"file_path": "d", "content": "x"})).is_error
+    os.mkfifo(ws / "pipe")
+    assert (await call("Write", {"file_path": "pipe", "content": "x"})).is_error
+    assert (await call("Read", {"file_path": "pipe"})).is_error
