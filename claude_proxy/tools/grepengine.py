@@ -71,6 +71,7 @@ class GrepQuery:
     multiline: bool = False
     before: int = 0
     after: int = 0
+    max_lines: int | None = None  # content mode: a back end may stop once it has this many lines
 
 
 @dataclass
@@ -122,17 +123,34 @@ async def ripgrep_search(query: GrepQuery, rg: str) -> list[FileHits]:
         *args, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    collector = _RgCollector(cwd, keep_lines=query.mode == "content")
+    errors = asyncio.create_task(proc.stderr.read())
+    stopped = finished = False
     try:
-        out, err = await proc.communicate()
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    if proc.returncode not in (0, 1):
+        pending = b""
+        while chunk := await proc.stdout.read(65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                collector.feed(raw)
+            if query.max_lines is not None and collector.lines >= query.max_lines:
+                stopped = True
+                break
+        else:
+            collector.feed(pending)
+        finished = True
+    finally:
+        if proc.returncode is None and (stopped or not finished):
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+        await asyncio.shield(proc.wait())
+        err = await errors
+    if not stopped and proc.returncode not in (0, 1):
         message = err.decode("utf-8", "replace").strip().splitlines()
         raise GrepError("ripgrep: " + (" ".join(message[-3:]) if message else f"exit {proc.returncode}"))
-    return _parse_rg_json(out, cwd)
+    return collector.results
 
 
 def _rg_text(obj: dict) -> str:
@@ -141,29 +159,38 @@ def _rg_text(obj: dict) -> str:
     return base64.b64decode(obj.get("bytes", "")).decode("utf-8", "replace")
 
 
-def _parse_rg_json(out: bytes, cwd: Path) -> list[FileHits]:
-    results: list[FileHits] = []
-    current: FileHits | None = None
-    for raw in out.splitlines():
+class _RgCollector:
+    """Turns ripgrep's JSON events, one line at a time, into `FileHits` (memory stays bounded)."""
+
+    def __init__(self, cwd: Path, keep_lines: bool) -> None:
+        self.cwd = cwd
+        self.keep_lines = keep_lines
+        self.results: list[FileHits] = []
+        self.current: FileHits | None = None
+        self.lines = 0
+
+    def feed(self, raw: bytes) -> None:
+        if not raw.strip():
+            return
         event = json.loads(raw)
         kind, data = event["type"], event.get("data", {})
         if kind == "begin":
-            current = FileHits((cwd / _rg_text(data["path"])).resolve())
-        elif kind in ("match", "context") and current is not None:
+            self.current = FileHits((self.cwd / _rg_text(data["path"])).resolve())
+        elif kind in ("match", "context") and self.current is not None:
             number = data["line_number"]
-            text = _rg_text(data["lines"])
-            parts = text.split("\n")
+            parts = _rg_text(data["lines"]).split("\n")
             if parts and parts[-1] == "":
                 parts.pop()
             for offset, line in enumerate(parts):
                 if kind == "match":
-                    current.count += 1
-                current.lines.append((number + offset, line.rstrip("\r"), kind == "match"))
-        elif kind == "end" and current is not None:
-            if current.count:
-                results.append(current)
-            current = None
-    return results
+                    self.current.count += 1
+                if self.keep_lines:
+                    self.current.lines.append((number + offset, line.rstrip("\r"), kind == "match"))
+                    self.lines += 1
+            if self.current.count and (not self.results or self.results[-1] is not self.current):
+                self.results.append(self.current)
+        elif kind == "end":
+            self.current = None
 
 
 # ---- pure Python ---------------------------------------------------------------------
@@ -242,6 +269,7 @@ def python_search(query: GrepQuery) -> list[FileHits]:
     if query.file_type and type_globs is None:
         raise GrepError(f"unknown file type '{query.file_type}'; known types: {', '.join(sorted(FILE_TYPES))}")
     results: list[FileHits] = []
+    collected = 0
     candidates: Iterable[Path]
     if query.root.is_file():
         candidates = [query.root]
@@ -256,4 +284,7 @@ def python_search(query: GrepQuery) -> list[FileHits]:
         hits = _search_file(path, regex, query)
         if hits:
             results.append(hits)
+            collected += len(hits.lines)
+            if query.max_lines is not None and collected >= query.max_lines:
+                break
     return results

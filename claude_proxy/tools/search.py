@@ -134,9 +134,11 @@ def format_hits(hits: list[FileHits], query: GrepQuery, numbers: bool, head_limi
     if len(text) > GREP_MAX_CHARS:
         text = text[:GREP_MAX_CHARS] + f"\n[... output cut at {GREP_MAX_CHARS} characters; narrow the search or use head_limit/offset]"
     if rest > 0:
+        # content mode may stop searching early, so its total is not known: say only that more follow
+        total = "" if query.mode == "content" else f" of {len(entries)}"
         text += (
-            f"\n\n(Showing entries {offset + 1}-{offset + len(shown)} of {len(entries)}; "
-            f"pass offset={offset + len(shown)} to see more.)"
+            f"\n\n(Showing entries {offset + 1}-{offset + len(shown)}{total}; more follow: "
+            f"pass offset={offset + len(shown)} to see them.)"
         )
     elif not shown:
         text += f"\n\n(offset {offset} is past the last of {len(entries)} entries)"
@@ -207,6 +209,10 @@ class GrepTool(Tool):
             before=int(tool_input.get("-B", context_lines) or 0),
             after=int(tool_input.get("-A", context_lines) or 0),
         )
+        head_limit = int(tool_input.get("head_limit", GREP_HEAD_LIMIT))
+        offset = int(tool_input.get("offset", 0) or 0)
+        if mode == "content" and head_limit:
+            query.max_lines = offset + head_limit + 1
         backend = tool_settings(context).grep.backend
         rg = ripgrep_path() if backend != "python" else None
         if backend == "ripgrep" and rg is None:
@@ -217,9 +223,7 @@ class GrepTool(Tool):
             return ToolResult.error(str(exc))
         hits, refused = await asyncio.to_thread(readable_hits, hits, context)
         numbers = tool_input.get("-n", True)
-        head_limit = tool_input.get("head_limit", GREP_HEAD_LIMIT)
-        offset = tool_input.get("offset", 0) or 0
-        text = await asyncio.to_thread(format_hits, hits, query, bool(numbers), int(head_limit), int(offset))
+        text = await asyncio.to_thread(format_hits, hits, query, bool(numbers), head_limit, offset)
         if refused:
             files = f"{refused} matching files were" if refused != 1 else "1 matching file was"
             text += f"\n\n({files} left out: the path rules do not allow reading them)"

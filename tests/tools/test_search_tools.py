@@ -137,6 +137,9 @@ QUERIES = [
     {"pattern": "l", "output_mode": "content", "head_limit": 5, "offset": 3},
     {"pattern": "[a-z]+ line", "output_mode": "count"},
     {"pattern": "nothing-matches-this"},
+    {"pattern": "e", "output_mode": "content", "head_limit": 3, "offset": 2, "-C": 1},
+    {"pattern": "e", "output_mode": "count", "head_limit": 2, "offset": 1},
+    {"pattern": "e", "head_limit": 2, "offset": 3},
 ]
 
 
@@ -211,3 +214,20 @@ async def test_grep_leaves_out_files_the_path_rules_hide(ws: Path, backend: str)
                             context_with(ws, {"grep": {"backend": backend}}))
     assert "sk-very-secret" not in text_of(result)
     assert "app.cfg" in text_of(result) and "1 matching file was left out" in text_of(result)
+
+
+@pytest.mark.skipif(not HAVE_RG, reason="ripgrep (rg) is not installed")
+async def test_back_ends_agree_when_stopping_early_on_big_trees(ws: Path) -> None:
+    from claude_proxy.tools.registry import run_tool
+
+    for d in range(5):
+        for f in range(20):
+            path = ws / f"d{d}" / f"f{f:02d}.txt"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text("".join(f"line {i} of {d}/{f}\n" for i in range(100)))
+    query = {"pattern": "line [0-9]*5 ", "output_mode": "content", "head_limit": 7, "offset": 95, "-B": 1}
+    rg = await run_tool("Grep", query, context_with(ws, {"grep": {"backend": "ripgrep"}}))
+    py = await run_tool("Grep", query, context_with(ws, {"grep": {"backend": "python"}}))
+    assert rg.content == py.content
+    text = text_of(rg)
+    assert len(text.split("\n\n")[0].splitlines()) == 7 and "pass offset=102" in text
