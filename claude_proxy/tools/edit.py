@@ -7,6 +7,7 @@ written with an atomic rename, so a failed edit leaves the file exactly as it wa
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,12 @@ def apply_edit(text: str, old: str, new: str, replace_all: bool) -> str:
     return text.replace(old, new) if replace_all else text.replace(old, new, 1)
 
 
-def snippet(text: str, needle: str) -> str:
-    """A few numbered lines around the first place ``needle`` now appears."""
-    at = text.find(needle) if needle else 0
-    if at < 0:
-        return ""
-    lines = text.split("\n")
-    first = text.count("\n", 0, at)
-    last = first + needle.count("\n")
+def snippet(before: str, after: str, new: str) -> str:
+    """A few numbered lines of ``after`` around the first place it differs from ``before``."""
+    at = len(os.path.commonprefix([before, after]))
+    lines = after.split("\n")
+    first = after.count("\n", 0, at)
+    last = first + new.count("\n")
     lo, hi = max(first - SNIPPET_CONTEXT, 0), min(last + SNIPPET_CONTEXT + 1, len(lines))
     return numbered(lines[lo:hi], lo + 1)
 
@@ -165,7 +164,7 @@ class EditTool(_FileChangeTool):
         text = _load(path, context)
         updated = apply_edit(text, old, new, bool(tool_input.get("replace_all")))
         _save(path, updated, context)
-        return ToolResult(f"The file {path} has been updated. Around the change:\n{snippet(updated, new)}")
+        return ToolResult(f"The file {path} has been updated. Around the change:\n{snippet(text, updated, new)}")
 
 
 class MultiEditTool(_FileChangeTool):

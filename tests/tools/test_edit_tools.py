@@ -177,3 +177,10 @@ async def test_write_onto_a_directory_or_fifo_is_refused(ws: Path, call) -> None
     os.mkfifo(ws / "pipe")
     assert (await call("Write", {"file_path": "pipe", "content": "x"})).is_error
     assert (await call("Read", {"file_path": "pipe"})).is_error
+
+
+async def test_edit_snippet_shows_where_text_was_removed(ws: Path, call) -> None:
+    (ws / "m.txt").write_text("".join(f"line {i}\n" for i in range(1, 21)))
+    await call("Read", {"file_path": "m.txt"})
+    result = await call("Edit", {"file_path": "m.txt", "old_string": "line 15\n", "new_string": ""})
+    assert "    15\tline 16" in text_of(result) and "\tline 1\n" not in text_of(result)
