@@ -21,9 +21,13 @@ def register(app: typer.Typer) -> None:
         log_db: Optional[str] = typer.Option(None, "--log-db", help="SQLite request log file (default: log.path)."),
         no_log: bool = typer.Option(False, "--no-log", help="Do not write the request log."),
         log_level: Optional[str] = typer.Option(None, "--log-level", help="debug | info | warning | error | critical."),
+        allow_unauthenticated: bool = typer.Option(
+            False, "--allow-unauthenticated",
+            help="Listen beyond loopback without access keys (server.auth_keys / $CLAUDE_PROXY_KEYS)."),
     ) -> None:
         """Run the proxy: byte-exact pass-through to the upstream, every exchange logged."""
-        _serve(host, port, upstream, config, log_db, no_log, log_level)
+        _serve(host, port, upstream, config, log_db, no_log, log_level,
+               allow_unauthenticated=allow_unauthenticated)
 
 
 def _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level) -> None:
@@ -52,7 +56,7 @@ def _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level) 
         raise CLIError(f"invalid option: {first['loc'][-1]}: {first['msg'].lower()}", 2) from None
 
 
-def _serve(host, port, upstream, config, log_db, no_log, log_level) -> None:
+def _serve(host, port, upstream, config, log_db, no_log, log_level, *, allow_unauthenticated=False) -> None:
     import logging
     import sys
 
@@ -62,6 +66,8 @@ def _serve(host, port, upstream, config, log_db, no_log, log_level) -> None:
 
     settings = load_settings(config)
     _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level)
+    if allow_unauthenticated:
+        settings.server.allow_unauthenticated = True
     logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     request_log = None

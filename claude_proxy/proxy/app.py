@@ -9,7 +9,9 @@ from aiohttp import web
 
 from claude_proxy.proxy.cors import Cors
 from claude_proxy.proxy.forward import forward, not_found
+from claude_proxy.proxy import resilience
 from claude_proxy.proxy.health import health
+from claude_proxy.proxy.protection import Protection
 from claude_proxy.proxy.requestlog import RequestLog
 from claude_proxy.proxy.state import STATE, ProxyState
 from claude_proxy.settings import Settings
@@ -28,10 +30,12 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     state = ProxyState.from_settings(settings, request_log)
     app[STATE] = state
     app.router.add_get("/health", health)
+    if settings.server.cors_origins:
+        Cors(settings.server.cors_origins).install(app)  # outside the key check: preflights carry no key
+    Protection(settings, request_log).install(app)  # keys, limits, metrics; /health/ready, /metrics
+    resilience.install(app, state)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
     app.router.add_route("*", "/{tail:.*}", not_found)
-    if settings.server.cors_origins:
-        Cors(settings.server.cors_origins).install(app)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     return app

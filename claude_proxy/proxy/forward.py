@@ -2,8 +2,8 @@
 
 The path, in stages other features wrap or replace:
 1. `prepare`: loop check, size limit, read the body, rewrite only if a rule wants it.
-2. ``state.select_upstream(...).send(...)``: send until the upstream's headers arrive
-   (the retry / fallback / routing seam; raises `ProxyError` before any byte is sent).
+2. `send_resilient`: send until the upstream's headers arrive, with retries and fallbacks
+   (the routing seam is ``state.select_upstream``; raises `ProxyError` before any byte is sent).
 3. `relay`: stream the upstream body to the client chunk by chunk as it arrives.
 Every exchange, failed or not, becomes one `LogEntry` handed to the request log.
 """
@@ -21,8 +21,10 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.headers import ID_HEADER, seen_hops, upstream_request_headers
 from claude_proxy.proxy.hooks import HookContext
-from claude_proxy.proxy.relay import relay
+from claude_proxy.proxy.protection import report
+from claude_proxy.proxy.relay import CLIENT_CLOSED, relay
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
+from claude_proxy.proxy.resilience import send_resilient
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         prepared = await prepare(request, state, entry)
-        upstream = state.select_upstream(prepared.method, request.path)
-        response = await upstream.send(prepared.method, prepared.path_qs, prepared.headers,
-                                       prepared.body)
+        response = await send_resilient(request, state, prepared.method, prepared.path_qs,
+                                        prepared.headers, prepared.body, entry)
         return await relay(request, response, entry, started, state.log_cap)
     except ProxyError as exc:
         entry.status = exc.status
@@ -59,6 +60,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
         return error_response(exc.status, exc.message, exc.error_type,
                               headers={**exc.headers, ID_HEADER: entry.id})
     except asyncio.CancelledError:
+        entry.status = CLIENT_CLOSED
         entry.error = entry.error or "client disconnected"
         raise
     except Exception as exc:  # the HTTP edge: a bug must still answer in Anthropic's shape
@@ -69,6 +71,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
     finally:
         state.in_flight -= 1
         entry.duration_ms = (time.perf_counter() - started) * 1000
+        report(request, entry)
         state.record(entry)
 
 

@@ -188,3 +188,13 @@ class Protection:
 
 
 PROTECTION = web.AppKey("claude_proxy.protection", Protection)
+
+
+def report(request: web.Request, entry: Any) -> None:
+    """What the forwarding handler tells the metrics about an exchange it finished (its log entry)."""
+    request[STATUS] = entry.status
+    request[RESPONSE_BODY] = entry.response_body
+    if entry.requested_model:
+        request[MODEL] = entry.requested_model
+    if entry.route:
+        request[ROUTE] = entry.route

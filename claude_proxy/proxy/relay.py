@@ -22,6 +22,9 @@ from claude_proxy.proxy.requestlog import LogEntry
 
 log = logging.getLogger(__name__)
 
+# The log status of an exchange the client walked away from (nginx's "client closed request").
+CLIENT_CLOSED = 499
+
 # What reading the upstream body can raise when the upstream fails mid-body.
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
@@ -76,6 +79,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
         finished = True
         return response
     except ConnectionResetError:
+        entry.status = CLIENT_CLOSED
         entry.error = "client disconnected"
         return response
     except Exception as exc:  # headers may be out already: cut the connection, never fake an end

@@ -16,9 +16,9 @@ import pytest
 from tests.faults.conftest import child_env, log_rows, row_for, start_serve, wait_until
 from tests.support.faulty_upstream import FaultyUpstream, refused_url
 
-STREAM_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+STREAM_BODY = {"model": "claude-haiku-4-5", "max_tokens": 64, "stream": True,
                "messages": [{"role": "user", "content": "Hello"}]}
-PLAIN_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
+PLAIN_BODY = {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +210,9 @@ def test_over_the_concurrency_cap_is_529_not_a_hang(serve, faulty):
                     "limits": {"max_concurrent": 1, "queue_size": 0}})
     with httpx.stream("POST", served.url + "/v1/messages", json=STREAM_BODY, timeout=30,
                       headers={"x-fault": "slow:5"}) as first:
-        next(first.iter_raw())
+        chunks = first.iter_raw()  # keep the generator: dropping it closes the stream
+        next(chunks)
         second = httpx.post(served.url + "/v1/messages", json=PLAIN_BODY, timeout=30)
         assert second.status_code == 529 and second.json()["error"]["type"] == "overloaded_error"
+        assert second.headers["retry-after"] == "1"
+        assert b"".join(chunks).rstrip().endswith(b'"message_stop"}')

@@ -8,7 +8,7 @@ import httpx
 
 from tests.faults.conftest import log_rows, wait_until
 
-STREAM_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+STREAM_BODY = {"model": "claude-haiku-4-5", "max_tokens": 64, "stream": True,
                "messages": [{"role": "user", "content": "Hello"}]}
 STREAMS = 20
 
