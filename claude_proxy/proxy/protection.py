@@ -9,6 +9,8 @@
 - the concurrency cap with its short queue (529 ``overloaded_error``),
 - metrics for every exchange, ``/metrics`` and ``/health/ready``.
 
+A refused request never reaches the handler, so it is logged here, as a row of its own.
+
 The forwarding handler reports back through the request mapping: ``request[ROUTE]``
 (the route that answered), ``request[MODEL]`` (the requested model), and
 ``request[STATUS]`` when the status it logged differs from the response (499
@@ -28,11 +30,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from claude_proxy.proxy.access import AccessKeys, presented_key, use_upstream_key
-from claude_proxy.proxy.errors import ProxyError, error_response, from_exception
+from claude_proxy.proxy.errors import ProxyError, error_body, error_response
+from claude_proxy.proxy.headers import ID_HEADER
 from claude_proxy.proxy.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.limits import ConcurrencyGate, read_body
 from claude_proxy.proxy.metrics import ProxyMetrics
 from claude_proxy.proxy.ratelimit import RateLimiter, estimate_input_tokens
+from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
 from claude_proxy.proxy.retry import RetryPolicy
 from claude_proxy.proxy.usage import extract_usage
 
@@ -129,10 +133,7 @@ class Protection:
                 async with self.gate.slot():
                     response = await handler(request)
             except ProxyError as exc:
-                self.metrics.rejected.labels(exc.error_type).inc()
-                response = from_exception(exc)
-                if exc.status in (408, 413):
-                    response.force_close()  # the rest of the body is not worth reading
+                response = self._reject(request, exc)
             status = request.get(STATUS) or response.status
             return response
         except asyncio.CancelledError:
@@ -142,6 +143,25 @@ class Protection:
             self.in_flight -= 1
             self.metrics.in_flight.dec()
             self._observe(request, status, response)
+
+    def _reject(self, request: web.Request, exc: ProxyError) -> web.Response:
+        """Answer a refused request and log it like any exchange (headers are masked by the writer)."""
+        self.metrics.rejected.labels(exc.error_type).inc()
+        entry = LogEntry(id=new_entry_id(), started_at=time.time(), method=request.method,
+                         path=request.raw_path, status=exc.status, error=exc.message,
+                         request_headers=dict(request.headers), request_body=request.get(BODY, b""),
+                         response_body=error_body(exc.error_type, exc.message), attempts=0)
+        entry.duration_ms = (time.monotonic() - request.get(_STARTED, time.monotonic())) * 1000
+        if self.request_log is not None:
+            try:
+                self.request_log.record(entry)
+            except Exception:  # the log must never break the proxy
+                log.exception("request log rejected entry %s", entry.id)
+        response = error_response(exc.status, exc.message, exc.error_type,
+                                  headers={**exc.headers, ID_HEADER: entry.id})
+        if exc.status in (408, 413):
+            response.force_close()  # the rest of the body is not worth reading
+        return response
 
     def _observe(self, request: web.Request, status: int, response: web.StreamResponse | None) -> None:
         now = time.monotonic()

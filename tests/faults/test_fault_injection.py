@@ -145,6 +145,7 @@ def test_a_body_over_the_limit_is_413(proxy, upstream):
                       headers={"content-type": "application/json"})
     assert resp.status_code == 413 and resp.json()["error"]["type"] == "request_too_large"
     assert len(upstream.received) == before
+    assert row_for(proxy.db, resp.headers["x-claude-proxy-id"])["status"] == 413
 
 
 def test_health_ready_and_metrics(proxy):
@@ -179,8 +180,10 @@ def test_access_keys_guard_the_proxy_and_the_upstream_gets_its_own_key(serve, fa
     assert faulty.received[-1].headers.get("x-api-key") == "sk-ant-upstream-secret-9876"
     assert "team-key-one" not in json.dumps(faulty.received[-1].headers)
     rows = log_rows(served.db, wait_for=2)
+    assert sorted(r["status"] for r in rows) == [200, 401]
     dumped = json.dumps(rows)
     assert "team-key-one-1111" not in dumped and "sk-ant-upstream-secret-9876" not in dumped
+    assert "wrong-key-2222" not in dumped and "2222" in dumped  # the refused key, masked
     assert "team-key-one-1111" not in served.stderr() and "wrong-key-2222" not in served.stderr()
 
 
@@ -209,7 +212,7 @@ def test_over_the_concurrency_cap_is_529_not_a_hang(serve, faulty):
     served = serve({"upstream": {"base_url": faulty.url},
                     "limits": {"max_concurrent": 1, "queue_size": 0}})
     with httpx.stream("POST", served.url + "/v1/messages", json=STREAM_BODY, timeout=30,
-                      headers={"x-fault": "slow:5"}) as first:
+                      headers={"x-fault": "slow:2"}) as first:
         chunks = first.iter_raw()  # keep the generator: dropping it closes the stream
         next(chunks)
         second = httpx.post(served.url + "/v1/messages", json=PLAIN_BODY, timeout=30)

@@ -22,7 +22,7 @@ def test_sigterm_with_20_streams_in_flight(serve, faulty, fixtures_dir):
     def stream(i: int) -> None:
         try:
             with httpx.stream("POST", served.url + "/v1/messages", json=STREAM_BODY, timeout=60,
-                              headers={"x-fault": "slow:3"}) as resp:
+                              headers={"x-fault": "slow:2"}) as resp:
                 chunks = resp.iter_raw()
                 first = next(chunks)
                 started.wait(30)
@@ -49,7 +49,7 @@ def test_sigterm_with_20_streams_in_flight(serve, faulty, fixtures_dir):
 def test_new_connections_are_refused_while_draining(serve, faulty):
     served = serve({"upstream": {"base_url": faulty.url}, "server": {"shutdown_timeout": 30}})
     with httpx.stream("POST", served.url + "/v1/messages", json=STREAM_BODY, timeout=60,
-                      headers={"x-fault": "slow:3"}) as resp:
+                      headers={"x-fault": "slow:2"}) as resp:
         chunks = resp.iter_raw()
         next(chunks)
         served.proc.send_signal(15)
