@@ -198,8 +198,7 @@ async def send_resilient(request: web.Request, state: "ProxyState", method: str,
 
 def _record(entry: "LogEntry", outcome: Outcome, target: Target, routed: bool, request: web.Request) -> None:
     entry.attempts = len(outcome.attempts)
-    if hasattr(entry, "attempt_log"):
-        entry.attempt_log = [a.as_dict() for a in outcome.attempts]
+    entry.attempt_log = [a.as_dict() for a in outcome.attempts]
     if routed:
         entry.route = target.name
         request[ROUTE] = target.name

@@ -66,6 +66,7 @@ def test_429_with_retry_after_then_success(proxy, upstream):
     assert resp.status_code == 200
     row = row_for(proxy.db, resp.headers["x-claude-proxy-id"])
     assert row["status"] == 200 and row["attempts"] == 2
+    assert json.loads(row["attempt_log"]) == [{"n": 1, "status": 429, "wait_ms": 1000}, {"n": 2, "status": 200}]
 
 
 def test_streams_are_retried_before_the_first_byte_only(proxy, fixtures_dir):
@@ -93,6 +94,10 @@ def test_529_forever_moves_to_the_fallback_route(proxy, upstream):
     assert [json.loads(r.body)["model"] for r in sent] == ["claude-opus-4-1"] * 3 + ["claude-haiku-4-5"]
     row = row_for(proxy.db, raw.headers["x-claude-proxy-id"])
     assert row["route"] == "haiku" and row["attempts"] == 4 and row["status"] == 200
+    tries = json.loads(row["attempt_log"])
+    assert [(a["n"], a["target"], a["status"]) for a in tries] == [
+        (1, "claude-opus-4-1", 529), (2, "claude-opus-4-1", 529), (3, "claude-opus-4-1", 529), (4, "haiku", 200)]
+    assert all(a["wait_ms"] >= 0 for a in tries[:2])
     assert 'claude_proxy_fallbacks_total{from_route="claude-opus-4-1",to_route="haiku"} 1.0' in proxy.metrics()
 
 
