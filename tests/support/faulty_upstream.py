@@ -152,6 +152,9 @@ class FaultyUpstream:
         except asyncio.CancelledError:
             record.outcome = "cancelled"
             raise
+        except ConnectionResetError:  # the proxy went away while we were writing
+            record.outcome = "cancelled"
+            return web.Response(status=499)
         finally:
             self.in_flight -= 1
 
