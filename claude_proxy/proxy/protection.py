@@ -50,6 +50,7 @@ STATUS = "claude_proxy.status"
 RESPONSE_BODY = "claude_proxy.response_body"
 _STARTED = "claude_proxy.started"
 _FIRST_BYTE = "claude_proxy.first_byte"
+USAGE_EDGE = 4096
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"([^"]{1,200})"')
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -210,10 +211,20 @@ class Protection:
 PROTECTION = web.AppKey("claude_proxy.protection", Protection)
 
 
+def usage_sample(body: bytes, tail: bytes = b"", edge: int = USAGE_EDGE) -> bytes:
+    """The parts of a response that carry its usage: the start (``message_start``) and the end.
+
+    Keeps the metrics off a long body: scanning a megabyte stream would hold the event loop.
+    """
+    if not tail and len(body) <= 2 * edge:
+        return body
+    return body[:edge] + b"\n" + (tail or body)[-edge:]
+
+
 def report(request: web.Request, entry: Any) -> None:
     """What the forwarding handler tells the metrics about an exchange it finished (its log entry)."""
     request[STATUS] = entry.status
-    request[RESPONSE_BODY] = entry.response_body
+    request[RESPONSE_BODY] = usage_sample(entry.response_body, getattr(entry, "response_tail", b""))
     if entry.requested_model:
         request[MODEL] = entry.requested_model
     if entry.route:

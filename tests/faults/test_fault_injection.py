@@ -224,3 +224,16 @@ def test_over_the_concurrency_cap_is_529_not_a_hang(serve, faulty):
         assert second.status_code == 529 and second.json()["error"]["type"] == "overloaded_error"
         assert second.headers["retry-after"] == "1"
         assert b"".join(chunks).rstrip().endswith(b'"message_stop"}')
+
+
+def test_beyond_loopback_with_keys_or_the_explicit_flag(serve, faulty):
+    flagged = serve({"upstream": {"base_url": faulty.url}}, "--host", "0.0.0.0", "--allow-unauthenticated",
+                    name="open")
+    assert httpx.get(flagged.url.replace("0.0.0.0", "127.0.0.1") + "/health", timeout=10).status_code == 200
+    keyed = serve({"upstream": {"base_url": faulty.url}, "server": {"host": "0.0.0.0",
+                                                                     "auth_keys": ["team-key-zz-4321"]}},
+                  name="keyed")
+    url = keyed.url.replace("0.0.0.0", "127.0.0.1")
+    assert httpx.post(url + "/v1/messages", json=PLAIN_BODY, timeout=10).status_code == 401
+    assert httpx.post(url + "/v1/messages", json=PLAIN_BODY, timeout=10,
+                      headers={"authorization": "Bearer team-key-zz-4321"}).status_code == 200

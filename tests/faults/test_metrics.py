@@ -115,3 +115,15 @@ async def test_probe_results_are_cached():
         server.close()
         await server.wait_closed()
     assert len(calls) == 1
+
+
+def test_usage_survives_sampling_a_long_stream(fixtures_dir):
+    from claude_proxy.proxy.protection import usage_sample
+
+    stream = (fixtures_dir / "anthropic" / "anthropic-stream-tool-use.sse").read_bytes()
+    events = stream.split(b"\n\n")
+    padding = b"".join(events[1:-3]) * 200  # a long middle, as in a long answer
+    long_stream = events[0] + b"\n\n" + padding + b"\n\n".join(events[-3:])
+    sample = usage_sample(long_stream)
+    assert len(sample) < 10_000
+    assert extract_usage(sample) == extract_usage(stream)
