@@ -99,6 +99,7 @@ async def prepare(request: web.Request, state: ProxyState, entry: LogEntry) -> P
     headers = upstream_request_headers(request.headers, api_key=state.api_key, hop_token=state.hop_token)
     entry.request_headers = dict(headers)
     entry.request_body = body
+    entry.request_size = len(body)
     return Prepared(request.method, request.raw_path, headers, body)
 
 

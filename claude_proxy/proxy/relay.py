@@ -22,6 +22,8 @@ from claude_proxy.proxy.requestlog import LogEntry
 
 log = logging.getLogger(__name__)
 
+# Past the log cap, the last bytes are kept too: a long stream's closing usage and stop reason.
+TAIL_BYTES = 16 * 1024
 # What reading the upstream body can raise when the upstream fails mid-body.
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
@@ -54,6 +56,8 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
     captured = bytearray()
+    log_tail = bytearray()
+    total = 0
     tail = b""
     finished = False
     try:
@@ -69,8 +73,15 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             if not chunk:
                 break
             await response.write(chunk)
-            if len(captured) < log_cap:
-                captured += chunk[: log_cap - len(captured)]
+            total += len(chunk)
+            if total <= log_cap:
+                captured += chunk
+            else:
+                if len(captured) < log_cap:
+                    captured += chunk[: log_cap - len(captured)]
+                log_tail += chunk
+                if len(log_tail) > 2 * TAIL_BYTES:
+                    del log_tail[:-TAIL_BYTES]
             tail = chunk[-4:] if len(chunk) >= 4 else (tail + chunk)[-4:]
         await response.write_eof()
         finished = True
@@ -86,6 +97,8 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
         return response
     finally:
         entry.response_body = bytes(captured)
+        entry.response_size = total
+        entry.response_tail = bytes(log_tail[-TAIL_BYTES:])
         if finished:
             upstream.release()
         else:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from claude_proxy.proxy.app import create_app
 from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
-from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
 from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,9 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
                            shutdown_timeout=settings.server.shutdown_timeout)
     try:
         await runner.setup()
-    except Exception as exc:  # startup hooks: opening the log, the pool
+    except (RequestLogError, OSError) as exc:  # startup hooks: opening the log
         await runner.cleanup()
-        raise ServeError(f"cannot start: {exc}") from exc
+        raise ServeError(str(exc)) from None
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
         await site.start()
