@@ -33,6 +33,7 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     if settings.server.cors_origins:
         Cors(settings.server.cors_origins).install(app)
     app.on_startup.append(_startup)
+    app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app
 
@@ -42,6 +43,11 @@ async def _startup(app: web.Application) -> None:
     if state.request_log is not None:
         await asyncio.to_thread(state.request_log.start)
     await state.upstream.start()
+
+
+async def _shutdown(app: web.Application) -> None:
+    """Runs before in-flight requests are awaited: lets them tell shutdown from a client leaving."""
+    app[STATE].stopping = True
 
 
 async def _cleanup(app: web.Application) -> None:

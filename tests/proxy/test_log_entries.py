@@ -96,3 +96,20 @@ async def test_the_log_is_closed_at_shutdown_after_in_flight_requests(make_setti
         await stopping
     assert log.closed
     assert len(log.entries) == 1 and log.entries[0].error is None
+
+
+async def test_a_stream_cut_by_the_shutdown_timeout_says_so(make_settings, fake_upstream, fixtures_dir):
+    from claude_proxy.proxy.server import start_server
+
+    events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
+    fake_upstream.enqueue(Reply(200, events[:1], {"Content-Type": "text/event-stream"}, then="hang"))
+    log = RecordingLog()
+    server = await start_server(make_settings(server={"shutdown_timeout": 0.2}), log, "127.0.0.1", 0)
+    async with aiohttp.ClientSession() as client:
+        async with client.post(server.url + "/v1/messages", data=STREAM_BODY) as resp:
+            await resp.content.readany()
+            await server.stop()
+    (entry,) = log.entries
+    assert entry.error == "cancelled: the proxy was shutting down"
+    assert log.closed
+    await asyncio.wait_for(fake_upstream.client_gone.wait(), 10)
