@@ -40,6 +40,8 @@ async def test_response_copy_is_capped_one_byte_past_the_limit(start_proxy, make
     (entry,) = await log.wait_for(1)
     assert len(full) > 200
     assert entry.response_body == full[:101]
+    assert entry.response_size == len(full)
+    assert entry.response_tail and full.endswith(entry.response_tail)
 
 
 async def test_mid_stream_death_keeps_what_was_received(start_proxy, make_settings, fake_upstream, fixtures_dir):
