@@ -8,7 +8,7 @@ import json
 import aiohttp
 import pytest
 
-from tests.support.fake_anthropic import FakeAnthropic, Reply, closed_port, split_events
+from tests.support.fake_anthropic import BlackholePort, FakeAnthropic, Reply, closed_port, split_events
 
 STREAM_BODY = b'{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}'
 
@@ -43,6 +43,16 @@ async def test_silent_upstream_is_504_timeout_error(start_proxy, make_settings, 
     assert status == 504
     kind, message = _error(body)
     assert kind == "timeout_error" and f"127.0.0.1:{fake_upstream.port}" in message
+
+
+async def test_connect_timeout_is_504_timeout_error(start_proxy, make_settings):
+    with BlackholePort() as hole:
+        server = await start_proxy(make_settings(upstream={"base_url": f"http://127.0.0.1:{hole.port}",
+                                                           "connect_timeout": 0.3}))
+        status, _, body = await _post(server.url)
+    assert status == 504
+    kind, message = _error(body)
+    assert kind == "timeout_error" and "did not accept a connection" in message
 
 
 async def test_upstream_dying_mid_stream_gives_one_error_frame(proxy, fake_upstream, fixtures_dir):

@@ -16,6 +16,8 @@ write, chunked, like the real API. Failures: ``Reply(..., then="die")`` closes t
 connection after the chunks (mid-stream death), ``then="hang"`` stops sending and waits,
 ``Reply.hang()`` never sends headers. The server cancels a handler when its client goes
 away; ``fake.cancelled`` counts those and ``fake.client_gone`` is set.
+For an upstream that refuses connections use `closed_port()`; for one that never accepts
+them (a connect timeout) use `BlackholePort`.
 """
 
 from __future__ import annotations
@@ -213,3 +215,33 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class BlackholePort:
+    """A local port whose accept queue is full, so new connections hang in connect (never refused).
+
+    Use as a context manager; ``port`` is the port. Lets tests hit a connect timeout without
+    touching the network.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.port = self.listener.getsockname()[1]
+        self.fillers: list[socket.socket] = []
+
+    def __enter__(self) -> "BlackholePort":
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fillers.append(filler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sock in [*self.fillers, self.listener]:
+            sock.close()
