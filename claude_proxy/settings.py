@@ -117,8 +117,47 @@ class SandboxSettings(_Section):
     network: bool = False
 
 
+class BashToolSettings(_Section):
+    """Limits of the Bash tool."""
+
+    default_timeout: float = Field(120.0, gt=0, le=600)
+    max_output_chars: int = Field(30_000, ge=1000)
+
+
+class GrepToolSettings(_Section):
+    """Which Grep back end runs: ripgrep when installed, else the pure-Python one."""
+
+    backend: Literal["auto", "ripgrep", "python"] = "auto"
+
+
+class WebToolSettings(_Section):
+    """WebFetch's network policy and limits (SSRF protection is on by default)."""
+
+    allow_hosts: list[str] = []
+    deny_hosts: list[str] = []
+    allow_private_addresses: bool = False
+    allowed_networks: list[str] = []
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_chars: int = Field(100_000, gt=0)
+    timeout: float = Field(30.0, gt=0)
+    max_redirects: int = Field(10, ge=0, le=30)
+
+
+class SearchToolSettings(_Section):
+    """WebSearch's back end: none, searxng, or a ``module:factory`` plug-in."""
+
+    backend: str = "none"
+    searxng_url: str | None = None
+    max_results: int = Field(10, ge=1, le=50)
+    timeout: float = Field(15.0, gt=0)
+
+
 class ToolsSettings(_Section):
     extra_roots: list[str] = []
+    bash: BashToolSettings = BashToolSettings()
+    grep: GrepToolSettings = GrepToolSettings()
+    web: WebToolSettings = WebToolSettings()
+    search: SearchToolSettings = SearchToolSettings()
 
 
 class ChatSettings(_Section):
