@@ -124,7 +124,7 @@ class _Env:
         try:
             check_path(str(target), self.context, write=True)
         except PathDenied as exc:
-            return deny(f"writes to {value}: {exc}")
+            return deny(f"write refused: {exc}")
         return ask(f"writes to the file {value}")
 
     def removal_problem(self, word: Word) -> Judgement | None:

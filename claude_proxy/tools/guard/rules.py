@@ -38,6 +38,10 @@ _RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:\((.*)\))?\s*$", re.S)
 class RuleError(ValueError):
     """A permission rule that does not follow the ``Tool`` / ``Tool(specifier)`` syntax."""
 
+    def __init__(self, message: str, hint: str = "is not 'Tool' or 'Tool(specifier)'") -> None:
+        super().__init__(message)
+        self.hint = hint
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -55,7 +59,7 @@ class Rule:
 def parse_rule(text: str) -> Rule:
     """Parse ``Tool`` or ``Tool(specifier)``; raise `RuleError` with the reason."""
     if not isinstance(text, str):
-        raise RuleError(f"rule must be a string, got {text!r}")
+        raise RuleError(f"rule must be a string, got {text!r}", "is not a string")
     match = _RULE.match(text)
     if not match:
         raise RuleError(f"rule {text!r} is not 'Tool' or 'Tool(specifier)'")
@@ -65,11 +69,11 @@ def parse_rule(text: str) -> Rule:
         if spec in ("", "*"):
             spec = None
     if spec is not None and "\x00" in spec:
-        raise RuleError(f"rule {text!r} contains a NUL byte")
+        raise RuleError(f"rule {text!r} contains a NUL byte", "contains a NUL byte")
     if tool == "Bash" and spec is not None and ":*" in spec[:-2]:
-        raise RuleError(f"rule {text!r}: ':*' may only end a Bash prefix rule")
+        raise RuleError(f"rule {text!r}: ':*' may only end a Bash prefix rule", "uses ':*' before the end")
     if tool == "WebFetch" and spec is not None and not spec.startswith("domain:"):
-        raise RuleError(f"rule {text!r}: WebFetch rules take 'domain:HOST'")
+        raise RuleError(f"rule {text!r}: WebFetch rules take 'domain:HOST'", "needs 'domain:HOST'")
     return Rule(tool, spec, text.strip())
 
 
