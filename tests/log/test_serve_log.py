@@ -82,3 +82,29 @@ async def test_every_exchange_survives_sigterm_with_usage_and_masked_key(
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert {r["id"] for r in json.loads(listed.stdout)} == set(rows)
+
+
+async def test_a_stream_longer_than_the_body_cap_keeps_its_usage(
+        fake_upstream: FakeAnthropic, fixtures_dir: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    db = tmp_path / "requests.db"
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("log:\n  max_body_bytes: 300\n")
+    stream = (fixtures_dir / "anthropic" / "anthropic-stream-tool-use.sse").read_bytes()
+    assert b"message_delta" not in stream[:301], "the usage must lie past the cap for this test to mean anything"
+    proc = await ServeProcess(["--config", str(settings), "--upstream", fake_upstream.url, "--log-db", str(db)],
+                              cli_env, cwd=tmp_path).start()
+    try:
+        client = anthropic.AsyncAnthropic(base_url=proc.url, api_key=KEY, max_retries=0)
+        fake_upstream.enqueue(Reply.fixture("anthropic-stream-tool-use.sse"))
+        async with client.messages.stream(model="test-model", max_tokens=64,
+                                          messages=[{"role": "user", "content": "hi"}]) as reply:
+            final = await reply.get_final_message()
+        await client.close()
+    finally:
+        assert await proc.stop(signal.SIGTERM) == 0
+    assert final.stop_reason == "tool_use"
+    (row,) = read_rows(db)
+    assert row["response_truncated"] == 1
+    assert len(row["response_body"]) <= 300
+    assert (row["stop_reason"], row["output_tokens"]) == ("tool_use", 89), "usage comes from the kept tail"
+    assert row["response_bytes"] == len(stream)
