@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from claude_proxy.proxy.requestlog import LogEntry
 
-TAIL_BYTES = 16 * 1024
+TAIL_BYTES = 8192
 
 
 class BodyCapture:
