@@ -90,7 +90,7 @@ async def test_mid_stream_death_row_keeps_what_was_received(start_proxy, make_se
                                                             tmp_path):
     db = tmp_path / "requests.db"
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:4], {"Content-Type": "text/event-stream"}, then="die"))
+    fake_upstream.enqueue(Reply.sse(events[:4], then="die"))
     server = await start_proxy(make_settings(), RequestLog(db))
     async with aiohttp.ClientSession() as client:
         async with client.post(server.url + "/v1/messages", data=b'{"model":"m","stream":true}') as resp:

@@ -46,7 +46,7 @@ async def test_response_copy_is_capped_one_byte_past_the_limit(start_proxy, make
 
 async def test_mid_stream_death_keeps_what_was_received(start_proxy, make_settings, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:3], {"Content-Type": "text/event-stream"}, then="die"))
+    fake_upstream.enqueue(Reply.sse(events[:3], then="die"))
     log = RecordingLog()
     server = await start_proxy(make_settings(), log)
     async with aiohttp.ClientSession() as client:
@@ -72,7 +72,7 @@ async def test_proxy_errors_and_rewrites_are_recorded(start_proxy, make_settings
 
 async def test_client_disconnect_is_recorded(start_proxy, make_settings, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:1], {"Content-Type": "text/event-stream"}, then="hang"))
+    fake_upstream.enqueue(Reply.sse(events[:1], then="hang"))
     log = RecordingLog()
     server = await start_proxy(make_settings(), log)
     async with aiohttp.ClientSession() as client:
@@ -104,7 +104,7 @@ async def test_a_stream_cut_by_the_shutdown_timeout_says_so(make_settings, fake_
     from claude_proxy.proxy.server import start_server
 
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:1], {"Content-Type": "text/event-stream"}, then="hang"))
+    fake_upstream.enqueue(Reply.sse(events[:1], then="hang"))
     log = RecordingLog()
     server = await start_server(make_settings(server={"shutdown_timeout": 0.2}), log, "127.0.0.1", 0)
     async with aiohttp.ClientSession() as client:

@@ -5,6 +5,7 @@ Usage (inside an async test)::
     fake = await FakeAnthropic(fixtures_dir / "anthropic").start()
     fake.enqueue(Reply.fixture("anthropic-stream-tool-use.sse"))   # next request gets these bytes
     fake.enqueue(Reply.json({"type": "error", ...}, status=529, headers={"retry-after": "7"}))
+    fake.enqueue(Reply.sse(split_events(data)[:3], then="die"))   # a stream that breaks off
     ... send requests to fake.url ...
     fake.received[-1].body          # exactly the bytes the fake got
     await fake.close()
@@ -74,6 +75,12 @@ class Reply:
         if name.endswith(".sse"):
             return cls(status, split_events(data), {**SSE_HEADERS, **(headers or {})}, **kw)
         return cls(status, [data], {"Content-Type": JSON_TYPE, **(headers or {})}, content_length=True, **kw)
+
+    @classmethod
+    def sse(cls, chunks: list[bytes], *, then: Literal["end", "die", "hang"] = "end", delay: float = 0.0,
+            headers: dict[str, str] | None = None) -> "Reply":
+        """A stream of these chunks (e.g. some of `split_events(fixture)`), then end, die or hang."""
+        return cls(200, list(chunks), {**SSE_HEADERS, **(headers or {})}, then=then, delay=delay)
 
     @classmethod
     def json(cls, payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> "Reply":
