@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from claude_proxy.errors import SettingsError
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
 LOCAL_FILE = "claude-proxy.yaml"
-
-
-class SettingsError(Exception):
-    """A settings file that cannot be read or does not validate."""
 
 
 def user_config_path() -> Path:
@@ -119,18 +117,32 @@ class RouteSettings(_Section):
     fallbacks: list[str] = []
 
 
+def _check_rule(rule: str) -> str:
+    from claude_proxy.tools.guard.rules import RuleError, parse_rule
+
+    try:
+        parse_rule(rule)
+    except RuleError as exc:
+        raise ValueError(f"the rule {exc.hint}") from None
+    return rule
+
+
+RuleText = Annotated[str, AfterValidator(_check_rule)]
+
+
 class PermissionSettings(_Section):
     """Permission rules in Claude Code's syntax: ``Tool`` or ``Tool(specifier)``."""
 
     default_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions"] = "default"
-    allow: list[str] = []
-    ask: list[str] = []
-    deny: list[str] = []
+    allow: list[RuleText] = []
+    ask: list[RuleText] = []
+    deny: list[RuleText] = []
 
 
 class SandboxSettings(_Section):
     mode: Literal["auto", "bwrap", "off"] = "auto"
     network: bool = False
+    writable_paths: list[str] = []
 
 
 class BashToolSettings(_Section):
