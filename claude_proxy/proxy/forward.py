@@ -2,8 +2,9 @@
 
 The path, in stages other features wrap or replace:
 1. `prepare`: loop check, size limit, read the body, rewrite only if a rule wants it.
-2. `send_resilient`: send until the upstream's headers arrive, with retries and fallbacks
-   (the routing seam is ``state.select_upstream``; raises `ProxyError` before any byte is sent).
+2. ``send_resilient(..., state.select_upstream(...), ...)``: send until the upstream's headers
+   arrive, with retries and fallbacks (the routing seam picks the upstream; raises `ProxyError`
+   before any byte is sent).
 3. `relay`: stream the upstream body to the client chunk by chunk as it arrives.
 Every exchange, failed or not, becomes one `LogEntry` handed to the request log.
 """
@@ -49,7 +50,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         prepared = await prepare(request, state, entry)
-        response = await send_resilient(request, state, prepared.method, prepared.path_qs,
+        upstream = state.select_upstream(prepared.method, request.path)
+        response = await send_resilient(request, state, upstream, prepared.method, prepared.path_qs,
                                         prepared.headers, prepared.body, entry)
         return await relay(request, response, entry, started, state.log_cap)
     except ProxyError as exc:

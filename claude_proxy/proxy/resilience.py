@@ -28,7 +28,7 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.access import use_upstream_key
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.fallbacks import fallback_chain, send_with_fallbacks
-from claude_proxy.proxy.protection import PROTECTION, ROUTE
+from claude_proxy.proxy.protection import PROTECTION
 from claude_proxy.proxy.retry import Outcome, RetryPolicy, send_with_retries
 from claude_proxy.proxy.upstream import Upstream
 
@@ -81,6 +81,7 @@ class Target:
     headers: CIMultiDict[str]
     body: bytes
     model: str | None = None
+    label: str | None = None  # ``backend/model`` for the log's route column, as routing writes it
 
 
 class BackendUpstreams:
@@ -120,14 +121,15 @@ def install(app: web.Application, state: "ProxyState") -> None:
     app.on_cleanup.append(_close)
 
 
-async def _targets(request: web.Request, state: "ProxyState", method: str, path_qs: str,
+async def _targets(request: web.Request, state: "ProxyState", upstream: Upstream, method: str,
                    headers: CIMultiDict[str], body: bytes) -> list[Target]:
-    primary = Target("upstream", state.select_upstream(method, request.path), headers, body)
+    primary = Target("upstream", upstream, headers, body)
     routes = state.settings.routes
     if not routes or method != "POST" or not request.path.startswith("/v1/messages") \
             or request.path.endswith("/count_tokens") or not any(r.fallbacks for r in routes.values()):
         return [primary]
-    route = route_for_model(routes, _requested_model(body))
+    requested = _requested_model(body)
+    route = route_for_model(routes, requested)
     if route is None or not routes[route].fallbacks:
         return [primary]
     primary.name = route
@@ -146,7 +148,8 @@ async def _targets(request: web.Request, state: "ProxyState", method: str, path_
         for key, value in backend.headers.items():
             out[key] = value
         targets.append(Target(name, await pools.get(fallback.backend), out,
-                              _with_model(body, fallback.model), fallback.model))
+                              _with_model(body, fallback.model), fallback.model,
+                              label=f"{fallback.backend}/{fallback.model or requested or ''}"))
     return targets
 
 
@@ -158,18 +161,19 @@ def _status_of(response: "aiohttp.ClientResponse") -> tuple[int, Mapping[str, st
     return response.status, response.headers
 
 
-async def send_resilient(request: web.Request, state: "ProxyState", method: str, path_qs: str,
-                         headers: CIMultiDict[str], body: bytes,
+async def send_resilient(request: web.Request, state: "ProxyState", upstream: Upstream, method: str,
+                         path_qs: str, headers: CIMultiDict[str], body: bytes,
                          entry: "LogEntry") -> "aiohttp.ClientResponse":
-    """Send with retries and fallbacks until the response headers arrive; raise the last ProxyError.
+    """Send to ``upstream`` with retries, then the route's fallbacks, until response headers arrive.
 
-    Fills ``entry.attempts``, ``entry.attempt_log`` and, after a fallback,
-    ``entry.route`` and ``entry.upstream_model``.
+    Raises the last ``ProxyError`` when every try failed to connect. Fills
+    ``entry.attempts``, ``entry.attempt_log`` and, after a fallback, ``entry.route``
+    (``backend/model``) and ``entry.upstream_model``.
     """
     protection = request.app.get(PROTECTION)
     policy = protection.retry_policy if protection else RetryPolicy.from_settings(state.settings.upstream)
     metrics = protection.metrics if protection else None
-    targets = await _targets(request, state, method, path_qs, headers, body)
+    targets = await _targets(request, state, upstream, method, headers, body)
     by_name = {t.name: t for t in targets}
 
     def send_route(name: str, first_number: int):
@@ -189,19 +193,18 @@ async def send_resilient(request: web.Request, state: "ProxyState", method: str,
 
     answered, outcome = await send_with_fallbacks([t.name for t in targets], send_route,
                                                   discard=_discard, on_fallback=fell_back)
-    _record(entry, outcome, by_name[answered], len(targets) > 1, request)
+    _record(entry, outcome, by_name[answered], answered != targets[0].name, request)
     if outcome.error is not None:
         raise outcome.error
     assert outcome.response is not None
     return outcome.response
 
 
-def _record(entry: "LogEntry", outcome: Outcome, target: Target, routed: bool, request: web.Request) -> None:
+def _record(entry: "LogEntry", outcome: Outcome, target: Target, fell_back: bool, request: web.Request) -> None:
     entry.attempts = len(outcome.attempts)
     entry.attempt_log = [a.as_dict() for a in outcome.attempts]
-    if routed:
-        entry.route = target.name
-        request[ROUTE] = target.name
+    if fell_back:
+        entry.route = target.label
         if target.model is not None:
             entry.upstream_model = target.model
     if len(outcome.attempts) > 1:

@@ -93,7 +93,7 @@ def test_529_forever_moves_to_the_fallback_route(proxy, upstream):
     sent = upstream.received[before:]
     assert [json.loads(r.body)["model"] for r in sent] == ["claude-opus-4-1"] * 3 + ["claude-haiku-4-5"]
     row = row_for(proxy.db, raw.headers["x-claude-proxy-id"])
-    assert row["route"] == "haiku" and row["attempts"] == 4 and row["status"] == 200
+    assert row["route"] == "main/claude-haiku-4-5" and row["attempts"] == 4 and row["status"] == 200
     tries = json.loads(row["attempt_log"])
     assert [(a["n"], a["target"], a["status"]) for a in tries] == [
         (1, "claude-opus-4-1", 529), (2, "claude-opus-4-1", 529), (3, "claude-opus-4-1", 529), (4, "haiku", 200)]
