@@ -102,7 +102,10 @@ async def read_body(request: "web.Request", max_size: int, timeout: float) -> by
     if declared is not None and declared > max_size:
         raise ProxyError(413, f"request body of {declared} bytes is over the limit of {max_size} bytes")
     try:
-        body = await asyncio.wait_for(request.read(), timeout)
+        if request.content.is_eof():  # all here already (the usual small request): no timer needed
+            body = await request.read()
+        else:
+            body = await asyncio.wait_for(request.read(), timeout)
     except asyncio.TimeoutError:
         raise ProxyError(408, f"request body not received within {math.ceil(timeout)}s") from None
     except web.HTTPRequestEntityTooLarge:

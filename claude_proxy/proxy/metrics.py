@@ -8,11 +8,12 @@ cannot grow the metrics without bound.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 MAX_MODELS = 200
+MAX_CHILDREN = 10_000
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 TTFB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 KNOWN_ENDPOINTS = ("/v1/messages/count_tokens", "/v1/messages/batches", "/v1/messages", "/v1/models", "/v1/files")
@@ -53,6 +54,8 @@ class ProxyMetrics:
         self.log_queue = Gauge("claude_proxy_log_queue_depth", "Request-log entries waiting to be written",
                                registry=r)
         self._models: set[str] = set()
+        self._children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+        self._token_children: dict[tuple[str, str], Any] = {}
 
     def model_label(self, model: str | None) -> str:
         if not model:
@@ -68,17 +71,29 @@ class ProxyMetrics:
                 duration_s: float | None = None, ttfb_s: float | None = None,
                 usage: Mapping[str, int] | None = None) -> None:
         """Record one finished exchange."""
-        endpoint = endpoint_of(path)
-        route_label = route or "default"
         model_label = self.model_label(model)
-        self.requests.labels(endpoint, route_label, model_label, str(status)).inc()
+        key = (path, route or "default", model_label, str(status))
+        children = self._children.get(key)
+        if children is None:  # labels() is the costly part: resolve each combination once
+            endpoint = endpoint_of(path)
+            children = (self.requests.labels(endpoint, key[1], model_label, key[3]),
+                        self.latency.labels(endpoint, key[1]), self.ttfb.labels(endpoint, key[1]))
+            if len(self._children) < MAX_CHILDREN:
+                self._children[key] = children
+        requests, latency, ttfb = children
+        requests.inc()
         if duration_s is not None:
-            self.latency.labels(endpoint, route_label).observe(duration_s)
+            latency.observe(duration_s)
         if ttfb_s is not None:
-            self.ttfb.labels(endpoint, route_label).observe(ttfb_s)
+            ttfb.observe(ttfb_s)
         for kind, count in (usage or {}).items():
             if count:
-                self.tokens.labels(model_label, kind.removesuffix("_tokens")).inc(count)
+                token_key = (model_label, kind)
+                child = self._token_children.get(token_key)
+                if child is None:
+                    child = self._token_children[token_key] = self.tokens.labels(model_label,
+                                                                                 kind.removesuffix("_tokens"))
+                child.inc(count)
 
     def retried(self, status: int | None) -> None:
         """Count one retried attempt; connection failures have no status."""

@@ -79,6 +79,7 @@ class Protection:
         if request_log is not None:
             self.metrics.log_queue.set_function(lambda: float(request_log.queue_depth))
         self.metrics.queued.set_function(lambda: float(self.gate.waiting))
+        self.metrics.in_flight.set_function(lambda: float(self.in_flight))
         if self.keys.enabled and not self.upstream_key:
             log.warning("access keys are set but no upstream key is configured: "
                         "requests reach the upstream without credentials")
@@ -125,14 +126,16 @@ class Protection:
             return await handler(request)
         request[_STARTED] = time.monotonic()
         self.in_flight += 1
-        self.metrics.in_flight.inc()
         status = 500
         response: web.StreamResponse | None = None
         try:
             try:
                 request = await self._admit(request)
-                async with self.gate.slot():
+                await self.gate.acquire()
+                try:
                     response = await handler(request)
+                finally:
+                    self.gate.release()
             except ProxyError as exc:
                 response = self._reject(request, exc)
             status = request.get(STATUS) or response.status
@@ -142,7 +145,6 @@ class Protection:
             raise
         finally:
             self.in_flight -= 1
-            self.metrics.in_flight.dec()
             self._observe(request, status, response)
 
     def _reject(self, request: web.Request, exc: ProxyError) -> web.Response:

@@ -20,7 +20,7 @@ import fnmatch
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Mapping
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -89,6 +89,7 @@ class BackendUpstreams:
 
     def __init__(self, state: "ProxyState") -> None:
         self.state = state
+        self.has_fallbacks = any(route.fallbacks for route in state.settings.routes.values())
         self._pools: dict[str, Upstream] = {}
 
     async def get(self, name: str) -> Upstream:
@@ -124,21 +125,21 @@ def install(app: web.Application, state: "ProxyState") -> None:
 async def _targets(request: web.Request, state: "ProxyState", upstream: Upstream, method: str,
                    headers: CIMultiDict[str], body: bytes) -> list[Target]:
     primary = Target("upstream", upstream, headers, body)
-    routes = state.settings.routes
-    if not routes or method != "POST" or not request.path.startswith("/v1/messages") \
-            or request.path.endswith("/count_tokens") or not any(r.fallbacks for r in routes.values()):
+    pools = request.app.get(BACKENDS)
+    if pools is None or not pools.has_fallbacks or method != "POST" \
+            or not request.path.startswith("/v1/messages") or request.path.endswith("/count_tokens"):
         return [primary]
+    routes = state.settings.routes
     requested = _requested_model(body)
     route = route_for_model(routes, requested)
     if route is None or not routes[route].fallbacks:
         return [primary]
     primary.name = route
     targets = [primary]
-    pools = request.app.get(BACKENDS)
     for name in fallback_chain(routes, route)[1:]:
         fallback = routes[name]
         backend = state.settings.backends.get(fallback.backend)
-        if backend is None or backend.kind != "anthropic" or pools is None:
+        if backend is None or backend.kind != "anthropic":
             log.warning("fallback route %s skipped: only anthropic backends can take a pass-through "
                         "request", name)
             continue
@@ -175,8 +176,9 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
     metrics = protection.metrics if protection else None
     targets = await _targets(request, state, upstream, method, headers, body)
     by_name = {t.name: t for t in targets}
+    on_retry = (lambda a: metrics.retried(a.status)) if metrics else None
 
-    def send_route(name: str, first_number: int):
+    def send_route(name: str, first_number: int) -> Awaitable[Outcome["aiohttp.ClientResponse"]]:
         target = by_name[name]
 
         async def send() -> "aiohttp.ClientResponse":
@@ -184,15 +186,17 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
 
         return send_with_retries(
             send, policy, status_of=_status_of, discard=_discard, retry_on=(ProxyError,),
-            target=name if len(targets) > 1 else None, first_number=first_number,
-            on_retry=(lambda a: metrics.retried(a.status)) if metrics else None)
+            target=name if len(targets) > 1 else None, first_number=first_number, on_retry=on_retry)
 
     def fell_back(old: str, new: str) -> None:
         if metrics is not None:
             metrics.fell_back(old, new)
 
-    answered, outcome = await send_with_fallbacks([t.name for t in targets], send_route,
-                                                  discard=_discard, on_fallback=fell_back)
+    if len(targets) == 1:  # the usual case: no fallbacks to walk
+        answered, outcome = targets[0].name, await send_route(targets[0].name, 1)
+    else:
+        answered, outcome = await send_with_fallbacks([t.name for t in targets], send_route,
+                                                      discard=_discard, on_fallback=fell_back)
     _record(entry, outcome, by_name[answered], answered != targets[0].name, request)
     if outcome.error is not None:
         raise outcome.error
@@ -202,7 +206,8 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
 
 def _record(entry: "LogEntry", outcome: Outcome, target: Target, fell_back: bool, request: web.Request) -> None:
     entry.attempts = len(outcome.attempts)
-    entry.attempt_log = [a.as_dict() for a in outcome.attempts]
+    if len(outcome.attempts) > 1:
+        entry.attempt_log = [a.as_dict() for a in outcome.attempts]
     if fell_back:
         entry.route = target.label
         if target.model is not None:

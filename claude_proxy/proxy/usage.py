@@ -1,29 +1,25 @@
 """Token usage picked out of a finished response, cheaply, for the metrics.
 
-Only the ``"usage": {...}`` objects are parsed, not the whole body: a JSON
-message carries one, a stream carries one in ``message_start`` and a cumulative
-one in ``message_delta``; the largest value of each field wins.
+A JSON message carries one ``usage`` object; a stream carries one in
+``message_start`` and a cumulative one in ``message_delta``; the largest value of
+each count wins. Only the count fields are matched (a quote escaped inside a
+string cannot match), so nothing is JSON-parsed on the event loop.
 """
 
 from __future__ import annotations
 
-import json
 import re
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-_USAGE = re.compile(rb'"usage"\s*:\s*(\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})')
+_COUNT = re.compile(rb'(?<!\\)"(' + "|".join(USAGE_FIELDS).encode() + rb')"\s*:\s*(\d+)')
 
 
 def extract_usage(body: bytes) -> dict[str, int]:
     """Token counts found in a Messages response or SSE stream; empty when there are none."""
     totals: dict[str, int] = {}
-    for match in _USAGE.finditer(body):
-        try:
-            usage = json.loads(match.group(1))
-        except ValueError:
-            continue
-        for name in USAGE_FIELDS:
-            value = usage.get(name)
-            if isinstance(value, int) and value > totals.get(name, -1):
-                totals[name] = value
+    for name, value in _COUNT.findall(body):
+        key = name.decode()
+        count = int(value)
+        if count > totals.get(key, -1):
+            totals[key] = count
     return totals

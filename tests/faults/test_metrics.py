@@ -74,9 +74,10 @@ def test_usage_from_a_stream_takes_the_final_counts(fixtures_dir):
     assert usage["output_tokens"] > 1  # message_delta's cumulative count, not message_start's
 
 
-def test_usage_absent_or_malformed_is_empty():
+def test_usage_absent_or_quoted_in_text_is_not_counted():
     assert extract_usage(b"") == {}
-    assert extract_usage(b'data: {"usage": {"input_tokens": 3,}}') == {}
+    text = b'{"content": [{"text": "it said \\"input_tokens\\": 99"}], "usage": {"input_tokens": 3}}'
+    assert extract_usage(text) == {"input_tokens": 3}
 
 
 async def test_ready_when_the_upstream_accepts_connections():
