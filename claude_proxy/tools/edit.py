@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import atomic_write, record_read, resolve, stale_reason
+from claude_proxy.tools.common import resolve_async, atomic_write, record_read, stale_reason
 from claude_proxy.tools.files import numbered
 from claude_proxy.tools.guard import PathDenied
 
@@ -81,7 +81,7 @@ class _FileChangeTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["file_path"], context, write=True)
+            path = await resolve_async(tool_input["file_path"], context, write=True)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         try:

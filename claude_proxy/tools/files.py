@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import display, inside_roots, record_read, resolve
+from claude_proxy.tools.common import resolve_async, display, inside_roots, record_read
 from claude_proxy.tools.guard import PathDenied
 
 DEFAULT_LIMIT = 2000
@@ -111,7 +111,7 @@ class ReadTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["file_path"], context)
+            path = await resolve_async(tool_input["file_path"], context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         offset = int(tool_input.get("offset") or 1)
@@ -159,7 +159,7 @@ class LSTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["path"], context)
+            path = await resolve_async(tool_input["path"], context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         return await asyncio.to_thread(self._list, path, list(tool_input.get("ignore") or []), context)

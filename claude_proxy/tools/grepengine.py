@@ -13,6 +13,7 @@ import base64
 import bisect
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Iterable
@@ -116,7 +117,7 @@ async def ripgrep_search(query: GrepQuery, rg: str) -> list[FileHits]:
             for glob in globs:
                 args += ["--type-add", f"cpxsel:{glob}"]
             args += ["--type", "cpxsel"]
-    is_dir = query.root.is_dir()
+    is_dir = await asyncio.to_thread(query.root.is_dir)
     cwd = query.root if is_dir else query.root.parent
     args += ["--regexp", query.pattern, "--", "." if is_dir else query.root.name]
     proc = await asyncio.create_subprocess_exec(
@@ -175,7 +176,7 @@ class _RgCollector:
         event = json.loads(raw)
         kind, data = event["type"], event.get("data", {})
         if kind == "begin":
-            self.current = FileHits((self.cwd / _rg_text(data["path"])).resolve())
+            self.current = FileHits(Path(os.path.normpath(self.cwd / _rg_text(data["path"]))))
         elif kind in ("match", "context") and self.current is not None:
             number = data["line_number"]
             parts = _rg_text(data["lines"]).split("\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import atomic_write, record_read, resolve, stale_reason
+from claude_proxy.tools.common import resolve_async, atomic_write, record_read, stale_reason
 from claude_proxy.tools.guard import PathDenied
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -122,7 +122,7 @@ class NotebookReadTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["notebook_path"], context)
+            path = await resolve_async(tool_input["notebook_path"], context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         return await asyncio.to_thread(self._read, path, tool_input.get("cell_id"), context)
@@ -161,7 +161,7 @@ class NotebookEditTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["notebook_path"], context, write=True)
+            path = await resolve_async(tool_input["notebook_path"], context, write=True)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import display, resolve, tool_settings
+from claude_proxy.tools.common import resolve_async, display, resolve, tool_settings
 from claude_proxy.tools.grepengine import FileHits, GrepError, GrepQuery, python_search, ripgrep_path, ripgrep_search
 from claude_proxy.tools.guard import PathDenied
 from claude_proxy.tools.walk import glob_match, walk_files
@@ -62,7 +62,7 @@ class GlobTool(Tool):
         if base:
             directory = str(Path(directory) / base)
         try:
-            root = resolve(directory, context)
+            root = await resolve_async(directory, context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         return await asyncio.to_thread(self._glob, root, pattern)
@@ -191,10 +191,10 @@ class GrepTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            root = resolve(tool_input.get("path") or str(context.cwd), context)
+            root = await resolve_async(tool_input.get("path") or str(context.cwd), context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
-        if not root.exists():
+        if not await asyncio.to_thread(root.exists):
             return ToolResult.error(f"Path does not exist: {root}")
         mode = tool_input.get("output_mode") or "files_with_matches"
         context_lines = tool_input.get("-C")

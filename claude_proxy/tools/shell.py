@@ -108,7 +108,7 @@ class BashTool(Tool):
         settings = tool_settings(context).bash
         timeout_ms = tool_input.get("timeout")
         timeout = min(timeout_ms / 1000, MAX_TIMEOUT_MS / 1000) if timeout_ms else settings.default_timeout
-        argv = sandbox_argv([_shell(), "-c", tool_input["command"]], context)
+        argv = await asyncio.to_thread(sandbox_argv, [_shell(), "-c", tool_input["command"]], context)
         env = dict(os.environ, PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
         try:
             proc = await asyncio.create_subprocess_exec(
