@@ -66,9 +66,14 @@ def _read_text(path: Path, offset: int, limit: int) -> ToolResult:
     start = max(offset, 1)
     kept: list[str] = []
     total = 0
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    more = False
+    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
         for total, line in enumerate(handle, start=1):
-            if start <= total < start + limit:
+            if total >= start + limit:
+                more = True  # stop here: a huge file is never read past the requested part
+                total -= 1
+                break
+            if total >= start:
                 kept.append(line.rstrip("\n").rstrip("\r"))
     if total == 0:
         return ToolResult(f"(the file {path} exists but is empty)")
@@ -76,8 +81,12 @@ def _read_text(path: Path, offset: int, limit: int) -> ToolResult:
         return ToolResult(f"(the file {path} has {total} lines; offset {offset} is past the end)")
     text = numbered(kept, start)
     last = start + len(kept) - 1
-    if start > 1 or last < total:
-        text += f"\n\n(showing lines {start}-{last} of {total}; use offset and limit to read other parts)"
+    if more:
+        size = path.stat().st_size
+        text += (f"\n\n(showing lines {start}-{last}; the file goes on ({size} bytes in all); "
+                 f"use offset={last + 1} to read on)")
+    elif start > 1:
+        text += f"\n\n(showing lines {start}-{last} of {total})"
     return ToolResult(text)
 
 

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import bisect
 import json
-import logging
 import os
 import re
 import shutil
@@ -21,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_proxy.tools.walk import glob_match, walk_files
-
-log = logging.getLogger(__name__)
 
 # A subset of ripgrep's built-in file types, given to rg explicitly so both back ends agree.
 FILE_TYPES: dict[str, tuple[str, ...]] = {

@@ -125,6 +125,7 @@ class BashTool(Tool):
                 await asyncio.wait_for(proc.wait(), timeout)
             except asyncio.TimeoutError:
                 timed_out = True
+                log.info("Bash command timed out after %g s; killing its process group %d", timeout, proc.pid)
                 kill_group(proc, signal.SIGTERM)
                 try:
                     await asyncio.wait_for(proc.wait(), KILL_GRACE)
