@@ -231,3 +231,16 @@ async def test_back_ends_agree_when_stopping_early_on_big_trees(ws: Path) -> Non
     assert rg.content == py.content
     text = text_of(rg)
     assert len(text.split("\n\n")[0].splitlines()) == 7 and "pass offset=102" in text
+
+
+async def test_auto_falls_back_to_python_without_ripgrep(ws: Path, tmp_path: Path, monkeypatch) -> None:
+    from claude_proxy.tools.registry import run_tool
+
+    make_tree(ws)
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    auto = await run_tool("Grep", {"pattern": "TODO", "type": "py"}, context_with(ws, {"grep": {"backend": "auto"}}))
+    assert text_of(auto) == f"Found 1 file\n{ws}/src/util.py"
+    forced = await run_tool("Grep", {"pattern": "TODO"}, context_with(ws, {"grep": {"backend": "ripgrep"}}))
+    assert forced.is_error and "not installed" in text_of(forced)
