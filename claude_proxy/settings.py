@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
@@ -67,6 +67,9 @@ class LogSettings(_Section):
     path: str | None = None
     bodies: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=0)
+    queue_size: int = Field(10_000, ge=1)
+    batch_size: int = Field(200, ge=1)
+    busy_timeout: float = Field(10.0, gt=0)
 
     def db_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"
@@ -100,18 +103,32 @@ class RouteSettings(_Section):
     fallbacks: list[str] = []
 
 
+def _check_rule(rule: str) -> str:
+    from claude_proxy.tools.guard.rules import RuleError, parse_rule
+
+    try:
+        parse_rule(rule)
+    except RuleError as exc:
+        raise ValueError(f"the rule {exc.hint}") from None
+    return rule
+
+
+RuleText = Annotated[str, AfterValidator(_check_rule)]
+
+
 class PermissionSettings(_Section):
     """Permission rules in Claude Code's syntax: ``Tool`` or ``Tool(specifier)``."""
 
     default_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions"] = "default"
-    allow: list[str] = []
-    ask: list[str] = []
-    deny: list[str] = []
+    allow: list[RuleText] = []
+    ask: list[RuleText] = []
+    deny: list[RuleText] = []
 
 
 class SandboxSettings(_Section):
     mode: Literal["auto", "bwrap", "off"] = "auto"
     network: bool = False
+    writable_paths: list[str] = []
 
 
 class BashToolSettings(_Section):

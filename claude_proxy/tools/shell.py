@@ -166,4 +166,9 @@ class BashTool(Tool):
                 reason = f"Killed by signal {-code}"
         else:
             reason = f"Exit code {code}"
+            if code is not None and code > 128:
+                try:
+                    reason += f" (killed by signal {signal.Signals(code - 128).name})"
+                except ValueError:
+                    pass
         return ToolResult.error(f"{text}\n{reason}" if text else reason)
