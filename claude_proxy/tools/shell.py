@@ -19,6 +19,7 @@ from typing import Any
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from claude_proxy.tools.common import tool_settings
 from claude_proxy.tools.guard import sandbox_argv
+from claude_proxy.tools.guard.sandbox import SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,10 @@ class BashTool(Tool):
         settings = tool_settings(context).bash
         timeout_ms = tool_input.get("timeout")
         timeout = min(timeout_ms / 1000, MAX_TIMEOUT_MS / 1000) if timeout_ms else settings.default_timeout
-        argv = await asyncio.to_thread(sandbox_argv, [_shell(), "-c", tool_input["command"]], context)
+        try:
+            argv = await asyncio.to_thread(sandbox_argv, [_shell(), "-c", tool_input["command"]], context)
+        except SandboxUnavailable as exc:
+            return ToolResult.error(f"the command was not run: {exc}")
         env = dict(os.environ, PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
         try:
             proc = await asyncio.create_subprocess_exec(
