@@ -104,7 +104,8 @@ class WriteTool(_FileChangeTool):
         "- Overwriting an existing file requires that you Read it first in this conversation; "
         "otherwise the call fails.\n"
         "- Prefer Edit for changing existing files; use Write for new files or complete rewrites.\n"
-        "- The file_path should be absolute; relative paths are resolved against the working directory."
+        "- The file_path should be absolute; relative paths are resolved against the working directory.\n"
+        "- Only files inside the working directory (and directories the user added) can be written."
     )
     input_schema = {
         "type": "object",

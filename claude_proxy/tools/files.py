@@ -105,6 +105,8 @@ class ReadTool(Tool):
         "- Images (PNG, JPEG, GIF, WebP) are returned as images you can see.\n"
         "- Jupyter notebooks (.ipynb) are shown as cells with their outputs.\n"
         "- A file must be read before it can be edited or overwritten.\n"
+        "- Only files inside the working directory (and directories the user added) can be read; "
+        "some secrets such as .env files may be refused.\n"
         "- Use LS, not Read, for directories."
     )
     input_schema = {
