@@ -113,6 +113,7 @@ async def test_allowed_redirect_is_followed(ws: Path, site) -> None:
 @pytest.mark.parametrize("target", [
     "http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[::ffff:127.0.0.1]/",
     "http://0.0.0.0/", "http://192.168.1.1/", "http://localhost/", "http://100.64.0.1/",
+    "http://[2002:7f00:1::]/", "http://[64:ff9b::a00:1]/", "http://2130706433/", "http://0x7f.1/",
 ])
 async def test_private_and_special_addresses_refused(ws: Path, target: str) -> None:
     result = await fetch(ws, target)
