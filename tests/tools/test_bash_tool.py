@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from claude_proxy.tools.registry import run_tool
-from tests.tools.conftest import context_with, text_of
+from tests.tools.helpers import context_with, text_of
 
 
 def running(marker: str) -> bool:

@@ -6,7 +6,7 @@ import base64
 import os
 from pathlib import Path
 
-from tests.tools.conftest import text_of
+from tests.tools.helpers import text_of
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

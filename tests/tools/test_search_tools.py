@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.conftest import context_with, text_of
+from tests.tools.helpers import context_with, text_of
 
 HAVE_RG = shutil.which("rg") is not None
 BACKENDS = [

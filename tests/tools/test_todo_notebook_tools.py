@@ -10,7 +10,7 @@ from nbformat import v4
 
 from claude_proxy.tools.base import ToolSession
 from claude_proxy.tools.registry import new_context, run_tool
-from tests.tools.conftest import text_of
+from tests.tools.helpers import text_of
 
 TODOS = [
     {"content": "Write the parser", "status": "completed", "activeForm": "Writing the parser"},

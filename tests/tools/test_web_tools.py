@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from claude_proxy.tools.registry import run_tool
-from tests.tools.conftest import context_with, text_of
+from tests.tools.helpers import context_with, text_of
 
 PAGE = """<!doctype html><html><head><title>T</title><style>body{color:red}</style></head>
 <body><script>var secret = "do-not-show";</script>
