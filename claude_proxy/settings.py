@@ -16,13 +16,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from claude_proxy.errors import SettingsError
+
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
 LOCAL_FILE = "claude-proxy.yaml"
-
-
-class SettingsError(Exception):
-    """A settings file that cannot be read or does not validate."""
 
 
 def user_config_path() -> Path:

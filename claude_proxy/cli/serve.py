@@ -66,8 +66,7 @@ def _serve(host, port, upstream, config, log_db, no_log, log_level) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     request_log = None
     if settings.log.enabled:
-        request_log = RequestLog(settings.log.db_path(), bodies=settings.log.bodies,
-                                 max_body_bytes=settings.log.max_body_bytes)
+        request_log = RequestLog.from_settings(settings.log)
 
     def ready(server) -> None:
         shown_host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host

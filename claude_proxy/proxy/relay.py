@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # What reading the upstream body can raise when the upstream fails mid-body.
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
+# Past the log cap, the last bytes are still kept: a stream's usage and stop reason are at its end.
+LOG_TAIL_BYTES = 8192
+
 
 def frame_terminator(tail: bytes) -> bytes:
     """Bytes that end a possibly unfinished SSE event, given the last bytes sent."""
@@ -54,6 +57,8 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
     captured = bytearray()
+    overflow = b""
+    size = 0
     tail = b""
     finished = False
     try:
@@ -69,8 +74,12 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             if not chunk:
                 break
             await response.write(chunk)
-            if len(captured) < log_cap:
+            size += len(chunk)
+            if len(captured) + len(chunk) <= log_cap:
+                captured += chunk
+            else:
                 captured += chunk[: log_cap - len(captured)]
+                overflow = (overflow + chunk)[-LOG_TAIL_BYTES:]
             tail = chunk[-4:] if len(chunk) >= 4 else (tail + chunk)[-4:]
         await response.write_eof()
         finished = True
@@ -86,6 +95,8 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
         return response
     finally:
         entry.response_body = bytes(captured)
+        entry.response_size = size
+        entry.response_tail = overflow
         if finished:
             upstream.release()
         else:
