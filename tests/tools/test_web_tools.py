@@ -220,3 +220,30 @@ async def test_websearch_plugin_backend_and_result_cap(ws: Path) -> None:
     context = context_with(ws, {"search": {"backend": "tests.tools.test_web_tools:make_fake", "max_results": 3}})
     text = text_of(await run_tool("WebSearch", {"query": "plug"}, context))
     assert "3. hit 2 for plug" in text and "4." not in text
+
+
+@pytest.fixture
+async def brave(aiohttp_server):
+    async def search(request):
+        if request.headers.get("X-Subscription-Token") != "brave-secret-key-1234":
+            return web.json_response({"error": "bad key"}, status=401)
+        return web.json_response({"web": {"results": [
+            {"title": "Brave hit", "url": "https://brave.example/a", "description": "About " + request.query["q"]},
+        ]}})
+
+    app = web.Application()
+    app.router.add_get("/res/v1/web/search", search)
+    return await aiohttp_server(app, host="127.0.0.1")
+
+
+async def test_websearch_brave_backend(ws: Path, brave, monkeypatch) -> None:
+    monkeypatch.delenv("BRAVE_API_KEY", raising=False)
+    endpoint = f"http://127.0.0.1:{brave.port}/res/v1/web/search"
+    good = context_with(ws, {"search": {"backend": "brave", "brave_url": endpoint, "brave_api_key": "brave-secret-key-1234"}})
+    text = text_of(await run_tool("WebSearch", {"query": "bubblewrap"}, good))
+    assert "1. Brave hit\n   https://brave.example/a\n   About bubblewrap" in text
+    wrong = context_with(ws, {"search": {"backend": "brave", "brave_url": endpoint, "brave_api_key": "wrong-key-9876"}})
+    refused = await run_tool("WebSearch", {"query": "bubblewrap"}, wrong)
+    assert refused.is_error and "9876" in text_of(refused) and "wrong-key" not in text_of(refused)
+    missing = await run_tool("WebSearch", {"query": "bubblewrap"}, context_with(ws, {"search": {"backend": "brave"}}))
+    assert missing.is_error and "brave_api_key" in text_of(missing)
