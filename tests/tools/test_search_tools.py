@@ -28,6 +28,7 @@ def make_tree(ws: Path) -> None:
         "docs/guide.txt": "first line\nsecond hello line\nthird\nfourth\nfifth hello\nsixth\n",
         "build/out.py": "hello from a build artefact\n",
         "notes.log": "hello in a log\n",
+        "src/web/debug.log": "TODO hello from an ignored log\n",
         ".hidden/conf.py": "hello = 'hidden but not ignored'\n",
         "sub/.gitignore": "*.tmp\n!keep.tmp\n",
         "sub/a.tmp": "hello tmp\n",
@@ -68,7 +69,7 @@ async def test_files_with_matches_is_default_and_respects_gitignore(grep, ws: Pa
     found = set(lines[1:])
     assert str(ws / "src/util.py") in found and str(ws / "docs/guide.txt") in found
     assert str(ws / ".hidden/conf.py") in found and str(ws / "sub/keep.tmp") in found
-    for ignored in ("build/out.py", "notes.log", "sub/a.tmp", ".git/config", "blob.bin"):
+    for ignored in ("build/out.py", "notes.log", "src/web/debug.log", "sub/a.tmp", ".git/config", "blob.bin"):
         assert str(ws / ignored) not in found
 
 
@@ -98,6 +99,11 @@ async def test_glob_and_type_filters(grep, ws: Path) -> None:
     assert set(text_of(await grep(pattern="TODO", type="py")).splitlines()[1:]) == {str(ws / "src/util.py")}
     negated = set(text_of(await grep(pattern="TODO", glob="!*.md")).splitlines()[1:])
     assert str(ws / "README.md") not in negated and str(ws / "src/util.py") in negated
+
+
+async def test_parent_gitignore_applies_to_a_subdirectory_search(grep, ws: Path) -> None:
+    text = text_of(await grep(pattern="TODO", path="src/web"))
+    assert text == f"Found 1 file\n{ws}/src/web/view.tsx"
 
 
 async def test_multiline(grep, ws: Path) -> None:
@@ -137,6 +143,7 @@ QUERIES = [
     {"pattern": "l", "output_mode": "content", "head_limit": 5, "offset": 3},
     {"pattern": "[a-z]+ line", "output_mode": "count"},
     {"pattern": "nothing-matches-this"},
+    {"pattern": "TODO", "path": "src/web", "output_mode": "content"},
     {"pattern": "e", "output_mode": "content", "head_limit": 3, "offset": 2, "-C": 1},
     {"pattern": "e", "output_mode": "count", "head_limit": 2, "offset": 1},
     {"pattern": "e", "head_limit": 2, "offset": 3},
