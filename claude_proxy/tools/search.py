@@ -161,7 +161,8 @@ class GrepTool(Tool):
         '"count" shows matching lines per file.\n'
         "- Patterns match within single lines; set multiline true for patterns that span lines.\n"
         "- Results are cut to head_limit entries (250 by default, 0 for no limit); use offset to page.\n"
-        "- Files ignored by .gitignore and the .git directory are skipped.\n"
+        "- Files ignored by .gitignore and the .git directory are skipped; a glob that matches an "
+        'ignored file (e.g. "*.log") still searches it.\n'
         "- Always use Grep for searching; do not run grep or rg through Bash."
     )
     input_schema = {
