@@ -39,7 +39,7 @@ class GlobTool(Tool):
         "Fast file pattern matching for any codebase size. Supports glob patterns like "
         '"**/*.js", "src/**/*.{ts,tsx}" or "*.md" (a pattern without "**/" matches only at the top '
         "of the search directory). Returns matching file paths, most recently modified first, at "
-        "most 100. Files ignored by .gitignore and the .git directory are skipped. Use it to find "
+        "most 100. Directories ignored by .gitignore and the .git directory are not searched. Use it to find "
         "files by name; use Grep to search inside files."
     )
     input_schema = {
@@ -70,7 +70,9 @@ class GlobTool(Tool):
     def _glob(self, root: Path, pattern: str) -> ToolResult:
         if not root.is_dir():
             return ToolResult.error(f"Directory does not exist: {root}")
-        found = [p for p in walk_files(root) if glob_match(p.relative_to(root).as_posix(), pattern)]
+        # like `rg --files --glob`: a file the pattern names is found even if .gitignore hides it,
+        # but ignored directories (build/, node_modules/) are not entered
+        found = list(walk_files(root, override=lambda rel, is_dir: None if is_dir else glob_match(rel, pattern)))
         if not found:
             return ToolResult("No files found")
         ordered = newest_first(found)

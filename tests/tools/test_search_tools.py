@@ -188,6 +188,13 @@ async def test_glob_top_level_pattern_braces_and_path(ws: Path, call) -> None:
     assert text_of(await call("Glob", {"pattern": "**/*.rs"})) == "No files found"
 
 
+async def test_glob_skips_ignored_directories_but_finds_named_ignored_files(ws: Path, call) -> None:
+    make_tree(ws)
+    assert str(ws / "build/out.py") not in text_of(await call("Glob", {"pattern": "**/*.py"}))
+    assert text_of(await call("Glob", {"pattern": "*.log"})) == str(ws / "notes.log")
+    assert text_of(await call("Glob", {"pattern": "**/.git/*"})) == "No files found"
+
+
 async def test_glob_caps_at_100_with_a_note(ws: Path, call) -> None:
     for i in range(130):
         (ws / f"f{i}.txt").write_text("")
