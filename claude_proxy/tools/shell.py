@@ -19,6 +19,7 @@ from typing import Any
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from claude_proxy.tools.common import tool_settings
 from claude_proxy.tools.guard import sandbox_argv
+from claude_proxy.tools.guard.sandbox import SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,10 @@ class BashTool(Tool):
         settings = tool_settings(context).bash
         timeout_ms = tool_input.get("timeout")
         timeout = min(timeout_ms / 1000, MAX_TIMEOUT_MS / 1000) if timeout_ms else settings.default_timeout
-        argv = sandbox_argv([_shell(), "-c", tool_input["command"]], context)
+        try:
+            argv = await asyncio.to_thread(sandbox_argv, [_shell(), "-c", tool_input["command"]], context)
+        except SandboxUnavailable as exc:
+            return ToolResult.error(f"the command was not run: {exc}")
         env = dict(os.environ, PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -125,6 +129,7 @@ class BashTool(Tool):
                 await asyncio.wait_for(proc.wait(), timeout)
             except asyncio.TimeoutError:
                 timed_out = True
+                log.info("Bash command timed out after %g s; killing its process group %d", timeout, proc.pid)
                 kill_group(proc, signal.SIGTERM)
                 try:
                     await asyncio.wait_for(proc.wait(), KILL_GRACE)
