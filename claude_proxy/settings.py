@@ -134,6 +134,7 @@ class BashToolSettings(_Section):
 
     default_timeout: float = Field(120.0, gt=0, le=600)
     max_output_chars: int = Field(30_000, ge=1000)
+    pass_secret_env: bool = False
 
 
 class GrepToolSettings(_Section):

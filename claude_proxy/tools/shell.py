@@ -12,6 +12,7 @@ import asyncio
 import codecs
 import logging
 import os
+import re
 import shutil
 import signal
 from typing import Any
@@ -70,6 +71,17 @@ def kill_group(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> N
         pass
 
 
+# Variables named like credentials stay out of model-run commands unless settings say otherwise.
+SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.I)
+
+
+def command_env(pass_secrets: bool) -> dict[str, str]:
+    """The environment a Bash command sees: the user's, minus credentials, pagers off."""
+    env = dict(os.environ) if pass_secrets else {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
+    env.update(PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
+    return env
+
+
 def _shell() -> str:
     return shutil.which("bash") or "/bin/sh"
 
@@ -113,7 +125,7 @@ class BashTool(Tool):
             argv = await asyncio.to_thread(sandbox_argv, [_shell(), "-c", tool_input["command"]], context)
         except SandboxUnavailable as exc:
             return ToolResult.error(f"the command was not run: {exc}")
-        env = dict(os.environ, PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
+        env = command_env(settings.pass_secret_env)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=context.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,

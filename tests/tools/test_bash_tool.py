@@ -141,3 +141,14 @@ async def test_commands_cannot_write_outside_the_workspace(ws: Path, call) -> No
         assert not (outside / "x.txt").exists() and (ws / "in.txt").read_text() == "inside\n"
     finally:
         shutil.rmtree(outside)
+
+
+async def test_credentials_in_the_environment_stay_out_of_commands(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-must-not-leak")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-must-not-leak")
+    monkeypatch.setenv("PLAIN_SETTING", "visible")
+    command = {"command": "echo ${ANTHROPIC_API_KEY:-none} ${GITHUB_TOKEN:-none} $PLAIN_SETTING"}
+    hidden = await run_tool("Bash", command, context_with(ws, {}))
+    assert text_of(hidden) == "none none visible"
+    passed = await run_tool("Bash", command, context_with(ws, {"bash": {"pass_secret_env": True}}))
+    assert text_of(passed) == "sk-ant-must-not-leak ghp-must-not-leak visible"
