@@ -46,6 +46,7 @@ SUBSTITUTIONS = {
 _BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
 _SPACE_LIKE = {"Zs", "Zl", "Zp"}
+_PLAIN_VAR = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
 @dataclass
@@ -232,10 +233,9 @@ def word_of(node: Node) -> Word:
 
 def _var_name(node: Node) -> str | None:
     """``HOME`` for ``$HOME`` or ``${HOME}``; None for anything fancier."""
-    if node.type == "simple_expansion" or (node.type == "expansion" and node.named_child_count == 1):
-        child = node.named_children[0] if node.named_child_count else None
-        if child is not None and child.type == "variable_name":
-            return _text(child)
+    if node.type in ("simple_expansion", "expansion"):
+        match = _PLAIN_VAR.fullmatch(_text(node))
+        return match.group(1) or match.group(2) if match else None
     if node.type == "string" and node.named_child_count:
         return _var_name(node.named_children[0])
     return None
