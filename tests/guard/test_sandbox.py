@@ -104,15 +104,22 @@ def test_network_when_settings_allow_it(workspace, listener):
     assert done.stdout.strip() == "hello", done.stderr
 
 
-def _alive(marker: str) -> bool:
+def _pids(marker: str, *, leader_only: bool = False) -> list[int]:
+    """Processes whose argv[0] is ``marker`` (the sleeper), or that mention it at all (bwrap too)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    return True
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-    return False
+            if (argv[0] == marker.encode()) if leader_only else any(marker.encode() in a for a in argv):
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(marker: str) -> bool:
+    return bool(_pids(marker, leader_only=True))
 
 
 @needs_bwrap
@@ -139,11 +146,13 @@ def test_sandboxed_process_is_killed_with_its_parent(context):
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         deadline = time.monotonic() + 20
-        while _alive(marker) and time.monotonic() < deadline:
+        while _pids(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(marker)
+        assert not _pids(marker), "the sandbox or its command outlived the parent"
     finally:
         parent.kill()
+        for pid in _pids(marker):
+            os.kill(pid, signal.SIGKILL)
 
 
 HOSTILE_WRITES = [

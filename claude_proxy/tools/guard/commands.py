@@ -133,16 +133,24 @@ class _Env:
                 return deny(f"{word.text} is the home directory or inside it")
             return ask(f"{word.text} depends on a variable or substitution")
         value = word.value
-        if word.glob:
-            value = os.path.dirname(value.split("*")[0].split("?")[0].split("[")[0]) or "."
         if word.brace:
             return ask(f"{word.text} uses brace expansion")
+        if word.glob:
+            prefix = value.split("*")[0].split("?")[0].split("[")[0]
+            directory = self._absolute(os.path.dirname(prefix) or ".")
+            if directory is None:
+                return ask(f"{value} is relative to a directory not known after cd")
+            real = Path(os.path.realpath(directory))
+            if any(real == root or root in real.parents for root in self.roots):
+                return None
+            return deny(f"{word.text} matches entries of {real}, outside the workspace")
         target = self._absolute(value)
         if target is None:
             return ask(f"{value} is relative to a directory not known after cd")
         stripped = str(target).rstrip("/") or "/"
         parent, name = os.path.split(stripped)
-        real = Path(os.path.realpath(stripped)) if name in ("", ".", "..") else Path(os.path.realpath(parent)) / name
+        follow = value.endswith("/") or name in ("", ".", "..")
+        real = Path(os.path.realpath(stripped)) if follow else Path(os.path.realpath(parent)) / name
         if real == Path("/"):
             return deny(f"{word.text} is the root directory")
         if real == self.home:
@@ -315,5 +323,8 @@ def judge_command(command: str, context: ToolContext) -> CommandVerdict:
     if not isinstance(command, str) or not command.strip():
         return CommandVerdict("ask", "there is no command to run")
     judge = _Judge(context)
-    judge.script(command, 0)
+    try:
+        judge.script(command, 0)
+    except RecursionError:
+        return CommandVerdict("ask", "too deeply nested to analyse", judge.parts)
     return summarize(judge.parts)

@@ -67,7 +67,7 @@ def long_matches(given: str, options: frozenset[str]) -> str | None:
     name = given.split("=", 1)[0]
     if name in options:
         return name
-    if len(name) > 3:
+    if len(name) > 2:
         for option in options:
             if option.startswith("--") and option.startswith(name):
                 return option

@@ -62,7 +62,7 @@ READERS: dict[str, Spec] = {
 QUIET = {name: _spec(paths=False) for name in (
     "echo", "printf", "pwd", "true", "false", ":", "whoami", "id", "uname", "tr", "seq", "sleep", "yes", "nproc",
     "which", "type", "uptime", "free", "groups", "arch", "tty", "locale", "expr", "test", "[", "ps", "cal",
-    "whereis", "lsb_release", "getconf", "jobs", "wait", "logname", "users", "who", "w", "dircolors",
+    "whereis", "lsb_release", "getconf", "logname", "users", "who", "w", "dircolors",
 )}
 QUIET["date"] = _spec("-d --date -I --iso-8601 --rfc-3339 -r --reference", "-f --file", "-s --set", paths=False)
 QUIET["hostname"] = _spec(bad="-F --file -b --boot", paths=False, max_positionals=0)
@@ -136,6 +136,9 @@ def judge_program(name: str, args: list[Word], env: Env) -> Judgement:
     if name in READERS:
         return _check_reader(name, args, READERS[name], env)
     if name in QUIET:
+        problem = _quiet_problem(name, args)
+        if problem:
+            return _ask(problem)
         if name == "date" and any(w.value and not w.value.startswith(("+", "-")) for w in scan(args, QUIET[name]).positionals):
             return _ask("date with an operand sets the clock")
         return _check_reader(name, args, QUIET[name], env)
@@ -361,12 +364,41 @@ def _kill(name: str, args: list[Word], env: Env) -> Judgement:
 def _jq(name: str, args: list[Word], env: Env) -> Judgement:
     if any(w.value is None or "env" in w.value or "input_filename" in w.value for w in args):
         return _ask("jq program reads the environment or is not static")
-    found = scan(args, _spec("--indent --arg --argjson --slurpfile --rawfile --args --jsonargs"))
-    for word in found.positionals[1:]:
+    positionals: list[Word] = []
+    files: list[Word] = []
+    i = 0
+    while i < len(args):
+        value = args[i].value or ""
+        if value in ("--arg", "--argjson", "--slurpfile", "--rawfile"):
+            if value in ("--slurpfile", "--rawfile") and i + 2 < len(args):
+                files.append(args[i + 2])
+            i += 3
+            continue
+        if value in ("--args", "--jsonargs"):
+            break
+        if value in ("--indent", "-L") and i + 1 < len(args):
+            i += 2
+            continue
+        if not value.startswith("-") or value == "-":
+            positionals.append(args[i])
+        i += 1
+    for word in files + positionals[1:]:
         problem = env.read_problem(word)
         if problem:
             return _ask(f"jq: {problem}")
     return _ok("jq is read-only")
+
+
+def _quiet_problem(name: str, args: list[Word]) -> str | None:
+    """Options of otherwise harmless builtins that evaluate array subscripts or show secrets."""
+    values = [w.value for w in args]
+    if name in ("test", "[") and any(v in ("-v", "-R") for v in values):
+        return f"{name} -v evaluates array subscripts, which can run commands"
+    if name == "printf" and any(v is not None and v.startswith("-v") for v in values):
+        return "printf -v assigns a variable, whose subscript can run commands"
+    if name == "ps" and any(v is not None and not v.startswith("-") and "e" in v for v in values):
+        return "ps e shows other processes' environment, which may hold secrets"
+    return None
 
 
 _SPECIAL = {

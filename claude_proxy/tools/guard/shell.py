@@ -293,6 +293,9 @@ class _Walker:
 
     def nested(self, node: Node, depth: int, owner: SimpleCommand) -> None:
         """Find substitutions and expansions inside a word and walk them."""
+        if depth > MAX_TREE_DEPTH:
+            self.issue(node, "nested too deeply to analyse")
+            return
         for child in node.named_children:
             if child.type in SUBSTITUTIONS:
                 self.walk(child, depth + 1, owner)
@@ -373,6 +376,9 @@ class _Walker:
         return extra
 
     def nested_any(self, node: Node, depth: int, owner: SimpleCommand | None) -> None:
+        if depth > MAX_TREE_DEPTH:
+            self.issue(node, "nested too deeply to analyse")
+            return
         if node.type in SUBSTITUTIONS:
             self.walk(node, depth + 1, owner)
             return
