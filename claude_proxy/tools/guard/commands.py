@@ -20,7 +20,7 @@ from pathlib import Path
 
 from claude_proxy.tools.base import Behavior, ToolContext
 from claude_proxy.tools.guard.judgement import Judgement, ask, deny
-from claude_proxy.tools.guard.paths import PathDenied, check_path, workspace_roots
+from claude_proxy.tools.guard.paths import PathDenied, check_path, secret_under, workspace_roots
 from claude_proxy.tools.guard.programs import DOWNLOADERS, INTERPRETERS, WRAPPERS, judge_program
 from claude_proxy.tools.guard.shell import Redirect, SimpleCommand, Word, normalize, parse
 
@@ -86,6 +86,12 @@ class _Env:
         except PathDenied as exc:
             return str(exc)
         return None
+
+    def secret_problem(self, word: Word, hidden: bool, gitignore: bool) -> str | None:
+        target = self._absolute(word.value or ".")
+        if target is None:
+            return "the directory is not known after cd"
+        return secret_under(Path(os.path.realpath(target)), self.context, hidden=hidden, gitignore=gitignore)
 
     def _glob_problem(self, pattern: str) -> str | None:
         base = self._absolute(pattern)

@@ -25,7 +25,8 @@ READ_ONLY = frozenset({
     "version", "diff-tree", "diff-files", "diff-index", "cherry", "range-diff", "check-ignore", "check-attr",
 })
 BAD_LONG = frozenset({"--output", "--ext-diff", "--open-files-in-pager", "--no-index", "--exec", "--upload-pack",
-                      "--receive-pack", "--output-directory", "--edit", "--textconv"})
+                      "--receive-pack", "--output-directory", "--edit", "--textconv", "--untracked",
+                      "--no-exclude-standard"})
 BRANCH_LISTING = frozenset({
     "-a", "--all", "-r", "--remotes", "-v", "-vv", "--verbose", "-l", "--list", "--show-current",
     "--contains", "--no-contains", "--merged", "--no-merged", "--points-at", "--sort", "--format",

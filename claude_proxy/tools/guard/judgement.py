@@ -32,6 +32,7 @@ class Env(Protocol):
     def write_problem(self, word: Word) -> Judgement | None: ...
     def removal_problem(self, word: Word) -> Judgement | None: ...
     def change_dir(self, word: Word | None) -> str | None: ...
+    def secret_problem(self, word: Word, hidden: bool, gitignore: bool) -> str | None: ...
 
 
 def ok(reason: str) -> Judgement:
@@ -78,6 +79,7 @@ def long_matches(given: str, options: frozenset[str]) -> str | None:
 class Scan:
     positionals: list[Word] = field(default_factory=list)
     options: list[tuple[str, Word | None]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
     bad: str | None = None
 
 
@@ -108,6 +110,8 @@ def scan(args: list[Word], spec: Spec, stop_at_positional: bool = False) -> Scan
                 i += 1
             elif name:
                 out.options.append((name, Word(value, value.split("=", 1)[1])))
+            else:
+                out.flags.append(value)
             continue
         for index, letter in enumerate(value[1:], start=1):
             option = "-" + letter
@@ -121,6 +125,7 @@ def scan(args: list[Word], spec: Spec, stop_at_positional: bool = False) -> Scan
                     out.options.append((option, args[i] if i < len(args) else None))
                     i += 1
                 break
+            out.flags.append(option)
     return out
 
 

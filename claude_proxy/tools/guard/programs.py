@@ -11,7 +11,7 @@ and writes to devices.
 from __future__ import annotations
 
 from claude_proxy.tools.guard.gitcheck import judge_git
-from claude_proxy.tools.guard.judgement import Env, Judgement, Spec, long_matches, scan
+from claude_proxy.tools.guard.judgement import Env, Judgement, Scan, Spec, long_matches, scan
 from claude_proxy.tools.guard.judgement import ask as _ask
 from claude_proxy.tools.guard.judgement import deny as _deny
 from claude_proxy.tools.guard.judgement import ok as _ok
@@ -122,7 +122,29 @@ def _check_reader(name: str, args: list[Word], spec: Spec, env: Env) -> Judgemen
         problem = env.read_problem(word)
         if problem:
             return _ask(f"{name}: {problem}")
+    recursion = _recursion(name, found)
+    if recursion is not None:
+        hidden, gitignore = recursion
+        for word in paths or [Word(".", ".")]:
+            problem = env.secret_problem(word, hidden, gitignore)
+            if problem:
+                return _ask(f"{name}: {problem}")
     return _ok(f"{name} is read-only")
+
+
+def _recursion(name: str, found: Scan) -> tuple[bool, bool] | None:
+    """(sees hidden files, honours .gitignore) when ``name`` reads directories recursively."""
+    flags = set(found.flags)
+    recurse_values = {(w.value or "") for opt, w in found.options if opt in ("-d", "--directories") and w}
+    if name in ("grep", "egrep", "fgrep", "diff"):
+        recursive = bool(flags & {"-r", "-R", "--recursive", "--dereference-recursive"}) or "recurse" in recurse_values
+        return (True, False) if recursive else None
+    if name == "rg":
+        unrestricted = found.flags.count("-u")
+        hidden = "--hidden" in flags or "-." in flags or unrestricted >= 2
+        ignore = not ("--no-ignore" in flags or unrestricted >= 1)
+        return hidden, ignore
+    return None
 
 
 def judge_program(name: str, args: list[Word], env: Env) -> Judgement:
