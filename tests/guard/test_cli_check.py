@@ -43,6 +43,6 @@ def test_json_output(cli, cli_env, workspace):
 
 def test_bad_cwd_is_one_line_on_stderr(cli, cli_env, tmp_path):
     done = check(cli, cli_env, "ls", "--cwd", str(tmp_path / "missing"))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "not a directory" in done.stderr
     assert "Traceback" not in done.stderr
