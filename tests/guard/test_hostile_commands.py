@@ -236,6 +236,20 @@ def test_recursive_reads_respect_secrets_and_gitignore(context, workspace):
     assert judge_command("grep -rn TODO src", context).behavior == "allow"
 
 
+def test_git_in_a_crafted_repository_is_not_safe(context, workspace):
+    bare = workspace / "evil"
+    (bare / "objects").mkdir(parents=True)
+    (bare / "refs").mkdir()
+    (bare / "HEAD").write_text("ref: refs/heads/main\n")
+    (bare / "config").write_text("[core]\n\tbare = true\n[diff]\n\texternal = touch pwned\n")
+    assert judge_command("git diff", context).behavior == "allow"
+    verdict = judge_command("cd evil && git diff HEAD HEAD", context)
+    assert verdict.behavior == "ask" and "bare repository" in verdict.reason
+    (workspace / "sub").mkdir()
+    (workspace / "sub" / ".git").write_text("gitdir: ../evil\n")
+    assert judge_command("cd sub && git log", context).behavior == "ask"
+
+
 def test_glob_matching_a_secret_asks(context, workspace):
     assert judge_command("cat .e*", context).behavior == "ask"
     assert judge_command("cat *.md", context).behavior == "allow"

@@ -9,6 +9,7 @@ the unambiguous long-option abbreviations GNU tools accept (``--out`` is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from claude_proxy.tools.base import Behavior
@@ -27,6 +28,8 @@ class Judgement:
 
 class Env(Protocol):
     """The judge's view of the workspace, implemented in `commands`."""
+
+    cwd: Path | None
 
     def read_problem(self, word: Word) -> str | None: ...
     def write_problem(self, word: Word) -> Judgement | None: ...
