@@ -68,6 +68,7 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     import logging
     import sys
 
+    from claude_proxy.proxy.access import AccessKeys
     from claude_proxy.proxy.requestlog import RequestLog
     from claude_proxy.proxy.server import ServeError, run
     from claude_proxy.settings import load_settings
@@ -85,6 +86,9 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     def ready(server: "RunningServer") -> None:
         typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
         typer.echo(f"request log: {settings.log.db_path() if request_log else 'off'}")
+        keys = len(AccessKeys.from_settings(settings.server))
+        typer.echo(f"access keys: {keys} (clients must present one)" if keys else
+                   "access keys: none (anyone who can connect can use it)")
         typer.echo(f"export ANTHROPIC_BASE_URL={server.client_url}")
         sys.stdout.flush()
 

@@ -33,7 +33,8 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     app.router.add_get("/api/hello", hello)
     if settings.server.cors_origins:
         Cors(settings.server.cors_origins).install(app)  # outside the key check: preflights carry no key
-    Protection(settings, request_log).install(app)  # keys, limits, metrics; /health/ready, /metrics
+    # keys, limits, metrics; /health/ready, /metrics
+    Protection(settings, request_log, stopping=lambda: state.stopping).install(app)
     resilience.install(app, state)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
     app.router.add_route("*", "/{tail:.*}", not_found)

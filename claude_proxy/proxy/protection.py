@@ -24,7 +24,7 @@ import hashlib
 import logging
 import re
 import time
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -39,6 +39,9 @@ from claude_proxy.proxy.ratelimit import RateLimiter, estimate_input_tokens
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
 from claude_proxy.proxy.retry import RetryPolicy
 from claude_proxy.proxy.usage import extract_usage
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +66,11 @@ def _is_protected(path: str) -> bool:
 class Protection:
     """Keys, limits, metrics and readiness for one proxy app, built from the settings."""
 
-    def __init__(self, settings: Any, request_log: Any = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: "Settings", request_log: Any = None, env: dict[str, str] | None = None,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self.settings = settings
         self.request_log = request_log
+        self.stopping = stopping
         self.keys = AccessKeys.from_settings(settings.server, env)
         self.upstream_key: str | None = settings.upstream_key()
         self.limiter = RateLimiter.from_settings(settings.limits)
@@ -196,6 +201,7 @@ class Protection:
             log_queue=int(log_.queue_depth) if log_ is not None else 0,
             in_flight=self.in_flight,
             queued=self.gate.waiting,
+            stopping=self.stopping(),
         )
         return web.json_response(body, status=status)
 

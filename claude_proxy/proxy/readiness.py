@@ -59,11 +59,13 @@ class UpstreamProbe:
 
 
 async def readiness(probes: list[UpstreamProbe], log_healthy: bool, log_queue: int,
-                    in_flight: int, queued: int) -> tuple[int, dict[str, Any]]:
+                    in_flight: int, queued: int, stopping: bool = False) -> tuple[int, dict[str, Any]]:
     """The ``/health/ready`` status code and JSON body."""
     results = await asyncio.gather(*(p.check() for p in probes))
     upstreams = [{"upstream": detail, "reachable": ok} for ok, detail in results]
     problems = [f"upstream {d['upstream']} unreachable" for d in upstreams if not d["reachable"]]
+    if stopping:
+        problems.insert(0, "shutting down: finishing in-flight requests")
     if not log_healthy:
         problems.append("request log writer is not healthy")
     body: dict[str, Any] = {

@@ -176,6 +176,7 @@ def test_connection_refused_is_502_naming_the_host_after_the_retries(serve, tmp_
 def test_access_keys_guard_the_proxy_and_the_upstream_gets_its_own_key(serve, faulty):
     served = serve({"upstream": {"base_url": faulty.url, "api_key": "sk-ant-upstream-secret-9876"},
                     "server": {"auth_keys": ["team-key-one-1111"]}})
+    assert "access keys: 1 (clients must present one)" in served.out.read_text()
     with pytest.raises(anthropic.AuthenticationError):
         anthropic.Anthropic(base_url=served.url, api_key="wrong-key-2222", max_retries=0).messages.create(
             **PLAIN_BODY)

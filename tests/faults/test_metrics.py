@@ -103,6 +103,11 @@ async def test_not_ready_when_the_upstream_refuses_or_the_log_is_broken():
     assert "request log writer is not healthy" in body["problems"]
 
 
+async def test_not_ready_while_shutting_down():
+    status, body = await readiness([], True, 0, 2, 0, stopping=True)
+    assert status == 503 and body["problems"][0].startswith("shutting down")
+
+
 async def test_probe_results_are_cached():
     calls = []
     server = await asyncio.start_server(lambda r, w: (calls.append(1), w.close()), "127.0.0.1", 0)
