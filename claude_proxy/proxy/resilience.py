@@ -27,10 +27,11 @@ from multidict import CIMultiDict
 
 from claude_proxy.proxy.access import use_upstream_key
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.fallbacks import fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.fallbacks import check_fallbacks, fallback_chain, send_with_fallbacks
 from claude_proxy.proxy.protection import PROTECTION
 from claude_proxy.proxy.retry import Outcome, RetryPolicy, send_with_retries
 from claude_proxy.proxy.upstream import Upstream
+from claude_proxy.settings import SettingsError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from claude_proxy.proxy.state import ProxyState
 
 log = logging.getLogger(__name__)
+
+UPSTREAM_BACKEND = "upstream"  # a route's backend name for the ``upstream:`` section, as routing calls it
 
 
 def route_for_model(routes: Mapping[str, Any], model: str | None) -> str | None:
@@ -113,7 +116,11 @@ BACKENDS = web.AppKey("claude_proxy.backend_upstreams", BackendUpstreams)
 
 
 def install(app: web.Application, state: "ProxyState") -> None:
-    """Give the app its fallback pools, closed with the app."""
+    """Check the fallbacks and give the app their pools, closed with the app."""
+    try:
+        check_fallbacks(state.settings.routes)
+    except ValueError as exc:
+        raise SettingsError(f"{state.settings.source or 'settings'}: {exc}") from None
     app[BACKENDS] = BackendUpstreams(state)
 
     async def _close(app: web.Application) -> None:
@@ -138,7 +145,12 @@ async def _targets(request: web.Request, state: "ProxyState", upstream: Upstream
     targets = [primary]
     for name in fallback_chain(routes, route)[1:]:
         fallback = routes[name]
+        label = f"{fallback.backend}/{fallback.model or requested or ''}"
+        fallback_body = _with_model(body, fallback.model)
         backend = state.settings.backends.get(fallback.backend)
+        if backend is None and fallback.backend == UPSTREAM_BACKEND:  # the pass-through upstream itself
+            targets.append(Target(name, state.upstream, headers, fallback_body, fallback.model, label=label))
+            continue
         if backend is None or backend.kind != "anthropic":
             log.warning("fallback route %s skipped: only anthropic backends can take a pass-through "
                         "request", name)
@@ -148,9 +160,8 @@ async def _targets(request: web.Request, state: "ProxyState", upstream: Upstream
             use_upstream_key(out, backend.api_key)
         for key, value in backend.headers.items():
             out[key] = value
-        targets.append(Target(name, await pools.get(fallback.backend), out,
-                              _with_model(body, fallback.model), fallback.model,
-                              label=f"{fallback.backend}/{fallback.model or requested or ''}"))
+        targets.append(Target(name, await pools.get(fallback.backend), out, fallback_body, fallback.model,
+                              label=label))
     return targets
 
 

@@ -23,7 +23,7 @@ PLAIN_BODY = {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [{"role
 
 @pytest.fixture(scope="module")
 def upstream():
-    with FaultyUpstream(model_faults={"claude-opus-4-1": "529-forever"}) as up:
+    with FaultyUpstream(model_faults={"claude-opus-4-1": "529-forever", "claude-opus-4-5": "529-forever"}) as up:
         yield up
 
 
@@ -36,7 +36,9 @@ def proxy(upstream, tmp_path_factory):
         "server": {"max_body_size": 100_000},
         "backends": {"main": {"kind": "anthropic", "base_url": upstream.url}},
         "routes": {"claude-opus-4-1": {"backend": "main", "fallbacks": ["haiku"]},
-                   "haiku": {"backend": "main", "model": "claude-haiku-4-5"}},
+                   "haiku": {"backend": "main", "model": "claude-haiku-4-5"},
+                   "claude-opus-4-5": {"backend": "upstream", "fallbacks": ["plain"]},
+                   "plain": {"backend": "upstream", "model": "claude-haiku-4-5"}},
     }
     served = start_serve([sys.executable, "-m", "claude_proxy"], child_env(work / "home"), work, config)
     yield served
@@ -99,6 +101,25 @@ def test_529_forever_moves_to_the_fallback_route(proxy, upstream):
         (1, "claude-opus-4-1", 529), (2, "claude-opus-4-1", 529), (3, "claude-opus-4-1", 529), (4, "haiku", 200)]
     assert all(a["wait_ms"] >= 0 for a in tries[:2])
     assert 'claude_proxy_fallbacks_total{from_route="claude-opus-4-1",to_route="haiku"} 1.0' in proxy.metrics()
+
+
+def test_a_fallback_may_be_the_pass_through_upstream_itself(proxy, upstream):
+    raw = _sdk(proxy).messages.with_raw_response.create(**dict(PLAIN_BODY, model="claude-opus-4-5"))
+    assert raw.parse().content[0].text
+    row = row_for(proxy.db, raw.headers["x-claude-proxy-id"])
+    assert row["route"] == "upstream/claude-haiku-4-5" and row["attempts"] == 4
+
+
+def test_an_unknown_fallback_stops_serve_with_one_line(cli, cli_env, tmp_path):
+    import subprocess
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("backends: {a: {base_url: 'http://127.0.0.1:9'}}\n"
+                      "routes: {big: {backend: a, fallbacks: [nowhere]}}\n")
+    done = subprocess.run([*cli, "serve", "--port", "0", "--no-log", "--config", str(config)], env=cli_env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "routes.big.fallbacks: no route named 'nowhere'" in done.stderr
+    assert done.stderr.count("\n") == 1
 
 
 def test_hang_before_headers_is_504_after_the_retries(proxy, upstream):
