@@ -11,10 +11,10 @@
 
 A refused request never reaches the handler, so it is logged here, as a row of its own.
 
-The forwarding handler reports back through the request mapping: ``request[ROUTE]``
-(the route that answered), ``request[MODEL]`` (the requested model), and
-``request[STATUS]`` when the status it logged differs from the response (499
-for a client that went away). It counts retries and fallbacks on ``metrics``.
+The forwarding handler reports back with ``report(request, entry)`` (its log entry:
+the status it logged, 499 for a client that went away; the model; the route; the
+ends of the response, for the token counts). Retries and fallbacks are counted on
+``metrics`` by ``resilience``.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.access import AccessKeys, presented_key, use_upstream_key
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.headers import ID_HEADER
-from claude_proxy.proxy.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.limits import ConcurrencyGate, read_body
 from claude_proxy.proxy.metrics import ProxyMetrics
 from claude_proxy.proxy.ratelimit import RateLimiter, estimate_input_tokens
+from claude_proxy.proxy.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
 from claude_proxy.proxy.retry import RetryPolicy
 from claude_proxy.proxy.usage import extract_usage
@@ -54,6 +54,7 @@ RESPONSE_BODY = "claude_proxy.response_body"
 _STARTED = "claude_proxy.started"
 _FIRST_BYTE = "claude_proxy.first_byte"
 USAGE_EDGE = 4096
+BIG_BODY = 1 << 20  # past this, scanning the body for the token estimate leaves the event loop
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"([^"]{1,200})"')
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -121,7 +122,10 @@ class Protection:
             request[BODY] = await read_body(request, self.settings.server.max_body_size, limits.body_timeout)
         if self.limiter.enabled:
             body = request.get(BODY, b"")
-            tokens = estimate_input_tokens(body) if self.limiter.counts_tokens and body else 0
+            tokens = 0
+            if self.limiter.counts_tokens and body:
+                tokens = (estimate_input_tokens(body) if len(body) <= BIG_BODY
+                          else await asyncio.to_thread(estimate_input_tokens, body))
             await self.limiter.acquire(self._limit_key(request, label), tokens)
         return request
 
