@@ -93,7 +93,7 @@ class BackendSettings(_Section):
     # openai kind only: JSON-schema keywords removed from tool schemas (some providers reject them)
     strip_schema_keywords: list[str] = ["$schema"]
     # openai kind only: how a request's `thinking` reaches the provider
-    reasoning: Literal["off", "effort", "openrouter"] = "off"
+    reasoning: Literal["none", "effort", "openrouter"] = "none"
     # openai kind only: the field carrying max_tokens (newer OpenAI models want max_completion_tokens)
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     # openai kind only: seconds of upstream silence before an `event: ping` keeps the client stream alive

@@ -24,7 +24,7 @@ class TranslateOptions:
     """Per-backend knobs (from BackendSettings) that change the request shape."""
 
     strip_schema_keywords: tuple[str, ...] = ("$schema",)
-    reasoning: str = "off"  # off | effort | openrouter
+    reasoning: str = "none"  # none | effort | openrouter
     max_tokens_field: str = "max_tokens"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -99,7 +99,7 @@ def reasoning_effort(budget: int | None) -> str:
 
 
 def _reasoning(thinking: dict[str, Any] | None, mode: str, out: dict[str, Any]) -> None:
-    if not thinking or thinking.get("type") in (None, "disabled") or mode == "off":
+    if not thinking or thinking.get("type") in (None, "disabled") or mode == "none":
         return
     budget = thinking.get("budget_tokens")
     if mode == "effort":

@@ -53,6 +53,7 @@ class StreamTranslator:
         self.message_id = message_id or new_message_id()
         self.input_estimate = input_estimate
         self.started = False
+        self.received = False  # any chunk parsed from upstream
         self.done = False
         self.failed: str | None = None
         self._parser = SSEParser()
@@ -81,6 +82,12 @@ class StreamTranslator:
             self._event(event.data, out)
             if self.done:
                 break
+        return b"".join(out)
+
+    def start(self) -> bytes:
+        """``message_start`` now if it has not gone out (a keep-alive ping must not come first)."""
+        out: list[bytes] = []
+        self._start({}, out)
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -135,6 +142,7 @@ class StreamTranslator:
     def _chunk(self, chunk: Any, out: list[bytes]) -> None:
         if self.done or not isinstance(chunk, dict):
             return
+        self.received = True
         if "error" in chunk and not chunk.get("choices"):
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)

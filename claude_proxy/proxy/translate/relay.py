@@ -1,0 +1,237 @@
+"""Serving Anthropic requests from an OpenAI-compatible backend: the aiohttp side of translation.
+
+``OpenAIRelay.messages`` sends the translated request to ``{base_url}/chat/completions``
+with the backend's key and headers and answers in Anthropic's shape. Before the first
+byte to the client, failures are Anthropic JSON errors with a mapped status (the
+response is prepared lazily, on the first translated bytes or the first keep-alive);
+after it, one ``event: error`` frame ends the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from claude_proxy.proxy.errors import ProxyError, error_response
+from claude_proxy.proxy.translate.errors import upstream_error
+from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
+from claude_proxy.proxy.translate.response import to_anthropic_message
+from claude_proxy.proxy.translate.sse import PING
+from claude_proxy.proxy.translate.stream import StreamTranslator
+from claude_proxy.proxy.translate.tokens import estimate_input_tokens
+
+if TYPE_CHECKING:
+    from claude_proxy.proxy.requestlog import LogEntry
+    from claude_proxy.proxy.routing import Route
+    from claude_proxy.settings import BackendSettings
+
+log = logging.getLogger(__name__)
+
+ROUTE_HEADER = "x-claude-proxy-route"
+
+
+def completions_url(backend: "BackendSettings") -> str:
+    """Where chat completions live for a backend (``base_url`` ends at ``/v1`` or similar)."""
+    return backend.base_url.rstrip("/") + "/chat/completions"
+
+
+def backend_headers(backend: "BackendSettings", stream: bool) -> dict[str, str]:
+    """The headers sent to the provider: never the client's own credentials."""
+    headers = {"content-type": "application/json", "accept-encoding": "identity",
+               "accept": "text/event-stream" if stream else "application/json"}
+    if backend.api_key:
+        headers["authorization"] = f"Bearer {backend.api_key}"
+    headers.update(backend.headers)
+    return headers
+
+
+def count_tokens_response(body: dict[str, Any], route_label: str) -> web.Response:
+    """``count_tokens`` answered locally with the high-side estimate (providers cannot count)."""
+    return web.json_response({"input_tokens": estimate_input_tokens(body)}, headers={ROUTE_HEADER: route_label})
+
+
+class OpenAIRelay:
+    """One client session for every OpenAI-compatible backend; close it at shutdown."""
+
+    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+        self._session = session
+        self._owned = session is None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+                auto_decompress=True,
+            )
+            self._owned = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this relay opened it."""
+        if self._owned and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def messages(self, request: web.Request, body: dict[str, Any], route: "Route", *,
+                       entry: "LogEntry | None" = None,
+                       headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+        """Answer one ``POST /v1/messages`` from ``route``'s OpenAI-compatible backend."""
+        backend = route.backend
+        assert backend is not None and backend.kind == "openai"
+        requested = body.get("model")
+        model = route.upstream_model(requested) or ""
+        label = route.label(requested)
+        extra = {ROUTE_HEADER: label, **(headers or {})}
+        if entry is not None:
+            entry.route = label
+            entry.upstream_model = model
+        stream = bool(body.get("stream"))
+        payload = json.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)),
+                             ensure_ascii=False).encode("utf-8")
+        estimate = estimate_input_tokens(body)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=backend.connect_timeout,
+                                        sock_read=None if stream else backend.timeout)
+        started = time.monotonic()
+        try:
+            upstream = await asyncio.wait_for(
+                self._client().post(completions_url(backend), data=payload, timeout=timeout,
+                                    headers=backend_headers(backend, stream), allow_redirects=False),
+                timeout=backend.timeout,
+            )
+        except asyncio.TimeoutError:
+            return self._fail(entry, ProxyError(504, f"{route.backend_name} did not answer within {backend.timeout:g}s"), extra)
+        except aiohttp.ClientError as exc:
+            host = urlsplit(backend.base_url).netloc
+            return self._fail(entry, ProxyError(502, f"cannot reach {route.backend_name} at {host}: {exc}"), extra)
+        try:
+            if upstream.status >= 300:
+                raw = await self._read_all(upstream, backend.timeout)
+                return self._fail(entry, upstream_error(upstream.status, raw, upstream.headers, route.backend_name), extra)
+            if "request-id" not in extra and upstream.headers.get("x-request-id"):
+                extra["request-id"] = upstream.headers["x-request-id"]
+            if stream:
+                return await self._stream(request, upstream, route, model, estimate, entry, extra, started)
+            return await self._json(upstream, route, model, estimate, entry, extra, started)
+        finally:
+            upstream.release()
+
+    async def _read_all(self, upstream: aiohttp.ClientResponse, timeout: float) -> bytes:
+        try:
+            return await asyncio.wait_for(upstream.read(), timeout=timeout)
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            return b""
+
+    async def _json(self, upstream: aiohttp.ClientResponse, route: "Route", model: str, estimate: int,
+                    entry: "LogEntry | None", extra: dict[str, str], started: float) -> web.StreamResponse:
+        backend = route.backend
+        assert backend is not None
+        try:
+            raw = await asyncio.wait_for(upstream.read(), timeout=backend.timeout)
+        except asyncio.TimeoutError:
+            return self._fail(entry, ProxyError(504, f"{route.backend_name} stopped sending its answer"), extra)
+        except aiohttp.ClientError as exc:
+            return self._fail(entry, ProxyError(502, f"{route.backend_name} broke off its answer: {exc}"), extra)
+        try:
+            completion = json.loads(raw)
+        except ValueError:
+            return self._fail(entry, ProxyError(502, f"{route.backend_name} answered with something that is not JSON"), extra)
+        if not isinstance(completion, dict) or "choices" not in completion:
+            message = completion.get("error") if isinstance(completion, dict) else None
+            detail = message.get("message") if isinstance(message, dict) else message
+            return self._fail(entry, ProxyError(502, f"{route.backend_name} answered without a completion: {detail or raw[:200]!r}"), extra)
+        body = json.dumps(to_anthropic_message(completion, model, estimate), ensure_ascii=False).encode("utf-8")
+        if entry is not None:
+            entry.status = 200
+            entry.response_body = body
+            entry.ttfb_ms = (time.monotonic() - started) * 1000
+        return web.Response(status=200, body=body, content_type="application/json", headers=extra)
+
+    async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse, route: "Route", model: str,
+                      estimate: int, entry: "LogEntry | None", extra: dict[str, str],
+                      started: float) -> web.StreamResponse:
+        backend = route.backend
+        assert backend is not None
+        translator = StreamTranslator(model, input_estimate=estimate)
+        response: web.StreamResponse | None = None
+        sent: list[bytes] = []
+
+        async def send(data: bytes) -> None:
+            nonlocal response
+            if response is None:
+                response = web.StreamResponse(status=200, headers={
+                    "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", **extra})
+                await response.prepare(request)
+                if entry is not None:
+                    entry.status = 200
+                    entry.ttfb_ms = (time.monotonic() - started) * 1000
+            sent.append(data)
+            await response.write(data)
+
+        read: asyncio.Future[bytes] | None = None
+        silent = 0.0
+        try:
+            while not translator.done:
+                if read is None:
+                    read = asyncio.ensure_future(upstream.content.readany())
+                done, _ = await asyncio.wait({read}, timeout=backend.ping_interval)
+                if not done:
+                    silent += backend.ping_interval
+                    if silent >= backend.timeout:
+                        raise asyncio.TimeoutError
+                    await send(translator.start() + PING)
+                    continue
+                silent = 0.0
+                chunk = read.result()
+                read = None
+                if not chunk and not translator.received:
+                    raise aiohttp.ClientPayloadError("the stream ended before any event")
+                out = translator.feed(chunk) if chunk else translator.finish()
+                if out:
+                    await send(out)
+                if not chunk:
+                    break
+        except ConnectionResetError:
+            log.info("client went away during a stream from %s", route.backend_name)
+            if entry is not None:
+                entry.status = 499
+                entry.error = "client closed the connection"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            reason = "went silent" if isinstance(exc, asyncio.TimeoutError) else f"broke off the stream ({exc})"
+            message = f"{route.backend_name} {reason}"
+            if response is None:
+                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
+                return self._fail(entry, ProxyError(status, message), extra)
+            if entry is not None:
+                entry.error = message
+            try:
+                await send(translator.fail(message, "timeout_error" if isinstance(exc, asyncio.TimeoutError) else "api_error"))
+            except ConnectionResetError:
+                pass
+        finally:
+            if read is not None and not read.done():
+                read.cancel()
+            if entry is not None:
+                entry.response_body = b"".join(sent)
+        if translator.failed and entry is not None and not entry.error:
+            entry.error = translator.failed
+        if response is None:
+            return self._fail(entry, ProxyError(502, f"{route.backend_name} sent nothing"), extra)
+        try:
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
+        return response
+
+    @staticmethod
+    def _fail(entry: "LogEntry | None", error: ProxyError, extra: Mapping[str, str]) -> web.Response:
+        if entry is not None:
+            entry.status = error.status
+            entry.error = error.message
+        log.warning("%s", error.message)
+        return error_response(error.status, error.message, error.error_type, {**extra, **error.headers})
