@@ -69,6 +69,7 @@ class FakeOpenAI:
             if event:
                 await response.write(event + b"\n\n")
         if model == "midstream-fail":
+            await asyncio.sleep(0.1)  # let the partial answer reach the proxy before the connection dies
             request.transport.close()
             return response
         await response.write_eof()

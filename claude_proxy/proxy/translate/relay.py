@@ -92,6 +92,8 @@ class OpenAIRelay:
             entry.route = label
             entry.upstream_model = model
         stream = bool(body.get("stream"))
+        if entry is not None:
+            entry.stream = stream
         payload = json.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)),
                              ensure_ascii=False).encode("utf-8")
         estimate = estimate_input_tokens(body)
