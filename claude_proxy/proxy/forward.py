@@ -47,10 +47,16 @@ async def forward(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         prepared = await prepare(request, state, entry)
-        upstream = state.select_upstream(prepared.method, request.path)
+        upstream, extra = state.select_upstream(prepared.method, request.path), None
+        if state.routing.active:
+            routed = await state.routing.dispatch(request, prepared, entry)
+            if routed.response is not None:
+                return routed.response
+            upstream, extra = routed.upstream or upstream, routed.headers
+            entry.request_body = prepared.body
         response = await upstream.send(prepared.method, prepared.path_qs, prepared.headers,
                                        prepared.body)
-        return await relay(request, response, entry, started, state.log_cap)
+        return await relay(request, response, entry, started, state.log_cap, extra)
     except ProxyError as exc:
         entry.status = exc.status
         entry.error = exc.message

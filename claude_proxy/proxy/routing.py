@@ -163,7 +163,7 @@ class Router:
 
     def model_info(self, name: str) -> dict[str, Any]:
         """One model entry; the display name says where it is routed."""
-        route = self._make(name)
+        route = self._make(name) if name in self.routes else self.route(name)
         return {
             "type": "model",
             "id": name,

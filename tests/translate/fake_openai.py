@@ -40,6 +40,7 @@ class FakeOpenAI:
     fixtures: Path
     received: list[Received] = field(default_factory=list)
     silence: float = 0.5
+    url: str = ""
 
     def app(self) -> web.Application:
         app = web.Application()
