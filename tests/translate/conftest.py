@@ -24,7 +24,7 @@ BACKEND_KEY = "sk-or-backend-5678"
 @pytest.fixture
 async def fake_openai(fixtures_dir: Path):
     fake = FakeOpenAI(fixtures_dir)
-    runner = web.AppRunner(fake.app())
+    runner = web.AppRunner(fake.app(), handler_cancellation=True, shutdown_timeout=1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -41,6 +41,7 @@ class FakeOpenAI:
     received: list[Received] = field(default_factory=list)
     silence: float = 0.5
     url: str = ""
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -59,13 +60,22 @@ class FakeOpenAI:
             return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
         if model == "server-error":
             return web.Response(status=500, text="internal error")
+        if model == "error-in-200":
+            if not body.get("stream"):
+                return web.json_response({"error": {"message": "Provider returned error", "code": 429}})
+            return web.Response(body=scripted.chunk({"content": "Par"}) + b'data: {"error": {"message": "Provider returned error", "code": 429}}\n\n',
+                                content_type="text/event-stream")
         if not body.get("stream"):
             return web.json_response(self._completion(model))
         data = self._stream(model)
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "x-request-id": "req_fake_1"})
         await response.prepare(request)
-        if model == "slow":
-            await asyncio.sleep(self.silence)
+        if model in ("slow", "hang"):
+            try:
+                await asyncio.sleep(self.silence if model == "slow" else 60)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
         for event in data.split(b"\n\n"):
             if event:
                 await response.write(event + b"\n\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -225,3 +226,37 @@ async def test_the_log_row_carries_the_route(start_proxy, routed_settings):
     assert (entry.route, entry.requested_model, entry.upstream_model) == ("fake/recorded-text", "big", "recorded-text")
     assert entry.status == 200 and entry.stream is True
     assert b"message_stop" in entry.response_body and b"[DONE]" not in entry.response_body
+
+
+async def test_errors_inside_a_200_answer(proxy_for, routed_settings):
+    _, client = await proxy_for(routed_settings())
+    with pytest.raises(anthropic.RateLimitError) as err:
+        await client.messages.create(model="error-in-200", max_tokens=5, messages=MESSAGES)
+    assert "Provider returned error" in err.value.body["error"]["message"]
+    with pytest.raises(anthropic.APIStatusError) as err:
+        await final(client, "error-in-200")
+    assert "rate_limit_error" in str(err.value)
+
+
+async def test_upstream_silence_past_the_timeout_ends_with_a_timeout_error(start_proxy, routed_settings, fake_openai):
+    log = RecordingLog()
+    server = await start_proxy(routed_settings(ping_interval=0.05, timeout=0.3), log)
+    body = {"model": "hang", "max_tokens": 50, "stream": True, "messages": MESSAGES}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(server.url + "/v1/messages", json=body) as resp:
+            data = await resp.read()
+    evs = events(data)
+    assert evs[0][0] == "message_start" and evs[1][0] == "ping"
+    assert evs[-1][0] == "error" and evs[-1][1]["error"]["type"] == "timeout_error"
+    (entry,) = await log.wait_for(1)
+    assert "went silent" in entry.error
+    assert entry.request_headers["authorization"] == "****5678"
+
+
+async def test_client_disconnect_cancels_the_backend_request(start_proxy, routed_settings, fake_openai):
+    server = await start_proxy(routed_settings(ping_interval=0.05))
+    body = {"model": "hang", "max_tokens": 50, "stream": True, "messages": MESSAGES}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(server.url + "/v1/messages", json=body) as resp:
+            assert (await resp.content.readuntil(b"\n\n")).startswith(b"event: message_start")
+    await asyncio.wait_for(fake_openai.cancelled.wait(), timeout=10)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from claude_proxy.proxy.translate.response import to_anthropic_message
 from claude_proxy.proxy.translate.sse import PING
 from claude_proxy.proxy.translate.stream import StreamTranslator
 from claude_proxy.proxy.translate.tokens import estimate_input_tokens
+from claude_proxy.settings import mask_secret
 
 if TYPE_CHECKING:
     from claude_proxy.proxy.requestlog import LogEntry
@@ -42,6 +44,14 @@ def completions_url(backend: "BackendSettings") -> str:
     return backend.base_url.rstrip("/") + "/chat/completions"
 
 
+_SECRET_HEADER = re.compile(r"authorization|key|token|secret|cookie", re.I)
+
+
+def masked(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` with credentials masked (last 4 characters kept), for the log."""
+    return {k: mask_secret(v) if _SECRET_HEADER.search(k) else v for k, v in headers.items()}
+
+
 def backend_headers(backend: "BackendSettings", stream: bool) -> dict[str, str]:
     """The headers sent to the provider: never the client's own credentials."""
     headers = {"content-type": "application/json", "accept-encoding": "identity",
@@ -50,6 +60,16 @@ def backend_headers(backend: "BackendSettings", stream: bool) -> dict[str, str]:
         headers["authorization"] = f"Bearer {backend.api_key}"
     headers.update(backend.headers)
     return headers
+
+
+def embedded_error(payload: Any, raw: bytes, backend: str) -> ProxyError:
+    """A 200 answer that carries an error instead of a completion (OpenRouter does this)."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, int) and 400 <= code <= 599:
+        return upstream_error(code, json.dumps(payload).encode(), {}, backend)
+    detail = error.get("message") if isinstance(error, dict) else error
+    return ProxyError(502, f"{backend} answered without a completion: {detail or raw[:200]!r}")
 
 
 def count_tokens_response(body: dict[str, Any], route_label: str) -> web.Response:
@@ -111,6 +131,9 @@ class OpenAIRelay:
         except aiohttp.ClientError as exc:
             host = urlsplit(backend.base_url).netloc
             return self._fail(entry, ProxyError(502, f"cannot reach {route.backend_name} at {host}: {exc}"), extra)
+        if entry is not None:
+            entry.request_headers = masked(backend_headers(backend, stream))
+            entry.response_headers = dict(upstream.headers)
         try:
             if upstream.status >= 300:
                 raw = await self._read_all(upstream, backend.timeout)
@@ -144,9 +167,7 @@ class OpenAIRelay:
         except ValueError:
             return self._fail(entry, ProxyError(502, f"{route.backend_name} answered with something that is not JSON"), extra)
         if not isinstance(completion, dict) or "choices" not in completion:
-            message = completion.get("error") if isinstance(completion, dict) else None
-            detail = message.get("message") if isinstance(message, dict) else message
-            return self._fail(entry, ProxyError(502, f"{route.backend_name} answered without a completion: {detail or raw[:200]!r}"), extra)
+            return self._fail(entry, embedded_error(completion, raw, route.backend_name), extra)
         body = json.dumps(to_anthropic_message(completion, model, estimate), ensure_ascii=False).encode("utf-8")
         if entry is not None:
             entry.status = 200
@@ -215,6 +236,8 @@ class OpenAIRelay:
                 await send(translator.fail(message, "timeout_error" if isinstance(exc, asyncio.TimeoutError) else "api_error"))
             except ConnectionResetError:
                 pass
+            if response is not None:
+                response.force_close()
         finally:
             if read is not None and not read.done():
                 read.cancel()

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_proxy.proxy.translate.errors import error_type
 from claude_proxy.proxy.translate.response import new_message_id, new_tool_id, reasoning_text, stop_reason, usage
 from claude_proxy.proxy.translate.sse import SSEParser, encode_event
 from claude_proxy.proxy.translate.tokens import text_tokens
@@ -146,8 +147,10 @@ class StreamTranslator:
         if "error" in chunk and not chunk.get("choices"):
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)
+            code = error.get("code") if isinstance(error, dict) else None
+            kind = error_type(code) if isinstance(code, int) and 400 <= code <= 599 else "api_error"
             self._start(chunk, out)
-            out.append(self.fail(f"upstream error: {message or error}"))
+            out.append(self.fail(f"upstream error: {message or error}", kind))
             return
         self._start(chunk, out)
         if chunk.get("usage"):

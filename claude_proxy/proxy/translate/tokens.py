@@ -69,55 +69,72 @@ def _pdf_pages(data: str) -> int:
     return max(pages, 1)
 
 
-def _block_tokens(block: Any) -> int:
+class _Tally:
+    """Fixed costs, plus text gathered to be weighed in one pass (the weight is additive)."""
+
+    def __init__(self) -> None:
+        self.fixed = 0
+        self.texts: list[str] = []
+
+    def total(self) -> int:
+        return self.fixed + text_tokens("\n".join(self.texts))
+
+
+def _block(block: Any, tally: _Tally) -> None:
     if isinstance(block, str):
-        return text_tokens(block)
+        tally.texts.append(block)
+        return
     if not isinstance(block, dict):
-        return 0
+        return
     kind = block.get("type")
-    tokens = BLOCK_OVERHEAD
+    tally.fixed += BLOCK_OVERHEAD
     if kind == "text":
-        tokens += text_tokens(block.get("text", ""))
+        tally.texts.append(block.get("text", ""))
     elif kind == "image":
-        tokens += IMAGE_TOKENS
+        tally.fixed += IMAGE_TOKENS
     elif kind == "document":
         source = block.get("source") or {}
         if source.get("type") == "base64":
-            tokens += PDF_PAGE_TOKENS * _pdf_pages(source.get("data", ""))
+            tally.fixed += PDF_PAGE_TOKENS * _pdf_pages(source.get("data", ""))
         elif source.get("type") == "text":
-            tokens += text_tokens(source.get("data", ""))
+            tally.texts.append(source.get("data", ""))
         elif source.get("type") == "content":
-            tokens += _content_tokens(source.get("content"))
+            _content(source.get("content"), tally)
         else:
-            tokens += PDF_PAGE_TOKENS
+            tally.fixed += PDF_PAGE_TOKENS
     elif kind == "tool_use":
-        tokens += text_tokens(block.get("name", "")) + text_tokens(json.dumps(block.get("input") or {}))
+        tally.texts.append(block.get("name", ""))
+        tally.texts.append(json.dumps(block.get("input") or {}, ensure_ascii=False))
     elif kind == "tool_result":
-        tokens += _content_tokens(block.get("content"))
+        _content(block.get("content"), tally)
     elif kind == "thinking":
-        tokens += text_tokens(block.get("thinking", ""))
+        tally.texts.append(block.get("thinking", ""))
     else:
-        tokens += text_tokens(json.dumps(block))
-    return tokens
+        tally.texts.append(json.dumps(block, ensure_ascii=False))
 
 
-def _content_tokens(content: Any) -> int:
+def _content(content: Any, tally: _Tally) -> None:
     if content is None:
-        return 0
+        return
     if isinstance(content, str):
-        return text_tokens(content)
-    return sum(_block_tokens(b) for b in content)
+        tally.texts.append(content)
+        return
+    for block in content:
+        _block(block, tally)
 
 
 def estimate_input_tokens(body: dict[str, Any]) -> int:
     """Estimated input tokens of an Anthropic request (system, tools and messages)."""
-    total = 0
+    tally = _Tally()
     system = body.get("system")
     if system:
-        total += SYSTEM_OVERHEAD + _content_tokens(system)
+        tally.fixed += SYSTEM_OVERHEAD
+        _content(system, tally)
     tools = body.get("tools") or []
     if tools:
-        total += TOOLS_PREAMBLE + sum(text_tokens(json.dumps(t, ensure_ascii=False)) for t in tools)
+        tally.fixed += TOOLS_PREAMBLE
+        tally.texts.extend(json.dumps(t, ensure_ascii=False) for t in tools)
     for message in body.get("messages") or []:
-        total += MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
-    return max(total, 1)
+        tally.fixed += MESSAGE_OVERHEAD
+        _content(message.get("content") if isinstance(message, dict) else None, tally)
+    return max(tally.total(), 1)
