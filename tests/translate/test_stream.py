@@ -177,3 +177,50 @@ def test_byte_by_byte_feed_matches_whole_feed(fixtures_dir: Path) -> None:
     raw = recorded(fixtures_dir, "tool-call")
     assert translate(raw, list(range(len(raw)))) == translate(raw)
     assert events(translate(raw))[-2][1]["usage"]["output_tokens"] == 24
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def provider_streams(draw):
+    """Random interleavings of text, reasoning and parallel tool calls, each argument string cut anywhere."""
+    tools = draw(st.lists(st.dictionaries(st.text(min_size=1, max_size=5), json_values, max_size=3), max_size=3))
+    pieces: list[list[dict]] = []
+    for index, arguments in enumerate(tools):
+        raw = json.dumps(arguments, ensure_ascii=False)
+        cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=4)))
+        fragments = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)])]
+        deltas = [{"tool_calls": [scripted.call(index, f"call_{index}", f"tool_{index}", fragments[0])]}]
+        deltas += [{"tool_calls": [scripted.call(index, arguments=f)]} for f in fragments[1:]]
+        pieces.append(deltas)
+    texts = draw(st.lists(st.text(min_size=1, max_size=6), max_size=4))
+    pieces.append([{"content": t} for t in texts])
+    thoughts = draw(st.lists(st.text(min_size=1, max_size=6), max_size=3))
+    pieces.append([{"reasoning_content": t} for t in thoughts])
+    order: list[dict] = []
+    while any(pieces):
+        live = [p for p in pieces if p]
+        order.append(draw(st.sampled_from(live)).pop(0))
+    data = b"".join(scripted.chunk(d) for d in order) + scripted.chunk(finish="tool_calls" if tools else "stop")
+    first_seen = [d["tool_calls"][0]["index"] for d in order if d.get("tool_calls") and d["tool_calls"][0].get("id")]
+    return data, [(f"tool_{i}", tools[i]) for i in first_seen], "".join(texts), "".join(thoughts)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(provider_streams())
+def test_random_interleavings_keep_every_block_whole(stream) -> None:
+    data, tools, text, thinking = stream
+    evs = events(translate(data))
+    check_sequence(evs)
+    message = assemble(evs)
+    blocks = message["content"]
+    # one block per call, in order of first appearance, each with exactly its own arguments
+    assert [(b["name"], b["input"]) for b in blocks if b["type"] == "tool_use"] == tools
+    assert "".join(b["text"] for b in blocks if b["type"] == "text") == text
+    assert "".join(b["thinking"] for b in blocks if b["type"] == "thinking") == thinking
+    assert message["stop_reason"] == ("tool_use" if tools else "end_turn")
