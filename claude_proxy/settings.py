@@ -96,6 +96,8 @@ class BackendSettings(_Section):
     reasoning: Literal["none", "effort", "openrouter"] = "none"
     # openai kind only: the field carrying max_tokens (newer OpenAI models want max_completion_tokens)
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # openai kind only: the largest max_tokens the provider accepts; larger requests are lowered to it
+    max_tokens_cap: int | None = Field(None, gt=0)
     # openai kind only: seconds of upstream silence before an `event: ping` keeps the client stream alive
     ping_interval: float = Field(10.0, gt=0)
     # openai kind only: seconds to open a connection to the provider

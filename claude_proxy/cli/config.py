@@ -35,10 +35,12 @@ def show(config: Optional[str] = ConfigOption, json_out: bool = typer.Option(Fal
 @app.command()
 def check(config: Optional[str] = ConfigOption) -> None:
     """Validate the settings; exit 1 with the reason when they are wrong."""
+    from claude_proxy.proxy.routing import Router
     from claude_proxy.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(config)
+        Router(settings)  # routes must name known backends
     except SettingsError as exc:
         raise CLIError(str(exc), exit_code=1) from None
     typer.echo(f"ok: {settings.source or 'no settings file; built-in defaults'}")

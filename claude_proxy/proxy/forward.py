@@ -23,6 +23,7 @@ from claude_proxy.proxy.headers import ID_HEADER, seen_hops, upstream_request_he
 from claude_proxy.proxy.hooks import HookContext
 from claude_proxy.proxy.relay import relay
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
+from claude_proxy.proxy.translate.relay import ROUTE_HEADER
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,9 @@ async def forward(request: web.Request) -> web.StreamResponse:
         entry.error = exc.message
         entry.response_body = error_body(exc.error_type, exc.message)
         log.info("%s %s -> %d %s", request.method, request.raw_path, exc.status, exc.message)
+        route = {ROUTE_HEADER: entry.route} if entry.route else {}
         return error_response(exc.status, exc.message, exc.error_type,
-                              headers={**exc.headers, ID_HEADER: entry.id})
+                              headers={**exc.headers, ID_HEADER: entry.id, **route})
     except asyncio.CancelledError:
         entry.error = entry.error or "client disconnected"
         raise

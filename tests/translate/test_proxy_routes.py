@@ -119,3 +119,23 @@ def test_a_route_to_an_unknown_backend_stops_serve_with_one_line(cli, cli_env, t
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "routes.big.backend" in lines[0] and "nowhere" in lines[0]
+
+
+def test_config_check_catches_a_route_to_an_unknown_backend(cli, cli_env, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"routes": {"default": {"backend": "openrouter"}}}))
+    result = subprocess.run([*cli, "config", "check", "--config", str(config)],
+                            env=cli_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "routes.default.backend" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_errors_on_an_anthropic_route_carry_the_route(start_proxy, make_settings):
+    from tests.support.fake_anthropic import closed_port
+
+    settings = make_settings(upstream={"base_url": f"http://127.0.0.1:{closed_port()}"},
+                             routes={"default": {"backend": "upstream"}})
+    server = await start_proxy(settings)
+    status, headers, data = await post(server.url, STREAM_BODY)
+    assert status == 502 and json.loads(data)["error"]["type"] == "api_error"
+    assert headers["x-claude-proxy-route"] == "upstream/claude-sonnet-4-5"

@@ -138,3 +138,9 @@ def test_schema_stripping_is_structural() -> None:
         "$defs": {"additionalProperties": {"type": "object"}},
     }
     assert schema["properties"]["format"]["format"] == "email"
+
+
+def test_max_tokens_cap_lowers_only_larger_requests() -> None:
+    options = TranslateOptions(max_tokens_cap=8192)
+    assert to_chat_request({"messages": [], "max_tokens": 32000}, "m", options)["max_tokens"] == 8192
+    assert to_chat_request({"messages": [], "max_tokens": 100}, "m", options)["max_tokens"] == 100

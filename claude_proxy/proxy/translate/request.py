@@ -26,6 +26,7 @@ class TranslateOptions:
     strip_schema_keywords: tuple[str, ...] = ("$schema",)
     reasoning: str = "none"  # none | effort | openrouter
     max_tokens_field: str = "max_tokens"
+    max_tokens_cap: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -35,6 +36,7 @@ class TranslateOptions:
             strip_schema_keywords=tuple(backend.strip_schema_keywords),
             reasoning=backend.reasoning,
             max_tokens_field=backend.max_tokens_field,
+            max_tokens_cap=backend.max_tokens_cap,
         )
 
 
@@ -43,7 +45,8 @@ def to_chat_request(body: dict[str, Any], model: str, options: TranslateOptions 
     options = options or TranslateOptions()
     out: dict[str, Any] = {"model": model, "messages": to_chat_messages(body)}
     if body.get("max_tokens") is not None:
-        out[options.max_tokens_field] = body["max_tokens"]
+        cap = options.max_tokens_cap
+        out[options.max_tokens_field] = min(body["max_tokens"], cap) if cap else body["max_tokens"]
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             out[key] = body[key]
