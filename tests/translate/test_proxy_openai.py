@@ -260,3 +260,23 @@ async def test_client_disconnect_cancels_the_backend_request(start_proxy, routed
         async with session.post(server.url + "/v1/messages", json=body) as resp:
             assert (await resp.content.readuntil(b"\n\n")).startswith(b"event: message_start")
     await asyncio.wait_for(fake_openai.cancelled.wait(), timeout=10)
+
+
+async def test_a_routed_stream_lands_in_the_sqlite_log(start_proxy, routed_settings, tmp_path):
+    from claude_proxy.proxy.logquery import get_entry, open_log
+    from claude_proxy.proxy.requestlog import RequestLog
+
+    db = tmp_path / "requests.db"
+    server = await start_proxy(routed_settings(), RequestLog(db))
+    client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY, max_retries=0)
+    try:
+        async with client.messages.stream(model="recorded-parallel", max_tokens=64, messages=MESSAGES) as stream:
+            await stream.get_final_message()
+            proxy_id = stream.response.headers["x-claude-proxy-id"]
+    finally:
+        await client.close()
+    await server.stop()  # drains the log
+    row = get_entry(open_log(db), proxy_id)
+    assert row["route"] == "fake/recorded-parallel" and row["upstream_model"] == "recorded-parallel"
+    assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (149, 60, "tool_use")
+    assert BACKEND_KEY not in json.dumps(row) and CLIENT_KEY not in json.dumps(row)
