@@ -224,3 +224,11 @@ def test_random_interleavings_keep_every_block_whole(stream) -> None:
     assert "".join(b["text"] for b in blocks if b["type"] == "text") == text
     assert "".join(b["thinking"] for b in blocks if b["type"] == "thinking") == thinking
     assert message["stop_reason"] == ("tool_use" if tools else "end_turn")
+
+
+def test_glued_events_without_blank_lines_end_at_done() -> None:
+    data = (scripted.chunk({"content": "a"}).rstrip(b"\n") + b"\n" + scripted.chunk({"content": "b"}).rstrip(b"\n")
+            + b"\ndata: [DONE]\n\n" + scripted.chunk({"content": "late"}))
+    out = translate(data)
+    assert assemble(events(out))["content"][0]["text"] == "ab"
+    assert b"late" not in out

@@ -35,15 +35,21 @@ class _Block:
     index: int = -1
     arguments: str = ""  # tool_use: every fragment so far
 
+    checked: int = -1  # length of ``arguments`` when last parsed
+    parses: bool = False
+
     def complete(self) -> bool:
-        """May this block close without losing a later delta?"""
+        """May this block close without losing a later delta? (tool_use: its arguments parse)"""
         if self.kind != "tool_use":
             return True
-        try:
-            json.loads(self.arguments)
-        except ValueError:
-            return False
-        return True
+        if self.checked != len(self.arguments):
+            self.checked = len(self.arguments)
+            try:
+                json.loads(self.arguments)
+                self.parses = True
+            except ValueError:
+                self.parses = False
+        return self.parses
 
 
 class StreamTranslator:
@@ -123,22 +129,22 @@ class StreamTranslator:
         try:
             chunk = json.loads(data)
         except ValueError:
-            chunks = self._split_lines(data)
-            if chunks is None:
-                log.warning("skipping an upstream SSE event that is not JSON: %.200r", data)
-                return
-            for chunk in chunks:
-                self._chunk(chunk, out)
+            self._glued(data, out)
             return
         self._chunk(chunk, out)
 
-    @staticmethod
-    def _split_lines(data: str) -> list[Any] | None:
-        """Providers that forget blank lines glue several JSON objects into one event."""
+    def _glued(self, data: str, out: list[bytes]) -> None:
+        """Providers that forget blank lines glue several JSON objects (or [DONE]) into one event."""
+        lines = [line.strip() for line in data.split("\n") if line.strip()]
         try:
-            return [json.loads(line) for line in data.split("\n") if line.strip() and line.strip() != "[DONE]"]
+            chunks = [json.loads(line) for line in lines if line != "[DONE]"]
         except ValueError:
-            return None
+            log.warning("skipping an upstream SSE event that is not JSON: %.200r", data)
+            return
+        for chunk in chunks:
+            self._chunk(chunk, out)
+        if "[DONE]" in lines:
+            self._end(out)
 
     def _chunk(self, chunk: Any, out: list[bytes]) -> None:
         if self.done or not isinstance(chunk, dict):
