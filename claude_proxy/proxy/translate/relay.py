@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from claude_proxy.proxy.errors import ProxyError, error_response
+from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.translate.errors import upstream_error
 from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
 from claude_proxy.proxy.translate.response import to_anthropic_message
@@ -103,7 +103,8 @@ class OpenAIRelay:
                        headers: Mapping[str, str] | None = None) -> web.StreamResponse:
         """Answer one ``POST /v1/messages`` from ``route``'s OpenAI-compatible backend."""
         backend = route.backend
-        assert backend is not None and backend.kind == "openai"
+        if backend is None or backend.kind != "openai":
+            raise ValueError(f"route {route.name!r} does not lead to an openai backend")
         requested = body.get("model")
         model = route.upstream_model(requested) or ""
         label = route.label(requested)
@@ -119,7 +120,6 @@ class OpenAIRelay:
         estimate = estimate_input_tokens(body)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=backend.connect_timeout,
                                         sock_read=None if stream else backend.timeout)
-        started = time.monotonic()
         try:
             upstream = await asyncio.wait_for(
                 self._client().post(completions_url(backend), data=payload, timeout=timeout,
@@ -141,8 +141,8 @@ class OpenAIRelay:
             if "request-id" not in extra and upstream.headers.get("x-request-id"):
                 extra["request-id"] = upstream.headers["x-request-id"]
             if stream:
-                return await self._stream(request, upstream, route, model, estimate, entry, extra, started)
-            return await self._json(upstream, route, model, estimate, entry, extra, started)
+                return await self._stream(request, upstream, route, backend, model, estimate, entry, extra)
+            return await self._json(upstream, route, backend, model, estimate, entry, extra)
         finally:
             upstream.release()
 
@@ -152,10 +152,8 @@ class OpenAIRelay:
         except (asyncio.TimeoutError, aiohttp.ClientError):
             return b""
 
-    async def _json(self, upstream: aiohttp.ClientResponse, route: "Route", model: str, estimate: int,
-                    entry: "LogEntry | None", extra: dict[str, str], started: float) -> web.StreamResponse:
-        backend = route.backend
-        assert backend is not None
+    async def _json(self, upstream: aiohttp.ClientResponse, route: "Route", backend: "BackendSettings", model: str,
+                    estimate: int, entry: "LogEntry | None", extra: dict[str, str]) -> web.StreamResponse:
         try:
             raw = await asyncio.wait_for(upstream.read(), timeout=backend.timeout)
         except asyncio.TimeoutError:
@@ -172,14 +170,12 @@ class OpenAIRelay:
         if entry is not None:
             entry.status = 200
             entry.response_body = body
-            entry.ttfb_ms = (time.monotonic() - started) * 1000
+            entry.ttfb_ms = (time.time() - entry.started_at) * 1000
         return web.Response(status=200, body=body, content_type="application/json", headers=extra)
 
-    async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse, route: "Route", model: str,
-                      estimate: int, entry: "LogEntry | None", extra: dict[str, str],
-                      started: float) -> web.StreamResponse:
-        backend = route.backend
-        assert backend is not None
+    async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse, route: "Route",
+                      backend: "BackendSettings", model: str, estimate: int, entry: "LogEntry | None",
+                      extra: dict[str, str]) -> web.StreamResponse:
         translator = StreamTranslator(model, input_estimate=estimate)
         response: web.StreamResponse | None = None
         sent: list[bytes] = []
@@ -192,7 +188,7 @@ class OpenAIRelay:
                 await response.prepare(request)
                 if entry is not None:
                     entry.status = 200
-                    entry.ttfb_ms = (time.monotonic() - started) * 1000
+                    entry.ttfb_ms = (time.time() - entry.started_at) * 1000
             sent.append(data)
             await response.write(data)
 
@@ -258,5 +254,6 @@ class OpenAIRelay:
         if entry is not None:
             entry.status = error.status
             entry.error = error.message
+            entry.response_body = error_body(error.error_type, error.message)
         log.warning("%s", error.message)
         return error_response(error.status, error.message, error.error_type, {**extra, **error.headers})
