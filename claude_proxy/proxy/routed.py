@@ -49,6 +49,7 @@ class Routing:
         self.router = Router(settings)
         self.default_upstream = default_upstream
         self.relay = OpenAIRelay()
+        self.log_cap = settings.log.max_body_bytes + 1  # one byte past the limit marks a cut body
         self.upstreams: dict[str, Upstream] = {}
         for name, backend in settings.backends.items():
             if backend.kind != "anthropic" or name == UPSTREAM:
@@ -105,7 +106,7 @@ class Routing:
                 response.headers[ID_HEADER] = entry.id
                 return Dispatch(response=response)
             return Dispatch(response=await self.relay.messages(request, body, route, entry=entry,
-                                                               headers={ID_HEADER: entry.id}))
+                                                               headers={ID_HEADER: entry.id}, log_cap=self.log_cap))
         if route is not PASS_THROUGH:
             self._adjust(request, prepared, route, model, body)
         return Dispatch(upstream=self.upstream_for(route), headers=headers)

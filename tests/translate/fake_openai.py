@@ -65,6 +65,9 @@ class FakeOpenAI:
                 return web.json_response({"error": {"message": "Provider returned error", "code": 429}})
             return web.Response(body=scripted.chunk({"content": "Par"}) + b'data: {"error": {"message": "Provider returned error", "code": 429}}\n\n',
                                 content_type="text/event-stream")
+        if model == "error-first":
+            return web.Response(body=b'data: {"error": {"message": "Upstream overloaded", "code": 503}}\n\n',
+                                content_type="text/event-stream")
         if not body.get("stream"):
             return web.json_response(self._completion(model))
         data = self._stream(model)

@@ -280,3 +280,11 @@ async def test_a_routed_stream_lands_in_the_sqlite_log(start_proxy, routed_setti
     assert row["route"] == "fake/recorded-parallel" and row["upstream_model"] == "recorded-parallel"
     assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (149, 60, "tool_use")
     assert BACKEND_KEY not in json.dumps(row) and CLIENT_KEY not in json.dumps(row)
+
+
+async def test_an_in_band_error_before_any_output_gets_its_status(proxy_for, routed_settings):
+    _, client = await proxy_for(routed_settings())
+    with pytest.raises(anthropic.InternalServerError) as err:
+        await final(client, "error-first")
+    assert err.value.status_code == 503
+    assert "Upstream overloaded" in err.value.body["error"]["message"]

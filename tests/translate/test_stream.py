@@ -232,3 +232,10 @@ def test_glued_events_without_blank_lines_end_at_done() -> None:
     out = translate(data)
     assert assemble(events(out))["content"][0]["text"] == "ab"
     assert b"late" not in out
+
+
+def test_an_error_before_any_output_is_left_to_the_caller() -> None:
+    translator = StreamTranslator("m")
+    out = translator.feed(b'data: {"error": {"message": "quota", "code": 429}}\n\n')
+    assert out == b"" and translator.done
+    assert translator.error_status == 429 and "quota" in translator.failed

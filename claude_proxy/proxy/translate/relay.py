@@ -99,9 +99,12 @@ class OpenAIRelay:
             await self._session.close()
 
     async def messages(self, request: web.Request, body: dict[str, Any], route: "Route", *,
-                       entry: "LogEntry | None" = None,
-                       headers: Mapping[str, str] | None = None) -> web.StreamResponse:
-        """Answer one ``POST /v1/messages`` from ``route``'s OpenAI-compatible backend."""
+                       entry: "LogEntry | None" = None, headers: Mapping[str, str] | None = None,
+                       log_cap: int = 1 << 20) -> web.StreamResponse:
+        """Answer one ``POST /v1/messages`` from ``route``'s OpenAI-compatible backend.
+
+        ``entry`` gets the route, status, timings and (at most ``log_cap`` bytes of) the answer.
+        """
         backend = route.backend
         if backend is None or backend.kind != "openai":
             raise ValueError(f"route {route.name!r} does not lead to an openai backend")
@@ -141,7 +144,7 @@ class OpenAIRelay:
             if "request-id" not in extra and upstream.headers.get("x-request-id"):
                 extra["request-id"] = upstream.headers["x-request-id"]
             if stream:
-                return await self._stream(request, upstream, route, backend, model, estimate, entry, extra)
+                return await self._stream(request, upstream, route, backend, model, estimate, entry, extra, log_cap)
             return await self._json(upstream, route, backend, model, estimate, entry, extra)
         finally:
             upstream.release()
@@ -175,10 +178,10 @@ class OpenAIRelay:
 
     async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse, route: "Route",
                       backend: "BackendSettings", model: str, estimate: int, entry: "LogEntry | None",
-                      extra: dict[str, str]) -> web.StreamResponse:
+                      extra: dict[str, str], log_cap: int) -> web.StreamResponse:
         translator = StreamTranslator(model, input_estimate=estimate)
         response: web.StreamResponse | None = None
-        sent: list[bytes] = []
+        sent = bytearray()
 
         async def send(data: bytes) -> None:
             nonlocal response
@@ -189,7 +192,8 @@ class OpenAIRelay:
                 if entry is not None:
                     entry.status = 200
                     entry.ttfb_ms = (time.time() - entry.started_at) * 1000
-            sent.append(data)
+            if len(sent) < log_cap:
+                sent.extend(data[: log_cap - len(sent)])
             await response.write(data)
 
         read: asyncio.Future[bytes] | None = None
@@ -211,6 +215,10 @@ class OpenAIRelay:
                 if not chunk and not translator.received:
                     raise aiohttp.ClientPayloadError("the stream ended before any event")
                 out = translator.feed(chunk) if chunk else translator.finish()
+                if translator.error_status is not None and response is None:
+                    error = upstream_error(translator.error_status, json.dumps(
+                        {"error": {"message": translator.failed}}).encode(), {}, route.backend_name)
+                    return self._fail(entry, error, extra)
                 if out:
                     await send(out)
                 if not chunk:
@@ -238,7 +246,7 @@ class OpenAIRelay:
             if read is not None and not read.done():
                 read.cancel()
             if entry is not None:
-                entry.response_body = b"".join(sent)
+                entry.response_body = bytes(sent)
         if translator.failed and entry is not None and not entry.error:
             entry.error = translator.failed
         if response is None:

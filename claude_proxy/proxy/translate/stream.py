@@ -63,6 +63,7 @@ class StreamTranslator:
         self.received = False  # any chunk parsed from upstream
         self.done = False
         self.failed: str | None = None
+        self.error_status: int | None = None  # set when the stream failed before anything was emitted
         self._parser = SSEParser()
         self._open: _Block | None = None
         self._queue: list[_Block] = []
@@ -154,9 +155,15 @@ class StreamTranslator:
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)
             code = error.get("code") if isinstance(error, dict) else None
-            kind = error_type(code) if isinstance(code, int) and 400 <= code <= 599 else "api_error"
-            self._start(chunk, out)
-            out.append(self.fail(f"upstream error: {message or error}", kind))
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 502
+            text = f"upstream error: {message or error}"
+            if not self.started:
+                # Nothing sent yet: the caller can still answer with an HTTP error status.
+                self.done = True
+                self.failed = text
+                self.error_status = status
+                return
+            out.append(self.fail(text, error_type(status)))
             return
         self._start(chunk, out)
         if chunk.get("usage"):
