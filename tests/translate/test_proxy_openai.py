@@ -288,3 +288,23 @@ async def test_an_in_band_error_before_any_output_gets_its_status(proxy_for, rou
         await final(client, "error-first")
     assert err.value.status_code == 503
     assert "Upstream overloaded" in err.value.body["error"]["message"]
+
+
+async def test_a_claude_code_request_through_the_sdk_reaches_the_provider_whole(proxy_for, routed_settings, fake_openai):
+    from . import claude_code
+
+    _, client = await proxy_for(routed_settings(routes={"default": {"backend": "fake", "model": "text-then-tools"}},
+                                                reasoning="effort"))
+    body = claude_code.request()
+    del body["stream"]
+    extra = {"temperature": body.pop("temperature")}  # sent as Claude Code sends it, whatever this SDK version takes
+    async with client.messages.stream(**body, extra_body=extra) as stream:
+        message = await stream.get_final_message()
+    assert [b.type for b in message.content] == ["text", "tool_use", "tool_use", "text"]
+    sent = fake_openai.received[-1].body
+    assert sent["model"] == "text-then-tools"
+    assert [t["function"]["name"] for t in sent["tools"]] == claude_code.TOOL_NAMES
+    assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "tool", "user", "user", "system"]
+    assert sent["messages"][0]["content"].startswith("You are Claude Code")
+    assert sent["reasoning_effort"] == "medium" and sent["max_tokens"] == 32000 and sent["temperature"] == 1
+    assert "cache_control" not in json.dumps(sent) and "$schema" not in json.dumps(sent)
