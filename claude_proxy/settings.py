@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from claude_proxy.errors import SettingsError
 
@@ -112,7 +112,7 @@ class RouteSettings(_Section):
     model: str | None = None
     fallbacks: list[str] = []
     # only on the `long_context` route: estimated input tokens above which it applies
-    threshold: int | None = Field(None, gt=0)
+    threshold: int | None = Field(None, gt=0, validation_alias=AliasChoices("threshold", "long_context_threshold"))
 
 
 def _check_rule(rule: str) -> str:

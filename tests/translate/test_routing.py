@@ -96,3 +96,10 @@ def test_peek_model_reads_only_the_top_level_model() -> None:
     assert peek_model(json.dumps({"model": "caf\u00e9"}).encode()) == "caf\u00e9"
     assert peek_model(b'{"messages": []}') is None
     assert peek_model(b"not json") is None
+
+
+def test_the_threshold_may_be_spelt_as_in_the_issue() -> None:
+    r = router({"routes": {"long_context": {"backend": "upstream", "long_context_threshold": 10}}})
+    assert r.threshold == 10 and r.needs_body
+    assert r.route("m", {"messages": [{"role": "user", "content": "many words " * 50}]}).name == "long_context"
+    assert r.route("m", {"messages": [{"role": "user", "content": "hi"}]}).name == ""
