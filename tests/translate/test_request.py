@@ -144,3 +144,20 @@ def test_max_tokens_cap_lowers_only_larger_requests() -> None:
     options = TranslateOptions(max_tokens_cap=8192)
     assert to_chat_request({"messages": [], "max_tokens": 32000}, "m", options)["max_tokens"] == 8192
     assert to_chat_request({"messages": [], "max_tokens": 100}, "m", options)["max_tokens"] == 100
+
+
+def test_provider_tool_ids_anthropic_would_reject_round_trip() -> None:
+    from claude_proxy.proxy.translate import to_anthropic_message
+
+    completion = {"choices": [{"message": {"tool_calls": [
+        {"id": "functions.Read:0", "type": "function", "function": {"name": "Read", "arguments": "{}"}}]},
+        "finish_reason": "tool_calls"}]}
+    tool_id = to_anthropic_message(completion, "m")["content"][0]["id"]
+    assert tool_id.startswith("toolu_") and all(c.isalnum() or c in "_-" for c in tool_id)
+    body = {"messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": tool_id, "name": "Read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "ok"}]},
+    ]}
+    assistant, tool = to_chat_request(body, "m")["messages"]
+    assert assistant["tool_calls"][0]["id"] == "functions.Read:0"
+    assert tool["tool_call_id"] == "functions.Read:0"

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_proxy.proxy.translate.response import provider_tool_id
 from claude_proxy.proxy.translate.schema import strip_keywords
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def _assistant(content: Any) -> dict[str, Any] | None:
                 texts.append(block["text"])
         elif kind == "tool_use":
             calls.append({
-                "id": block["id"],
+                "id": provider_tool_id(block["id"]),
                 "type": "function",
                 "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)},
             })
@@ -176,7 +177,7 @@ def _user(content: Any) -> list[dict[str, Any]]:
     for block in content or []:
         if block.get("type") == "tool_result":
             text, images = _tool_result(block)
-            tools.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
+            tools.append({"role": "tool", "tool_call_id": provider_tool_id(block["tool_use_id"]), "content": text})
             if images:
                 result_images.append({"type": "text", "text": f"Images returned by tool call {block['tool_use_id']}:"})
                 result_images.extend(images)

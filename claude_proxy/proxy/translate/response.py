@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -26,6 +28,35 @@ def new_message_id() -> str:
 def new_tool_id() -> str:
     """A tool_use id for providers that send none."""
     return "toolu_" + secrets.token_hex(12)
+
+
+_TOOL_ID_OK = re.compile(r"^[A-Za-z0-9_-]+$")
+_ENCODED = "toolu_enc_"
+
+
+def client_tool_id(provider_id: str | None) -> str:
+    """A tool_use id Anthropic accepts; ids with other characters are encoded reversibly.
+
+    Some providers issue ids like ``functions.Read:0``; Anthropic rejects those if the
+    conversation later goes there, so they travel base64url-encoded and are decoded
+    (`provider_tool_id`) on the way back to the provider.
+    """
+    if not provider_id:
+        return new_tool_id()
+    if _TOOL_ID_OK.match(provider_id) and not provider_id.startswith(_ENCODED):
+        return provider_id
+    return _ENCODED + base64.urlsafe_b64encode(provider_id.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def provider_tool_id(client_id: str) -> str:
+    """The provider's own id for a tool_use id made by `client_tool_id`."""
+    if not client_id.startswith(_ENCODED):
+        return client_id
+    data = client_id[len(_ENCODED):]
+    try:
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return client_id
 
 
 def stop_reason(finish_reason: str | None, has_tool_use: bool) -> str:
@@ -100,7 +131,7 @@ def to_anthropic_message(completion: dict[str, Any], model: str, estimate: int =
         function = call.get("function") or {}
         content.append({
             "type": "tool_use",
-            "id": call.get("id") or new_tool_id(),
+            "id": client_tool_id(call.get("id")),
             "name": function.get("name", ""),
             "input": parse_arguments(function.get("arguments")),
         })

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claude_proxy.proxy.translate.errors import error_type
-from claude_proxy.proxy.translate.response import new_message_id, new_tool_id, reasoning_text, stop_reason, usage
+from claude_proxy.proxy.translate.response import client_tool_id, new_message_id, reasoning_text, stop_reason, usage
 from claude_proxy.proxy.translate.sse import SSEParser, encode_event
 from claude_proxy.proxy.translate.tokens import text_tokens
 
@@ -221,7 +221,7 @@ class StreamTranslator:
         key = self._tool_key(call)
         block = self._tools.get(key)
         if block is None:
-            block = _Block("tool_use", tool_id=call.get("id") or new_tool_id(), name=function.get("name") or "")
+            block = _Block("tool_use", tool_id=client_tool_id(call.get("id")), name=function.get("name") or "")
             self._tools[key] = block
             self._has_tools = True
             if call.get("index") is not None:
