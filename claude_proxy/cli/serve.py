@@ -74,6 +74,10 @@ def _serve(host, port, upstream, config, log_db, no_log, log_level) -> None:
         export_url = server.url.replace(server.host, shown_host, 1)
         typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
         typer.echo(f"request log: {settings.log.db_path() if request_log else 'off'}")
+        if settings.routes:
+            from claude_proxy.proxy.routing import Router
+
+            typer.echo(f"routes: {Router(settings).describe()}")
         typer.echo(f"export ANTHROPIC_BASE_URL={export_url}")
         sys.stdout.flush()
 

@@ -147,6 +147,10 @@ class Router:
             return self._make(DEFAULT)
         return PASS_THROUGH
 
+    def describe(self) -> str:
+        """One line for the serve banner: ``key -> backend/model`` per route."""
+        return ", ".join(f"{k} -> {v.backend}/{v.model or '(as requested)'}" for k, v in self.routes.items())
+
     def model_names(self) -> list[str]:
         """The names a client may ask for: exact routes and aliases (globs and rules are not names)."""
         return list(self._exact)

@@ -3,7 +3,7 @@
 - ``fake_openai``: a started `FakeOpenAI` (fake_openai.py) with ``.url`` (``http://127.0.0.1:PORT/v1``).
 - ``routed_settings(routes=None, **backend_options)``: settings with the backend ``fake`` (kind openai,
   key ``sk-or-backend-5678``) and, by default, every model routed to it under its own name.
-- ``fake_upstream``, ``make_settings``, ``start_proxy``: from tests/proxy/conftest.py.
+- ``fake_upstream``, ``make_settings``, ``start_proxy``, ``serve_process``: from tests/proxy/conftest.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.proxy.conftest import _no_ambient_key, fake_upstream, make_settings, start_proxy  # noqa: F401
+from tests.proxy.conftest import _no_ambient_key, fake_upstream, make_settings, serve_process, start_proxy  # noqa: F401
 
 from .fake_openai import FakeOpenAI
 

@@ -308,3 +308,27 @@ async def test_a_claude_code_request_through_the_sdk_reaches_the_provider_whole(
     assert sent["messages"][0]["content"].startswith("You are Claude Code")
     assert sent["reasoning_effort"] == "medium" and sent["max_tokens"] == 32000 and sent["temperature"] == 1
     assert "cache_control" not in json.dumps(sent) and "$schema" not in json.dumps(sent)
+
+
+async def test_claude_proxy_serve_routes_to_an_openai_backend(serve_process, fake_openai, tmp_path):
+    from claude_proxy.proxy.logquery import get_entry, open_log
+
+    db = tmp_path / "serve.db"
+    config = {
+        "log": {"path": str(db)},
+        "backends": {"fake": {"kind": "openai", "base_url": fake_openai.url, "api_key": BACKEND_KEY}},
+        "routes": {"big": {"backend": "fake", "model": "text-then-tools"}},
+    }
+    proc = await serve_process(config=config)
+    assert any(b"routes: big -> fake/text-then-tools" in line for line in proc.lines)
+    client = anthropic.AsyncAnthropic(base_url=proc.url, api_key=CLIENT_KEY, max_retries=0)
+    try:
+        async with client.messages.stream(model="big", max_tokens=64, messages=MESSAGES) as stream:
+            message = await stream.get_final_message()
+            proxy_id = stream.response.headers["x-claude-proxy-id"]
+    finally:
+        await client.close()
+    assert [b.type for b in message.content] == ["text", "tool_use", "tool_use", "text"]
+    assert await proc.stop() == 0
+    row = get_entry(open_log(db), proxy_id)
+    assert row["route"] == "fake/text-then-tools" and row["stop_reason"] == "tool_use"
