@@ -40,6 +40,10 @@ def _cut(body: bytes, limit: int) -> tuple[str, bool]:
     return body.decode("utf-8", errors="replace"), truncated
 
 
+def _round(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 2)
+
+
 def _request_fields(body: bytes) -> dict[str, Any]:
     """The top-level fields of a JSON request body, or {} when it is not one (or too big)."""
     if not body or len(body) > PARSE_LIMIT or not body.lstrip().startswith(b"{"):
@@ -87,8 +91,8 @@ def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 <
     row: dict[str, Any] = {
         "id": entry.id,
         "started_at": entry.started_at,
-        "duration_ms": entry.duration_ms,
-        "ttfb_ms": entry.ttfb_ms,
+        "duration_ms": _round(entry.duration_ms),
+        "ttfb_ms": _round(entry.ttfb_ms),
         "method": entry.method,
         "path": path,
         "requested_model": requested,

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from claude_proxy.proxy.capture import BodyCapture
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.translate.errors import upstream_error
 from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
@@ -103,7 +104,7 @@ class OpenAIRelay:
                        log_cap: int = 1 << 20) -> web.StreamResponse:
         """Answer one ``POST /v1/messages`` from ``route``'s OpenAI-compatible backend.
 
-        ``entry`` gets the route, status, timings and (at most ``log_cap`` bytes of) the answer.
+        ``entry`` gets the route, status, timings and the answer (head and tail past ``log_cap``).
         """
         backend = route.backend
         if backend is None or backend.kind != "openai":
@@ -181,7 +182,7 @@ class OpenAIRelay:
                       extra: dict[str, str], log_cap: int) -> web.StreamResponse:
         translator = StreamTranslator(model, input_estimate=estimate)
         response: web.StreamResponse | None = None
-        sent = bytearray()
+        capture = BodyCapture(log_cap)
 
         async def send(data: bytes) -> None:
             nonlocal response
@@ -192,8 +193,7 @@ class OpenAIRelay:
                 if entry is not None:
                     entry.status = 200
                     entry.ttfb_ms = (time.time() - entry.started_at) * 1000
-            if len(sent) < log_cap:
-                sent.extend(data[: log_cap - len(sent)])
+            capture.add(data)
             await response.write(data)
 
         read: asyncio.Future[bytes] | None = None
@@ -246,7 +246,7 @@ class OpenAIRelay:
             if read is not None and not read.done():
                 read.cancel()
             if entry is not None:
-                entry.response_body = bytes(sent)
+                capture.fill(entry)
         if translator.failed and entry is not None and not entry.error:
             entry.error = translator.failed
         if response is None:
