@@ -48,7 +48,7 @@ class Routing:
     def __init__(self, settings: Settings, default_upstream: Upstream) -> None:
         self.router = Router(settings)
         self.default_upstream = default_upstream
-        self.relay = OpenAIRelay()
+        self.relay = OpenAIRelay(pool_size=settings.upstream.pool_size)
         self.log_cap = settings.log.max_body_bytes + 1  # one byte past the limit marks a cut body
         self.upstreams: dict[str, Upstream] = {}
         for name, backend in settings.backends.items():

@@ -81,15 +81,17 @@ def count_tokens_response(body: dict[str, Any], route_label: str) -> web.Respons
 class OpenAIRelay:
     """One client session for every OpenAI-compatible backend; close it at shutdown."""
 
-    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, session: aiohttp.ClientSession | None = None, *, pool_size: int = 100) -> None:
         self._session = session
         self._owned = session is None
+        self._pool_size = pool_size
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # No cookie jar: cookies one provider sets must not follow another client's request.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
-                auto_decompress=True,
+                connector=aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300),
+                cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
             )
             self._owned = True
         return self._session
