@@ -161,3 +161,11 @@ def test_provider_tool_ids_anthropic_would_reject_round_trip() -> None:
     assistant, tool = to_chat_request(body, "m")["messages"]
     assert assistant["tool_calls"][0]["id"] == "functions.Read:0"
     assert tool["tool_call_id"] == "functions.Read:0"
+
+
+def test_adaptive_thinking_uses_the_requested_effort() -> None:
+    body = {"messages": [], "thinking": {"type": "adaptive"}, "output_config": {"effort": "low"}}
+    assert to_chat_request(body, "m", TranslateOptions(reasoning="effort"))["reasoning_effort"] == "low"
+    assert to_chat_request(body, "m", TranslateOptions(reasoning="openrouter"))["reasoning"] == {"effort": "low"}
+    plain = {"messages": [], "thinking": {"type": "adaptive"}}
+    assert to_chat_request(plain, "m", TranslateOptions(reasoning="effort"))["reasoning_effort"] == "medium"

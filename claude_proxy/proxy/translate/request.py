@@ -18,6 +18,8 @@ from claude_proxy.proxy.translate.schema import strip_keywords
 log = logging.getLogger(__name__)
 
 TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
+# Anthropic effort levels (adaptive thinking) -> OpenAI reasoning_effort
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high", "minimal": "low"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def to_chat_request(body: dict[str, Any], model: str, options: TranslateOptions 
     user = (body.get("metadata") or {}).get("user_id")
     if user:
         out["user"] = str(user)
-    _reasoning(body.get("thinking"), options.reasoning, out)
+    _reasoning(body, options.reasoning, out)
     if body.get("stream"):
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -102,14 +104,18 @@ def reasoning_effort(budget: int | None) -> str:
     return "high"
 
 
-def _reasoning(thinking: dict[str, Any] | None, mode: str, out: dict[str, Any]) -> None:
-    if not thinking or thinking.get("type") in (None, "disabled") or mode == "none":
+def _reasoning(body: dict[str, Any], mode: str, out: dict[str, Any]) -> None:
+    """``thinking`` (a budget, or ``adaptive`` with ``output_config.effort``) as the provider's option."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") in (None, "disabled") or mode == "none":
         return
     budget = thinking.get("budget_tokens")
+    effort = (body.get("output_config") or {}).get("effort")
+    effort = EFFORTS.get(effort, reasoning_effort(budget)) if isinstance(effort, str) else reasoning_effort(budget)
     if mode == "effort":
-        out["reasoning_effort"] = reasoning_effort(budget)
+        out["reasoning_effort"] = effort
     elif mode == "openrouter":
-        out["reasoning"] = {"max_tokens": budget} if budget else {"effort": "medium"}
+        out["reasoning"] = {"max_tokens": budget} if budget else {"effort": effort}
 
 
 def system_text(system: Any) -> str:
