@@ -332,3 +332,15 @@ async def test_claude_proxy_serve_routes_to_an_openai_backend(serve_process, fak
     assert await proc.stop() == 0
     row = get_entry(open_log(db), proxy_id)
     assert row["route"] == "fake/text-then-tools" and row["stop_reason"] == "tool_use"
+
+
+async def test_a_malformed_request_is_a_400_not_a_crash(start_proxy, routed_settings):
+    server = await start_proxy(routed_settings())
+    bad = {"model": "x", "max_tokens": 5, "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "name": "Read", "input": {}}]}]}
+    async with aiohttp.ClientSession() as session:
+        for path, body in [("/v1/messages", bad), ("/v1/messages/count_tokens", {"model": "x", "system": 5, "messages": []})]:
+            async with session.post(server.url + path, json=body) as resp:
+                assert resp.status == 400, path
+                error = (await resp.json())["error"]
+                assert error["type"] == "invalid_request_error"

@@ -73,9 +73,25 @@ def embedded_error(payload: Any, raw: bytes, backend: str) -> ProxyError:
     return ProxyError(502, f"{backend} answered without a completion: {detail or raw[:200]!r}")
 
 
+# What a request of the wrong shape makes the translators raise.
+MALFORMED = (KeyError, TypeError, AttributeError, ValueError)
+
+
+def malformed(exc: Exception) -> ProxyError:
+    """A 400 for a request the translators cannot read (Anthropic would refuse it too)."""
+    detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+    return ProxyError(400, f"cannot translate this request for an OpenAI-compatible backend: {detail}")
+
+
 def count_tokens_response(body: dict[str, Any], route_label: str) -> web.Response:
     """``count_tokens`` answered locally with the high-side estimate (providers cannot count)."""
-    return web.json_response({"input_tokens": estimate_input_tokens(body)}, headers={ROUTE_HEADER: route_label})
+    headers = {ROUTE_HEADER: route_label}
+    try:
+        tokens = estimate_input_tokens(body)
+    except MALFORMED as exc:
+        error = malformed(exc)
+        return error_response(error.status, error.message, error.error_type, headers)
+    return web.json_response({"input_tokens": tokens}, headers=headers)
 
 
 class OpenAIRelay:
@@ -121,9 +137,12 @@ class OpenAIRelay:
         stream = bool(body.get("stream"))
         if entry is not None:
             entry.stream = stream
-        payload = json.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)),
-                             ensure_ascii=False).encode("utf-8")
-        estimate = estimate_input_tokens(body)
+        try:
+            payload = json.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)),
+                                 ensure_ascii=False).encode("utf-8")
+            estimate = estimate_input_tokens(body)
+        except MALFORMED as exc:
+            return self._fail(entry, malformed(exc), extra)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=backend.connect_timeout,
                                         sock_read=None if stream else backend.timeout)
         try:
