@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from claude_proxy.proxy.translate import estimate_input_tokens, to_anthropic_message, upstream_error
 from claude_proxy.proxy.translate.tokens import text_tokens
 
@@ -84,3 +87,24 @@ def test_text_estimate_errs_high_for_prose_and_code() -> None:
     assert text_tokens(code) >= 22
     assert text_tokens("日本語のテキスト") >= 8
     assert text_tokens("") == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["choices", "message", "content", "tool_calls", "id", "function", "name", "arguments",
+                         "usage", "prompt_tokens", "finish_reason", "reasoning_content", "refusal", "model", "text"]),
+        children, max_size=4),
+    max_leaves=12))
+def test_any_completion_shape_gives_a_valid_message(completion) -> None:
+    if not isinstance(completion, dict):
+        completion = {"choices": completion}
+    message = to_anthropic_message(completion, "fallback")
+    assert message["type"] == "message" and isinstance(message["model"], str)
+    assert message["stop_reason"] in ("end_turn", "max_tokens", "tool_use", "refusal")
+    for block in message["content"]:
+        assert block["type"] in ("thinking", "text", "tool_use")
+        if block["type"] == "tool_use":
+            assert isinstance(block["input"], dict) and isinstance(block["name"], str)
+    assert all(isinstance(v, int) for v in message["usage"].values())

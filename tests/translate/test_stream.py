@@ -239,3 +239,19 @@ def test_an_error_before_any_output_is_left_to_the_caller() -> None:
     out = translator.feed(b'data: {"error": {"message": "quota", "code": 429}}\n\n')
     assert out == b"" and translator.done
     assert translator.error_status == 429 and "quota" in translator.failed
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.sampled_from(["stop", "tool_calls", 0]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["choices", "delta", "content", "tool_calls", "index", "id", "function", "name",
+                         "arguments", "usage", "prompt_tokens", "finish_reason", "reasoning", "refusal", "model"]),
+        children, max_size=4),
+    max_leaves=12), max_size=6))
+def test_garbage_chunks_never_break_the_stream(chunks: list) -> None:
+    data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    out = translate(data)
+    evs = events(out)
+    if evs[-1][0] != "error":
+        check_sequence(evs)

@@ -9,6 +9,8 @@ import re
 import secrets
 from typing import Any
 
+from claude_proxy.proxy.translate.tokens import text_tokens
+
 log = logging.getLogger(__name__)
 
 STOP_REASONS = {
@@ -69,17 +71,23 @@ def stop_reason(finish_reason: str | None, has_tool_use: bool) -> str:
 
 def usage(raw: dict[str, Any] | None) -> dict[str, int] | None:
     """Anthropic usage from chat-completions usage: cached prompt tokens are reported apart."""
-    if not raw:
+    if not isinstance(raw, dict) or not raw:
         return None
-    prompt = int(raw.get("prompt_tokens") or 0)
-    details = raw.get("prompt_tokens_details") or {}
-    cached = int(details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0)
+    prompt = _count(raw.get("prompt_tokens"))
+    details = raw.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    cached = cached or _count(raw.get("prompt_cache_hit_tokens"))
     return {
         "input_tokens": max(prompt - cached, 0),
-        "output_tokens": int(raw.get("completion_tokens") or 0),
+        "output_tokens": _count(raw.get("completion_tokens")),
         "cache_read_input_tokens": cached,
         "cache_creation_input_tokens": 0,
     }
+
+
+def _count(value: Any) -> int:
+    """A token count from a provider, which may be missing or of the wrong type."""
+    return int(value) if isinstance(value, (int, float)) and value > 0 else 0
 
 
 def reasoning_text(message: dict[str, Any]) -> str:
@@ -93,7 +101,7 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
@@ -111,44 +119,56 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def to_anthropic_message(completion: dict[str, Any], model: str, estimate: int = 0) -> dict[str, Any]:
     """The Anthropic message for a chat-completions JSON response.
 
     ``model`` is used when the provider names none; ``estimate`` stands in for input
     tokens when the provider reports no usage, so clients that compact on usage still do.
+    Fields of the wrong type are treated as absent rather than trusted.
     """
-    choices = completion.get("choices") or [{}]
-    choice = choices[0]
-    message = choice.get("message") or {}
+    choices = completion.get("choices")
+    choice = _dict(choices[0]) if isinstance(choices, list) and choices else {}
+    message = _dict(choice.get("message"))
     content: list[dict[str, Any]] = []
     thinking = reasoning_text(message)
     if thinking:
         content.append({"type": "thinking", "thinking": thinking, "signature": ""})
-    text = content_text(message.get("content")) or (message.get("refusal") or "")
+    text = content_text(message.get("content")) or _str(message.get("refusal"))
     if text:
         content.append({"type": "text", "text": text})
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else []:
+        call = _dict(call)
+        function = _dict(call.get("function"))
         content.append({
             "type": "tool_use",
-            "id": client_tool_id(call.get("id")),
-            "name": function.get("name", ""),
+            "id": client_tool_id(call.get("id") if isinstance(call.get("id"), str) else None),
+            "name": _str(function.get("name")),
             "input": parse_arguments(function.get("arguments")),
         })
     has_tools = any(b["type"] == "tool_use" for b in content)
     mapped = usage(completion.get("usage")) or {
         "input_tokens": estimate,
-        "output_tokens": 0,
+        "output_tokens": text_tokens(text + thinking),
         "cache_read_input_tokens": 0,
         "cache_creation_input_tokens": 0,
     }
+    finish = choice.get("finish_reason")
     return {
         "id": new_message_id(),
         "type": "message",
         "role": "assistant",
-        "model": completion.get("model") or model,
+        "model": _str(completion.get("model")) or model,
         "content": content,
-        "stop_reason": stop_reason(choice.get("finish_reason"), has_tools),
+        "stop_reason": stop_reason(finish if isinstance(finish, str) else None, has_tools),
         "stop_sequence": None,
         "usage": mapped,
     }

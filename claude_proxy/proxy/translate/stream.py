@@ -166,25 +166,33 @@ class StreamTranslator:
             out.append(self.fail(text, error_type(status)))
             return
         self._start(chunk, out)
-        if chunk.get("usage"):
+        if isinstance(chunk.get("usage"), dict):
             self._usage = usage(chunk["usage"])
-        for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) != 0:
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            thinking = reasoning_text(delta)
-            if thinking:
-                self._thinking = self._add(self._thinking, "thinking", thinking, out)
-            text = delta.get("content")
-            if isinstance(text, list):
-                text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
-            text = (text or "") + (delta.get("refusal") or "")
-            if text:
-                self._text = self._add(self._text, "text", text, out)
-            for call in delta.get("tool_calls") or []:
-                self._tool_call(call, out)
-            if choice.get("finish_reason"):
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                self._delta(delta, out)
+            if isinstance(choice.get("finish_reason"), str):
                 self._finish_reason = choice["finish_reason"]
+
+    def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        thinking = reasoning_text(delta)
+        if thinking:
+            self._thinking = self._add(self._thinking, "thinking", thinking, out)
+        text = delta.get("content")
+        if isinstance(text, list):
+            text = "".join(p["text"] for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
+        refusal = delta.get("refusal")
+        text = (text if isinstance(text, str) else "") + (refusal if isinstance(refusal, str) else "")
+        if text:
+            self._text = self._add(self._text, "text", text, out)
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            if isinstance(call, dict):
+                self._tool_call(call, out)
 
     def _start(self, chunk: dict[str, Any], out: list[bytes]) -> None:
         if self.started:
@@ -217,24 +225,27 @@ class StreamTranslator:
         return block
 
     def _tool_call(self, call: dict[str, Any], out: list[bytes]) -> None:
-        function = call.get("function") or {}
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        if not isinstance(call.get("id"), str):
+            call = {k: v for k, v in call.items() if k != "id"}
         key = self._tool_key(call)
         block = self._tools.get(key)
+        name = function.get("name") if isinstance(function.get("name"), str) else ""
         if block is None:
-            block = _Block("tool_use", tool_id=client_tool_id(call.get("id")), name=function.get("name") or "")
+            block = _Block("tool_use", tool_id=client_tool_id(call.get("id")), name=name)
             self._tools[key] = block
             self._has_tools = True
             if call.get("index") is not None:
                 self._by_index[call["index"]] = key
             if call.get("id"):
                 self._by_id[call["id"]] = key
-        elif function.get("name") and not block.name:
-            block.name = function["name"]
+        elif name and not block.name:
+            block.name = name
         self._last_tool_key = key
         arguments = function.get("arguments")
         if isinstance(arguments, dict):
             arguments = json.dumps(arguments, ensure_ascii=False)
-        arguments = arguments or ""
+        arguments = arguments if isinstance(arguments, str) else ""
         if block.closed:
             if arguments.strip():
                 log.warning("dropping arguments for tool call %s that arrived after its block closed", block.tool_id)
@@ -252,7 +263,8 @@ class StreamTranslator:
         call_id = call.get("id")
         if call_id and call_id in self._by_id:
             return self._by_id[call_id]
-        named = bool((call.get("function") or {}).get("name"))
+        function = call.get("function")
+        named = isinstance(function, dict) and bool(function.get("name"))
         index = call.get("index")
         if index is not None:
             key = self._by_index.get(index)
