@@ -263,6 +263,17 @@ class OpenAIRelay:
                 pass
             if response is not None:
                 response.force_close()
+        except Exception:  # a bug after the stream started: end it in Anthropic's shape, not mid-frame
+            if response is None:
+                raise
+            log.exception("translating the stream from %s failed", route.backend_name)
+            if entry is not None:
+                entry.error = "internal proxy error while translating the stream"
+            try:
+                await send(translator.fail("internal proxy error while translating the stream"))
+            except ConnectionResetError:
+                pass
+            response.force_close()
         finally:
             if read is not None and not read.done():
                 read.cancel()
