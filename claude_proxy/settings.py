@@ -148,6 +148,7 @@ class BashToolSettings(_Section):
 
     default_timeout: float = Field(120.0, gt=0, le=600)
     max_output_chars: int = Field(30_000, ge=1000)
+    pass_secret_env: bool = False
 
 
 class GrepToolSettings(_Section):
@@ -170,10 +171,12 @@ class WebToolSettings(_Section):
 
 
 class SearchToolSettings(_Section):
-    """WebSearch's back end: none, searxng, or a ``module:factory`` plug-in."""
+    """WebSearch's back end: none, searxng, brave, or a ``module:factory`` plug-in."""
 
     backend: str = "none"
     searxng_url: str | None = None
+    brave_api_key: str | None = None
+    brave_url: str = "https://api.search.brave.com/res/v1/web/search"
     max_results: int = Field(10, ge=1, le=50)
     timeout: float = Field(15.0, gt=0)
 
