@@ -68,8 +68,8 @@ class FakeOpenAI:
         if model == "error-first":
             return web.Response(body=b'data: {"error": {"message": "Upstream overloaded", "code": 503}}\n\n',
                                 content_type="text/event-stream")
-        if not body.get("stream"):
-            return web.json_response(self._completion(model))
+        if not body.get("stream") or model == "ignores-stream":
+            return web.json_response(self._completion("recorded-tool-call" if model == "ignores-stream" else model))
         data = self._stream(model)
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "x-request-id": "req_fake_1"})
         await response.prepare(request)

@@ -344,3 +344,11 @@ async def test_a_malformed_request_is_a_400_not_a_crash(start_proxy, routed_sett
                 assert resp.status == 400, path
                 error = (await resp.json())["error"]
                 assert error["type"] == "invalid_request_error"
+
+
+async def test_a_provider_that_ignores_stream_still_gives_a_stream(proxy_for, routed_settings):
+    _, client = await proxy_for(routed_settings())
+    message, headers = await final(client, "ignores-stream")
+    assert headers["content-type"].startswith("text/event-stream")
+    assert message.content[0].input == {"city": "Edinburgh", "country": "UK", "units": "c"}
+    assert message.stop_reason == "tool_use" and message.usage.output_tokens == 24

@@ -255,3 +255,16 @@ def test_garbage_chunks_never_break_the_stream(chunks: list) -> None:
     evs = events(out)
     if evs[-1][0] != "error":
         check_sequence(evs)
+
+
+def test_a_whole_message_replayed_as_a_stream_assembles_to_itself() -> None:
+    from claude_proxy.proxy.translate.stream import message_events
+
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "stop_reason": "tool_use",
+               "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 4},
+               "content": [{"type": "thinking", "thinking": "hmm", "signature": ""},
+                           {"type": "text", "text": "Let me check."},
+                           {"type": "tool_use", "id": "call_1", "name": "Read", "input": {"path": "é"}}]}
+    evs = events(message_events(message))
+    check_sequence(evs)
+    assert assemble(evs) == message

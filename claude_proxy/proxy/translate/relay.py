@@ -26,7 +26,7 @@ from claude_proxy.proxy.translate.errors import upstream_error
 from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
 from claude_proxy.proxy.translate.response import to_anthropic_message
 from claude_proxy.proxy.translate.sse import PING
-from claude_proxy.proxy.translate.stream import StreamTranslator
+from claude_proxy.proxy.translate.stream import StreamTranslator, message_events
 from claude_proxy.proxy.translate.tokens import estimate_input_tokens
 from claude_proxy.settings import mask_secret
 
@@ -165,9 +165,10 @@ class OpenAIRelay:
                 return self._fail(entry, upstream_error(upstream.status, raw, upstream.headers, route.backend_name), extra)
             if "request-id" not in extra and upstream.headers.get("x-request-id"):
                 extra["request-id"] = upstream.headers["x-request-id"]
-            if stream:
+            as_json = upstream.headers.get("content-type", "").startswith("application/json")
+            if stream and not as_json:
                 return await self._stream(request, upstream, route, backend, model, estimate, entry, extra, log_cap)
-            return await self._json(upstream, route, backend, model, estimate, entry, extra)
+            return await self._json(upstream, route, backend, model, estimate, entry, extra, as_stream=stream)
         finally:
             upstream.release()
 
@@ -178,7 +179,9 @@ class OpenAIRelay:
             return b""
 
     async def _json(self, upstream: aiohttp.ClientResponse, route: "Route", backend: "BackendSettings", model: str,
-                    estimate: int, entry: "LogEntry | None", extra: dict[str, str]) -> web.StreamResponse:
+                    estimate: int, entry: "LogEntry | None", extra: dict[str, str], *,
+                    as_stream: bool = False) -> web.StreamResponse:
+        """A whole completion; sent as a stream when the client asked for one and the provider ignored it."""
         try:
             raw = await asyncio.wait_for(upstream.read(), timeout=backend.timeout)
         except asyncio.TimeoutError:
@@ -191,12 +194,18 @@ class OpenAIRelay:
             return self._fail(entry, ProxyError(502, f"{route.backend_name} answered with something that is not JSON"), extra)
         if not isinstance(completion, dict) or "choices" not in completion:
             return self._fail(entry, embedded_error(completion, raw, route.backend_name), extra)
-        body = json.dumps(to_anthropic_message(completion, model, estimate), ensure_ascii=False).encode("utf-8")
+        message = to_anthropic_message(completion, model, estimate)
+        if as_stream:
+            body = message_events(message)
+            kind = "text/event-stream"
+        else:
+            body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+            kind = "application/json"
         if entry is not None:
             entry.status = 200
             entry.response_body = body
             entry.ttfb_ms = (time.time() - entry.started_at) * 1000
-        return web.Response(status=200, body=body, content_type="application/json", headers=extra)
+        return web.Response(status=200, body=body, content_type=kind, headers=extra)
 
     async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse, route: "Route",
                       backend: "BackendSettings", model: str, estimate: int, entry: "LogEntry | None",

@@ -356,3 +356,27 @@ class StreamTranslator:
             "usage": mapped,
         }))
         out.append(encode_event({"type": "message_stop"}))
+
+
+def message_events(message: dict[str, Any]) -> bytes:
+    """A whole Anthropic message as the stream a client expects (for providers that ignore ``stream``)."""
+    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
+             "usage": {"input_tokens": message["usage"].get("input_tokens", 0), "output_tokens": 0}}
+    out = [encode_event({"type": "message_start", "message": start})]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            empty: dict[str, Any] = {"type": "text", "text": ""}
+            delta: dict[str, Any] = {"type": "text_delta", "text": block["text"]}
+        elif block["type"] == "thinking":
+            empty = {"type": "thinking", "thinking": "", "signature": ""}
+            delta = {"type": "thinking_delta", "thinking": block["thinking"]}
+        else:
+            empty = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"], ensure_ascii=False)}
+        out.append(encode_event({"type": "content_block_start", "index": index, "content_block": empty}))
+        out.append(encode_event({"type": "content_block_delta", "index": index, "delta": delta}))
+        out.append(encode_event({"type": "content_block_stop", "index": index}))
+    out.append(encode_event({"type": "message_delta", "usage": message["usage"],
+                             "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}}))
+    out.append(encode_event({"type": "message_stop"}))
+    return b"".join(out)
