@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.headers import ID_HEADER
 from claude_proxy.proxy.requestlog import LogEntry
-from claude_proxy.proxy.routing import PASS_THROUGH, UPSTREAM, Route, Router, peek_model
+from claude_proxy.proxy.routing import PASS_THROUGH, Route, Router, peek_model
 from claude_proxy.proxy.translate.relay import ROUTE_HEADER, OpenAIRelay, count_tokens_response
 from claude_proxy.proxy.upstream import Upstream
 from claude_proxy.settings import Settings, SettingsError
@@ -52,17 +52,13 @@ class Routing:
         self.log_cap = settings.log.max_body_bytes + 1  # one byte past the limit marks a cut body
         self.upstreams: dict[str, Upstream] = {}
         for name, backend in settings.backends.items():
-            if backend.kind != "anthropic" or name == UPSTREAM:
+            if backend.kind != "anthropic":
                 continue
             try:
                 self.upstreams[name] = Upstream(backend.base_url, connect_timeout=settings.upstream.connect_timeout,
                                                 read_timeout=backend.timeout, pool_size=settings.upstream.pool_size)
             except ValueError as exc:
                 raise SettingsError(f"backends.{name}.base_url: {exc}") from None
-        if UPSTREAM in settings.backends and settings.backends[UPSTREAM].kind == "anthropic":
-            backend = settings.backends[UPSTREAM]
-            self.upstreams[UPSTREAM] = Upstream(backend.base_url, connect_timeout=settings.upstream.connect_timeout,
-                                                read_timeout=backend.timeout, pool_size=settings.upstream.pool_size)
 
     @property
     def active(self) -> bool:
@@ -70,10 +66,14 @@ class Routing:
         return self.router.active
 
     async def start(self) -> None:
+        """Open the anthropic backends' pools (only when some route can reach them)."""
+        if not self.active:
+            return
         for upstream in self.upstreams.values():
             await upstream.start()
 
     async def close(self) -> None:
+        """Close every pool and the relay's session."""
         for upstream in self.upstreams.values():
             await upstream.close()
         await self.relay.close()
