@@ -8,8 +8,8 @@ on) and ``background`` (haiku-class models). Precedence: exact name, then
 long_context, thinking, background, then globs in file order, then ``default``, and
 with none of them the pass-through upstream with the model unchanged.
 
-The backend ``upstream`` always exists: the pass-through ``upstream:`` section as an
-``anthropic`` backend, unless ``backends:`` defines that name itself.
+The backend ``upstream`` always exists and is reserved: it is the pass-through
+``upstream:`` section as an ``anthropic`` backend.
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ class Router:
         self.backends: dict[str, BackendSettings] = dict(settings.backends)
         self.routes: dict[str, RouteSettings] = dict(settings.routes)
         where = settings.source or "settings"
+        if UPSTREAM in self.backends:
+            raise SettingsError(f"{where}: 'backends.{UPSTREAM}': the name is reserved for the upstream: section; "
+                                "give the backend another name")
         for name, route in self.routes.items():
             if route.backend != UPSTREAM and route.backend not in self.backends:
                 known = ", ".join(sorted({UPSTREAM, *self.backends}))

@@ -139,17 +139,3 @@ async def test_errors_on_an_anthropic_route_carry_the_route(start_proxy, make_se
     status, headers, data = await post(server.url, STREAM_BODY)
     assert status == 502 and json.loads(data)["error"]["type"] == "api_error"
     assert headers["x-claude-proxy-route"] == "upstream/claude-sonnet-4-5"
-
-
-async def test_a_backend_named_upstream_replaces_the_upstream_section_for_routes(start_proxy, make_settings,
-                                                                              fake_upstream, fixtures_dir):
-    async with FakeAnthropic(fixtures_dir / "anthropic") as other:
-        settings = make_settings(backends={"upstream": {"kind": "anthropic", "base_url": other.url, "api_key": "sk-x-3333"}},
-                                 routes={"big": {"backend": "upstream", "model": "claude-opus-4-1"}})
-        server = await start_proxy(settings)
-        status, headers, _ = await post(server.url, STREAM_BODY.replace(b"claude-sonnet-4-5", b"big"))
-        assert status == 200 and headers["x-claude-proxy-route"] == "upstream/claude-opus-4-1"
-        assert other.received[-1].headers["x-api-key"] == "sk-x-3333"
-        # unmatched models still take the plain pass-through to the upstream section
-        status, headers, _ = await post(server.url, STREAM_BODY)
-        assert status == 200 and fake_upstream.received[-1].body == STREAM_BODY

@@ -76,6 +76,8 @@ def test_bad_routes_are_settings_errors_naming_the_key() -> None:
         router({"routes": {"big": {"backend": "nowhere"}}})
     with pytest.raises(SettingsError, match=r"routes\.big\.threshold"):
         router({"routes": {"big": {"backend": "upstream", "threshold": 5}}})
+    with pytest.raises(SettingsError, match=r"backends\.upstream.*reserved"):
+        router({"backends": {"upstream": {"base_url": "http://127.0.0.1:1"}}})
     with pytest.raises(SettingsError, match=r"routes\.big\.fallbacks"):
         router({"routes": {"big": {"backend": "upstream", "fallbacks": ["small"]}}})
 
