@@ -304,7 +304,7 @@ async def test_a_claude_code_request_through_the_sdk_reaches_the_provider_whole(
     sent = fake_openai.received[-1].body
     assert sent["model"] == "text-then-tools"
     assert [t["function"]["name"] for t in sent["tools"]] == claude_code.TOOL_NAMES
-    assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "tool", "user", "user", "system"]
+    assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "tool", "user", "system"]
     assert sent["messages"][0]["content"].startswith("You are Claude Code")
     assert sent["reasoning_effort"] == "medium" and sent["max_tokens"] == 32000 and sent["temperature"] == 1
     assert "cache_control" not in json.dumps(sent) and "$schema" not in json.dumps(sent)

@@ -33,8 +33,8 @@ def test_claude_code_sized_request_translates_without_loss() -> None:
         assert sent["function"]["parameters"] == expected
 
     roles = [m["role"] for m in out["messages"]]
-    assert roles == ["system", "user", "assistant", "tool", "tool", "user", "user", "system"]
-    system, user, assistant, tool1, tool2, images, user_text, late_system = out["messages"]
+    assert roles == ["system", "user", "assistant", "tool", "tool", "user", "system"]
+    system, user, assistant, tool1, tool2, after_results, late_system = out["messages"]
     assert system["content"] == ("You are Claude Code, Anthropic's official CLI for Claude.\n\n"
                                  "You are an interactive CLI tool that helps users with software engineering tasks.")
     assert user["content"] == [
@@ -51,9 +51,10 @@ def test_claude_code_sized_request_translates_without_loss() -> None:
     # results right after the assistant, in order; the error is marked; the image follows in a user message
     assert tool1 == {"role": "tool", "tool_call_id": "toolu_01", "content": "def test_a():\n    assert 1 == 2\n"}
     assert tool2 == {"role": "tool", "tool_call_id": "toolu_02", "content": "Error: exit 1"}
-    assert images["content"][1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64," + claude_code.PNG}}
-    assert "toolu_02" in images["content"][0]["text"]
-    assert user_text["content"] == "Also check the CI log."
+    label, image, text = after_results["content"]
+    assert "toolu_02" in label["text"]
+    assert image == {"type": "image_url", "image_url": {"url": "data:image/png;base64," + claude_code.PNG}}
+    assert text == {"type": "text", "text": "Also check the CI log."}
     assert late_system == {"role": "system", "content": "The user switched to plan mode."}
     assert "cache_control" not in json.dumps(out)
 

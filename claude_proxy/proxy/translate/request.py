@@ -174,7 +174,7 @@ def _assistant(content: Any) -> dict[str, Any] | None:
 
 
 def _user(content: Any) -> list[dict[str, Any]]:
-    """Tool results first (as ``tool`` messages), then result images, then the user's own parts."""
+    """Tool results first (as ``tool`` messages), then one user turn: result images, the user's own parts."""
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     tools: list[dict[str, Any]] = []
@@ -192,8 +192,7 @@ def _user(content: Any) -> list[dict[str, Any]]:
             if part:
                 parts.append(part)
     out = list(tools)
-    if result_images:
-        out.append({"role": "user", "content": result_images})
+    parts = result_images + parts  # one user turn after the results: images first, then the user's own
     if len(parts) == 1 and parts[0]["type"] == "text":
         out.append({"role": "user", "content": parts[0]["text"]})
     elif parts:
