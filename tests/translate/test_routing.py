@@ -105,3 +105,22 @@ def test_the_threshold_may_be_spelt_as_in_the_issue() -> None:
     assert r.threshold == 10 and r.needs_body
     assert r.route("m", {"messages": [{"role": "user", "content": "many words " * 50}]}).name == "long_context"
     assert r.route("m", {"messages": [{"role": "user", "content": "hi"}]}).name == ""
+
+
+def test_the_commented_example_in_settings_example_is_valid() -> None:
+    import yaml
+
+    from tests.conftest import REPO
+
+    text = (REPO / "settings.example.yaml").read_text()
+    section = text[text.index("\nbackends: {}"):text.index("# Precedence")]
+    lines = []
+    for line in section.splitlines():
+        if line.startswith(("backends: {}", "routes: {}")):
+            lines.append(line.split(":")[0] + ":")
+        elif line.startswith("#  "):
+            lines.append(line[1:])
+    r = Router(parse_settings(yaml.safe_load("\n".join(lines)), "settings.example.yaml"))
+    assert r.backends["openrouter"].kind == "openai"
+    assert r.route("big").label("big") == "openrouter/anthropic/claude-sonnet-4"
+    assert r.threshold == 60000
