@@ -124,3 +124,16 @@ def test_the_commented_example_in_settings_example_is_valid() -> None:
     assert r.backends["openrouter"].kind == "openai"
     assert r.route("big").label("big") == "openrouter/anthropic/claude-sonnet-4"
     assert r.threshold == 60000
+
+
+def test_the_readme_example_is_valid() -> None:
+    import yaml
+
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Other providers"):]
+    block = section[section.index("```yaml\n") + len("```yaml\n"):section.index("```\n", section.index("```yaml\n") + 8)]
+    r = Router(parse_settings(yaml.safe_load(block), "README.md"))
+    assert r.route("local").label("local") == "ollama/qwen2.5-coder:32b"
+    assert r.route("claude-3-5-haiku-latest").backend_name == "openrouter"
