@@ -268,3 +268,10 @@ def test_a_whole_message_replayed_as_a_stream_assembles_to_itself() -> None:
     evs = events(message_events(message))
     check_sequence(evs)
     assert assemble(evs) == message
+
+
+def test_groq_style_usage_is_read() -> None:
+    data = (scripted.chunk({"content": "hi"}) + scripted.chunk(finish="stop")
+            + b'data: {"choices": [], "x_groq": {"usage": {"prompt_tokens": 9, "completion_tokens": 2}}}\n\n')
+    usage = assemble(events(translate(data)))["usage"]
+    assert (usage["input_tokens"], usage["output_tokens"]) == (9, 2)

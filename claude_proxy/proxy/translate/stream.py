@@ -166,8 +166,9 @@ class StreamTranslator:
             out.append(self.fail(text, error_type(status)))
             return
         self._start(chunk, out)
-        if isinstance(chunk.get("usage"), dict):
-            self._usage = usage(chunk["usage"])
+        raw_usage = chunk.get("usage") or _dict_get(chunk.get("x_groq"), "usage")  # Groq nests it
+        if isinstance(raw_usage, dict):
+            self._usage = usage(raw_usage)
         choices = chunk.get("choices")
         for choice in choices if isinstance(choices, list) else []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -356,6 +357,10 @@ class StreamTranslator:
             "usage": mapped,
         }))
         out.append(encode_event({"type": "message_stop"}))
+
+
+def _dict_get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def message_events(message: dict[str, Any]) -> bytes:
