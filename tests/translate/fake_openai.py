@@ -52,6 +52,8 @@ class FakeOpenAI:
         body = await request.json()
         self.received.append(Received(request.path, dict(request.headers), body))
         model = body["model"]
+        if model == "no-headers":
+            await asyncio.sleep(60)
         if model == "rate-limited":
             return web.json_response(
                 {"error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}},

@@ -352,3 +352,11 @@ async def test_a_provider_that_ignores_stream_still_gives_a_stream(proxy_for, ro
     assert headers["content-type"].startswith("text/event-stream")
     assert message.content[0].input == {"city": "Edinburgh", "country": "UK", "units": "c"}
     assert message.stop_reason == "tool_use" and message.usage.output_tokens == 24
+
+
+async def test_a_backend_that_never_answers_is_a_504_timeout_error(proxy_for, routed_settings):
+    _, client = await proxy_for(routed_settings(timeout=0.3))
+    with pytest.raises(anthropic.InternalServerError) as err:
+        await final(client, "no-headers")
+    assert err.value.status_code == 504
+    assert err.value.body["error"]["type"] == "timeout_error"
