@@ -101,9 +101,10 @@ class Routing:
         if route.kind == "openai":
             body = body if body is not None else _parse(prepared.body)
             if path == COUNT_TOKENS_PATH:
-                entry.status = 200
                 response = count_tokens_response(body, label)
                 response.headers[ID_HEADER] = entry.id
+                entry.status = response.status
+                entry.response_body = response.body if isinstance(response.body, bytes) else b""
                 return Dispatch(response=response)
             return Dispatch(response=await self.relay.messages(request, body, route, entry=entry,
                                                                headers={ID_HEADER: entry.id}, log_cap=self.log_cap))
