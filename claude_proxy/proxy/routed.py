@@ -85,7 +85,7 @@ class Routing:
     async def dispatch(self, request: web.Request, prepared: Any, entry: LogEntry) -> Dispatch:
         """Route one request; ``prepared`` (path, headers, body) is adjusted for anthropic routes."""
         path = request.path
-        if request.method == "GET" and path.startswith(MODELS_PATH):
+        if request.method == "GET" and (path.rstrip("/") == MODELS_PATH or path.startswith(MODELS_PATH + "/")):
             return self._models(request, path, entry)
         if request.method != "POST" or path not in (MESSAGES_PATH, COUNT_TOKENS_PATH):
             return Dispatch()
