@@ -23,8 +23,8 @@ from claude_proxy.proxy.headers import ID_HEADER, seen_hops, upstream_request_he
 from claude_proxy.proxy.hooks import HookContext
 from claude_proxy.proxy.relay import relay
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
-from claude_proxy.proxy.translate.relay import ROUTE_HEADER
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
+from claude_proxy.proxy.translate.relay import ROUTE_HEADER
 
 log = logging.getLogger(__name__)
 
