@@ -40,6 +40,7 @@ class Dispatch:
     response: web.StreamResponse | None = None
     upstream: Upstream | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    route: Route | None = None  # the route chosen (its ``name`` is the routes: key, "" for pass-through)
 
 
 class Routing:
@@ -110,7 +111,7 @@ class Routing:
                                                                headers={ID_HEADER: entry.id}, log_cap=self.log_cap))
         if route is not PASS_THROUGH:
             self._adjust(request, prepared, route, model, body)
-        return Dispatch(upstream=self.upstream_for(route), headers=headers)
+        return Dispatch(upstream=self.upstream_for(route), headers=headers, route=route)
 
     def _adjust(self, request: web.Request, prepared: Any, route: Route, model: str | None,
                 body: dict[str, Any] | None) -> None:
