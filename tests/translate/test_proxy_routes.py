@@ -139,3 +139,22 @@ async def test_errors_on_an_anthropic_route_carry_the_route(start_proxy, make_se
     status, headers, data = await post(server.url, STREAM_BODY)
     assert status == 502 and json.loads(data)["error"]["type"] == "api_error"
     assert headers["x-claude-proxy-route"] == "upstream/claude-sonnet-4-5"
+
+
+def test_config_route_shows_where_a_model_goes(cli, cli_env, tmp_path):
+    config = tmp_path / "routes.yaml"
+    config.write_text(yaml.safe_dump({
+        "backends": {"or": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        "routes": {"claude-3-5-haiku*": {"backend": "or", "model": "gemini-flash"},
+                   "thinking": {"backend": "or", "model": "r1"}}}))
+
+    def route(*args: str) -> str:
+        result = subprocess.run([*cli, "config", "route", *args, "--config", str(config)],
+                                env=cli_env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert route("claude-3-5-haiku-latest") == \
+        "claude-3-5-haiku-latest -> or/gemini-flash (openai; route: claude-3-5-haiku*)"
+    assert route("claude-opus-4", "--thinking") == "claude-opus-4 -> or/r1 (openai; route: thinking)"
+    assert route("claude-opus-4") == "claude-opus-4 -> upstream/claude-opus-4 (anthropic; no route matches: pass-through)"
