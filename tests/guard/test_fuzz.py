@@ -47,3 +47,13 @@ def test_a_denied_part_is_found_wherever_it_hides(context, safe, denied, separat
 @given(st.lists(st.sampled_from(SAFE_PIECES), min_size=1, max_size=6), st.sampled_from([" && ", " || ", "; ", "\n"]))
 def test_chains_of_safe_commands_stay_safe(context, safe, separator):
     assert judge_command(separator.join(safe), context).behavior == "allow"
+
+
+def test_judging_from_many_threads_at_once(context):
+    """Parallel tool calls judge commands concurrently (decide_async runs in worker threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    commands = ["git status && ls -la | head", "rm -rf /", "echo $(id) > out.txt", "find . -exec rm {} \\;"] * 50
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        verdicts = list(pool.map(lambda c: judge_command(c, context).behavior, commands))
+    assert verdicts == ["allow", "deny", "ask", "ask"] * 50
