@@ -130,6 +130,11 @@ def test_default_mode_comes_from_settings(workspace):
     assert Guard(context.settings, mode="default").mode == "default"
     with pytest.raises(ValueError, match="unknown permission mode"):
         Guard(context.settings, mode="yolo")
+    guard = Guard(context.settings)
+    guard.set_mode("acceptEdits")
+    assert guard.decide(WRITE, {"file_path": "x.txt", "content": ""}, context).behavior == "allow"
+    with pytest.raises(ValueError):
+        guard.set_mode("nope")
 
 
 def test_deny_wins_over_ask_over_allow(workspace):

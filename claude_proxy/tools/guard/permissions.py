@@ -82,12 +82,17 @@ class Guard:
     def __init__(self, settings: Any = None, mode: str | None = None) -> None:
         self.settings = settings
         permissions = getattr(settings, "permissions", None)
-        self.mode = mode or getattr(permissions, "default_mode", None) or "default"
-        if self.mode not in MODES:
-            raise ValueError(f"unknown permission mode {self.mode!r}; use one of: {', '.join(MODES)}")
+        self.mode = "default"
+        self.set_mode(mode or getattr(permissions, "default_mode", None) or "default")
         self.deny_rules = settings_rules(settings, "deny")
         self.ask_rules = settings_rules(settings, "ask")
         self.allow_rules = settings_rules(settings, "allow")
+
+    def set_mode(self, mode: str) -> None:
+        """Switch modes mid-session (e.g. the chat loop's mode toggle); unknown names raise ValueError."""
+        if mode not in MODES:
+            raise ValueError(f"unknown permission mode {mode!r}; use one of: {', '.join(MODES)}")
+        self.mode = mode
 
     # -- rules -------------------------------------------------------------
 
