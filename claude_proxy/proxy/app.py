@@ -9,7 +9,6 @@ from aiohttp import web
 
 from claude_proxy.proxy.cors import Cors
 from claude_proxy.proxy.forward import forward, not_found
-from claude_proxy.proxy import resilience
 from claude_proxy.proxy.health import health, hello
 from claude_proxy.proxy.protection import Protection
 from claude_proxy.proxy.requestlog import RequestLog
@@ -35,7 +34,6 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
         Cors(settings.server.cors_origins).install(app)  # outside the key check: preflights carry no key
     # keys, limits, metrics; /health/ready, /metrics
     Protection(settings, request_log, stopping=lambda: state.stopping).install(app)
-    resilience.install(app, state)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
     app.router.add_route("*", "/{tail:.*}", not_found)
     app.on_startup.append(_startup)
@@ -49,6 +47,7 @@ async def _startup(app: web.Application) -> None:
     if state.request_log is not None:
         await asyncio.to_thread(state.request_log.start)
     await state.upstream.start()
+    await state.routing.start()
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -59,5 +58,6 @@ async def _shutdown(app: web.Application) -> None:
 async def _cleanup(app: web.Application) -> None:
     state = app[STATE]
     await state.upstream.close()
+    await state.routing.close()
     if state.request_log is not None:
         await asyncio.to_thread(state.request_log.close)

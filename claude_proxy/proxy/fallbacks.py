@@ -21,16 +21,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def check_fallbacks(routes: Mapping[str, object]) -> None:
-    """Raise ``ValueError`` naming the first fallback that is not a configured route."""
-    for name, route in routes.items():
-        for fallback in getattr(route, "fallbacks", []):
-            if fallback not in routes:
-                raise ValueError(f"routes.{name}.fallbacks: no route named '{fallback}'")
-            if fallback == name:
-                raise ValueError(f"routes.{name}.fallbacks: a route cannot fall back to itself")
-
-
 def fallback_chain(routes: Mapping[str, object], primary: str) -> list[str]:
     """The route names to try, in order: the primary, then its fallbacks (no repeats)."""
     chain = [primary]

@@ -27,6 +27,7 @@ from claude_proxy.proxy.relay import CLIENT_CLOSED, relay
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
 from claude_proxy.proxy.resilience import send_resilient
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
+from claude_proxy.proxy.translate.relay import ROUTE_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +51,25 @@ async def forward(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         prepared = await prepare(request, state, entry)
-        upstream = state.select_upstream(prepared.method, request.path)
-        response = await send_resilient(request, state, upstream, prepared.method, prepared.path_qs,
-                                        prepared.headers, prepared.body, entry)
-        return await relay(request, response, entry, started, state.log_cap)
+        upstream, extra, route = state.select_upstream(prepared.method, request.path), None, None
+        if state.routing.active:
+            routed = await state.routing.dispatch(request, prepared, entry)
+            if routed.response is not None:
+                return routed.response
+            upstream, extra, route = routed.upstream or upstream, routed.headers, routed.route
+            entry.request_body = prepared.body
+        response = await send_resilient(request, state, upstream, prepared, entry, route)
+        if isinstance(response, web.StreamResponse):  # a fallback to a translated backend answered
+            return response
+        return await relay(request, response, entry, started, state.log_cap, extra)
     except ProxyError as exc:
         entry.status = exc.status
         entry.error = exc.message
         entry.response_body = error_body(exc.error_type, exc.message)
         log.info("%s %s -> %d %s", request.method, request.raw_path, exc.status, exc.message)
+        route = {ROUTE_HEADER: entry.route} if entry.route else {}
         return error_response(exc.status, exc.message, exc.error_type,
-                              headers={**exc.headers, ID_HEADER: entry.id})
+                              headers={**exc.headers, ID_HEADER: entry.id, **route})
     except asyncio.CancelledError:
         if not state.stopping:
             entry.status = CLIENT_CLOSED

@@ -1,22 +1,20 @@
 """Sending upstream with retries and fallbacks: what ``forward`` calls instead of ``send``.
 
 ``send_resilient`` wraps "send until the response headers arrive" (nothing has
-reached the client yet, so another try is invisible to it): each target is tried
-under the retry policy, and when the answer is still retryable the route's
-fallbacks follow in order. Every attempt lands in the log entry
-(``attempts`` and ``attempt_log``) and in the metrics.
+reached the client yet, so another try is invisible to it): the upstream routing
+picked is tried under the retry policy, and when the answer is still retryable
+the route's ``fallbacks`` follow in order, each with its own retries. Every
+attempt lands in the log entry (``attempts``, ``attempt_log``) and the metrics.
 
-Fallbacks apply to a request whose model names a route in ``routes:`` (exact
-name, then glob, then ``default``) that lists ``fallbacks``. The primary goes
-where the proxy would send it anyway (``state.select_upstream``); each fallback
-goes to its route's backend with its route's model put in the body. Only
-``kind: anthropic`` backends can be fallbacks here: the body is passed on in the
-Anthropic format.
+A fallback is prepared the way routing prepares any request: the model the route
+names, the backend's credentials and headers, built afresh from the client's
+headers so one backend's key never reaches another. A fallback to an ``openai``
+backend is handed to the translating relay, which answers the client itself, so
+it ends the chain.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 from dataclasses import dataclass
@@ -25,43 +23,23 @@ from typing import TYPE_CHECKING, Any, Awaitable, Mapping
 from aiohttp import web
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.access import use_upstream_key
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.fallbacks import check_fallbacks, fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.fallbacks import fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.headers import ID_HEADER, upstream_request_headers
 from claude_proxy.proxy.protection import PROTECTION
 from claude_proxy.proxy.retry import Outcome, RetryPolicy, send_with_retries
 from claude_proxy.proxy.upstream import Upstream
-from claude_proxy.settings import SettingsError
 
 if TYPE_CHECKING:
     import aiohttp
 
     from claude_proxy.proxy.requestlog import LogEntry
+    from claude_proxy.proxy.routing import Route
     from claude_proxy.proxy.state import ProxyState
 
 log = logging.getLogger(__name__)
 
-UPSTREAM_BACKEND = "upstream"  # a route's backend name for the ``upstream:`` section, as routing calls it
-
-
-def route_for_model(routes: Mapping[str, Any], model: str | None) -> str | None:
-    """The route a requested model uses: its exact name, else the first glob that matches, else ``default``."""
-    if model and model in routes:
-        return model
-    if model:
-        for name in routes:
-            if any(ch in name for ch in "*?[") and fnmatch.fnmatchcase(model, name):
-                return name
-    return "default" if "default" in routes else None
-
-
-def _requested_model(body: bytes) -> str | None:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return None
-    model = parsed.get("model") if isinstance(parsed, dict) else None
-    return model if isinstance(model, str) else None
+FALLBACK_PATHS = ("/v1/messages",)
 
 
 def _with_model(body: bytes, model: str | None) -> bytes:
@@ -80,88 +58,46 @@ class Target:
     """One place to send the request: a route's upstream, headers and body."""
 
     name: str
-    upstream: Upstream
+    upstream: Upstream | None
     headers: CIMultiDict[str]
     body: bytes
     model: str | None = None
-    label: str | None = None  # ``backend/model`` for the log's route column, as routing writes it
+    label: str | None = None  # ``backend/model``: the log's route column, as routing writes it
+    route: "Route | None" = None  # set for an ``openai`` fallback, which the translating relay answers
 
 
-class BackendUpstreams:
-    """Connection pools for the ``backends:`` that fallbacks send to, opened on first use."""
+@dataclass
+class _Copy:
+    """A prepared request for one fallback (what ``Routing.retarget`` adjusts)."""
 
-    def __init__(self, state: "ProxyState") -> None:
-        self.state = state
-        self.has_fallbacks = any(route.fallbacks for route in state.settings.routes.values())
-        self._pools: dict[str, Upstream] = {}
-
-    async def get(self, name: str) -> Upstream:
-        pool = self._pools.get(name)
-        if pool is None:
-            backend = self.state.settings.backends[name]
-            up = self.state.settings.upstream
-            pool = Upstream(backend.base_url, connect_timeout=up.connect_timeout,
-                            read_timeout=backend.timeout, pool_size=up.pool_size)
-            await pool.start()
-            self._pools[name] = pool
-        return pool
-
-    async def close(self) -> None:
-        for pool in self._pools.values():
-            await pool.close()
-        self._pools.clear()
+    method: str
+    path_qs: str
+    headers: CIMultiDict[str]
+    body: bytes
 
 
-BACKENDS = web.AppKey("claude_proxy.backend_upstreams", BackendUpstreams)
-
-
-def install(app: web.Application, state: "ProxyState") -> None:
-    """Check the fallbacks and give the app their pools, closed with the app."""
-    try:
-        check_fallbacks(state.settings.routes)
-    except ValueError as exc:
-        raise SettingsError(f"{state.settings.source or 'settings'}: {exc}") from None
-    app[BACKENDS] = BackendUpstreams(state)
-
-    async def _close(app: web.Application) -> None:
-        await app[BACKENDS].close()
-
-    app.on_cleanup.append(_close)
-
-
-async def _targets(request: web.Request, state: "ProxyState", upstream: Upstream, method: str,
-                   headers: CIMultiDict[str], body: bytes) -> list[Target]:
-    primary = Target("upstream", upstream, headers, body)
-    pools = request.app.get(BACKENDS)
-    if pools is None or not pools.has_fallbacks or method != "POST" \
-            or not request.path.startswith("/v1/messages") or request.path.endswith("/count_tokens"):
-        return [primary]
-    routes = state.settings.routes
-    requested = _requested_model(body)
-    route = route_for_model(routes, requested)
-    if route is None or not routes[route].fallbacks:
-        return [primary]
-    primary.name = route
-    targets = [primary]
-    for name in fallback_chain(routes, route)[1:]:
-        fallback = routes[name]
-        label = f"{fallback.backend}/{fallback.model or requested or ''}"
-        fallback_body = _with_model(body, fallback.model)
-        backend = state.settings.backends.get(fallback.backend)
-        if backend is None and fallback.backend == UPSTREAM_BACKEND:  # the pass-through upstream itself
-            targets.append(Target(name, state.upstream, headers, fallback_body, fallback.model, label=label))
-            continue
-        if backend is None or backend.kind != "anthropic":
-            log.warning("fallback route %s skipped: only anthropic backends can take a pass-through "
-                        "request", name)
-            continue
-        out = CIMultiDict(headers)
-        if backend.api_key:
-            use_upstream_key(out, backend.api_key)
-        for key, value in backend.headers.items():
-            out[key] = value
-        targets.append(Target(name, await pools.get(fallback.backend), out, fallback_body, fallback.model,
-                              label=label))
+def _fallbacks(request: web.Request, state: "ProxyState", prepared: Any, route: "Route | None",
+               requested: str | None) -> list[Target]:
+    """The targets after the primary, in the order the route lists them."""
+    routing = state.routing
+    if route is None or not route.fallbacks or request.method != "POST" or request.path not in FALLBACK_PATHS:
+        return []
+    targets: list[Target] = []
+    for name in fallback_chain(routing.router.routes, route.name)[1:]:
+        fallback = routing.router.by_name(name)
+        model = fallback.upstream_model(requested)
+        try:
+            body = _with_model(prepared.body, model)
+        except ValueError:  # not JSON: the primary's answer (a 400, surely) is the client's answer
+            return []
+        headers = upstream_request_headers(request.headers, api_key=state.api_key, hop_token=state.hop_token)
+        copy = _Copy(prepared.method, prepared.path_qs, headers, body)
+        if fallback.kind == "openai":
+            targets.append(Target(name, None, headers, body, model, fallback.label(requested), fallback))
+            break  # the relay answers the client itself: nothing can follow it
+        routing.retarget(request, copy, fallback, model)
+        targets.append(Target(name, routing.upstream_for(fallback), copy.headers, copy.body, model,
+                              fallback.label(requested)))
     return targets
 
 
@@ -173,26 +109,31 @@ def _status_of(response: "aiohttp.ClientResponse") -> tuple[int, Mapping[str, st
     return response.status, response.headers
 
 
-async def send_resilient(request: web.Request, state: "ProxyState", upstream: Upstream, method: str,
-                         path_qs: str, headers: CIMultiDict[str], body: bytes,
-                         entry: "LogEntry") -> "aiohttp.ClientResponse":
-    """Send to ``upstream`` with retries, then the route's fallbacks, until response headers arrive.
+async def send_resilient(request: web.Request, state: "ProxyState", upstream: Upstream, prepared: Any,
+                         entry: "LogEntry", route: "Route | None" = None,
+                         ) -> "aiohttp.ClientResponse | web.StreamResponse":
+    """Send ``prepared`` to ``upstream`` with retries, then to ``route``'s fallbacks, until headers arrive.
 
-    Raises the last ``ProxyError`` when every try failed to connect. Fills
-    ``entry.attempts``, ``entry.attempt_log`` and, after a fallback, ``entry.route``
-    (``backend/model``) and ``entry.upstream_model``.
+    Returns the upstream response to relay, or, when an ``openai`` fallback took
+    over, the response it already gave the client. Raises the last ``ProxyError``
+    when every try failed to connect. Fills ``entry.attempts``, ``entry.attempt_log``
+    and, after a fallback, ``entry.route`` and ``entry.upstream_model``.
     """
     protection = request.app.get(PROTECTION)
     policy = protection.retry_policy if protection else RetryPolicy.from_settings(state.settings.upstream)
     metrics = protection.metrics if protection else None
-    targets = await _targets(request, state, upstream, method, headers, body)
+    primary = Target(route.name if route is not None and route.name else "upstream", upstream,
+                     prepared.headers, prepared.body)
+    targets = [primary, *_fallbacks(request, state, prepared, route, entry.requested_model)]
     by_name = {t.name: t for t in targets}
     on_retry = (lambda a: metrics.retried(a.status)) if metrics else None
+    method, path_qs = prepared.method, prepared.path_qs
 
     def send_route(name: str, first_number: int) -> Awaitable[Outcome["aiohttp.ClientResponse"]]:
         target = by_name[name]
 
         async def send() -> "aiohttp.ClientResponse":
+            assert target.upstream is not None
             return await target.upstream.send(method, path_qs, target.headers, target.body)
 
         return send_with_retries(
@@ -203,16 +144,35 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
         if metrics is not None:
             metrics.fell_back(old, new)
 
-    if len(targets) == 1:  # the usual case: no fallbacks to walk
-        answered, outcome = targets[0].name, await send_route(targets[0].name, 1)
+    sendable = [t for t in targets if t.route is None]
+    if len(sendable) == 1:  # the usual case: no fallbacks to walk
+        answered, outcome = primary.name, await send_route(primary.name, 1)
     else:
-        answered, outcome = await send_with_fallbacks([t.name for t in targets], send_route,
+        answered, outcome = await send_with_fallbacks([t.name for t in sendable], send_route,
                                                       discard=_discard, on_fallback=fell_back)
-    _record(entry, outcome, by_name[answered], answered != targets[0].name, request)
+    translated = targets[-1] if targets[-1].route is not None else None
+    if translated is not None and outcome.retryable:
+        fell_back(answered, translated.name)
+        if outcome.response is not None:
+            await _discard(outcome.response)
+        return await _hand_to_relay(request, state, translated, outcome, entry)
+    _record(entry, outcome, by_name[answered], answered != primary.name, request)
     if outcome.error is not None:
         raise outcome.error
     assert outcome.response is not None
     return outcome.response
+
+
+async def _hand_to_relay(request: web.Request, state: "ProxyState", target: Target, outcome: Outcome,
+                         entry: "LogEntry") -> web.StreamResponse:
+    """Let the translating relay answer from an ``openai`` fallback; it fills the entry's route and status."""
+    tried = outcome.attempts
+    entry.attempts = len(tried) + 1
+    entry.attempt_log = [a.as_dict() for a in tried] + [{"n": len(tried) + 1, "target": target.name}]
+    body = json.loads(target.body)
+    assert target.route is not None
+    return await state.routing.relay.messages(request, body, target.route, entry=entry,
+                                              headers={ID_HEADER: entry.id}, log_cap=state.routing.log_cap)
 
 
 def _record(entry: "LogEntry", outcome: Outcome, target: Target, fell_back: bool, request: web.Request) -> None:
