@@ -48,7 +48,12 @@ MIX = {
 
 def _proc_stats(pid: int) -> dict[str, int]:
     fds = os.listdir(f"/proc/{pid}/fd")
-    sockets = sum(1 for fd in fds if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"))
+    sockets = 0
+    for fd in fds:
+        try:
+            sockets += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:  # closed since the listing
+            continue
     rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
     return {"fds": len(fds), "sockets": sockets, "rss_kb": rss}
 
