@@ -2,7 +2,7 @@
 
 ``Protection.install(app)`` adds, without the forwarding code knowing:
 
-- access keys (401) and the swap of the client's key for the proxy's own,
+- access keys (401); the client's credentials are removed so the proxy sends its own,
 - the request body read under a size cap (413) and a deadline (408), left in
   ``request[BODY]`` for the handler so it is read once,
 - per-key rate limits (429 with ``retry-after``),
@@ -114,7 +114,9 @@ class Protection:
         label = self.keys.identify(request.headers)
         if label is not None:
             headers = CIMultiDict(request.headers)
-            use_upstream_key(headers, self.upstream_key)
+            # strip the client's credentials: the forwarding code then adds the proxy's own key, the
+            # way it does for any client that sent none (so routing never passes it to another backend)
+            use_upstream_key(headers, None)
             request = request.clone(headers=headers)
             request[CLIENT] = label
         if request.body_exists:

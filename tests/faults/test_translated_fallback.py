@@ -54,3 +54,26 @@ async def test_529_forever_falls_back_to_a_translated_backend(fake_openai, monke
     assert entry.route == "oa/gpt-fallback" and entry.status == 200 and entry.attempts == 3
     assert [a.get("status") for a in entry.attempt_log] == [529, 529, None]
     assert entry.attempt_log[-1]["target"] == "cheap"
+
+
+async def test_with_access_keys_the_proxys_key_never_reaches_another_backend(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with FaultyUpstream() as main, FaultyUpstream() as other:
+        settings = parse_settings({
+            "upstream": {"base_url": main.url, "api_key": "sk-ant-proxy-own-5555"},
+            "server": {"auth_keys": ["team-key-abc-7777"]},
+            "log": {"enabled": False},
+            "backends": {"other": {"kind": "anthropic", "base_url": other.url}},
+            "routes": {"elsewhere": {"backend": "other"}},
+        })
+        server = await start_server(settings, None, host="127.0.0.1", port=0)
+        try:
+            client = anthropic.AsyncAnthropic(base_url=server.url, api_key="team-key-abc-7777", max_retries=0)
+            for model in ("elsewhere", "claude-haiku-4-5"):
+                await client.messages.create(model=model, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        finally:
+            await server.stop()
+    assert "x-api-key" not in {k.lower() for k in other.received[-1].headers}
+    assert {k.lower(): v for k, v in main.received[-1].headers.items()}["x-api-key"] == "sk-ant-proxy-own-5555"
+    seen = repr([r.headers for r in (*main.received, *other.received)])
+    assert "team-key-abc-7777" not in seen
