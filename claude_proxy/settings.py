@@ -119,7 +119,7 @@ class ToolsSettings(_Section):
 
 
 class ChatSettings(_Section):
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     small_model: str = "claude-haiku-4-5"
     max_tokens: int = Field(8192, gt=0)
     thinking_budget: int = Field(0, ge=0)

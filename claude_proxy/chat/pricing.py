@@ -14,7 +14,7 @@ PRICES: tuple[tuple[str, float, float, float, float], ...] = (
     ("claude-opus-4-5", 5.0, 25.0, 6.25, 0.50),
     ("claude-opus-4", 15.0, 75.0, 18.75, 1.50),
     ("claude-3-opus", 15.0, 75.0, 18.75, 1.50),
-    ("claude-sonnet-4", 3.0, 15.0, 3.75, 0.30),
+    ("claude-sonnet-", 3.0, 15.0, 3.75, 0.30),
     ("claude-3-7-sonnet", 3.0, 15.0, 3.75, 0.30),
     ("claude-3-5-sonnet", 3.0, 15.0, 3.75, 0.30),
     ("claude-haiku-4", 1.0, 5.0, 1.25, 0.10),

@@ -89,7 +89,7 @@ class ToolRunner:
         if decision.behavior == "ask":
             answer = await self.ui.ask(call, decision)
             if answer == "always":
-                self._remember(call)
+                await self._remember(call)
                 return True
             if answer == "yes":
                 return True
@@ -114,10 +114,11 @@ class ToolRunner:
             return Decision("deny", f"the permission check returned {decision.behavior!r}")
         return decision
 
-    def _remember(self, call: ToolCall) -> None:
+    async def _remember(self, call: ToolCall) -> None:
+        assert call.tool is not None
         rule = suggest_rule(self.guard, call.tool, call.input, self.context)
         self.guard.remember(rule, self.context)
-        self.ui.rule_remembered(rule)
+        await self.ui.rule_remembered(rule)
 
     async def _run_one(self, call: ToolCall) -> None:
         try:

@@ -73,8 +73,8 @@ class AgentUI:
         """The guard said ask: yes, no, or always (remember a rule for the session)."""
         return "no"
 
-    def rule_remembered(self, rule: str) -> None:
-        """An "always" answer added ``rule`` to the session."""
+    async def rule_remembered(self, rule: str) -> None:
+        """An "always" answer added ``rule`` to the session (the REPL may offer to save it)."""
 
     def tool_result(self, call: ToolCall, result: ToolResult) -> None:
         """A call finished, failed or was denied."""

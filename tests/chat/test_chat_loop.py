@@ -1,0 +1,251 @@
+"""The agent loop in-process against the scripted fake server: results, order, errors, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_proxy.chat.ui import AgentUI
+from claude_proxy.tools.base import Tool, ToolContext, ToolResult
+from tests.support.chat import chat_settings, make_agent, result_text, tool_results, user_blocks
+from claude_proxy.settings import parse_settings
+from tests.support.fake_anthropic import ErrorReply, FakeAnthropic, Reply, thinking, tool_use
+
+
+class Echo(Tool):
+    name = "Echo"
+    description = "Echo the text back."
+    input_schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    read_only = True
+    key_argument = "text"
+
+    async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        if tool_input["text"] == "fail":
+            return ToolResult.error("echo refused: fail")
+        return ToolResult(f"echo: {tool_input['text']}")
+
+
+class Barrier(Tool):
+    """Read-only; each call waits until ``parties`` calls are running at once."""
+
+    name = "Barrier"
+    description = "Wait for the others."
+    input_schema = {"type": "object", "properties": {}}
+    read_only = True
+
+    def __init__(self, parties: int) -> None:
+        self.parties = parties
+        self.arrived = 0
+        self.all_here = asyncio.Event()
+
+    async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        self.arrived += 1
+        if self.arrived == self.parties:
+            self.all_here.set()
+        await asyncio.wait_for(self.all_here.wait(), 10)
+        return ToolResult("met")
+
+
+class Hang(Tool):
+    """Changes things (not read-only); never finishes until cancelled."""
+
+    name = "Hang"
+    description = "Run forever."
+    input_schema = {"type": "object", "properties": {}}
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = False
+
+    async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return ToolResult("never")
+
+
+class Touch(Tool):
+    """Changes things: creates an empty file."""
+
+    name = "Touch"
+    description = "Create an empty file."
+    input_schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
+    key_argument = "path"
+
+    async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        (context.cwd / tool_input["path"]).touch()
+        return ToolResult("created")
+
+
+class Answering(AgentUI):
+    """A front end that answers every permission question the same way and records them."""
+
+    interactive = True
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+        self.remembered: list[str] = []
+
+    async def ask(self, call, decision):  # type: ignore[no-untyped-def]
+        self.asked.append(call.summary)
+        return self.answer
+
+    async def rule_remembered(self, rule: str) -> None:
+        self.remembered.append(rule)
+
+
+async def test_results_come_back_in_call_order_with_errors(fake, workdir: Path) -> None:
+    calls = [tool_use("Echo", {"text": "one"}), tool_use("Nope", {}), tool_use("Echo", {"text": "fail"}),
+             tool_use("Echo", {"text": "two"})]
+    fake.script(Reply("Let me echo.", *calls), Reply("All done."))
+    agent = make_agent(fake, workdir, [Echo()])
+    result = await agent.run("echo things")
+    assert result.stop_reason == "end_turn" and result.text == "All done." and result.num_turns == 2
+    results = tool_results(fake.requests[1])
+    assert [r["tool_use_id"] for r in results] == [c["id"] for c in calls]
+    assert [result_text(r) for r in results] == ["echo: one", "unknown tool: Nope", "echo refused: fail", "echo: two"]
+    assert [bool(r.get("is_error")) for r in results] == [False, True, True, False]
+    assert agent.conversation.is_valid()
+
+
+async def test_read_only_calls_in_one_message_run_concurrently(fake, workdir: Path) -> None:
+    barrier = Barrier(3)
+    fake.script(Reply(*[tool_use("Barrier", {}) for _ in range(3)]), Reply("met everyone"))
+    result = await make_agent(fake, workdir, [barrier]).run("meet")
+    assert result.text == "met everyone"
+    assert [result_text(r) for r in tool_results(fake.requests[1])] == ["met"] * 3
+
+
+async def test_non_interactive_ask_is_denied_and_model_told_why(fake, workdir: Path) -> None:
+    hang = Hang()
+    fake.script(Reply(tool_use("Hang", {})), Reply("ok, I could not"))
+    result = await make_agent(fake, workdir, [hang]).run("do it")
+    assert result.text == "ok, I could not"
+    assert not hang.started.is_set()
+    (denied,) = tool_results(fake.requests[1])
+    assert denied["is_error"] is True
+    assert "--allowed-tools" in result_text(denied) and "denied" in result_text(denied).lower()
+
+
+async def test_user_answers_no_then_always(fake, workdir: Path) -> None:
+    fake.script(Reply(tool_use("Hang", {})), Reply("understood"))
+    ui = Answering("no")
+    hang = Hang()
+    await make_agent(fake, workdir, [hang], ui=ui).run("go")
+    assert ui.asked == ["Hang"] and not hang.started.is_set()
+    assert "user denied" in result_text(tool_results(fake.requests[1])[0])
+
+    touch = Touch()
+    fake.script(Reply(tool_use("Touch", {"path": "made.txt"})), Reply("done"))
+    ui = Answering("always")
+    agent = make_agent(fake, workdir, [touch], ui=ui)
+    await agent.run("make a file")
+    assert ui.asked == ["Touch(made.txt)"] and (workdir / "made.txt").exists()
+    assert ui.remembered == ["Touch"] and agent.runner.context.session.session_allow == ["Touch"]
+
+
+async def test_max_turns_stops_and_keeps_history_valid(fake, workdir: Path) -> None:
+    fake.script(*[Reply(tool_use("Echo", {"text": str(i)})) for i in range(5)])
+    agent = make_agent(fake, workdir, [Echo()], max_turns=2)
+    result = await agent.run("loop forever")
+    assert result.stop_reason == "max_turns" and result.is_error and result.num_turns == 2
+    assert len(fake.requests) == 2
+    assert agent.conversation.is_valid()
+    assert "max-turns" in result_text(agent.conversation.messages[-1]["content"][0])
+
+
+@pytest.mark.parametrize("status,words", [(401, "authentication"), (429, "rate limited"), (529, "overloaded")])
+async def test_api_errors_are_one_line_and_the_session_survives(fake, workdir: Path, status: int, words: str) -> None:
+    fake.script(ErrorReply(status, message="upstream says no"), Reply("second try works"))
+    agent = make_agent(fake, workdir, [Echo()])
+    result = await agent.run("first")
+    assert result.error is not None and "\n" not in result.error
+    assert str(status) in result.error and words in result.error and "upstream says no" in result.error
+    assert agent.conversation.messages == [], "a failed first request leaves no dangling prompt"
+    result = await agent.run("again")
+    assert result.text == "second try works"
+    assert user_blocks(fake.requests[1])[0]["text"] == "again"
+
+
+async def test_connection_refused_is_one_line(workdir: Path) -> None:
+    with FakeAnthropic() as gone:
+        url = gone.url
+    settings = parse_settings({"chat": {"max_retries": 0, "base_url": url, "api_key": "sk-x"}})
+    result = await make_agent(None, workdir, [], settings=settings).run("hello?")
+    assert result.error is not None and "cannot connect" in result.error and "\n" not in result.error
+
+
+async def test_ctrl_c_while_streaming_keeps_a_valid_history(fake, workdir: Path) -> None:
+    fake.script(Reply("Partial answer that goes on and on", hang_after=0))
+    agent = make_agent(fake, workdir, [Echo()])
+    task = asyncio.create_task(agent.run("tell me a story"))
+    await asyncio.to_thread(fake.hanging.wait, 10)
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    conversation = agent.conversation
+    assert conversation.is_valid()
+    assert [m["role"] for m in conversation.messages] == ["user", "assistant"]
+    assert conversation.messages[1]["content"][0]["text"].startswith("Partial")
+
+    fake.script(Reply("fine"))
+    assert (await agent.run("never mind")).text == "fine"
+    sent = fake.requests[1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert "interrupted" in sent[2]["content"][0]["text"] and sent[2]["content"][-1]["text"] == "never mind"
+
+
+async def test_ctrl_c_while_a_tool_runs_answers_every_tool_use(fake, workdir: Path) -> None:
+    hang = Hang()
+    calls = [tool_use("Echo", {"text": "quick"}), tool_use("Hang", {}), tool_use("Echo", {"text": "later"})]
+    fake.script(Reply("Working.", *calls))
+    agent = make_agent(fake, workdir, [Echo(), hang], ui=Answering("yes"))
+    task = asyncio.create_task(agent.run("go"))
+    await asyncio.wait_for(hang.started.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hang.cancelled, "the running tool was cancelled"
+    conversation = agent.conversation
+    assert conversation.is_valid()
+    results = conversation.messages[-1]["content"]
+    assert [r["tool_use_id"] for r in results] == [c["id"] for c in calls]
+    assert result_text(results[0]) == "echo: quick" and not results[0].get("is_error")
+    assert results[1]["is_error"] and results[2]["is_error"] and "Interrupted" in result_text(results[1])
+
+    fake.script(Reply("ok"))
+    await agent.run("stop that")
+    sent = fake.requests[1]["messages"][-1]["content"]
+    assert [b["type"] for b in sent] == ["tool_result"] * 3 + ["text", "text"]
+
+
+async def test_cache_control_on_system_last_tool_and_latest_turns(fake, workdir: Path) -> None:
+    fake.script(Reply(tool_use("Echo", {"text": "a"})), Reply("done"))
+    await make_agent(fake, workdir, [Echo(), Barrier(1)]).run("hi")
+    first, second = fake.requests
+    assert first["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert "cache_control" not in first["tools"][0] and first["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert first["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    marked = [i for i, m in enumerate(second["messages"])
+              if isinstance(m["content"], list) and "cache_control" in m["content"][-1]]
+    assert marked == [0, 2], "the latest message and the user turn before it"
+    assert sum("cache_control" in b for m in second["messages"] for b in m["content"]) == 2
+
+
+async def test_thinking_is_requested_and_kept_with_its_signature(fake, workdir: Path) -> None:
+    fake.script(Reply(thinking("let me think", "sig-123"), tool_use("Echo", {"text": "t"})), Reply("thought"))
+    agent = make_agent(fake, workdir, [Echo()], settings=chat_settings(fake, thinking_budget=2048, max_tokens=1024))
+    await agent.run("think")
+    first, second = fake.requests
+    assert first["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert first["max_tokens"] > 2048
+    assert second["messages"][1]["content"][0] == {"type": "thinking", "thinking": "let me think",
+                                                   "signature": "sig-123"}
