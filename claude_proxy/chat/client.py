@@ -1,9 +1,9 @@
 """Where chat talks to: model, credentials and address from flags, settings and the environment.
 
 Precedence is flag, then the ``chat:`` settings, then ``ANTHROPIC_API_KEY`` /
-``ANTHROPIC_AUTH_TOKEN`` / ``ANTHROPIC_BASE_URL``. An API key goes out as
-``x-api-key``; an auth token as ``Authorization: Bearer`` (what a gateway such as
-``claude-proxy serve`` with ``auth_keys`` or an LLM gateway expects).
+``ANTHROPIC_AUTH_TOKEN`` / ``ANTHROPIC_BASE_URL``. The SDK sends either one as
+``Authorization: Bearer`` (what ``claude-proxy serve`` with ``auth_keys`` or an LLM
+gateway expects); an API key wins when both are set, as in the SDK.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class ChatConfig:
     def describe_auth(self) -> str:
         """A masked one-liner for /help and debugging; never the key in clear."""
         if self.api_key:
-            return f"x-api-key {mask_secret(self.api_key)}"
+            return f"api key {mask_secret(self.api_key)}"
         if self.auth_token:
             return f"bearer {mask_secret(self.auth_token)}"
         return "no credentials"

@@ -17,7 +17,7 @@ from tests.support.fake_anthropic import FakeAnthropic
 TEST_KEY = "sk-ant-test-key-9876"
 
 
-def chat_settings(fake: FakeAnthropic, **chat: Any) -> Settings:
+def chat_settings(fake: FakeAnthropic | None, **chat: Any) -> Settings:
     return parse_settings({"chat": {"max_retries": 0, "base_url": fake.url, "api_key": TEST_KEY, **chat}})
 
 
@@ -47,3 +47,17 @@ def tool_results(request: dict[str, Any]) -> list[dict[str, Any]]:
 def result_text(block: dict[str, Any]) -> str:
     content = block["content"]
     return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+
+
+async def oneshot(fake: FakeAnthropic, workdir: Path, prompt: str, output_format: str = "text", *,
+                  settings: Settings | None = None, **options: Any) -> tuple[int, str | None, str]:
+    """`chat -p` in-process (the same `run_oneshot` the CLI calls): exit code, error line, stdout."""
+    import io
+
+    from claude_proxy.chat.oneshot import run_oneshot
+    from claude_proxy.chat.runtime import ChatOptions
+
+    out = io.StringIO()
+    settings = settings or chat_settings(fake, sessions_path=str(workdir.parent / "sessions.db"))
+    code, error = await run_oneshot(settings, ChatOptions(cwd=workdir, **options), prompt, output_format, out)
+    return code, error, out.getvalue()

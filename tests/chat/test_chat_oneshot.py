@@ -1,0 +1,106 @@
+"""`claude-proxy chat -p` as a script would use it: real subprocesses against the fake server."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.chat import TEST_KEY, result_text, tool_results, user_blocks
+from tests.support.fake_anthropic import ErrorReply, Reply, tool_use
+
+
+def test_text_output_is_only_the_final_answer(fake, run_chat) -> None:
+    fake.script(Reply("Let me look first.", tool_use("Nope", {})), Reply("The final answer."))
+    proc = run_chat("-p", "what is it?")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "The final answer.\n"
+    assert proc.stderr == ""
+    assert user_blocks(fake.requests[0])[0]["text"] == "what is it?"
+    assert result_text(tool_results(fake.requests[1])[0]) == "unknown tool: Nope"
+
+
+def test_piped_stdin_is_added_to_the_prompt(fake, run_chat) -> None:
+    fake.script(Reply("Looks fine."))
+    proc = run_chat("-p", "review this", stdin="diff --git a/x b/x\n+new line\n")
+    assert proc.returncode == 0, proc.stderr
+    assert user_blocks(fake.requests[0])[0]["text"] == "review this\n\ndiff --git a/x b/x\n+new line\n"
+
+
+def test_prompt_from_stdin_alone(fake, run_chat) -> None:
+    fake.script(Reply("4"))
+    proc = run_chat("-p", stdin="what is 2+2?\n")
+    assert proc.returncode == 0 and proc.stdout == "4\n"
+    assert user_blocks(fake.requests[0])[0]["text"] == "what is 2+2?\n"
+
+
+def test_json_output(fake, run_chat) -> None:
+    fake.script(Reply(tool_use("Nope", {}), usage={"input_tokens": 10, "output_tokens": 5}),
+                Reply("Done.", usage={"input_tokens": 30, "output_tokens": 7, "cache_read_input_tokens": 1000}))
+    proc = run_chat("-p", "go", "--output-format", "json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["result"] == "Done." and out["is_error"] is False and out["stop_reason"] == "end_turn"
+    assert out["num_turns"] == 2 and isinstance(out["duration_ms"], int) and len(out["session_id"]) == 36
+    assert out["usage"] == {"input_tokens": 40, "output_tokens": 12, "cache_creation_input_tokens": 0,
+                            "cache_read_input_tokens": 1000}
+    assert out["total_cost_usd"] > 0
+
+
+def test_stream_json_output_has_one_event_per_line(fake, run_chat) -> None:
+    call = tool_use("Nope", {"x": 1})
+    fake.script(Reply("Checking.", call), Reply("All good."))
+    proc = run_chat("-p", "go", "--output-format", "stream-json")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    types = [e["type"] for e in events]
+    assert types[0] == "system" and types[-1] == "result"
+    assert "".join(e["text"] for e in events if e["type"] == "text_delta") == "Checking.All good."
+    (used,) = [e for e in events if e["type"] == "tool_use"]
+    (result,) = [e for e in events if e["type"] == "tool_result"]
+    assert used == {"type": "tool_use", "id": call["id"], "name": "Nope", "input": {"x": 1}}
+    assert result["tool_use_id"] == call["id"] and result["is_error"] is True
+    assert types.index("tool_use") < types.index("tool_result") < len(types) - 1
+    assert events[-1]["result"] == "All good." and events[-1]["session_id"] == events[0]["session_id"]
+
+
+def test_api_error_exits_1_with_one_line(fake, run_chat) -> None:
+    fake.script(ErrorReply(401, "authentication_error", "invalid x-api-key"))
+    proc = run_chat("-p", "hi")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "401" in proc.stderr and "invalid x-api-key" in proc.stderr
+    assert TEST_KEY not in proc.stderr
+
+
+def test_usage_errors_exit_2(fake, run_chat) -> None:
+    for args in [("-p",), ("-p", "x", "--output-format", "yaml"), ("-p", "x", "--resume", "no-such-session"),
+                 ("hello",)]:
+        proc = run_chat(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert fake.requests == []
+
+
+def test_sessions_continue_and_list(fake, run_chat) -> None:
+    fake.script(Reply("Nice to meet you, Ada."))
+    first = json.loads(run_chat("-p", "my name is Ada", "--output-format", "json").stdout)
+    fake.script(Reply("Your name is Ada."))
+    second = json.loads(run_chat("--continue", "-p", "what is my name?", "--output-format", "json").stdout)
+    assert second["session_id"] == first["session_id"]
+    sent = fake.requests[1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"][0]["text"] == "Nice to meet you, Ada."
+
+    listing = run_chat("--list")
+    assert listing.returncode == 0
+    (line,) = listing.stdout.splitlines()
+    assert line.startswith(first["session_id"]) and "my name is Ada" in line and " 4 msgs" in line
+
+
+def test_auth_token_is_sent_as_bearer(fake, run_chat, chat_env) -> None:
+    env = {k: v for k, v in chat_env.items() if k != "ANTHROPIC_API_KEY"}
+    env["ANTHROPIC_AUTH_TOKEN"] = "gateway-token-5555"
+    fake.script(Reply("hi"))
+    assert run_chat("-p", "hi", env=env).returncode == 0
+    headers = fake.headers[0]
+    assert headers["authorization"] == "Bearer gateway-token-5555" and "x-api-key" not in headers

@@ -1,0 +1,81 @@
+"""One-shot runs in-process (the CLI's own `run_oneshot`): flags, sub-agents, sessions, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from claude_proxy.chat.sessions import SessionStore
+from tests.support.chat import TEST_KEY, chat_settings, oneshot, result_text, tool_results, user_blocks
+from tests.support.fake_anthropic import ErrorReply, Reply, tool_use
+
+
+async def test_flags_reach_the_request(fake, workdir: Path) -> None:
+    fake.script(Reply("hi"))
+    code, _, out = await oneshot(fake, workdir, "hi", model="claude-haiku-4-5", max_tokens=77)
+    assert code == 0 and out == "hi\n"
+    assert fake.requests[0]["model"] == "claude-haiku-4-5" and fake.requests[0]["max_tokens"] == 77
+    assert fake.headers[0]["authorization"] == f"Bearer {TEST_KEY}"
+
+
+async def test_system_prompt_flags(fake, workdir: Path) -> None:
+    fake.script(Reply("a"), Reply("b"))
+    await oneshot(fake, workdir, "x", append_system_prompt="Always answer in French.")
+    system = fake.requests[0]["system"][0]["text"]
+    assert f"Working directory: {workdir}" in system and system.endswith("Always answer in French.")
+    assert "Is a git repository: no" in system
+    await oneshot(fake, workdir, "x", system="You are terse.")
+    assert fake.requests[1]["system"][0]["text"] == "You are terse."
+
+
+async def test_json_reports_api_errors(fake, workdir: Path) -> None:
+    fake.script(ErrorReply(529, "overloaded_error", "Overloaded"))
+    code, error, out = await oneshot(fake, workdir, "hi", "json")
+    assert code == 1 and error is not None and "529" in error
+    payload = json.loads(out)
+    assert payload["is_error"] is True and payload["subtype"] == "error_api" and payload["error"] == error
+
+
+async def test_max_turns_is_a_failure(fake, workdir: Path) -> None:
+    fake.script(Reply(tool_use("Nope", {})), Reply(tool_use("Nope", {})))
+    code, error, out = await oneshot(fake, workdir, "loop", "json", max_turns=1)
+    assert code == 1 and "--max-turns" in (error or "")
+    payload = json.loads(out)
+    assert payload["subtype"] == "error_max_turns" and payload["num_turns"] == 1 and len(fake.requests) == 1
+
+
+async def test_resume_by_id_prefix(fake, workdir: Path) -> None:
+    fake.script(Reply("first answer"), Reply("other"), Reply("resumed"))
+    _, _, out = await oneshot(fake, workdir, "first", "json")
+    first = json.loads(out)["session_id"]
+    await oneshot(fake, workdir, "unrelated", "json")
+    _, _, out = await oneshot(fake, workdir, "back", "json", resume=first[:8])
+    assert json.loads(out)["session_id"] == first
+    assert [user_blocks(fake.requests[2], i)[0]["text"] for i in (0, 2)] == ["first", "back"]
+    saved = SessionStore(workdir.parent / "sessions.db").load_sync(first)
+    assert saved.is_valid() and len(saved.messages) == 4 and saved.costs.total.input_tokens == 200
+
+
+async def test_task_runs_a_subagent_with_fresh_context_and_read_only_tools(fake, workdir: Path) -> None:
+    task = tool_use("Task", {"description": "find it", "prompt": "Find where foo is defined."})
+    fake.script(Reply("Delegating.", task), Reply("foo is defined in lib.py"), Reply("It is in lib.py."))
+    code, _, out = await oneshot(fake, workdir, "where is foo?")
+    assert code == 0 and out == "It is in lib.py.\n"
+    sub = fake.requests[1]
+    assert [m["role"] for m in sub["messages"]] == ["user"]
+    assert user_blocks(sub)[0]["text"] == "Find where foo is defined."
+    assert "sub-agent" in sub["system"][0]["text"]
+    offered = {t["name"] for t in sub.get("tools", [])}
+    assert not offered & {"Task", "Agent", "Bash", "Write", "Edit"}
+    (answer,) = tool_results(fake.requests[2])
+    assert answer["tool_use_id"] == task["id"] and result_text(answer) == "foo is defined in lib.py"
+
+
+async def test_agent_alias_and_subagent_failure(fake, workdir: Path) -> None:
+    call = tool_use("Agent", {"description": "d", "prompt": "p"})
+    fake.script(Reply(call), ErrorReply(500, "api_error", "boom"), Reply("the helper failed"))
+    code, _, out = await oneshot(fake, workdir, "go", settings=chat_settings(
+        fake, sessions_path=str(workdir.parent / "s.db")))
+    assert code == 0 and out == "the helper failed\n"
+    (failed,) = tool_results(fake.requests[2])
+    assert failed["is_error"] is True and "sub-agent failed" in result_text(failed) and "500" in result_text(failed)
