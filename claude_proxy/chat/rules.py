@@ -1,8 +1,8 @@
 """Permission rules from "always" answers: which rule to remember, and saving it to settings.
 
-The guard knows the rule syntax best, so its own suggestion is used when it offers one
-(``suggest_rule`` on the guard or in ``claude_proxy.tools.guard``); otherwise the rule
-is as narrow as can be written: the exact command for Bash, the tool name otherwise.
+The guard knows the rule syntax best, so its own suggestions (``Guard.suggest_rules``)
+are used; without them the rule is as narrow as can be written: the exact command for
+Bash, the tool name otherwise.
 """
 
 from __future__ import annotations
@@ -18,23 +18,16 @@ from claude_proxy.tools.base import Tool, ToolContext
 log = logging.getLogger(__name__)
 
 
-def suggest_rule(guard: Any, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> str:
-    """The rule an "always" answer remembers for this call."""
-    suggest = getattr(guard, "suggest_rule", None)
-    if suggest is None:
-        from claude_proxy.tools import guard as guard_module
-
-        suggest = getattr(guard_module, "suggest_rule", None)
+def suggest_rules(guard: Any, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> list[str]:
+    """The rules an "always" answer remembers so this call (every part of it) runs next time."""
+    suggest = getattr(guard, "suggest_rules", None)
     if callable(suggest):
-        try:
-            rule = suggest(tool, tool_input, context)
-        except TypeError:
-            rule = suggest(tool, tool_input)
-        if isinstance(rule, str) and rule:
-            return rule
+        rules = [r for r in suggest(tool, tool_input, context) if isinstance(r, str) and r]
+        if rules:
+            return rules
     if tool.name == "Bash" and isinstance(tool_input.get("command"), str):
-        return f"Bash({tool_input['command']})"
-    return tool.name
+        return [f"Bash({tool_input['command'].strip()})"]
+    return [tool.name]
 
 
 def save_rule(rule: str, path: Path) -> None:

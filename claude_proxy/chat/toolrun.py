@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
-from claude_proxy.chat.rules import suggest_rule
+from claude_proxy.chat.rules import suggest_rules
 from claude_proxy.chat.ui import AgentUI, ToolCall
 from claude_proxy.tools import registry
 from claude_proxy.tools.base import Decision, Tool, ToolContext, ToolResult
@@ -82,7 +82,7 @@ class ToolRunner:
         if call.tool is None:
             self._finish(call, ToolResult.error(f"unknown tool: {call.name}"))
             return False
-        decision = self._decide(call)
+        decision = await self._decide(call)
         call.decision = decision
         if decision.behavior == "allow":
             return True
@@ -104,9 +104,16 @@ class ToolRunner:
         self._finish(call, ToolResult.error(f"Permission denied: {decision.reason or 'denied by the rules'}"))
         return False
 
-    def _decide(self, call: ToolCall) -> Decision:
+    async def _decide(self, call: ToolCall) -> Decision:
+        """The guard's verdict, computed off the event loop (its validators touch the disk)."""
+        decide_async = getattr(self.guard, "decide_async", None)
         try:
-            decision = self.guard.decide(call.tool, call.input, self.context)
+            if decide_async is not None:
+                decision = await decide_async(call.tool, call.input, self.context)
+            else:
+                decision = self.guard.decide(call.tool, call.input, self.context)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # the guard is a safety boundary: any failure denies
             log.exception("guard failed on %s", call.name)
             return Decision("deny", f"the permission check failed ({type(exc).__name__}: {exc})")
@@ -116,9 +123,9 @@ class ToolRunner:
 
     async def _remember(self, call: ToolCall) -> None:
         assert call.tool is not None
-        rule = suggest_rule(self.guard, call.tool, call.input, self.context)
-        self.guard.remember(rule, self.context)
-        await self.ui.rule_remembered(rule)
+        for rule in suggest_rules(self.guard, call.tool, call.input, self.context):
+            self.guard.remember(rule, self.context)
+            await self.ui.rule_remembered(rule)
 
     async def _run_one(self, call: ToolCall) -> None:
         try:
