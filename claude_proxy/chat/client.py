@@ -82,9 +82,18 @@ def resolve_config(
     )
 
 
+class MissingCredentials(Exception):
+    """No key, token or SDK profile, and the address is Anthropic's own API."""
+
+
 def make_client(config: ChatConfig) -> "AsyncAnthropic":
-    """The SDK client: its own retries (with backoff) handle 429/5xx/connection errors first."""
-    from anthropic import AsyncAnthropic
+    """The SDK client: its own retries (with backoff) handle 429/5xx/connection errors first.
+
+    With no credentials at all, a custom address (``claude-proxy serve`` holding the
+    upstream key, a gateway) gets requests without an Authorization header; Anthropic's
+    own API gets a clear error instead of a failed request.
+    """
+    import anthropic
 
     kwargs: dict[str, Any] = {"max_retries": config.max_retries, "timeout": config.timeout}
     if config.api_key:
@@ -93,25 +102,42 @@ def make_client(config: ChatConfig) -> "AsyncAnthropic":
         kwargs["auth_token"] = config.auth_token
     if config.base_url:
         kwargs["base_url"] = config.base_url
-    return AsyncAnthropic(**kwargs)
+    client = anthropic.AsyncAnthropic(**kwargs)
+    if client.api_key or client.auth_token or client.credentials is not None:
+        return client
+    if not config.base_url or "api.anthropic.com" in config.base_url:
+        raise MissingCredentials(
+            "no credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, or chat.api_key in the settings), "
+            "or point ANTHROPIC_BASE_URL at a gateway that adds them")
+    return anthropic.AsyncAnthropic(**kwargs, default_headers={"Authorization": anthropic.Omit()})
+
+
+HINTS_BY_STATUS = {
+    401: "authentication failed: check ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN or chat.api_key",
+    403: "permission denied",
+    404: "not found (is the model name right?)",
+    413: "request too large",
+    429: "rate limited: wait a moment and try again",
+    529: "the API is overloaded: try again shortly",
+}
+STATUS_BY_TYPE = {"authentication_error": 401, "permission_error": 403, "not_found_error": 404,
+                  "request_too_large": 413, "rate_limit_error": 429, "overloaded_error": 529}
 
 
 def describe_api_error(exc: BaseException) -> str:
-    """One clear line for an API failure, after the SDK gave up retrying."""
+    """One clear line for an API failure, after the SDK gave up retrying.
+
+    An error event in the middle of a stream arrives with HTTP status 200; its error
+    type then says what happened.
+    """
     import anthropic
 
     if isinstance(exc, anthropic.APIStatusError):
-        detail = _error_message(exc)
+        kind, detail = _error_fields(exc)
         status = exc.status_code
-        hints = {
-            401: "authentication failed: check ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN or chat.api_key",
-            403: "permission denied",
-            404: "not found (is the model name right?)",
-            413: "request too large",
-            429: "rate limited: wait a moment and try again",
-            529: "the API is overloaded: try again shortly",
-        }
-        head = hints.get(status) or ("server error" if status >= 500 else "request rejected")
+        if status < 400:
+            status = STATUS_BY_TYPE.get(kind, 500)
+        head = HINTS_BY_STATUS.get(status) or ("server error" if status >= 500 else "request rejected")
         return f"API error {status}: {head}" + (f" ({detail})" if detail else "")
     if isinstance(exc, anthropic.APITimeoutError):
         return "API error: the request timed out"
@@ -121,10 +147,10 @@ def describe_api_error(exc: BaseException) -> str:
     return f"API error: {exc}"
 
 
-def _error_message(exc: Any) -> str:
+def _error_fields(exc: Any) -> tuple[str, str]:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-    return ""
+        if isinstance(error, dict):
+            return str(error.get("type") or ""), " ".join(str(error.get("message") or "").split())
+    return "", ""

@@ -125,7 +125,10 @@ class Repl:
     def _banner(self) -> None:
         runtime = self.runtime
         resumed = len(runtime.conversation.messages)
-        self.console.print(Text(f"claude-proxy chat · {runtime.config.model} · {runtime.cwd}", style="bold"))
+        config = runtime.config
+        self.console.print(Text(f"claude-proxy chat · {config.model} · {runtime.cwd}", style="bold"))
+        self.console.print(Text(f"{config.base_url or 'https://api.anthropic.com'} · {config.describe_auth()}",
+                                style="dim"))
         note = f" (resumed, {resumed} messages)" if resumed else ""
         self.console.print(Text(
             f"session {runtime.conversation.id}{note} · mode {runtime.permission_mode} · "

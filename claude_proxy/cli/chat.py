@@ -68,6 +68,7 @@ def register(app: typer.Typer) -> None:
         if cwd is not None and not cwd.is_dir():
             raise CLIError(f"--cwd: not a directory: {cwd}", USAGE)
 
+        from claude_proxy.chat.client import MissingCredentials
         from claude_proxy.chat.runtime import ChatOptions
         from claude_proxy.chat.sessions import SessionNotFound
 
@@ -95,6 +96,8 @@ def register(app: typer.Typer) -> None:
             asyncio.run(run_repl(settings, options, prompt))
         except SessionNotFound as exc:
             raise CLIError(str(exc), USAGE) from None
+        except MissingCredentials as exc:
+            raise CLIError(str(exc), 1) from None
 
 
 def _list_sessions(settings) -> None:

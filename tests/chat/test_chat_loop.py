@@ -174,6 +174,15 @@ async def test_api_errors_are_one_line_and_the_session_survives(fake, workdir: P
     assert user_blocks(fake.requests[1])[0]["text"] == "again"
 
 
+async def test_error_event_mid_stream_is_one_line(fake, workdir: Path) -> None:
+    fake.script(Reply("Half of an answer", "never sent", error_after=1), Reply("better now"))
+    agent = make_agent(fake, workdir, [Echo()])
+    result = await agent.run("go")
+    assert result.error == "API error 529: the API is overloaded: try again shortly (Overloaded)"
+    assert agent.conversation.messages == [], "the failed first request is rolled back"
+    assert (await agent.run("retry")).text == "better now"
+
+
 async def test_connection_refused_is_one_line(workdir: Path) -> None:
     with FakeAnthropic() as gone:
         url = gone.url

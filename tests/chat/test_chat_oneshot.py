@@ -104,3 +104,14 @@ def test_auth_token_is_sent_as_bearer(fake, run_chat, chat_env) -> None:
     assert run_chat("-p", "hi", env=env).returncode == 0
     headers = fake.headers[0]
     assert headers["authorization"] == "Bearer gateway-token-5555" and "x-api-key" not in headers
+
+
+def test_without_credentials(fake, run_chat, chat_env) -> None:
+    env = {k: v for k, v in chat_env.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
+    proc = run_chat("-p", "hi", env=env)
+    assert proc.returncode == 1 and "no credentials" in proc.stderr and proc.stderr.count("\n") == 1
+
+    fake.script(Reply("through the gateway"))
+    proc = run_chat("-p", "hi", env={**env, "ANTHROPIC_BASE_URL": fake.url})
+    assert proc.returncode == 0 and proc.stdout == "through the gateway\n"
+    assert "authorization" not in fake.headers[0] and "x-api-key" not in fake.headers[0]

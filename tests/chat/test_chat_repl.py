@@ -31,6 +31,7 @@ def repl(cli: list[str], chat_env: dict[str, str], workdir: Path) -> Iterator:
 def test_prompt_streams_answer_and_slash_commands(fake, repl, workdir: Path, chat_env) -> None:
     fake.script(Reply("Hello **there**, friend.\n\n```python\nprint('hi')\n```\n\nThat is all."))
     term = repl()
+    assert "****9876" in term.seen and "sk-ant-test-key-9876" not in term.seen, "the key is shown masked"
     term.send_line("say hello")
     term.expect("Hello there, friend.")
     term.expect("print('hi')")
@@ -42,6 +43,12 @@ def test_prompt_streams_answer_and_slash_commands(fake, repl, workdir: Path, cha
     term.expect("saved the transcript")
     term.send_line("/model claude-haiku-4-5")
     term.expect("model: claude-haiku-4-5")
+    term.send_line("/tools")
+    term.expect("Task")
+    term.send_line("/permissions")
+    term.expect("mode: default")
+    term.send_line("/todos")
+    term.expect("no todos")
     term.send_line("/nonsense")
     term.expect("unknown command /nonsense")
     term.send_line("/exit")

@@ -45,20 +45,27 @@ class Reply:
     ``hang_after`` stops the stream after that many blocks have been sent (and a first
     text delta of the next one, if it is text) and keeps the connection open until the
     test releases it or the client goes away: a model still "typing" for Ctrl-C tests.
+    ``error_after`` sends an ``error`` event after that many blocks, as the API does when
+    it is overloaded mid-stream (``error`` is its type and message).
     """
 
     blocks: list[Any] = field(default_factory=list)
     stop_reason: str | None = None
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 100, "output_tokens": 20})
     hang_after: int | None = None
+    error_after: int | None = None
+    error: tuple[str, str] = ("overloaded_error", "Overloaded")
 
     def __init__(self, *blocks: Any, stop_reason: str | None = None, usage: dict[str, int] | None = None,
-                 hang_after: int | None = None) -> None:
+                 hang_after: int | None = None, error_after: int | None = None,
+                 error: tuple[str, str] = ("overloaded_error", "Overloaded")) -> None:
         self.blocks = [text(b) if isinstance(b, str) else b for b in blocks]
         self.stop_reason = stop_reason or ("tool_use" if any(b["type"] == "tool_use" for b in self.blocks)
                                            else "end_turn")
         self.usage = usage or {"input_tokens": 100, "output_tokens": 20}
         self.hang_after = hang_after
+        self.error_after = error_after
+        self.error = error
 
 
 @dataclass
@@ -162,6 +169,9 @@ class FakeAnthropic:
     async def _stream(self, response: web.StreamResponse, message: dict[str, Any], reply: Reply) -> None:
         await response.write(_sse("message_start", {"type": "message_start", "message": message}))
         for index, block in enumerate(reply.blocks):
+            if index == reply.error_after:
+                await self._error_event(response, reply)
+                return
             if reply.hang_after is not None and index == reply.hang_after:
                 if block["type"] == "text":
                     await response.write(_sse("content_block_start", {
@@ -172,6 +182,9 @@ class FakeAnthropic:
                 await self._hang()
                 return
             await self._block(response, index, block)
+        if reply.error_after is not None and reply.error_after >= len(reply.blocks):
+            await self._error_event(response, reply)
+            return
         if reply.hang_after is not None and reply.hang_after >= len(reply.blocks):
             await self._hang()
             return
@@ -179,6 +192,11 @@ class FakeAnthropic:
             "type": "message_delta", "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
             "usage": {"output_tokens": reply.usage.get("output_tokens", 0)}}))
         await response.write(_sse("message_stop", {"type": "message_stop"}))
+
+    @staticmethod
+    async def _error_event(response: web.StreamResponse, reply: Reply) -> None:
+        kind, message = reply.error
+        await response.write(_sse("error", {"type": "error", "error": {"type": kind, "message": message}}))
 
     async def _hang(self) -> None:
         self.hanging.set()
