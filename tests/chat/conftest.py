@@ -9,12 +9,12 @@ from typing import Iterator
 import pytest
 
 from tests.support.chat import TEST_KEY
-from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.scripted_anthropic import ScriptedAnthropic
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
+def fake() -> Iterator[ScriptedAnthropic]:
+    with ScriptedAnthropic() as server:
         yield server
 
 
@@ -34,7 +34,7 @@ def settings_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def chat_env(cli_env: dict[str, str], fake: FakeAnthropic, settings_file: Path) -> dict[str, str]:
+def chat_env(cli_env: dict[str, str], fake: ScriptedAnthropic, settings_file: Path) -> dict[str, str]:
     return {**cli_env, "ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": TEST_KEY,
             "CLAUDE_PROXY_CONFIG": str(settings_file)}
 

@@ -12,7 +12,7 @@ from claude_proxy.chat.ui import AgentUI
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from tests.support.chat import chat_settings, make_agent, result_text, tool_results, user_blocks
 from claude_proxy.settings import parse_settings
-from tests.support.fake_anthropic import ErrorReply, FakeAnthropic, Reply, thinking, tool_use
+from tests.support.scripted_anthropic import ErrorReply, ScriptedAnthropic, Reply, thinking, tool_use
 
 
 class Echo(Tool):
@@ -184,7 +184,7 @@ async def test_error_event_mid_stream_is_one_line(fake, workdir: Path) -> None:
 
 
 async def test_connection_refused_is_one_line(workdir: Path) -> None:
-    with FakeAnthropic() as gone:
+    with ScriptedAnthropic() as gone:
         url = gone.url
     settings = parse_settings({"chat": {"max_retries": 0, "base_url": url, "api_key": "sk-x"}})
     result = await make_agent(None, workdir, [], settings=settings).run("hello?")

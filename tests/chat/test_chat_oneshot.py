@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.support.chat import TEST_KEY, result_text, tool_results, user_blocks
-from tests.support.fake_anthropic import ErrorReply, Reply, tool_use
+from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
 
 
 def test_text_output_is_only_the_final_answer(fake, run_chat) -> None:

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.fake_anthropic import Reply
+from tests.support.scripted_anthropic import Reply
 from tests.support.terminal import Terminal
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from claude_proxy.chat.sessions import SessionStore
 from tests.support.chat import TEST_KEY, chat_settings, oneshot, result_text, tool_results, user_blocks
-from tests.support.fake_anthropic import ErrorReply, Reply, tool_use
+from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
 
 
 async def test_flags_reach_the_request(fake, workdir: Path) -> None:

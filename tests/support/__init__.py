@@ -1,1 +1,0 @@
-"""Reusable test helpers (fake upstreams)."""

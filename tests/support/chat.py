@@ -12,17 +12,17 @@ from claude_proxy.chat.ui import AgentUI
 from claude_proxy.settings import Settings, parse_settings
 from claude_proxy.tools.base import Tool, ToolContext
 from claude_proxy.tools.guard import Guard
-from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.scripted_anthropic import ScriptedAnthropic
 
 TEST_KEY = "sk-ant-test-key-9876"
 
 
-def chat_settings(fake: FakeAnthropic | None, **chat: Any) -> Settings:
+def chat_settings(fake: ScriptedAnthropic | None, **chat: Any) -> Settings:
     return parse_settings({"chat": {"max_retries": 0, "base_url": fake.url, "api_key": TEST_KEY, **chat}})
 
 
 def make_agent(
-    fake: FakeAnthropic, workdir: Path, tools: list[Tool], *, ui: AgentUI | None = None,
+    fake: ScriptedAnthropic, workdir: Path, tools: list[Tool], *, ui: AgentUI | None = None,
     settings: Settings | None = None, mode: str | None = None, max_turns: int | None = None,
     system: str = "test system prompt",
 ) -> Agent:
@@ -49,7 +49,7 @@ def result_text(block: dict[str, Any]) -> str:
     return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
 
 
-async def oneshot(fake: FakeAnthropic, workdir: Path, prompt: str, output_format: str = "text", *,
+async def oneshot(fake: ScriptedAnthropic, workdir: Path, prompt: str, output_format: str = "text", *,
                   settings: Settings | None = None, **options: Any) -> tuple[int, str | None, str]:
     """`chat -p` in-process (the same `run_oneshot` the CLI calls): exit code, error line, stdout."""
     import io

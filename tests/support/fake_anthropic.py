@@ -1,223 +1,215 @@
-"""A scripted fake Anthropic Messages API on 127.0.0.1, for driving agents turn by turn.
+"""A fake Anthropic API on 127.0.0.1 for tests: replays recorded bytes, records requests, fails on demand.
 
-Each POST /v1/messages takes the next scripted reply: a `Reply` (text, thinking and
-tool_use blocks, streamed as real SSE when the request asks for a stream) or an
-`ErrorReply` (status and Anthropic error body). Every request is recorded with its
-headers. The server runs in its own thread with its own event loop, so synchronous
-code (subprocess.run, pexpect) and async tests can both talk to it.
+Usage (inside an async test)::
 
-    with FakeAnthropic() as fake:
-        fake.script(Reply(text="Hi"), Reply(tool_use("Bash", {"command": "ls"})))
-        ... ANTHROPIC_BASE_URL=fake.url ...
-        fake.requests[1]["messages"][-1]
+    fake = await FakeAnthropic(fixtures_dir / "anthropic").start()
+    fake.enqueue(Reply.fixture("anthropic-stream-tool-use.sse"))   # next request gets these bytes
+    fake.enqueue(Reply.json({"type": "error", ...}, status=529, headers={"retry-after": "7"}))
+    ... send requests to fake.url ...
+    fake.received[-1].body          # exactly the bytes the fake got
+    await fake.close()
+
+With nothing queued it answers like the API, from the fixture files: ``POST /v1/messages``
+(a stream when the body says ``"stream": true``), ``/v1/messages/count_tokens``,
+``GET /v1/models`` and ``GET /v1/models/{id}``. Streams are sent one SSE event per
+write, chunked, like the real API. Failures: ``Reply(..., then="die")`` closes the
+connection after the chunks (mid-stream death), ``then="hang"`` stops sending and waits,
+``Reply.hang()`` never sends headers. The server cancels a handler when its client goes
+away; ``fake.cancelled`` counts those and ``fake.client_gone`` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import threading
+import os
+import socket
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
-_ids = itertools.count(1)
-
-
-def text(value: str) -> dict[str, Any]:
-    return {"type": "text", "text": value}
-
-
-def thinking(value: str, signature: str = "sig-fake") -> dict[str, Any]:
-    return {"type": "thinking", "thinking": value, "signature": signature}
+REQUEST_ID = "req_fake0123456789"
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+JSON_TYPE = "application/json"
 
 
-def tool_use(name: str, tool_input: dict[str, Any], id: str | None = None) -> dict[str, Any]:
-    return {"type": "tool_use", "id": id or f"toolu_{next(_ids):04d}", "name": name, "input": tool_input}
+def split_events(data: bytes) -> list[bytes]:
+    """Cut an SSE body after each blank line: one chunk per event, bytes unchanged."""
+    chunks, start = [], 0
+    while True:
+        end = data.find(b"\n\n", start)
+        if end < 0:
+            break
+        chunks.append(data[start:end + 2])
+        start = end + 2
+    if start < len(data):
+        chunks.append(data[start:])
+    return chunks
 
 
 @dataclass
 class Reply:
-    """One assistant message. Strings in ``blocks`` are text blocks.
+    """One scripted answer. ``chunks`` are written one by one (chunked encoding)."""
 
-    ``hang_after`` stops the stream after that many blocks have been sent (and a first
-    text delta of the next one, if it is text) and keeps the connection open until the
-    test releases it or the client goes away: a model still "typing" for Ctrl-C tests.
-    ``error_after`` sends an ``error`` event after that many blocks, as the API does when
-    it is overloaded mid-stream (``error`` is its type and message).
-    """
+    status: int = 200
+    chunks: list[bytes] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    then: Literal["end", "die", "hang"] = "end"
+    delay: float = 0.0
+    content_length: bool = False
+    never_answer: bool = False
 
-    blocks: list[Any] = field(default_factory=list)
-    stop_reason: str | None = None
-    usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 100, "output_tokens": 20})
-    hang_after: int | None = None
-    error_after: int | None = None
-    error: tuple[str, str] = ("overloaded_error", "Overloaded")
+    @classmethod
+    def fixture(cls, name: str, *, status: int = 200, headers: dict[str, str] | None = None,
+                folder: Path | None = None, **kw: Any) -> "Reply":
+        """The bytes of a fixture file; ``.sse`` files go out one event per chunk."""
+        folder = folder or default_folder()
+        data = (folder / name).read_bytes()
+        if name.endswith(".sse"):
+            return cls(status, split_events(data), {**SSE_HEADERS, **(headers or {})}, **kw)
+        return cls(status, [data], {"Content-Type": JSON_TYPE, **(headers or {})}, content_length=True, **kw)
 
-    def __init__(self, *blocks: Any, stop_reason: str | None = None, usage: dict[str, int] | None = None,
-                 hang_after: int | None = None, error_after: int | None = None,
-                 error: tuple[str, str] = ("overloaded_error", "Overloaded")) -> None:
-        self.blocks = [text(b) if isinstance(b, str) else b for b in blocks]
-        self.stop_reason = stop_reason or ("tool_use" if any(b["type"] == "tool_use" for b in self.blocks)
-                                           else "end_turn")
-        self.usage = usage or {"input_tokens": 100, "output_tokens": 20}
-        self.hang_after = hang_after
-        self.error_after = error_after
-        self.error = error
+    @classmethod
+    def json(cls, payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> "Reply":
+        body = json.dumps(payload).encode()
+        return cls(status, [body], {"Content-Type": JSON_TYPE, **(headers or {})}, content_length=True)
+
+    @classmethod
+    def raw(cls, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> "Reply":
+        return cls(status, [body], dict(headers or {}), content_length=True)
+
+    @classmethod
+    def hang(cls) -> "Reply":
+        """Accept the request and never send the status line."""
+        return cls(never_answer=True)
 
 
 @dataclass
-class ErrorReply:
-    status: int
-    type: str = "api_error"
-    message: str = "fake error"
+class Received:
+    """What the fake got: method, path with query, headers, body bytes."""
+
+    method: str
+    path_qs: str
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-def _chunks(value: str, size: int = 7) -> list[str]:
-    return [value[i:i + size] for i in range(0, len(value), size)] or [""]
+def default_folder() -> Path:
+    """``shared/fixtures/anthropic`` beside the repository (or under ``$CLAUDE_PROXY_FIXTURES``)."""
+    env = os.environ.get("CLAUDE_PROXY_FIXTURES")
+    if env:
+        return Path(env) / "anthropic"
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "fixtures" / "anthropic"
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError("cannot find shared/fixtures/anthropic; set CLAUDE_PROXY_FIXTURES")
 
 
 class FakeAnthropic:
-    """The fake server; use as a context manager (or start()/stop())."""
+    """The fake upstream server. ``url`` is its base URL once started."""
 
-    def __init__(self) -> None:
-        self._replies: list[Reply | ErrorReply] = []
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or default_folder()
+        self.received: list[Received] = []
+        self.queue: deque[Reply] = deque()
+        self.cancelled = 0
+        self.client_gone = asyncio.Event()
+        self.answered = 0
         self._runner: web.AppRunner | None = None
-        self.hanging = threading.Event()
-        self._release: asyncio.Event | None = None
-        self.disconnected = threading.Event()
-
-    def script(self, *replies: Reply | ErrorReply) -> None:
-        self._replies.extend(replies)
+        self.port = 0
 
     @property
-    def remaining(self) -> int:
-        return len(self._replies)
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeAnthropic":
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
+    def enqueue(self, *replies: Reply) -> None:
+        """Answer the next requests with these replies, in order; then back to defaults."""
+        self.queue.extend(replies)
 
-    def stop(self) -> None:
-        if self._release is not None:
-            self._loop.call_soon_threadsafe(self._release.set)
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def __enter__(self) -> "FakeAnthropic":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _start(self) -> None:
-        self._release = asyncio.Event()
-        app = web.Application()
-        app.router.add_post("/v1/messages", self._messages)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
+    async def start(self) -> "FakeAnthropic":
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = self._runner.addresses[0][1]
+        return self
 
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        self.headers.append({k.lower(): v for k, v in request.headers.items()})
-        if not self._replies:
-            return web.json_response(
-                {"type": "error", "error": {"type": "api_error", "message": "fake script exhausted"}}, status=500)
-        reply = self._replies.pop(0)
-        if isinstance(reply, ErrorReply):
-            return web.json_response(
-                {"type": "error", "error": {"type": reply.type, "message": reply.message}}, status=reply.status)
-        message = {
-            "id": f"msg_{next(_ids):04d}", "type": "message", "role": "assistant", "model": body.get("model"),
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": reply.usage.get("input_tokens", 0), "output_tokens": 1,
-                      "cache_creation_input_tokens": reply.usage.get("cache_creation_input_tokens", 0),
-                      "cache_read_input_tokens": reply.usage.get("cache_read_input_tokens", 0)},
-        }
-        if not body.get("stream"):
-            message.update(content=reply.blocks, stop_reason=reply.stop_reason,
-                           usage={**message["usage"], "output_tokens": reply.usage.get("output_tokens", 0)})
-            return web.json_response(message)
-        response = web.StreamResponse(headers={"content-type": "text/event-stream", "request-id": "req_fake"})
-        await response.prepare(request)
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "FakeAnthropic":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def default_reply(self, method: str, path: str, body: bytes) -> Reply:
+        """What the real API would answer, from the fixture files."""
+        if method == "POST" and path == "/v1/messages":
+            try:
+                stream = bool(json.loads(body).get("stream"))
+            except (ValueError, AttributeError):
+                return Reply.fixture("anthropic-error-invalid-beta-header.json", status=400, folder=self.folder)
+            name = "anthropic-stream-basic-text.sse" if stream else "anthropic-response-message-text.json"
+            return Reply.fixture(name, folder=self.folder)
+        if method == "POST" and path == "/v1/messages/count_tokens":
+            return Reply.fixture("anthropic-response-count-tokens.json", folder=self.folder)
+        if method == "GET" and path == "/v1/models":
+            return Reply.fixture("anthropic-models-list.json", folder=self.folder)
+        if method == "GET" and path.startswith("/v1/models/"):
+            return Reply.fixture("anthropic-model-get.json", folder=self.folder)
+        return Reply.fixture("anthropic-error-not-found.json", status=404, folder=self.folder)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.received.append(Received(request.method, request.raw_path, request.headers, body))
+        reply = self.queue.popleft() if self.queue else self.default_reply(request.method, request.path, body)
         try:
-            await self._stream(response, message, reply)
-        except (ConnectionResetError, asyncio.CancelledError):
-            self.disconnected.set()
+            return await self._answer(request, reply)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            self.client_gone.set()
             raise
+
+    async def _answer(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        if reply.never_answer:
+            await asyncio.Event().wait()
+        headers = CIMultiDict({"request-id": REQUEST_ID, **reply.headers})
+        response = web.StreamResponse(status=reply.status, headers=headers)
+        if reply.content_length:
+            response.content_length = sum(len(c) for c in reply.chunks)
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        for chunk in reply.chunks:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            await response.write(chunk)
+        if reply.then == "die":
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        if reply.then == "hang":
+            await asyncio.Event().wait()
+        await response.write_eof()
+        self.answered += 1
         return response
 
-    async def _stream(self, response: web.StreamResponse, message: dict[str, Any], reply: Reply) -> None:
-        await response.write(_sse("message_start", {"type": "message_start", "message": message}))
-        for index, block in enumerate(reply.blocks):
-            if index == reply.error_after:
-                await self._error_event(response, reply)
-                return
-            if reply.hang_after is not None and index == reply.hang_after:
-                if block["type"] == "text":
-                    await response.write(_sse("content_block_start", {
-                        "type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}))
-                    await response.write(_sse("content_block_delta", {
-                        "type": "content_block_delta", "index": index,
-                        "delta": {"type": "text_delta", "text": _chunks(block["text"])[0]}}))
-                await self._hang()
-                return
-            await self._block(response, index, block)
-        if reply.error_after is not None and reply.error_after >= len(reply.blocks):
-            await self._error_event(response, reply)
-            return
-        if reply.hang_after is not None and reply.hang_after >= len(reply.blocks):
-            await self._hang()
-            return
-        await response.write(_sse("message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-            "usage": {"output_tokens": reply.usage.get("output_tokens", 0)}}))
-        await response.write(_sse("message_stop", {"type": "message_stop"}))
 
-    @staticmethod
-    async def _error_event(response: web.StreamResponse, reply: Reply) -> None:
-        kind, message = reply.error
-        await response.write(_sse("error", {"type": "error", "error": {"type": kind, "message": message}}))
-
-    async def _hang(self) -> None:
-        self.hanging.set()
-        assert self._release is not None
-        await self._release.wait()
-
-    async def _block(self, response: web.StreamResponse, index: int, block: dict[str, Any]) -> None:
-        kind = block["type"]
-        start = {"text": {"type": "text", "text": ""},
-                 "thinking": {"type": "thinking", "thinking": "", "signature": ""},
-                 "tool_use": {"type": "tool_use", "id": block.get("id"), "name": block.get("name"), "input": {}}}[kind]
-        await response.write(_sse("content_block_start", {
-            "type": "content_block_start", "index": index, "content_block": start}))
-        if kind == "text":
-            deltas = [{"type": "text_delta", "text": c} for c in _chunks(block["text"])]
-        elif kind == "thinking":
-            deltas = [{"type": "thinking_delta", "thinking": c} for c in _chunks(block["thinking"])]
-            deltas.append({"type": "signature_delta", "signature": block["signature"]})
-        else:
-            deltas = [{"type": "input_json_delta", "partial_json": c} for c in _chunks(json.dumps(block["input"]))]
-        for delta in deltas:
-            await response.write(_sse("content_block_delta", {
-                "type": "content_block_delta", "index": index, "delta": delta}))
-        await response.write(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+def closed_port() -> int:
+    """A local port with nothing listening on it (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
