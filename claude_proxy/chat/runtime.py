@@ -21,7 +21,7 @@ from claude_proxy.chat.subagent import SUBAGENT_PROMPT, SubagentUI, TaskTool, we
 from claude_proxy.chat.ui import AgentUI
 from claude_proxy.settings import Settings
 from claude_proxy.tools import registry
-from claude_proxy.tools.base import Tool, ToolContext, ToolSession
+from claude_proxy.tools.base import Tool, ToolSession
 from claude_proxy.tools.guard import Guard
 
 if TYPE_CHECKING:
@@ -62,11 +62,8 @@ class ChatRuntime:
         self.ui = ui
         self.client: "AsyncAnthropic" = make_client(self.config)
         self.guard = Guard(self.settings, self.permission_mode)
-        self.context = ToolContext(
-            cwd=self.cwd, settings=self.settings,
-            session=ToolSession(session_allow=list(options.allowed_tools)),
-            extra_roots=[Path(p).expanduser().resolve() for p in settings.tools.extra_roots],
-        )
+        self.context = registry.new_context(
+            self.cwd, self.settings, ToolSession(session_allow=list(options.allowed_tools)))
         self.conversation = Conversation(cwd=str(self.cwd), model=self.config.model)
         self.context.session.id = self.conversation.id
         self.system = ""
@@ -110,10 +107,8 @@ class ChatRuntime:
     async def _spawn_subagent(self, prompt: str) -> tuple[str, str | None]:
         read_only = [t for t in registry.all_tools() if t.read_only]
         conversation = Conversation(cwd=str(self.cwd), model=self.config.model)
-        context = ToolContext(
-            cwd=self.cwd, settings=self.settings, extra_roots=self.context.extra_roots,
-            session=ToolSession(id=f"{self.conversation.id}/task", session_allow=self.context.session.session_allow),
-        )
+        context = registry.new_context(self.cwd, self.settings, ToolSession(
+            id=f"{self.conversation.id}/task", session_allow=self.context.session.session_allow))
         sub = Agent(
             self.client, self.config, conversation, tools=read_only, guard=self.guard,
             context=context, system=f"{SUBAGENT_PROMPT}\n\nWorking directory: {self.cwd}", ui=SubagentUI(self.ui),

@@ -39,7 +39,12 @@ class ToolRunner:
         self._done: dict[str, dict[str, Any]] = {}
 
     def find(self, name: str) -> Tool | None:
-        return self._by_name.get(name)
+        """An offered tool by name or alias (the registry also forgives the case)."""
+        tool = self._by_name.get(name)
+        if tool is None:
+            known = registry.get_tool(name)
+            tool = known if known in self.tools else None
+        return tool
 
     async def run_calls(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Judge and run the calls; the ``tool_result`` blocks come back in call order."""
@@ -129,12 +134,12 @@ class ToolRunner:
 
     async def _run_one(self, call: ToolCall) -> None:
         try:
-            if registry.get_tool(call.name) is not None:
-                result = await registry.run_tool(call.name, call.input, self.context)
+            assert call.tool is not None
+            if registry.get_tool(call.tool.name) is call.tool:
+                result = await registry.run_tool(call.tool.name, call.input, self.context)
             else:
-                assert call.tool is not None
                 result = await call.tool.run(call.input, self.context)
-            hook = self.post_hooks.get(call.tool.name if call.tool else call.name)
+            hook = self.post_hooks.get(call.tool.name)
             if hook is not None and not result.is_error:
                 result = await hook(call, result)
         except asyncio.CancelledError:

@@ -10,7 +10,8 @@ from claude_proxy.chat.conversation import Conversation
 from claude_proxy.chat.loop import Agent
 from claude_proxy.chat.ui import AgentUI
 from claude_proxy.settings import Settings, parse_settings
-from claude_proxy.tools.base import Tool, ToolContext
+from claude_proxy.tools.base import Tool
+from claude_proxy.tools.registry import new_context
 from claude_proxy.tools.guard import Guard
 from tests.support.scripted_anthropic import ScriptedAnthropic
 
@@ -29,7 +30,7 @@ def make_agent(
     """An agent wired like the CLI wires it, talking to the fake server, with the given tools."""
     settings = settings or chat_settings(fake)
     config = resolve_config(settings, max_turns=max_turns, env={})
-    context = ToolContext(cwd=workdir, settings=settings)
+    context = new_context(workdir, settings)
     return Agent(make_client(config), config, Conversation(cwd=str(workdir), model=config.model),
                  tools=tools, guard=Guard(settings, mode), context=context, system=system, ui=ui)
 
