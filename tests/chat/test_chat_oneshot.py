@@ -115,3 +115,24 @@ def test_without_credentials(fake, run_chat, chat_env) -> None:
     proc = run_chat("-p", "hi", env={**env, "ANTHROPIC_BASE_URL": fake.url})
     assert proc.returncode == 0 and proc.stdout == "through the gateway\n"
     assert "authorization" not in fake.headers[0] and "x-api-key" not in fake.headers[0]
+
+
+def test_tool_loop_writes_and_edits_files_and_denied_commands_do_not_run(fake, run_chat, workdir) -> None:
+    (workdir / "keep.txt").write_text("precious\n")
+    calls = [
+        tool_use("Write", {"file_path": "notes.md", "content": "# Notes\n\nfirst draft\n"}),
+        tool_use("Edit", {"file_path": "notes.md", "old_string": "first draft", "new_string": "final text"}),
+        tool_use("Bash", {"command": "touch allowed.txt"}),
+        tool_use("Bash", {"command": "rm keep.txt"}),
+    ]
+    fake.script(Reply("Working on it.", *calls), Reply("Notes written; I was not allowed to delete keep.txt."))
+    proc = run_chat("-p", "write notes", "--permission-mode", "acceptEdits", "--allowed-tools", "Bash(touch:*)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Notes written; I was not allowed to delete keep.txt.\n"
+    assert (workdir / "notes.md").read_text() == "# Notes\n\nfinal text\n"
+    assert (workdir / "allowed.txt").exists()
+    assert (workdir / "keep.txt").read_text() == "precious\n", "the command that needed approval did not run"
+    results = tool_results(fake.requests[1])
+    assert [r["tool_use_id"] for r in results] == [c["id"] for c in calls]
+    assert [bool(r.get("is_error")) for r in results] == [False, False, False, True]
+    assert "Permission denied" in result_text(results[3]) and "--allowed-tools" in result_text(results[3])

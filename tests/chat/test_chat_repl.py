@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
-from tests.support.scripted_anthropic import Reply
+from tests.support.chat import result_text, tool_results
+from tests.support.scripted_anthropic import Reply, tool_use
 from tests.support.terminal import Terminal
 
 
@@ -75,4 +77,36 @@ def test_ctrl_c_stops_the_turn_and_the_session_goes_on(fake, repl) -> None:
     assert sent[1]["content"][0]["text"].startswith("Once up")
     assert "interrupted" in sent[2]["content"][0]["text"]
     term.child.sendeof()
+    assert term.wait_exit() == 0
+
+
+def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, settings_file: Path) -> None:
+    fake.script(Reply("I will create it.", tool_use("Bash", {"command": "touch refused.txt"})),
+                Reply("Fine, I left it alone."),
+                Reply(tool_use("Bash", {"command": "touch granted.txt"})), Reply("Created."))
+    term = repl("--save")
+    term.send_line("make refused.txt")
+    term.expect("Bash(touch refused.txt)")
+    term.expect("[a]lways:")
+    term.send_line("n")
+    term.expect("Fine, I left it alone.")
+    assert not (workdir / "refused.txt").exists()
+    (denied,) = tool_results(fake.requests[1])
+    assert denied["is_error"] and "user denied" in result_text(denied)
+
+    term.expect_prompt()
+    term.send_line("make granted.txt")
+    term.expect("[a]lways:")
+    term.send_line("a")
+    term.expect("allowed for this session: Bash(touch:*)")
+    term.expect("[y/N]:")
+    term.send_line("y")
+    term.expect("Created.")
+    assert (workdir / "granted.txt").exists()
+    saved = yaml.safe_load(settings_file.read_text())
+    assert saved["permissions"]["allow"] == ["Bash(touch:*)"] and saved["chat"]["max_retries"] == 0
+    term.expect_prompt()
+    term.send_line("/permissions")
+    term.expect("allowed this session: Bash(touch:*)")
+    term.send_line("/exit")
     assert term.wait_exit() == 0

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from claude_proxy.chat.sessions import SessionStore
+from claude_proxy.settings import parse_settings
 from tests.support.chat import TEST_KEY, chat_settings, oneshot, result_text, tool_results, user_blocks
 from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
 
@@ -79,3 +80,32 @@ async def test_agent_alias_and_subagent_failure(fake, workdir: Path) -> None:
     assert code == 0 and out == "the helper failed\n"
     (failed,) = tool_results(fake.requests[2])
     assert failed["is_error"] is True and "sub-agent failed" in result_text(failed) and "500" in result_text(failed)
+
+
+async def test_webfetch_prompt_is_answered_by_the_small_model(fake, workdir: Path, aiohttp_server) -> None:
+    from aiohttp import web
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<html><body><h1>Prices</h1><p>The answer is 42.</p></body></html>",
+                            content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/page", page)
+    site = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{site.port}/page"
+    fetch = tool_use("WebFetch", {"url": url, "prompt": "What is the answer?"})
+    fake.script(Reply(fetch), Reply("The page says 42."), Reply("It is 42."))
+    settings = parse_settings({
+        "chat": {"max_retries": 0, "base_url": fake.url, "api_key": TEST_KEY, "small_model": "claude-haiku-4-5",
+                 "sessions_path": str(workdir.parent / "s.db")},
+        "tools": {"web": {"allowed_networks": ["127.0.0.0/8"]}},
+    })
+    code, _, out = await oneshot(fake, workdir, "what is the answer on that page?", settings=settings,
+                                 allowed_tools=["WebFetch"])
+    assert code == 0 and out == "It is 42.\n"
+    small = fake.requests[1]
+    assert small["model"] == "claude-haiku-4-5" and not small.get("stream")
+    asked = user_blocks(small)[0]["text"]
+    assert "The answer is 42." in asked and "What is the answer?" in asked
+    (answer,) = tool_results(fake.requests[2])
+    assert answer["tool_use_id"] == fetch["id"] and result_text(answer) == "The page says 42."
