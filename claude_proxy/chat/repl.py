@@ -86,12 +86,18 @@ class Repl:
         self.ui = TerminalUI(self.console, self._ask, save_rules=options.save_rules, settings_path=settings_path)
         self.runtime = ChatRuntime(settings, options, self.ui)
         self.commands = SlashCommands(self.runtime, self.console)
+        self._turn: asyncio.Task | None = None
 
     async def _ask(self, question: str) -> str:
         try:
-            return await self.ask_session.prompt_async(question)
+            return await self.ask_session.prompt_async(question, handle_sigint=False)
         except (KeyboardInterrupt, EOFError):
             raise asyncio.CancelledError from None
+
+    def _on_sigint(self) -> None:
+        """Ctrl-C during a turn: stop it; the session goes on."""
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
 
     async def run(self, first_prompt: str | None = None) -> None:
         await self.runtime.start()
@@ -138,9 +144,10 @@ class Repl:
         """Run one prompt as a task Ctrl-C can cancel; print the status line after it."""
         agent = self.runtime.agent
         assert agent is not None
+        task = self._turn = asyncio.create_task(agent.run(text))
+        # prompt_toolkit takes SIGINT over while it reads a line, so the handler is set per turn
         loop = asyncio.get_running_loop()
-        task = asyncio.create_task(agent.run(text))
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
         start = time.monotonic()
         try:
             result = await task
@@ -154,6 +161,7 @@ class Repl:
             return
         finally:
             loop.remove_signal_handler(signal.SIGINT)
+            self._turn = None
         self.ui.finish_stream()
         if result.error:
             await self.runtime.save()

@@ -88,7 +88,7 @@ class ChatRuntime:
             context=self.context, system=self.system, ui=self.ui,
         )
         self.agent.runner.post_hooks["WebFetch"] = webfetch_hook(
-            self.client, self.config.small_model, _CostsOf(self),
+            self.client, self.config.small_model, lambda model, usage: self.conversation.costs.record(model, usage),
         )
 
     def _system_prompt(self) -> str:
@@ -137,16 +137,6 @@ class ChatRuntime:
 
     async def close(self) -> None:
         await self.client.close()
-
-
-class _CostsOf:
-    """The current conversation's cost tracker, looked up at use (after /clear it changes)."""
-
-    def __init__(self, runtime: ChatRuntime) -> None:
-        self.runtime = runtime
-
-    def record(self, model: str, usage: Any) -> None:
-        self.runtime.conversation.costs.record(model, usage)
 
 
 def _with_allowed(settings: Settings, allowed: list[str]) -> Settings:

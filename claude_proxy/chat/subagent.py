@@ -19,8 +19,6 @@ from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
-    from claude_proxy.chat.pricing import CostTracker
-
 log = logging.getLogger(__name__)
 
 SUBAGENT_PROMPT = """\
@@ -89,9 +87,12 @@ class SubagentUI(AgentUI):
 
 
 def webfetch_hook(
-    client: "AsyncAnthropic", model: str, costs: "CostTracker", max_tokens: int = 4096,
+    client: "AsyncAnthropic", model: str, record: Callable[[str, Usage], None], max_tokens: int = 4096,
 ) -> Callable[[ToolCall, ToolResult], Awaitable[ToolResult]]:
-    """A post-hook for WebFetch results that applies the call's ``prompt`` with the small model."""
+    """A post-hook for WebFetch results that applies the call's ``prompt`` with the small model.
+
+    ``record(model, usage)`` books the small model's tokens on the session's bill.
+    """
     import anthropic
 
     async def apply(call: ToolCall, result: ToolResult) -> ToolResult:
@@ -110,7 +111,7 @@ def webfetch_hook(
 
             log.warning("WebFetch prompt failed: %s", exc)
             return ToolResult(f"(could not apply the prompt: {describe_api_error(exc)}; the page follows)\n\n{page}")
-        costs.record(model, Usage.from_api(reply.usage))
+        record(model, Usage.from_api(reply.usage))
         return ToolResult("".join(b.text for b in reply.content if b.type == "text"))
 
     return apply

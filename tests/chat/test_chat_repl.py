@@ -83,6 +83,7 @@ def test_ctrl_c_stops_the_turn_and_the_session_goes_on(fake, repl) -> None:
 def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, settings_file: Path) -> None:
     fake.script(Reply("I will create it.", tool_use("Bash", {"command": "touch refused.txt"})),
                 Reply("Fine, I left it alone."),
+                Reply(tool_use("Bash", {"command": "touch interrupted.txt"})),
                 Reply(tool_use("Bash", {"command": "touch granted.txt"})), Reply("Created."))
     term = repl("--save")
     term.send_line("make refused.txt")
@@ -95,6 +96,13 @@ def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, s
     assert denied["is_error"] and "user denied" in result_text(denied)
 
     term.expect_prompt()
+    term.send_line("make interrupted.txt")
+    term.expect("[a]lways:")
+    term.interrupt()  # Ctrl-C at the permission prompt stops the turn
+    term.expect("stopped")
+    assert not (workdir / "interrupted.txt").exists()
+
+    term.expect_prompt()
     term.send_line("make granted.txt")
     term.expect("[a]lways:")
     term.send_line("a")
@@ -103,6 +111,10 @@ def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, s
     term.send_line("y")
     term.expect("Created.")
     assert (workdir / "granted.txt").exists()
+    sent = fake.requests[3]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    (stopped,) = [b for b in sent[6]["content"] if b["type"] == "tool_result"]
+    assert stopped["is_error"] and "Interrupted" in result_text(stopped)
     saved = yaml.safe_load(settings_file.read_text())
     assert saved["permissions"]["allow"] == ["Bash(touch:*)"] and saved["chat"]["max_retries"] == 0
     term.expect_prompt()
