@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from tests.support.chat import TEST_KEY, result_text, tool_results, user_blocks
 from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
@@ -136,3 +137,26 @@ def test_tool_loop_writes_and_edits_files_and_denied_commands_do_not_run(fake, r
     assert [r["tool_use_id"] for r in results] == [c["id"] for c in calls]
     assert [bool(r.get("is_error")) for r in results] == [False, False, False, True]
     assert "Permission denied" in result_text(results[3]) and "--allowed-tools" in result_text(results[3])
+
+
+def test_sigint_mid_stream_exits_130_and_saves_a_valid_session(fake, cli, chat_env, workdir) -> None:
+    import signal
+    import sqlite3
+    from pathlib import Path
+
+    from claude_proxy.chat.conversation import Conversation
+
+    fake.script(Reply("Partial story that never ends", hang_after=0))
+    proc = subprocess.Popen([*cli, "chat", "-p", "tell a story"], cwd=workdir, env=chat_env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert fake.hanging.wait(30)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err
+    db = Path(chat_env["XDG_DATA_HOME"]) / "claude-proxy" / "sessions.db"
+    (row,) = sqlite3.connect(db).execute("SELECT messages FROM sessions").fetchall()
+    saved = Conversation(messages=json.loads(row[0]))
+    assert saved.is_valid() and saved.messages[-1]["content"][0]["text"].startswith("Partial")

@@ -51,6 +51,13 @@ def test_prompt_streams_answer_and_slash_commands(fake, repl, workdir: Path, cha
     term.expect("mode: default")
     term.send_line("/todos")
     term.expect("no todos")
+    term.child.send("/mo")
+    term.expect("show the model")  # the completion menu, while typing
+    term.child.send("\t")  # Tab takes the completion
+    term.send_line(" claude-opus-4-5")
+    term.expect("model: claude-opus-4-5")
+    term.send_line("/clear")
+    term.expect("new conversation")
     term.send_line("/nonsense")
     term.expect("unknown command /nonsense")
     term.send_line("/exit")
