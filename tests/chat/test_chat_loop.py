@@ -56,6 +56,16 @@ class Answering(AgentUI):
         self.remembered.append(rule)
 
 
+class Streaming(AgentUI):
+    """Notes when the first piece of text has streamed in."""
+
+    def __init__(self) -> None:
+        self.got_text = asyncio.Event()
+
+    def text_delta(self, text: str) -> None:
+        self.got_text.set()
+
+
 async def test_results_come_back_in_call_order_with_errors(fake, workdir: Path) -> None:
     (workdir / "a.txt").write_text("alpha\n")
     calls = [tool_use("Read", {"file_path": "a.txt"}), tool_use("Nope", {}),
@@ -151,10 +161,10 @@ async def test_connection_refused_is_one_line(workdir: Path) -> None:
 
 async def test_ctrl_c_while_streaming_keeps_a_valid_history(fake, workdir: Path) -> None:
     fake.script(Reply("Partial answer that goes on and on", hang_after=0))
-    agent = make_agent(fake, workdir, registry.all_tools())
+    ui = Streaming()
+    agent = make_agent(fake, workdir, registry.all_tools(), ui=ui)
     task = asyncio.create_task(agent.run("tell me a story"))
-    await asyncio.to_thread(fake.hanging.wait, 10)
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(ui.got_text.wait(), 30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -147,16 +147,20 @@ def test_sigint_mid_stream_exits_130_and_saves_a_valid_session(fake, cli, chat_e
     from claude_proxy.chat.conversation import Conversation
 
     fake.script(Reply("Partial story that never ends", hang_after=0))
-    proc = subprocess.Popen([*cli, "chat", "-p", "tell a story"], cwd=workdir, env=chat_env, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*cli, "chat", "-p", "tell a story", "--output-format", "stream-json"], cwd=workdir,
+                            env=chat_env, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
     try:
-        assert fake.hanging.wait(30)
+        assert proc.stdout is not None
+        while json.loads(proc.stdout.readline())["type"] != "text_delta":
+            pass
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 130 and "Traceback" not in err
+    assert proc.returncode == 130 and "Traceback" not in err, err
     db = Path(chat_env["XDG_DATA_HOME"]) / "claude-proxy" / "sessions.db"
+    assert db.exists(), err
     (row,) = sqlite3.connect(db).execute("SELECT messages FROM sessions").fetchall()
     saved = Conversation(messages=json.loads(row[0]))
     assert saved.is_valid() and saved.messages[-1]["content"][0]["text"].startswith("Partial")
