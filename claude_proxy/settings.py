@@ -16,13 +16,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from claude_proxy.errors import SettingsError
+
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
 LOCAL_FILE = "claude-proxy.yaml"
-
-
-class SettingsError(Exception):
-    """A settings file that cannot be read or does not validate."""
 
 
 def user_config_path() -> Path:
@@ -136,6 +134,7 @@ class BashToolSettings(_Section):
 
     default_timeout: float = Field(120.0, gt=0, le=600)
     max_output_chars: int = Field(30_000, ge=1000)
+    pass_secret_env: bool = False
 
 
 class GrepToolSettings(_Section):
@@ -158,10 +157,12 @@ class WebToolSettings(_Section):
 
 
 class SearchToolSettings(_Section):
-    """WebSearch's back end: none, searxng, or a ``module:factory`` plug-in."""
+    """WebSearch's back end: none, searxng, brave, or a ``module:factory`` plug-in."""
 
     backend: str = "none"
     searxng_url: str | None = None
+    brave_api_key: str | None = None
+    brave_url: str = "https://api.search.brave.com/res/v1/web/search"
     max_results: int = Field(10, ge=1, le=50)
     timeout: float = Field(15.0, gt=0)
 

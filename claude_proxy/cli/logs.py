@@ -88,6 +88,7 @@ def list_(
 @app.command()
 def show(
     ident: str = typer.Argument(..., metavar="ID", help="A request id (a unique prefix is enough)."),
+    raw: bool = typer.Option(False, "--raw", help="Print both bodies whole (the raw SSE for streams)."),
     json_out: bool = JsonOption,
     log_db: Optional[str] = LogDbOption,
     config: Optional[str] = ConfigOption,
@@ -102,7 +103,7 @@ def show(
         return
     from claude_proxy.proxy.logview import entry_view
 
-    _console().print(entry_view(entry))
+    _console().print(entry_view(entry, raw=raw))
 
 
 @app.command()

@@ -118,14 +118,13 @@ def check(
     import json
     from dataclasses import asdict
 
-    from claude_proxy.cli.errors import CLIError
     from claude_proxy.settings import load_settings
     from claude_proxy.tools.base import ToolContext
     from claude_proxy.tools.guard import judge_command
 
     workspace = (cwd or Path.cwd()).expanduser()
     if not workspace.is_dir():
-        raise CLIError(f"--cwd {workspace} is not a directory")
+        raise CLIError(f"--cwd {workspace} is not a directory", EXIT_USAGE)
     context = ToolContext(cwd=workspace.resolve(), settings=load_settings(config))
     verdict = judge_command(command, context)
     if json_out:
@@ -137,4 +136,4 @@ def check(
             typer.echo(f"{part.behavior:<6} {shown:<40} {part.reason}")
         label = "safe" if verdict.behavior == "allow" else verdict.behavior
         typer.echo(f"overall: {label}: {verdict.reason}")
-    raise typer.Exit(0 if verdict.behavior == "allow" else 3)
+    raise typer.Exit(0 if verdict.behavior == "allow" else EXIT_GUARD)

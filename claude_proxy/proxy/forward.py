@@ -59,7 +59,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
         return error_response(exc.status, exc.message, exc.error_type,
                               headers={**exc.headers, ID_HEADER: entry.id})
     except asyncio.CancelledError:
-        entry.error = entry.error or "client disconnected"
+        entry.error = entry.error or ("cancelled: the proxy was shutting down" if state.stopping
+                                      else "client disconnected")
         raise
     except Exception as exc:  # the HTTP edge: a bug must still answer in Anthropic's shape
         log.exception("%s %s failed inside the proxy", request.method, request.raw_path)
@@ -99,6 +100,7 @@ async def prepare(request: web.Request, state: ProxyState, entry: LogEntry) -> P
     headers = upstream_request_headers(request.headers, api_key=state.api_key, hop_token=state.hop_token)
     entry.request_headers = dict(headers)
     entry.request_body = body
+    entry.request_size = len(body)
     return Prepared(request.method, request.raw_path, headers, body)
 
 

@@ -85,21 +85,106 @@ def tail_line(entry: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def _body(text: str | None, truncated: bool, size: int | None) -> RenderableType:
+CLIP = 400
+RAW_CLIP = 4000
+
+
+def _clip(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... (+{len(text) - limit:,} chars)"
+
+
+def _body(text: str | None, truncated: bool, size: int | None, limit: int | None = None) -> RenderableType:
     if text is None:
         return Text("(not kept: log.bodies is off)", style="dim")
     if not text:
         return Text("(empty)", style="dim")
     rendered: RenderableType
     try:
-        rendered = Syntax(json.dumps(json.loads(text), indent=2, ensure_ascii=False), "json",
-                          word_wrap=True, theme="ansi_dark", background_color="default")
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        rendered = Syntax(_clip(pretty, limit), "json", word_wrap=True, theme="ansi_dark",
+                          background_color="default")
     except ValueError:
-        rendered = Text(text)
+        rendered = Text(_clip(text, limit))
     if truncated:
-        note = f"(truncated: {len(text.encode())} of {size:,} bytes kept)" if size else "(truncated)"
+        note = f"(truncated: {len(text.encode()):,} of {size:,} bytes kept)" if size else "(truncated)"
         return Group(rendered, Text(note, style="yellow"))
     return rendered
+
+
+def _content_lines(content: Any, limit: int | None) -> list[Text]:
+    """One line per content block of a request message, long text clipped."""
+    if isinstance(content, str):
+        return [Text(_clip(content, limit))]
+    lines = []
+    for block in content if isinstance(content, list) else []:
+        kind = block.get("type") if isinstance(block, dict) else type(block).__name__
+        if kind == "text":
+            lines.append(Text(_clip(block.get("text", ""), limit)))
+        elif kind in ("tool_use", "server_tool_use"):
+            args = json.dumps(block.get("input", {}), ensure_ascii=False)
+            lines.append(Text(f"[{kind}] {block.get('name')} {_clip(args, limit)}", style="cyan"))
+        elif kind == "tool_result":
+            inner = block.get("content")
+            if isinstance(inner, list):
+                inner = " ".join(b.get("text", f"[{b.get('type')}]") for b in inner if isinstance(b, dict))
+            flag = " error" if block.get("is_error") else ""
+            lines.append(Text(f"[tool_result{flag} {block.get('tool_use_id')}] {_clip(str(inner or ''), limit)}",
+                              style="cyan"))
+        elif kind == "thinking":
+            lines.append(Text(f"[thinking] {_clip(block.get('thinking', ''), limit)}", style="dim italic"))
+        else:
+            lines.append(Text(f"[{kind}]", style="magenta"))
+    return lines
+
+
+def conversation(body: dict[str, Any], limit: int | None = CLIP) -> RenderableType:
+    """A Messages API request as a reader wants it: parameters, system, tool names, then the turns."""
+    params = [f"{k} {json.dumps(body[k], ensure_ascii=False)}" for k in
+              ("model", "max_tokens", "stream", "temperature", "tool_choice", "thinking") if k in body]
+    parts: list[RenderableType] = [Text("  ".join(params), style="bold")]
+    system = body.get("system")
+    if isinstance(system, list):
+        system = "\n".join(b.get("text", "") for b in system if isinstance(b, dict))
+    if system:
+        parts.append(Text("system: ", style="bold") + Text(_clip(str(system), limit)))
+    tools = body.get("tools")
+    if isinstance(tools, list) and tools:
+        names = ", ".join(str(t.get("name", t.get("type"))) for t in tools if isinstance(t, dict))
+        parts.append(Text(f"tools ({len(tools)}): ", style="bold") + Text(names))
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        lines = _content_lines(message.get("content"), limit)
+        head = Text(f"{message.get('role')}: ", style="bold")
+        if len(lines) == 1:
+            parts.append(head + lines[0])
+        else:
+            parts.append(Group(head, *(Padding(line, (0, 0, 0, 2)) for line in lines)))
+    return Group(*parts)
+
+
+def _request(entry: dict[str, Any], raw: bool) -> RenderableType:
+    text = entry.get("request_body")
+    limit = None if raw else RAW_CLIP
+    if not raw and text:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("messages"), list):
+            return conversation(body)
+    return _body(text, bool(entry.get("request_truncated")), entry.get("request_bytes"), limit)
+
+
+def _response(entry: dict[str, Any], raw: bool) -> RenderableType:
+    text = entry.get("response_body")
+    if entry.get("stream") and text and not raw:
+        size = entry.get("response_bytes") or len(text)
+        return Text(f"(raw event stream, {size:,} bytes: `logs show --raw` prints it)", style="dim")
+    return _body(text, bool(entry.get("response_truncated")), entry.get("response_bytes"),
+                 None if raw else RAW_CLIP)
 
 
 def _headers(headers: Any) -> RenderableType:
@@ -142,8 +227,12 @@ def answer(message: Any) -> RenderableType:
     return Group(*parts) if parts else Text("(empty content)", style="dim")
 
 
-def entry_view(entry: dict[str, Any]) -> Group:
-    """``logs show``: the request, the response and the assembled answer, in that order."""
+def entry_view(entry: dict[str, Any], *, raw: bool = False) -> Group:
+    """``logs show``: the request, the response and the assembled answer, in that order.
+
+    By default a Messages request reads as a conversation with long text clipped;
+    ``raw`` prints both bodies whole, as logged.
+    """
     usage = ", ".join(f"{label} {entry[key]:,}" for label, key in (
         ("input", "input_tokens"), ("output", "output_tokens"), ("cache read", "cache_read_tokens"),
         ("cache write", "cache_creation_tokens")) if entry.get(key) is not None)
@@ -156,24 +245,16 @@ def entry_view(entry: dict[str, Any]) -> Group:
         ("attempts", entry.get("attempts") if (entry.get("attempts") or 1) > 1 else None),
         ("error", Text(entry["error"], style="red") if entry.get("error") else None),
     ])
-    response_body: RenderableType
-    if entry.get("stream") and entry.get("response_body"):
-        size = entry.get("response_bytes")
-        response_body = Text(f"(raw event stream, {size or len(entry['response_body']):,} bytes; "
-                             "`logs show --json` prints it)", style="dim")
-    else:
-        response_body = _body(entry.get("response_body"), bool(entry.get("response_truncated")),
-                              entry.get("response_bytes"))
     return Group(
         summary,
         Rule("request", align="left"),
         _headers(entry.get("request_headers")),
         Text(""),
-        _body(entry.get("request_body"), bool(entry.get("request_truncated")), entry.get("request_bytes")),
+        _request(entry, raw),
         Rule("response", align="left"),
         _headers(entry.get("response_headers")),
         Text(""),
-        response_body,
+        _response(entry, raw),
         Rule("answer", align="left"),
         answer(entry.get("message")),
     )

@@ -44,11 +44,15 @@ def _mask_value(value: str) -> tuple[str, list[str]]:
 
 
 def mask_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """A masked copy of ``headers`` and the clear secrets found, for scrubbing elsewhere."""
+    """A masked copy of ``headers`` and the clear secrets found, for scrubbing elsewhere.
+
+    Names come back lower-cased (HTTP names are case-insensitive), so a log query
+    finds ``x-api-key`` however the client spelled it.
+    """
     masked: dict[str, str] = {}
     secrets: list[str] = []
     for name, value in headers.items():
-        value = str(value)
+        name, value = str(name).lower(), str(value)
         if is_secret_name(name):
             masked[name], found = _mask_value(value)
             secrets.extend(found)

@@ -16,6 +16,7 @@ import time
 import aiohttp
 from aiohttp import web
 
+from claude_proxy.proxy.capture import BodyCapture
 from claude_proxy.proxy.errors import error_event
 from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
 from claude_proxy.proxy.requestlog import LogEntry
@@ -26,11 +27,11 @@ log = logging.getLogger(__name__)
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
 
-def frame_terminator(tail: bytes) -> bytes:
+def frame_terminator(last_bytes: bytes) -> bytes:
     """Bytes that end a possibly unfinished SSE event, given the last bytes sent."""
-    if not tail or tail.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
+    if not last_bytes or last_bytes.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
         return b""
-    if tail.endswith((b"\n", b"\r")):
+    if last_bytes.endswith((b"\n", b"\r")):
         return b"\n"
     return b"\n\n"
 
@@ -53,8 +54,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     response.headers[ID_HEADER] = entry.id
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
-    captured = bytearray()
-    tail = b""
+    capture = BodyCapture(log_cap)
     finished = False
     try:
         await response.prepare(request)
@@ -62,16 +62,14 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             try:
                 chunk = await upstream.content.readany()
             except UPSTREAM_READ_ERRORS as exc:
-                await _fail_mid_body(request, response, upstream, entry, exc, tail)
+                await _fail_mid_body(request, response, upstream, entry, exc, capture.last_bytes)
                 return response
             if entry.ttfb_ms is None:
                 entry.ttfb_ms = (time.perf_counter() - started) * 1000
             if not chunk:
                 break
             await response.write(chunk)
-            if len(captured) < log_cap:
-                captured += chunk[: log_cap - len(captured)]
-            tail = chunk[-4:] if len(chunk) >= 4 else (tail + chunk)[-4:]
+            capture.add(chunk)
         await response.write_eof()
         finished = True
         return response
@@ -85,7 +83,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             request.transport.close()
         return response
     finally:
-        entry.response_body = bytes(captured)
+        capture.fill(entry)
         if finished:
             upstream.release()
         else:
@@ -94,13 +92,13 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
 
 async def _fail_mid_body(request: web.Request, response: web.StreamResponse,
                          upstream: aiohttp.ClientResponse, entry: LogEntry, exc: BaseException,
-                         tail: bytes) -> None:
+                         last_bytes: bytes) -> None:
     host = f"{upstream.url.host}:{upstream.url.port}"
     message = _describe_read_failure(exc, host)
     entry.error = message
     log.warning("%s %s: %s", request.method, request.raw_path, message)
     if entry.stream and response.content_length is None:
-        await response.write(frame_terminator(tail) + error_event("api_error", message))
+        await response.write(frame_terminator(last_bytes) + error_event("api_error", message))
         response.force_close()
         await response.write_eof()
     elif request.transport is not None:

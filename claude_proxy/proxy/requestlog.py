@@ -236,7 +236,8 @@ class RequestLog:
                 failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 busy = "locked" in str(exc) or "busy" in str(exc)
-                if not busy and failures >= WRITE_TRIES:
+                transient = isinstance(exc, sqlite3.OperationalError)  # I/O, full disk: worth another try
+                if not busy and (failures >= WRITE_TRIES or not transient):
                     break
                 if failures == 1 or failures % 10 == 0:
                     logger.warning("request log write failed (try %d): %s", failures, exc)

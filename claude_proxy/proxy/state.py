@@ -32,6 +32,7 @@ class ProxyState:
     hop_token: str = field(default_factory=lambda: os.urandom(6).hex())
     started_at: float = field(default_factory=time.time)
     in_flight: int = 0
+    stopping: bool = False
     log_cap: int = 0
 
     @classmethod

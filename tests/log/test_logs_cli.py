@@ -99,7 +99,10 @@ def test_show_is_readable_and_takes_a_prefix(cli: list[str], cli_env: dict[str, 
     assert "get_weather" in out and '"location": "San Francisco, CA"' in out
     assert "x-api-key:" in out and "****WXYZ" in out and KEY not in out
     assert "input 472, output 89" in out and "tool_use" in out
-    assert '"content": "hi"' in out, "the request body, pretty-printed"
+    assert 'model "claude-sonnet-4-5"' in out and "user: hi" in out, "the request, as a conversation"
+    assert "raw event stream" in out and "event: message_start" not in out
+    raw = logs(cli, cli_env, db, "show", ident, "--raw").stdout
+    assert "event: message_start" in raw and '"content": "hi"' in raw, "--raw prints both bodies whole"
 
     thinking = logs(cli, cli_env, db, "show", filled["thinking"]).stdout
     assert "[thinking] Let me solve this step by step" in thinking and "27 * 453 = 12,231" in thinking
@@ -243,3 +246,33 @@ def test_since_limits_list_and_stats(cli: list[str], cli_env: dict[str, str], db
     assert json.loads(since.stdout)["requests"] == 5, "thinking, json, both errors and the recent one"
     bad = logs(cli, cli_env, db, "stats", "--since", "yesterday-ish")
     assert bad.returncode == 1 and "--since" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_show_reads_a_long_agent_request_as_a_conversation(cli: list[str], cli_env: dict[str, str],
+                                                          db: Path, fixtures_dir: Path) -> None:
+    """A Claude Code-sized request: long system prompt, many tools, tool calls and results."""
+    system = "You are an agent. " + "Follow the rules. " * 500 + "THE-END-OF-SYSTEM"
+    body = {
+        "model": "claude-sonnet-4-5", "max_tokens": 32000, "stream": True,
+        "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"name": n, "input_schema": {"type": "object"}} for n in ("Bash", "Read", "Edit")],
+        "messages": [
+            {"role": "user", "content": "List the files"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Listing."},
+                                              {"type": "tool_use", "id": "toolu_1", "name": "Bash",
+                                               "input": {"command": "ls"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                          "content": "README.md\nsetup.py"}]},
+        ],
+    }
+    entry = make_entry(fixtures_dir, "anthropic-stream-basic-text.sse", request_body=json.dumps(body).encode())
+    write_entries(db, [entry])
+    out = logs(cli, cli_env, db, "show", entry.id).stdout
+    assert "system: You are an agent." in out and "THE-END-OF-SYSTEM" not in out and "more chars" not in out
+    assert "+" in out and "chars)" in out, "the long system prompt is clipped with a count"
+    assert "tools (3): Bash, Read, Edit" in out
+    assert "user: List the files" in out
+    assert '[tool_use] Bash {"command": "ls"}' in out
+    assert "[tool_result toolu_1] README.md" in out
+    assert "Hello!" in out, "the assembled answer"
+    assert "THE-END-OF-SYSTEM" in logs(cli, cli_env, db, "show", entry.id, "--raw").stdout

@@ -106,8 +106,8 @@ def test_secrets_never_reach_the_file(db: Path, fixtures_dir: Path) -> None:
     first, second = read_rows(db)
     assert json.loads(first["request_headers"])["x-api-key"] == "****WXYZ"
     headers = json.loads(second["request_headers"])
-    assert headers["Authorization"] == "Bearer ****Q9z1"
-    assert headers["Cookie"].endswith("xyz9") and headers["X-Custom"] == "key ****WXYZ"
+    assert headers["authorization"] == "Bearer ****Q9z1", "names are stored lower-cased"
+    assert headers["cookie"].endswith("xyz9") and headers["x-custom"] == "key ****WXYZ"
     assert second["path"] == "/v1/models?api_key=****WXYZ&limit=5"
     assert json.loads(second["request_body"])["echo"] == "****WXYZ"
     assert "****WXYZ" in second["error"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from claude_proxy.tools.base import Behavior, ToolContext
 from claude_proxy.tools.guard.judgement import Judgement, ask, deny
-from claude_proxy.tools.guard.paths import PathDenied, check_path, workspace_roots
+from claude_proxy.tools.guard.paths import PathDenied, check_path, secret_under, workspace_roots
 from claude_proxy.tools.guard.programs import DOWNLOADERS, INTERPRETERS, WRAPPERS, judge_program
 from claude_proxy.tools.guard.shell import Redirect, SimpleCommand, Word, normalize, parse
 
@@ -87,6 +87,12 @@ class _Env:
             return str(exc)
         return None
 
+    def secret_problem(self, word: Word, hidden: bool, gitignore: bool) -> str | None:
+        target = self._absolute(word.value or ".")
+        if target is None:
+            return "the directory is not known after cd"
+        return secret_under(Path(os.path.realpath(target)), self.context, hidden=hidden, gitignore=gitignore)
+
     def _glob_problem(self, pattern: str) -> str | None:
         base = self._absolute(pattern)
         if base is None:
@@ -133,16 +139,24 @@ class _Env:
                 return deny(f"{word.text} is the home directory or inside it")
             return ask(f"{word.text} depends on a variable or substitution")
         value = word.value
-        if word.glob:
-            value = os.path.dirname(value.split("*")[0].split("?")[0].split("[")[0]) or "."
         if word.brace:
             return ask(f"{word.text} uses brace expansion")
+        if word.glob:
+            prefix = value.split("*")[0].split("?")[0].split("[")[0]
+            directory = self._absolute(os.path.dirname(prefix) or ".")
+            if directory is None:
+                return ask(f"{value} is relative to a directory not known after cd")
+            real = Path(os.path.realpath(directory))
+            if any(real == root or root in real.parents for root in self.roots):
+                return None
+            return deny(f"{word.text} matches entries of {real}, outside the workspace")
         target = self._absolute(value)
         if target is None:
             return ask(f"{value} is relative to a directory not known after cd")
         stripped = str(target).rstrip("/") or "/"
         parent, name = os.path.split(stripped)
-        real = Path(os.path.realpath(stripped)) if name in ("", ".", "..") else Path(os.path.realpath(parent)) / name
+        follow = value.endswith("/") or name in ("", ".", "..")
+        real = Path(os.path.realpath(stripped)) if follow else Path(os.path.realpath(parent)) / name
         if real == Path("/"):
             return deny(f"{word.text} is the root directory")
         if real == self.home:
@@ -315,5 +329,8 @@ def judge_command(command: str, context: ToolContext) -> CommandVerdict:
     if not isinstance(command, str) or not command.strip():
         return CommandVerdict("ask", "there is no command to run")
     judge = _Judge(context)
-    judge.script(command, 0)
+    try:
+        judge.script(command, 0)
+    except RecursionError:
+        return CommandVerdict("ask", "too deeply nested to analyse", judge.parts)
     return summarize(judge.parts)

@@ -7,9 +7,17 @@ from the command line (``-c``, ``--config-env``, ``--exec-path``, ``-C``,
 ``--git-dir``, ``--work-tree``): ``git -c core.pager=sh`` is how a "read-only"
 ``git log`` runs anything. ``branch``, ``tag``, ``stash``, ``remote``,
 ``worktree`` and ``config`` are read-only only in their listing forms.
+
+git also runs programs named in the repository's config (``diff.external``,
+``core.fsmonitor``, ...). The real ``.git`` directory is protected from writes, but a
+model could craft a bare-repository-shaped folder or a ``.git`` file pointing at one,
+so git commands are safe only where git would find an ordinary ``.git`` directory.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from claude_proxy.tools.guard.judgement import Env, Judgement, ask, long_matches, ok
 from claude_proxy.tools.guard.shell import Word
@@ -25,7 +33,8 @@ READ_ONLY = frozenset({
     "version", "diff-tree", "diff-files", "diff-index", "cherry", "range-diff", "check-ignore", "check-attr",
 })
 BAD_LONG = frozenset({"--output", "--ext-diff", "--open-files-in-pager", "--no-index", "--exec", "--upload-pack",
-                      "--receive-pack", "--output-directory", "--edit", "--textconv"})
+                      "--receive-pack", "--output-directory", "--edit", "--textconv", "--untracked",
+                      "--no-exclude-standard"})
 BRANCH_LISTING = frozenset({
     "-a", "--all", "-r", "--remotes", "-v", "-vv", "--verbose", "-l", "--list", "--show-current",
     "--contains", "--no-contains", "--merged", "--no-merged", "--points-at", "--sort", "--format",
@@ -82,6 +91,21 @@ def _subcommand_form(sub: str, rest: list[Word]) -> Judgement | None:
     return None
 
 
+def repository_problem(cwd: Path | None) -> str | None:
+    """Why the repository git would discover from ``cwd`` may carry a crafted config, or None."""
+    if cwd is None:
+        return "git runs in a directory not known after cd"
+    for directory in (cwd, *cwd.parents):
+        marker = directory / ".git"
+        if marker.is_dir() and not marker.is_symlink():
+            return None
+        if os.path.lexists(marker):
+            return f"{marker} is not a plain .git directory, so its config is not proven safe"
+        if all((directory / name).exists() for name in ("HEAD", "objects", "refs")):
+            return f"{directory} looks like a bare repository, whose config could run programs"
+    return None
+
+
 def judge_git(args: list[Word], env: Env) -> Judgement:
     """The verdict on ``git ARGS``: ``allow`` only for read-only inspection."""
     i = 0
@@ -108,4 +132,9 @@ def judge_git(args: list[Word], env: Env) -> Judgement:
         if sub == "grep" and value.startswith("-") and not value.startswith("--") and "O" in value:
             return ask("git grep -O opens files in a pager program")
     problem = _subcommand_form(sub, rest)
-    return problem or ok(f"git {sub} is read-only")
+    if problem:
+        return problem
+    where = repository_problem(env.cwd)
+    if where:
+        return ask(where)
+    return ok(f"git {sub} is read-only")

@@ -9,6 +9,7 @@ the unambiguous long-option abbreviations GNU tools accept (``--out`` is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from claude_proxy.tools.base import Behavior
@@ -28,10 +29,13 @@ class Judgement:
 class Env(Protocol):
     """The judge's view of the workspace, implemented in `commands`."""
 
+    cwd: Path | None
+
     def read_problem(self, word: Word) -> str | None: ...
     def write_problem(self, word: Word) -> Judgement | None: ...
     def removal_problem(self, word: Word) -> Judgement | None: ...
     def change_dir(self, word: Word | None) -> str | None: ...
+    def secret_problem(self, word: Word, hidden: bool, gitignore: bool) -> str | None: ...
 
 
 def ok(reason: str) -> Judgement:
@@ -67,7 +71,7 @@ def long_matches(given: str, options: frozenset[str]) -> str | None:
     name = given.split("=", 1)[0]
     if name in options:
         return name
-    if len(name) > 3:
+    if len(name) > 2:
         for option in options:
             if option.startswith("--") and option.startswith(name):
                 return option
@@ -78,6 +82,7 @@ def long_matches(given: str, options: frozenset[str]) -> str | None:
 class Scan:
     positionals: list[Word] = field(default_factory=list)
     options: list[tuple[str, Word | None]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
     bad: str | None = None
 
 
@@ -108,6 +113,8 @@ def scan(args: list[Word], spec: Spec, stop_at_positional: bool = False) -> Scan
                 i += 1
             elif name:
                 out.options.append((name, Word(value, value.split("=", 1)[1])))
+            else:
+                out.flags.append(value)
             continue
         for index, letter in enumerate(value[1:], start=1):
             option = "-" + letter
@@ -121,6 +128,7 @@ def scan(args: list[Word], spec: Spec, stop_at_positional: bool = False) -> Scan
                     out.options.append((option, args[i] if i < len(args) else None))
                     i += 1
                 break
+            out.flags.append(option)
     return out
 
 

@@ -27,6 +27,9 @@ import fnmatch
 import os
 import stat
 from pathlib import Path
+from typing import Any
+
+import pathspec
 
 from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard.rules import EDIT_TOOLS, READ_TOOLS, Rule, match_path, parse_rule, path_specifier, settings_rules
@@ -172,3 +175,56 @@ def check_path(path: str, context: ToolContext, *, write: bool = False) -> Path:
         _judge(entry, path, context, roots, write)
     _judge(target, path, context, roots, write)
     return target
+
+
+MAX_SCAN_ENTRIES = 20_000
+SCAN_SKIP = frozenset({".git", ".hg", ".svn"})
+
+
+def _gitignore(root: Path) -> Any:
+    try:
+        lines = (root / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def secret_under(root: Path, context: ToolContext, *, hidden: bool = True, gitignore: bool = False) -> str | None:
+    """Why a recursive read of ``root`` could reveal a secret, or None when it cannot.
+
+    For ``grep -r`` and friends: walks ``root`` (not following symlinks, as they do)
+    looking for key stores and secret files no allow rule unlocks. ``hidden=False``
+    skips dot entries and ``gitignore=True`` honours the top-level .gitignore, as
+    ripgrep does by default. A tree too large to walk fails closed.
+    """
+    if not root.is_dir():
+        return None
+    ignore = _gitignore(root) if gitignore else None
+    pending = [root]
+    seen = 0
+    while pending:
+        directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > MAX_SCAN_ENTRIES:
+                return f"{root} holds more than {MAX_SCAN_ENTRIES} entries to check for secrets"
+            name = entry.name
+            if name in SCAN_SKIP or (not hidden and name.startswith(".")):
+                continue
+            path = Path(entry.path)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if ignore is not None:
+                rel = path.relative_to(root).as_posix() + ("/" if is_dir else "")
+                if ignore.match_file(rel):
+                    continue
+            if name.lower() in NO_ACCESS_DIRS:
+                return f"{path} is a key store (.ssh/.gnupg) a recursive read would enter"
+            if is_dir:
+                pending.append(path)
+            elif _is_secret(path) and not _rule_for(context, "allow", path, False):
+                return f"a recursive read would include {path}, which looks like a secret"
+    return None

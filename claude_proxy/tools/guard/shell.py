@@ -46,6 +46,7 @@ SUBSTITUTIONS = {
 _BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
 _SPACE_LIKE = {"Zs", "Zl", "Zp"}
+_PLAIN_VAR = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
 @dataclass
@@ -232,10 +233,9 @@ def word_of(node: Node) -> Word:
 
 def _var_name(node: Node) -> str | None:
     """``HOME`` for ``$HOME`` or ``${HOME}``; None for anything fancier."""
-    if node.type == "simple_expansion" or (node.type == "expansion" and node.named_child_count == 1):
-        child = node.named_children[0] if node.named_child_count else None
-        if child is not None and child.type == "variable_name":
-            return _text(child)
+    if node.type in ("simple_expansion", "expansion"):
+        match = _PLAIN_VAR.fullmatch(_text(node))
+        return match.group(1) or match.group(2) if match else None
     if node.type == "string" and node.named_child_count:
         return _var_name(node.named_children[0])
     return None
@@ -293,6 +293,9 @@ class _Walker:
 
     def nested(self, node: Node, depth: int, owner: SimpleCommand) -> None:
         """Find substitutions and expansions inside a word and walk them."""
+        if depth > MAX_TREE_DEPTH:
+            self.issue(node, "nested too deeply to analyse")
+            return
         for child in node.named_children:
             if child.type in SUBSTITUTIONS:
                 self.walk(child, depth + 1, owner)
@@ -373,6 +376,9 @@ class _Walker:
         return extra
 
     def nested_any(self, node: Node, depth: int, owner: SimpleCommand | None) -> None:
+        if depth > MAX_TREE_DEPTH:
+            self.issue(node, "nested too deeply to analyse")
+            return
         if node.type in SUBSTITUTIONS:
             self.walk(node, depth + 1, owner)
             return
