@@ -92,6 +92,13 @@ class Conversation:
             return tool_uses(self.messages[-1])
         return []
 
+    def close_dangling(self, reason: str) -> None:
+        """Answer tool calls left without results (a run that was killed mid-turn)."""
+        pending = self.unanswered_tool_uses()
+        if pending:
+            self.add_user([{"type": "tool_result", "tool_use_id": b["id"], "content": reason, "is_error": True}
+                           for b in pending])
+
     def is_valid(self) -> bool:
         """The invariants above; used by tests and before saving."""
         expected = "user"

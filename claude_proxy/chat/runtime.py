@@ -77,6 +77,7 @@ class ChatRuntime:
             latest = await self.store.latest(str(self.cwd))
             if latest is not None:
                 self.conversation = latest
+        self.conversation.close_dangling("not run: the previous run ended before this call ran")
         if self.options.model is None and self.conversation.model and self.conversation.messages:
             self.config = dataclasses.replace(self.config, model=self.conversation.model)
         self.conversation.model = self.config.model

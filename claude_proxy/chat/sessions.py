@@ -99,6 +99,8 @@ class SessionStore:
         return _row_to_conversation(row) if row else None
 
     def list_sync(self, limit: int = 50) -> list[SessionInfo]:
+        if not self.path.exists():
+            return []
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT id, cwd, model, title, created, updated, json_array_length(messages)"

@@ -109,3 +109,20 @@ async def test_webfetch_prompt_is_answered_by_the_small_model(fake, workdir: Pat
     assert "The answer is 42." in asked and "What is the answer?" in asked
     (answer,) = tool_results(fake.requests[2])
     assert answer["tool_use_id"] == fetch["id"] and result_text(answer) == "The page says 42."
+
+
+async def test_resuming_a_session_killed_mid_turn_answers_its_dangling_calls(fake, workdir: Path) -> None:
+    from claude_proxy.chat.conversation import Conversation
+
+    store = SessionStore(workdir.parent / "sessions.db")
+    call = tool_use("Bash", {"command": "make"})
+    await store.save(Conversation(id="killed-run", cwd=str(workdir), model="claude-sonnet-4-6", messages=[
+        {"role": "user", "content": [{"type": "text", "text": "build it"}]},
+        {"role": "assistant", "content": [call]},
+    ]))
+    fake.script(Reply("Picking up again."))
+    code, _, out = await oneshot(fake, workdir, "go on", resume="killed-run")
+    assert code == 0 and out == "Picking up again.\n"
+    (dangling,) = tool_results(fake.requests[0])
+    assert dangling["tool_use_id"] == call["id"] and dangling["is_error"] is True
+    assert user_blocks(fake.requests[0])[-1]["text"] == "go on"
