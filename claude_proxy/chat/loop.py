@@ -9,7 +9,6 @@ prompt starts from a valid conversation.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any
 
 from claude_proxy.chat.client import ChatConfig, describe_api_error
@@ -23,9 +22,6 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
     from claude_proxy.tools.base import Tool, ToolContext
-
-log = logging.getLogger(__name__)
-
 
 def block_to_param(block: Any) -> dict[str, Any]:
     """An SDK content block as the dict we store and send back (no SDK-only fields)."""
@@ -47,7 +43,6 @@ class _Partial:
     def __init__(self) -> None:
         self.blocks: list[dict[str, Any]] = []
         self.text = ""
-        self.received = False
 
     def kept(self) -> list[dict[str, Any]]:
         """Only text survives an interruption: unfinished tool calls and unsigned thinking cannot."""
@@ -83,10 +78,6 @@ class Agent:
     @property
     def tools(self) -> list["Tool"]:
         return self.runner.tools
-
-    @property
-    def model(self) -> str:
-        return self.config.model
 
     async def run(self, prompt: str | list[dict[str, Any]]) -> TurnResult:
         """Answer one prompt: stream, run tools, loop; API errors become ``result.error``."""
@@ -168,7 +159,6 @@ class Agent:
         self.ui.request_started()
         async with self.client.messages.stream(**params) as stream:
             async for event in stream:
-                partial.received = True
                 if event.type == "text":
                     partial.text += event.text
                     self.ui.text_delta(event.text)

@@ -127,9 +127,15 @@ class ToolRunner:
         return decision
 
     async def _remember(self, call: ToolCall) -> None:
+        """Remember the guard's rules for this call; one it cannot parse is skipped (this call still runs)."""
         assert call.tool is not None
         for rule in suggest_rules(self.guard, call.tool, call.input, self.context):
-            self.guard.remember(rule, self.context)
+            try:
+                self.guard.remember(rule, self.context)
+            except ValueError as exc:
+                log.warning("cannot remember rule %s: %s", rule, exc)
+                self.ui.notice(f"could not remember {rule}: {exc}")
+                continue
             await self.ui.rule_remembered(rule)
 
     async def _run_one(self, call: ToolCall) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from claude_proxy.cli.errors import CLIError
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import Settings
 
 USAGE = 2
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
@@ -17,10 +19,20 @@ OUTPUT_FORMATS = ("text", "json", "stream-json")
 
 
 def split_rules(values: list[str]) -> list[str]:
-    """``--allowed-tools "Bash(git diff:*) Edit,Read"`` -> rules; separators inside (...) are kept."""
+    """``--allowed-tools "Bash(git diff:*) Edit,Read"`` -> rules; spaces and commas inside (...) are kept."""
     rules: list[str] = []
     for value in values:
-        rules += [r for r in re.findall(r"[^\s,()]+(?:\([^)]*\))?", value) if r]
+        depth, current = 0, ""
+        for char in value:
+            if char in " \t\n," and depth == 0:
+                if current:
+                    rules.append(current)
+                current = ""
+                continue
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            current += char
+        if current:
+            rules.append(current)
     return rules
 
 
@@ -68,6 +80,9 @@ def register(app: typer.Typer) -> None:
         if cwd is not None and not cwd.is_dir():
             raise CLIError(f"--cwd: not a directory: {cwd}", USAGE)
 
+        rules = split_rules(allowed_tools)
+        _check_rules(rules)
+
         from claude_proxy.chat.client import MissingCredentials
         from claude_proxy.chat.runtime import ChatOptions
         from claude_proxy.chat.sessions import SessionNotFound
@@ -75,7 +90,7 @@ def register(app: typer.Typer) -> None:
         options = ChatOptions(
             model=model, max_tokens=max_tokens, thinking=thinking, system=system,
             append_system_prompt=append_system_prompt, permission_mode=permission_mode,
-            allowed_tools=split_rules(allowed_tools), max_turns=max_turns, continue_latest=continue_,
+            allowed_tools=rules, max_turns=max_turns, continue_latest=continue_,
             resume=resume, cwd=cwd, save_rules=save,
         )
         try:
@@ -100,7 +115,18 @@ def register(app: typer.Typer) -> None:
             raise CLIError(str(exc), 1) from None
 
 
-def _list_sessions(settings) -> None:
+def _check_rules(rules: list[str]) -> None:
+    """A malformed --allowed-tools rule is a usage error, named."""
+    from claude_proxy.tools.guard.rules import RuleError, parse_rule
+
+    for rule in rules:
+        try:
+            parse_rule(rule)
+        except RuleError as exc:
+            raise CLIError(f"--allowed-tools: {exc}", USAGE) from None
+
+
+def _list_sessions(settings: "Settings") -> None:
     import datetime as dt
 
     from claude_proxy.chat.sessions import SessionStore

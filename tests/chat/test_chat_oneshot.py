@@ -75,7 +75,7 @@ def test_api_error_exits_1_with_one_line(fake, run_chat) -> None:
 
 def test_usage_errors_exit_2(fake, run_chat) -> None:
     for args in [("-p",), ("-p", "x", "--output-format", "yaml"), ("-p", "x", "--resume", "no-such-session"),
-                 ("hello",)]:
+                 ("-p", "x", "--allowed-tools", "Bash(ls:*"), ("hello",)]:
         proc = run_chat(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
@@ -127,7 +127,7 @@ def test_tool_loop_writes_and_edits_files_and_denied_commands_do_not_run(fake, r
         tool_use("Bash", {"command": "rm keep.txt"}),
     ]
     fake.script(Reply("Working on it.", *calls), Reply("Notes written; I was not allowed to delete keep.txt."))
-    proc = run_chat("-p", "write notes", "--permission-mode", "acceptEdits", "--allowed-tools", "Bash(touch:*)")
+    proc = run_chat("-p", "write notes", "--permission-mode", "acceptEdits", "--allowed-tools", "Grep, Bash(touch:*)")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "Notes written; I was not allowed to delete keep.txt.\n"
     assert (workdir / "notes.md").read_text() == "# Notes\n\nfinal text\n"
