@@ -86,14 +86,10 @@ class SlashCommands:
         self.console.print(table)
 
     async def todos(self, arg: str) -> None:
+        from claude_proxy.tools.todo import render_todos
+
         todos = self.runtime.context.session.todos
-        if not todos:
-            self.console.print("no todos")
-            return
-        marks = {"completed": "[x]", "in_progress": "[~]", "pending": "[ ]"}
-        for todo in todos:
-            status = str(todo.get("status", "pending"))
-            self.console.print(f"{marks.get(status, '[ ]')} {todo.get('content', todo)}")
+        self.console.print(render_todos(todos) if todos else "no todos", markup=False)
 
     async def cost(self, arg: str) -> None:
         costs = self.runtime.conversation.costs

@@ -31,7 +31,9 @@ def repl(cli: list[str], chat_env: dict[str, str], workdir: Path) -> Iterator:
 
 
 def test_prompt_streams_answer_and_slash_commands(fake, repl, workdir: Path, chat_env) -> None:
-    fake.script(Reply("Hello **there**, friend.\n\n```python\nprint('hi')\n```\n\nThat is all."))
+    todo = {"content": "Greet the user", "activeForm": "Greeting the user", "status": "in_progress"}
+    fake.script(Reply(tool_use("TodoWrite", {"todos": [todo]})),
+                Reply("Hello **there**, friend.\n\n```python\nprint('hi')\n```\n\nThat is all."))
     term = repl()
     assert "****9876" in term.seen and "sk-ant-test-key-9876" not in term.seen, "the key is shown masked"
     term.send_line("say hello")
@@ -50,7 +52,7 @@ def test_prompt_streams_answer_and_slash_commands(fake, repl, workdir: Path, cha
     term.send_line("/permissions")
     term.expect("mode: default")
     term.send_line("/todos")
-    term.expect("no todos")
+    term.expect("Greeting the user")
     term.child.send("/mo")
     term.expect("show the model")  # the completion menu, while typing
     term.child.send("\t")  # Tab takes the completion
