@@ -17,8 +17,6 @@ from claude_proxy.settings import Settings, mask_secret
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
-PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
-
 
 @dataclass
 class ChatConfig:

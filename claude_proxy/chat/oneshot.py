@@ -12,13 +12,12 @@ import sys
 import time
 from typing import Any, TextIO
 
-from claude_proxy.chat.pricing import Usage, estimate_cost
+from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
 from claude_proxy.chat.ui import AgentUI, ToolCall, TurnResult
 from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, ToolResult
 
-OUTPUT_FORMATS = ("text", "json", "stream-json")
 
 
 class OneShotUI(AgentUI):
@@ -65,8 +64,12 @@ def read_prompt(prompt: str | None, stdin: TextIO) -> str | None:
     return prompt or piped
 
 
-def result_payload(runtime: ChatRuntime, result: TurnResult, duration: float) -> dict[str, Any]:
-    """The ``json`` output (and the last ``stream-json`` line)."""
+def result_payload(runtime: ChatRuntime, result: TurnResult, duration: float, cost: float | None) -> dict[str, Any]:
+    """The ``json`` output (and the last ``stream-json`` line).
+
+    ``usage`` counts the main conversation's requests; ``total_cost_usd`` also covers
+    sub-agents and WebFetch's small model (None when a model has no known price).
+    """
     usage = Usage.from_api(result.usage)
     if result.error:
         subtype = "error_api"
@@ -82,7 +85,7 @@ def result_payload(runtime: ChatRuntime, result: TurnResult, duration: float) ->
         "session_id": runtime.conversation.id,
         "num_turns": result.num_turns,
         "usage": usage.to_dict(),
-        "total_cost_usd": estimate_cost(runtime.config.model, usage),
+        "total_cost_usd": cost,
         "stop_reason": result.stop_reason,
         "duration_ms": int(duration * 1000),
         "model": runtime.config.model,
@@ -107,6 +110,7 @@ async def run_oneshot(
                      "model": runtime.config.model, "cwd": str(runtime.cwd),
                      "permission_mode": runtime.permission_mode, "tools": [t.name for t in agent.tools]})
         start = time.monotonic()
+        costs_before = runtime.conversation.costs.to_dict()
         try:
             result = await agent.run(prompt)
         finally:
@@ -119,7 +123,8 @@ async def run_oneshot(
             out.write(result.text if result.text.endswith("\n") else result.text + "\n")
             out.flush()
     else:
-        ui.emit(result_payload(runtime, result, duration))
+        cost = runtime.conversation.costs.since(costs_before).cost()
+        ui.emit(result_payload(runtime, result, duration, cost))
     if result.error:
         return 1, result.error
     if result.stop_reason == "max_turns":

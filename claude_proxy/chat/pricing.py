@@ -99,6 +99,17 @@ class CostTracker:
     def to_dict(self) -> dict[str, dict[str, int]]:
         return {m: u.to_dict() for m, u in self.by_model.items()}
 
+    def since(self, earlier: dict[str, dict[str, int]]) -> "CostTracker":
+        """What was used after ``earlier`` (a `to_dict` snapshot): one run's share of a resumed session."""
+        delta = CostTracker()
+        for model, usage in self.by_model.items():
+            before = Usage.from_api(earlier.get(model))
+            delta.by_model[model] = Usage(
+                usage.input_tokens - before.input_tokens, usage.output_tokens - before.output_tokens,
+                usage.cache_creation_input_tokens - before.cache_creation_input_tokens,
+                usage.cache_read_input_tokens - before.cache_read_input_tokens)
+        return delta
+
     @classmethod
     def from_dict(cls, data: dict[str, dict[str, int]] | None) -> "CostTracker":
         tracker = cls()

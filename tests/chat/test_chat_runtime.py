@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from claude_proxy.chat.sessions import SessionStore
 from claude_proxy.settings import parse_settings
 from tests.support.chat import TEST_KEY, chat_settings, oneshot, result_text, tool_results, user_blocks
@@ -126,3 +128,20 @@ async def test_resuming_a_session_killed_mid_turn_answers_its_dangling_calls(fak
     (dangling,) = tool_results(fake.requests[0])
     assert dangling["tool_use_id"] == call["id"] and dangling["is_error"] is True
     assert user_blocks(fake.requests[0])[-1]["text"] == "go on"
+
+
+async def test_json_cost_covers_the_subagent_and_only_this_run(fake, workdir: Path) -> None:
+    fake.script(Reply("earlier", usage={"input_tokens": 1_000_000, "output_tokens": 0}))
+    _, _, out = await oneshot(fake, workdir, "first", "json")
+    first = json.loads(out)
+    assert first["total_cost_usd"] == pytest.approx(3.0)  # sonnet input: $3 per million tokens
+
+    task = tool_use("Task", {"description": "d", "prompt": "p"})
+    fake.script(Reply(task, usage={"input_tokens": 0, "output_tokens": 0}),
+                Reply("sub", usage={"input_tokens": 0, "output_tokens": 1_000_000}),
+                Reply("done", usage={"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 1_000_000}))
+    _, _, out = await oneshot(fake, workdir, "again", "json", continue_latest=True)
+    second = json.loads(out)
+    assert second["session_id"] == first["session_id"]
+    assert second["usage"]["cache_read_input_tokens"] == 1_000_000 and second["usage"]["output_tokens"] == 0
+    assert second["total_cost_usd"] == pytest.approx(15.0 + 0.30)  # the sub-agent's output plus this run's cache reads
