@@ -89,7 +89,7 @@ class SlashCommands:
         from claude_proxy.tools.todo import render_todos
 
         todos = self.runtime.context.session.todos
-        self.console.print(render_todos(todos) if todos else "no todos", markup=False)
+        self.console.print(render_todos(todos) if todos else "no todos")
 
     async def cost(self, arg: str) -> None:
         costs = self.runtime.conversation.costs

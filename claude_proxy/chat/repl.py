@@ -72,7 +72,7 @@ class Repl:
     """One interactive session in the terminal."""
 
     def __init__(self, settings: Settings, options: ChatOptions) -> None:
-        self.console = Console(highlight=False)
+        self.console = Console(highlight=False, markup=False)
         history = settings.chat.history_path()
         history.parent.mkdir(parents=True, exist_ok=True)
         cwd = (options.cwd or Path.cwd()).resolve()

@@ -62,8 +62,7 @@ class ChatRuntime:
         self.ui = ui
         self.client: "AsyncAnthropic" = make_client(self.config)
         self.guard = Guard(self.settings, self.permission_mode)
-        self.context = registry.new_context(
-            self.cwd, self.settings, ToolSession(session_allow=list(options.allowed_tools)))
+        self.context = registry.new_context(self.cwd, self.settings, ToolSession())
         self.conversation = Conversation(cwd=str(self.cwd), model=self.config.model)
         self.context.session.id = self.conversation.id
         self.system = ""
