@@ -143,7 +143,6 @@ class Agent:
                 return
             conversation.add_assistant(kept)
         conversation.pending_note = INTERRUPTED_NOTE
-        self.ui.notice("interrupted")
 
     async def _request(self) -> tuple[list[dict[str, Any]], str, Usage]:
         """Stream one reply to the UI; return its content, stop reason and usage."""

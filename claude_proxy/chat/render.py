@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -25,6 +26,7 @@ from claude_proxy.tools.base import Decision, ToolResult
 Asker = Callable[[str], Awaitable[str]]
 FENCE = re.compile(r"^\s*(```|~~~)", re.M)
 CODE_THEME = "monokai"
+REPARSE_EVERY = 0.1
 
 
 class MarkdownStream:
@@ -34,6 +36,7 @@ class MarkdownStream:
         self.console = console
         self.pending = ""
         self.live: Live | None = None
+        self._parsed_at = 0.0
 
     def feed(self, delta: str) -> None:
         self.pending += delta
@@ -46,7 +49,10 @@ class MarkdownStream:
                 self.live = Live(console=self.console, transient=True, refresh_per_second=8,
                                  vertical_overflow="visible")
                 self.live.start()
-            self.live.update(Markdown(self.pending, code_theme=CODE_THEME))
+            now = time.monotonic()
+            if now - self._parsed_at >= REPARSE_EVERY:  # a long code block is not re-parsed per token
+                self._parsed_at = now
+                self.live.update(Markdown(self.pending, code_theme=CODE_THEME))
 
     def finish(self) -> None:
         """Print what is left and drop the live area."""
