@@ -8,6 +8,7 @@ in a small live area, so long answers never fight the terminal's height.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import re
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ Asker = Callable[[str], Awaitable[str]]
 FENCE = re.compile(r"^\s*(```|~~~)", re.M)
 CODE_THEME = "monokai"
 REPARSE_EVERY = 0.1
+PREVIEW_LINES = 20
 
 
 class MarkdownStream:
@@ -91,6 +93,27 @@ def preview(result: ToolResult, width: int = 100) -> str:
     return first + more
 
 
+def change_preview(call: ToolCall, max_lines: int = PREVIEW_LINES) -> Text | None:
+    """What an Edit or Write would change, shown before the user is asked."""
+    tool_input = call.input
+    name = call.tool.name if call.tool is not None else call.name
+    if name == "Edit" and isinstance(tool_input.get("old_string"), str) and isinstance(tool_input.get("new_string"), str):
+        lines = list(difflib.unified_diff(tool_input["old_string"].splitlines(), tool_input["new_string"].splitlines(),
+                                          lineterm="", n=1))[2:]
+    elif name == "Write" and isinstance(tool_input.get("content"), str):
+        lines = ["+" + line for line in tool_input["content"].splitlines()]
+    else:
+        return None
+    text = Text()
+    for line in lines[:max_lines]:
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+        text.append(f"    {line}\n", style=style)
+    if len(lines) > max_lines:
+        text.append(f"    … {len(lines) - max_lines} more lines\n", style="dim")
+    text.rstrip()
+    return text
+
+
 class TerminalUI(AgentUI):
     """The REPL's front end; ``asker(question)`` reads one line from the user."""
 
@@ -141,6 +164,9 @@ class TerminalUI(AgentUI):
         self.console.print(Text("    ↳ ", style="dim") + Text(call.summary, style="dim"))
 
     async def ask(self, call: ToolCall, decision: Decision) -> Answer:
+        change = change_preview(call)
+        if change is not None:
+            self.console.print(change)
         if decision.reason:
             self.console.print(Text(f"  ? {decision.reason}", style="yellow"))
         while True:

@@ -75,6 +75,8 @@ def register(app: typer.Typer) -> None:
             raise CLIError("--output-format needs -p/--print", USAGE)
         if permission_mode is not None and permission_mode not in PERMISSION_MODES:
             raise CLIError(f"--permission-mode must be one of {', '.join(PERMISSION_MODES)}", USAGE)
+        if thinking and thinking < 1024:
+            raise CLIError("--thinking must be 0 (off) or at least 1024 tokens", USAGE)
         if continue_ and resume:
             raise CLIError("use either --continue or --resume, not both", USAGE)
         if cwd is not None and not cwd.is_dir():

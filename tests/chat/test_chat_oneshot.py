@@ -75,7 +75,8 @@ def test_api_error_exits_1_with_one_line(fake, run_chat) -> None:
 
 def test_usage_errors_exit_2(fake, run_chat) -> None:
     for args in [("-p",), ("-p", "x", "--output-format", "yaml"), ("-p", "x", "--resume", "no-such-session"),
-                 ("-p", "x", "--allowed-tools", "Bash(ls:*"), ("hello",)]:
+                 ("-p", "x", "--allowed-tools", "Bash(ls:*"), ("-p", "x", "--thinking", "100"),
+                 ("hello",)]:
         proc = run_chat(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1

@@ -92,7 +92,7 @@ def test_ctrl_c_stops_the_turn_and_the_session_goes_on(fake, repl) -> None:
 def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, settings_file: Path) -> None:
     fake.script(Reply("I will create it.", tool_use("Bash", {"command": "touch refused.txt"})),
                 Reply("Fine, I left it alone."),
-                Reply(tool_use("Bash", {"command": "touch interrupted.txt"})),
+                Reply(tool_use("Write", {"file_path": "interrupted.txt", "content": "draft line\n"})),
                 Reply(tool_use("Bash", {"command": "touch granted.txt"})), Reply("Created."))
     term = repl("--save")
     term.send_line("make refused.txt")
@@ -106,6 +106,7 @@ def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, s
 
     term.expect_prompt()
     term.send_line("make interrupted.txt")
+    term.expect("+draft line")  # what the write would change, before the question
     term.expect("[a]lways:")
     term.interrupt()  # Ctrl-C at the permission prompt stops the turn
     term.expect("stopped")
