@@ -145,3 +145,25 @@ async def test_json_cost_covers_the_subagent_and_only_this_run(fake, workdir: Pa
     assert second["session_id"] == first["session_id"]
     assert second["usage"]["cache_read_input_tokens"] == 1_000_000 and second["usage"]["output_tokens"] == 0
     assert second["total_cost_usd"] == pytest.approx(15.0 + 0.30)  # the sub-agent's output plus this run's cache reads
+
+
+async def test_chat_through_claude_proxy_serve(fake, workdir: Path, cli_env: dict[str, str]) -> None:
+    from tests.support.proxy_process import ServeProcess
+
+    env = {**cli_env, "ANTHROPIC_API_KEY": "sk-ant-upstream-key-4321"}
+    serve = await ServeProcess(["--upstream", fake.url, "--log-db", str(workdir.parent / "requests.db")], env,
+                               cwd=workdir.parent).start()
+    try:
+        write = tool_use("Write", {"file_path": "via-proxy.txt", "content": "through the proxy\n"})
+        fake.script(Reply("Writing.", write), Reply("Written through the proxy."))
+        settings = parse_settings({"chat": {"max_retries": 0, "base_url": serve.url,
+                                            "sessions_path": str(workdir.parent / "s.db")}})
+        code, error, out = await oneshot(fake, workdir, "write it", settings=settings, permission_mode="acceptEdits")
+    finally:
+        await serve.stop()
+    assert code == 0, error
+    assert out == "Written through the proxy.\n"
+    assert (workdir / "via-proxy.txt").read_text() == "through the proxy\n"
+    assert len(fake.requests) == 2 and tool_results(fake.requests[1])[0]["tool_use_id"] == write["id"]
+    seen = fake.headers[0].get("x-api-key") or fake.headers[0].get("authorization", "")
+    assert seen.endswith("sk-ant-upstream-key-4321"), "the proxy added its upstream key; chat sent none"
