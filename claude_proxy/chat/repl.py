@@ -139,6 +139,10 @@ class Repl:
         self.console.print(Text(
             f"session {runtime.conversation.id}{note} · mode {runtime.permission_mode} · "
             "/help for commands · Ctrl-C stops a turn · Ctrl-D quits", style="dim"))
+        last = runtime.conversation.final_text().strip()
+        if resumed and last:
+            shown = last if len(last) <= 300 else last[:300] + "…"
+            self.console.print(Text(f"last answer: {shown}", style="dim"))
 
     async def turn(self, text: str) -> None:
         """Run one prompt as a task Ctrl-C can cancel; print the status line after it."""

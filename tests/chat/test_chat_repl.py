@@ -88,6 +88,12 @@ def test_ctrl_c_stops_the_turn_and_the_session_goes_on(fake, repl) -> None:
     term.child.sendeof()
     assert term.wait_exit() == 0
 
+    again = repl("--continue")
+    assert "resumed, 4 messages" in again.seen
+    again.expect("last answer: Fresh answer.")
+    again.send_line("/exit")
+    assert again.wait_exit() == 0
+
 
 def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, settings_file: Path) -> None:
     fake.script(Reply("I will create it.", tool_use("Bash", {"command": "touch refused.txt"})),
