@@ -78,13 +78,15 @@ def test_ctrl_c_stops_the_turn_and_the_session_goes_on(fake, repl) -> None:
     assert fake.hanging.wait(10)
     term.interrupt()
     term.expect("stopped")
-    term.send_line("something else")
+    term.expect_prompt()
+    term.send_line("something\\")  # a trailing backslash continues on a new line
+    term.send_line("else")
     term.expect("Fresh answer.")
     term.expect_prompt()
     sent = fake.requests[1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert sent[1]["content"][0]["text"].startswith("Once up")
-    assert "interrupted" in sent[2]["content"][0]["text"]
+    assert "interrupted" in sent[2]["content"][0]["text"] and sent[2]["content"][-1]["text"] == "something\nelse"
     term.child.sendeof()
     assert term.wait_exit() == 0
 
@@ -138,3 +140,23 @@ def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, s
     term.expect("allowed this session: Bash(touch:*)")
     term.send_line("/exit")
     assert term.wait_exit() == 0
+
+
+def test_completion_of_paths_and_commands(workdir: Path) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from claude_proxy.chat.repl import ChatCompleter
+
+    (workdir / "notes.md").write_text("x")
+    (workdir / "src").mkdir()
+    (workdir / "src" / "main.py").write_text("")
+    completer = ChatCompleter(workdir)
+
+    def complete(text: str) -> list[str]:
+        return [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
+
+    assert complete("look at @no") == ["tes.md"]
+    assert complete("open ./sr") == ["c"] and complete("open src/ma") == ["in.py"]
+    assert complete("/cl") == ["/clear"]
+    assert complete("plain words") == []
