@@ -23,7 +23,10 @@ them, make the smallest change that does the job, and keep answers short. Paths 
 relative to the working directory unless absolute. Each tool call may be allowed, asked
 about or denied by the user's permission rules; when a call is denied, do not retry it
 unchanged: say what you needed and why. Several read-only calls may be made in one
-message and run at the same time. When the task is done, answer in plain text."""
+message and run at the same time. Prefer Read, Grep, Glob and Edit over shell commands
+for files. For a task with several steps keep a todo list with TodoWrite; hand broad
+searches to Task, which answers from a fresh context. When the task is done, answer in
+plain text."""
 
 
 def git_status(cwd: Path) -> str | None:
