@@ -98,7 +98,6 @@ class Agent:
                     if requests == 1:
                         conversation.restore(point)
                     error = describe_api_error(exc)
-                    self.ui.notice(error)
                     return self._result("error", requests, turn_usage, error=error)
                 turn_usage.add(usage)
                 conversation.costs.record(self.config.model, usage)

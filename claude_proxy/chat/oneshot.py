@@ -48,6 +48,9 @@ class OneShotUI(AgentUI):
     async def ask(self, call: ToolCall, decision: Decision) -> str:
         return "no"
 
+    def notice(self, text: str) -> None:
+        sys.stderr.write(f"claude-proxy: warning: {text}\n")
+
     def tool_result(self, call: ToolCall, result: ToolResult) -> None:
         if self.stream:
             self.emit({"type": "tool_result", "tool_use_id": call.id, "content": result.content,

@@ -168,6 +168,7 @@ class Repl:
             self._turn = None
         self.ui.finish_stream()
         if result.error:
+            self.ui.notice(result.error)
             await self.runtime.save()
             return
         if result.stop_reason == "max_turns":

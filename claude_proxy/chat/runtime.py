@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from claude_proxy.chat.client import ChatConfig, make_client, resolve_config
 from claude_proxy.chat.conversation import Conversation
 from claude_proxy.chat.loop import Agent
 from claude_proxy.chat.prompt import default_system_prompt
-from claude_proxy.chat.sessions import SessionStore
+from claude_proxy.chat.sessions import SessionStore, SessionStoreError
 from claude_proxy.chat.subagent import SUBAGENT_PROMPT, SubagentUI, TaskTool, webfetch_hook
 from claude_proxy.chat.ui import AgentUI
 from claude_proxy.settings import Settings
@@ -26,6 +27,8 @@ from claude_proxy.tools.guard import Guard
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -132,8 +135,14 @@ class ChatRuntime:
             self.agent.conversation = self.conversation
 
     async def save(self) -> None:
-        if self.conversation.messages:
+        """Save the conversation; a failure is a warning, the session goes on."""
+        if not self.conversation.messages:
+            return
+        try:
             await self.store.save(self.conversation)
+        except SessionStoreError as exc:
+            log.debug("save failed: %s", exc)
+            self.ui.notice(f"the session was not saved: {exc}")
 
     async def close(self) -> None:
         await self.client.close()

@@ -12,9 +12,12 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from claude_proxy.chat.conversation import Conversation
 from claude_proxy.chat.pricing import CostTracker
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -33,6 +36,10 @@ CREATE INDEX IF NOT EXISTS sessions_cwd_updated ON sessions (cwd, updated);
 
 class SessionNotFound(LookupError):
     """No saved session matches the id (or the prefix matches several)."""
+
+
+class SessionStoreError(Exception):
+    """The sessions database cannot be opened, read or written; the message says which file."""
 
 
 @dataclass
@@ -60,7 +67,13 @@ class SessionStore:
         conn.executescript(SCHEMA)
         return conn
 
-    def save_sync(self, conversation: Conversation) -> None:
+    def _guarded(self, work: Callable[[], T]) -> T:
+        try:
+            return work()
+        except (sqlite3.Error, OSError) as exc:
+            raise SessionStoreError(f"sessions database {self.path}: {exc}") from exc
+
+    def _save_sync(self, conversation: Conversation) -> None:
         now = time.time()
         with self._connect() as conn:
             conn.execute(
@@ -73,8 +86,7 @@ class SessionStore:
             )
         conn.close()
 
-    def load_sync(self, session_id: str) -> Conversation:
-        """Load by id or by a unique id prefix."""
+    def _load_sync(self, session_id: str) -> Conversation:
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT id, cwd, model, title, messages, usage FROM sessions WHERE id = ? OR id LIKE ?",
@@ -89,7 +101,7 @@ class SessionStore:
             raise SessionNotFound(f"session id {session_id!r} is ambiguous ({len(rows)} match)")
         return _row_to_conversation(rows[0])
 
-    def latest_sync(self, cwd: str) -> Conversation | None:
+    def _latest_sync(self, cwd: str) -> Conversation | None:
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT id, cwd, model, title, messages, usage FROM sessions WHERE cwd = ?"
@@ -98,7 +110,7 @@ class SessionStore:
         conn.close()
         return _row_to_conversation(row) if row else None
 
-    def list_sync(self, limit: int = 50) -> list[SessionInfo]:
+    def _list_sync(self, limit: int = 50) -> list[SessionInfo]:
         if not self.path.exists():
             return []
         with self._connect() as conn:
@@ -108,6 +120,19 @@ class SessionStore:
             ).fetchall()
         conn.close()
         return [SessionInfo(*row) for row in rows]
+
+    def save_sync(self, conversation: Conversation) -> None:
+        self._guarded(lambda: self._save_sync(conversation))
+
+    def load_sync(self, session_id: str) -> Conversation:
+        """Load by id or by a unique id prefix."""
+        return self._guarded(lambda: self._load_sync(session_id))
+
+    def latest_sync(self, cwd: str) -> Conversation | None:
+        return self._guarded(lambda: self._latest_sync(cwd))
+
+    def list_sync(self, limit: int = 50) -> list[SessionInfo]:
+        return self._guarded(lambda: self._list_sync(limit))
 
     async def save(self, conversation: Conversation) -> None:
         await asyncio.to_thread(self.save_sync, conversation)

@@ -109,7 +109,7 @@ def webfetch_hook(
         except anthropic.APIError as exc:
             from claude_proxy.chat.client import describe_api_error
 
-            log.warning("WebFetch prompt failed: %s", exc)
+            log.debug("WebFetch prompt failed: %s", exc)
             return ToolResult(f"(could not apply the prompt: {describe_api_error(exc)}; the page follows)\n\n{page}")
         record(model, Usage.from_api(reply.usage))
         return ToolResult("".join(b.text for b in reply.content if b.type == "text"))

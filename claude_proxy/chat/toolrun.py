@@ -3,7 +3,9 @@
 Consecutive read-only calls form one batch that runs concurrently; any other call runs
 alone, after the calls before it. Each call is judged by the guard first (a guard that
 fails denies: fail closed). Whatever happens, every call gets exactly one
-``tool_result`` block, in the order the model made the calls.
+``tool_result`` block, in the order the model made the calls. Failures are shown to the
+user and told to the model, so they are logged at debug level only (a warning would
+reach the terminal through logging's last-resort handler and break the display).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class ToolRunner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the guard is a safety boundary: any failure denies
-            log.exception("guard failed on %s", call.name)
+            log.debug("guard failed on %s", call.name, exc_info=True)
             return Decision("deny", f"the permission check failed ({type(exc).__name__}: {exc})")
         if decision.behavior not in ("allow", "ask", "deny"):
             return Decision("deny", f"the permission check returned {decision.behavior!r}")
@@ -133,7 +135,7 @@ class ToolRunner:
             try:
                 self.guard.remember(rule, self.context)
             except ValueError as exc:
-                log.warning("cannot remember rule %s: %s", rule, exc)
+                log.debug("cannot remember rule %s: %s", rule, exc)
                 self.ui.notice(f"could not remember {rule}: {exc}")
                 continue
             await self.ui.rule_remembered(rule)
@@ -151,6 +153,6 @@ class ToolRunner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tool bug must reach the model as an error, not end the session
-            log.exception("tool %s failed", call.name)
+            log.debug("tool %s failed", call.name, exc_info=True)
             result = ToolResult.error(f"{call.name} failed: {type(exc).__name__}: {exc}")
         self._finish(call, result)

@@ -80,4 +80,4 @@ class AgentUI:
         """A call finished, failed or was denied."""
 
     def notice(self, text: str) -> None:
-        """Something the user should know (an API error, an interruption)."""
+        """Something the user should know that is not part of the answer (a warning)."""

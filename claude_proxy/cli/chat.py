@@ -67,7 +67,12 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings(config)
         if list_:
-            _list_sessions(settings)
+            from claude_proxy.chat.sessions import SessionStoreError
+
+            try:
+                _list_sessions(settings)
+            except SessionStoreError as exc:
+                raise CLIError(str(exc)) from None
             return
         if output_format not in OUTPUT_FORMATS:
             raise CLIError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}", USAGE)
@@ -87,7 +92,7 @@ def register(app: typer.Typer) -> None:
 
         from claude_proxy.chat.client import MissingCredentials
         from claude_proxy.chat.runtime import ChatOptions
-        from claude_proxy.chat.sessions import SessionNotFound
+        from claude_proxy.chat.sessions import SessionNotFound, SessionStoreError
 
         options = ChatOptions(
             model=model, max_tokens=max_tokens, thinking=thinking, system=system,
@@ -114,6 +119,8 @@ def register(app: typer.Typer) -> None:
         except SessionNotFound as exc:
             raise CLIError(str(exc), USAGE) from None
         except MissingCredentials as exc:
+            raise CLIError(str(exc), 1) from None
+        except SessionStoreError as exc:
             raise CLIError(str(exc), 1) from None
 
 

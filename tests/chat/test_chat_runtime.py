@@ -167,3 +167,14 @@ async def test_chat_through_claude_proxy_serve(fake, workdir: Path, cli_env: dic
     assert len(fake.requests) == 2 and tool_results(fake.requests[1])[0]["tool_use_id"] == write["id"]
     seen = fake.headers[0].get("x-api-key") or fake.headers[0].get("authorization", "")
     assert seen.endswith("sk-ant-upstream-key-4321"), "the proxy added its upstream key; chat sent none"
+
+
+async def test_an_unwritable_sessions_database_is_a_warning_not_a_failure(fake, workdir: Path, capsys) -> None:
+    blocker = workdir.parent / "not-a-dir"
+    blocker.write_text("")
+    fake.script(Reply("still answered"))
+    settings = chat_settings(fake, sessions_path=str(blocker / "sessions.db"))
+    code, _, out = await oneshot(fake, workdir, "hi", settings=settings)
+    assert code == 0 and out == "still answered\n"
+    err = capsys.readouterr().err
+    assert err.startswith("claude-proxy: warning: the session was not saved") and err.count("\n") == 1
