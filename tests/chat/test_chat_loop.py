@@ -142,6 +142,15 @@ async def test_api_errors_are_one_line_and_the_session_survives(fake, workdir: P
     assert user_blocks(fake.requests[1])[0]["text"] == "again"
 
 
+async def test_the_sdk_retries_before_an_error_is_shown(fake, workdir: Path) -> None:
+    quick = {"retry-after-ms": "10"}
+    fake.script(ErrorReply(529, "overloaded_error", "Overloaded", quick), ErrorReply(429, headers=quick),
+                Reply("third time lucky"))
+    agent = make_agent(fake, workdir, [], settings=chat_settings(fake, max_retries=2))
+    assert (await agent.run("hi")).text == "third time lucky"
+    assert len(fake.requests) == 3
+
+
 async def test_error_event_mid_stream_is_one_line(fake, workdir: Path) -> None:
     fake.script(Reply("Half of an answer", "never sent", error_after=1), Reply("better now"))
     agent = make_agent(fake, workdir, registry.all_tools())

@@ -73,6 +73,7 @@ class ErrorReply:
     status: int
     type: str = "api_error"
     message: str = "fake error"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -144,8 +145,8 @@ class ScriptedAnthropic:
                 {"type": "error", "error": {"type": "api_error", "message": "fake script exhausted"}}, status=500)
         reply = self._replies.pop(0)
         if isinstance(reply, ErrorReply):
-            return web.json_response(
-                {"type": "error", "error": {"type": reply.type, "message": reply.message}}, status=reply.status)
+            return web.json_response({"type": "error", "error": {"type": reply.type, "message": reply.message}},
+                                     status=reply.status, headers=reply.headers)
         message = {
             "id": f"msg_{next(_ids):04d}", "type": "message", "role": "assistant", "model": body.get("model"),
             "content": [], "stop_reason": None, "stop_sequence": None,
