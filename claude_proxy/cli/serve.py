@@ -78,6 +78,10 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     def ready(server: "RunningServer") -> None:
         typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
         typer.echo(f"request log: {settings.log.db_path() if request_log else 'off'}")
+        if settings.routes:
+            from claude_proxy.proxy.routing import Router
+
+            typer.echo(f"routes: {Router(settings).describe()}")
         typer.echo(f"export ANTHROPIC_BASE_URL={server.client_url}")
         sys.stdout.flush()
 
