@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "/tools": "list the tools the model may call",
     "/todos": "show the model's todo list",
     "/cost": "tokens used and an estimated price for this session",
-    "/permissions": "the permission mode and rules",
+    "/permissions": "the permission mode and rules; /permissions MODE switches (Shift-Tab cycles)",
     "/save": "/save PATH: write the conversation as Markdown",
     "/exit": "quit (Ctrl-D works too)",
 }
@@ -110,6 +110,12 @@ class SlashCommands:
 
     async def permissions(self, arg: str) -> None:
         runtime = self.runtime
+        if arg:
+            try:
+                runtime.set_mode(arg)
+            except ValueError as exc:
+                self.console.print(Text(str(exc), style="red"))
+                return
         rules = runtime.settings.permissions
         self.console.print(f"mode: {runtime.permission_mode}")
         for label, values in (("allow", rules.allow), ("ask", rules.ask), ("deny", rules.deny),

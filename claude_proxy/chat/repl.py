@@ -25,6 +25,7 @@ from claude_proxy.chat.commands import ALIASES, COMMANDS, ExitChat, SlashCommand
 from claude_proxy.chat.render import TerminalUI
 from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
 from claude_proxy.settings import Settings, user_config_path
+from claude_proxy.tools.guard import sandbox_status
 
 
 class ChatCompleter(Completer):
@@ -48,9 +49,19 @@ class ChatCompleter(Completer):
             yield from self.paths.get_completions(Document(path, len(path)), complete_event)
 
 
-def _key_bindings() -> KeyBindings:
-    """Enter sends; Esc-Enter, or Enter after a trailing backslash, starts a new line."""
+MODE_CYCLE = ("default", "acceptEdits", "plan")
+
+
+def _key_bindings(runtime: ChatRuntime) -> KeyBindings:
+    """Enter sends; Esc-Enter, or Enter after a trailing backslash, starts a new line; Shift-Tab cycles modes."""
     bindings = KeyBindings()
+
+    @bindings.add("s-tab")
+    def _(event) -> None:  # type: ignore[no-untyped-def]
+        mode = runtime.permission_mode
+        following = MODE_CYCLE[(MODE_CYCLE.index(mode) + 1) % len(MODE_CYCLE)] if mode in MODE_CYCLE else "default"
+        runtime.set_mode(following)
+        event.app.invalidate()
 
     @bindings.add("enter")
     def _(event) -> None:  # type: ignore[no-untyped-def]
@@ -76,15 +87,16 @@ class Repl:
         history = settings.chat.history_path()
         history.parent.mkdir(parents=True, exist_ok=True)
         cwd = (options.cwd or Path.cwd()).resolve()
-        self.session: PromptSession[str] = PromptSession(
-            history=FileHistory(str(history)), completer=ChatCompleter(cwd), multiline=True,
-            key_bindings=_key_bindings(), complete_while_typing=True,
-        )
         self.ask_session: PromptSession[str] = PromptSession()
         settings_path = Path(settings.source) if settings.source and Path(settings.source).is_file() \
             else user_config_path()
         self.ui = TerminalUI(self.console, self._ask, save_rules=options.save_rules, settings_path=settings_path)
         self.runtime = ChatRuntime(settings, options, self.ui)
+        self.session: PromptSession[str] = PromptSession(
+            history=FileHistory(str(history)), completer=ChatCompleter(cwd), multiline=True,
+            key_bindings=_key_bindings(self.runtime), complete_while_typing=True,
+            bottom_toolbar=self._toolbar,
+        )
         self.commands = SlashCommands(self.runtime, self.console)
         self._turn: asyncio.Task | None = None
 
@@ -93,6 +105,9 @@ class Repl:
             return await self.ask_session.prompt_async(question, handle_sigint=False)
         except (KeyboardInterrupt, EOFError):
             raise asyncio.CancelledError from None
+
+    def _toolbar(self) -> str:
+        return f" mode: {self.runtime.permission_mode} (Shift-Tab cycles) · {self.runtime.config.model}"
 
     def _on_sigint(self) -> None:
         """Ctrl-C during a turn: stop it; the session goes on."""
@@ -133,8 +148,9 @@ class Repl:
         resumed = len(runtime.conversation.messages)
         config = runtime.config
         self.console.print(Text(f"claude-proxy chat · {config.model} · {runtime.cwd}", style="bold"))
-        self.console.print(Text(f"{config.base_url or 'https://api.anthropic.com'} · {config.describe_auth()}",
-                                style="dim"))
+        sandbox = sandbox_status(runtime.settings)
+        self.console.print(Text(f"{config.base_url or 'https://api.anthropic.com'} · {config.describe_auth()}"
+                                f" · {sandbox.message}", style="dim"))
         note = f" (resumed, {resumed} messages)" if resumed else ""
         self.console.print(Text(
             f"session {runtime.conversation.id}{note} · mode {runtime.permission_mode} · "

@@ -121,6 +121,11 @@ class ChatRuntime:
             self.conversation.costs.record(model, usage)
         return result.text, result.error
 
+    def set_mode(self, mode: str) -> None:
+        """Switch the permission mode for the rest of the session (ValueError for an unknown one)."""
+        self.guard.set_mode(mode)
+        self.permission_mode = mode
+
     def set_model(self, model: str) -> None:
         self.config = dataclasses.replace(self.config, model=model)
         self.conversation.model = model
