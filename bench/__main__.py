@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import machine, report
-from bench.procs import REPO, raise_nofile
+from bench.procs import raise_nofile, set_source, source
 from bench.sections import hold, nonstream, startup, stream, translate, workers
 from bench.sections.common import Context, Options, Section, timed
 
@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the non-streamed upstream (auto: nginx when installed)")
     p.add_argument("--hold-streams", type=int, default=1000)
     p.add_argument("--hold-seconds", type=int, help="default 10, quick 4")
+    p.add_argument("--source", type=Path, help="measure the claude_proxy of this checkout (default: this one)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir with every process's log")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -69,7 +70,7 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def _commit() -> str:
     try:
-        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
+        out = subprocess.run(["git", "-C", str(source()), "describe", "--always", "--dirty"], capture_output=True,
                              text=True, timeout=10)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -88,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     md_path = args.md or (BENCH_DIR / "RESULTS.md" if not args.only and not args.quick else None)
     options = options_from(args)
+    if args.source:
+        if not (args.source / "claude_proxy" / "__init__.py").is_file():
+            print(f"python -m bench: error: {args.source} has no claude_proxy package", file=sys.stderr)
+            return 2
+        set_source(args.source)
     soft, _ = raise_nofile()
     if soft < 2 * options.hold_streams + 200 and "hold" in keys:
         logging.warning("open-files limit %d is low for %d streams", soft, options.hold_streams)

@@ -2,7 +2,7 @@
 
 import argparse
 
-from aiohttp import ClientSession, TCPConnector, web
+from aiohttp import ClientSession, DummyCookieJar, TCPConnector, web
 
 HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"}
 
@@ -27,7 +27,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
 async def make_app(upstream: str) -> web.Application:
     app = web.Application()
     app["upstream"] = upstream.rstrip("/")
-    app["session"] = ClientSession(connector=TCPConnector(limit=0), auto_decompress=False)
+    app["session"] = ClientSession(connector=TCPConnector(limit=0), auto_decompress=False,
+                                   cookie_jar=DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept-Encoding"))
     app.on_cleanup.append(lambda a: a["session"].close())
     app.router.add_route("*", "/{tail:.*}", forward)
     return app

@@ -19,6 +19,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
+_SOURCE = {"root": REPO}
+
+
+def set_source(root: Path) -> None:
+    """Measure the claude_proxy of another checkout (the bench's own code still runs from here)."""
+    _SOURCE["root"] = Path(root).resolve()
+
+
+def source() -> Path:
+    """The checkout whose `claude_proxy` is measured."""
+    return _SOURCE["root"]
 
 
 def free_port() -> int:
@@ -38,10 +49,10 @@ def raise_nofile() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def python_env(**extra: str) -> dict[str, str]:
-    """An environment whose `python -m claude_proxy` and `python -m bench.*` are this checkout."""
+def python_env(root: Path | None = None, **extra: str) -> dict[str, str]:
+    """An environment whose `python -m ...` imports from `root` first (default: this checkout)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_PROXY_"))}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(root or REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import payloads
-from bench.procs import Proc, StartError, free_port, python_env, python_module, spawn
+from bench.procs import Proc, StartError, free_port, python_env, python_module, source, spawn
 
 
 @dataclass
@@ -49,7 +49,7 @@ def _slug(name: str) -> str:
 
 def proxy_env(home: Path) -> dict[str, str]:
     """A user's environment with its own empty home: no settings leak in, logs land in a temp dir."""
-    return python_env(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+    return python_env(source(), HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                       XDG_DATA_HOME=str(home / ".local" / "share"))
 
 
