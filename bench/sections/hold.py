@@ -53,8 +53,13 @@ def run(ctx: Context) -> Section:
         if fig is None:
             section.checks.append(Check(f"{target.name}: {n:,} streams, zero errors", "not measured", None))
             continue
+        if fig["peak_open"] < n:
+            section.notes.append(f"{target.name}: only {fig['peak_open']:,} streams were open at once: the others "
+                                 "waited for a connection to the upstream")
         section.checks.append(Check(f"{target.name}: {n:,} streams, zero errors", str(fig["errors"]),
                                     fig["errors"] == 0 and fig["completed"] == n))
+        section.checks.append(Check(f"{target.name}: all {n:,} streams open at once", f"{fig['peak_open']:,}",
+                                    fig["peak_open"] == n))
         section.checks.append(Check(f"{target.name}: RSS growth <= {RSS_GROWTH_MB} MB", mb(fig["rss_growth"]),
                                     fig["rss_growth"] <= RSS_GROWTH_MB * 1024 * 1024))
     return section

@@ -25,13 +25,14 @@ def _wall(argv: list[str], env: dict[str, str], cwd) -> float:
 
 
 def slowest_imports(env: dict[str, str], cwd, top: int = 8) -> list[tuple[str, float]]:
-    """The top-level packages `--help` spends most import time in (python -X importtime)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "claude_proxy", "--help"], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    """Import time of `--help` by top-level package (self times summed; python -X importtime)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "claude_proxy", "--help"], env=env, cwd=cwd,
+                         capture_output=True, text=True, timeout=60)
     totals: dict[str, float] = {}
     for line in out.stderr.splitlines():
-        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
-        if m and len(m.group(2)) == 1:
-            name = m.group(3).split(".")[0]
+        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if m:
+            name = m.group(2).split(".")[0]
             totals[name] = totals.get(name, 0) + int(m.group(1)) / 1e6
     return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
 
