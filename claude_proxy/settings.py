@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from claude_proxy.errors import SettingsError
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
 LOCAL_FILE = "claude-proxy.yaml"
-
-
-class SettingsError(Exception):
-    """A settings file that cannot be read or does not validate."""
 
 
 def user_config_path() -> Path:
@@ -67,6 +65,9 @@ class LogSettings(_Section):
     path: str | None = None
     bodies: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=0)
+    queue_size: int = Field(10_000, ge=1)
+    batch_size: int = Field(200, ge=1)
+    busy_timeout: float = Field(10.0, gt=0)
 
     def db_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"
@@ -100,22 +101,78 @@ class RouteSettings(_Section):
     fallbacks: list[str] = []
 
 
+def _check_rule(rule: str) -> str:
+    from claude_proxy.tools.guard.rules import RuleError, parse_rule
+
+    try:
+        parse_rule(rule)
+    except RuleError as exc:
+        raise ValueError(f"the rule {exc.hint}") from None
+    return rule
+
+
+RuleText = Annotated[str, AfterValidator(_check_rule)]
+
+
 class PermissionSettings(_Section):
     """Permission rules in Claude Code's syntax: ``Tool`` or ``Tool(specifier)``."""
 
     default_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions"] = "default"
-    allow: list[str] = []
-    ask: list[str] = []
-    deny: list[str] = []
+    allow: list[RuleText] = []
+    ask: list[RuleText] = []
+    deny: list[RuleText] = []
 
 
 class SandboxSettings(_Section):
     mode: Literal["auto", "bwrap", "off"] = "auto"
     network: bool = False
+    writable_paths: list[str] = []
+
+
+class BashToolSettings(_Section):
+    """Limits of the Bash tool."""
+
+    default_timeout: float = Field(120.0, gt=0, le=600)
+    max_output_chars: int = Field(30_000, ge=1000)
+    pass_secret_env: bool = False
+
+
+class GrepToolSettings(_Section):
+    """Which Grep back end runs: ripgrep when installed, else the pure-Python one."""
+
+    backend: Literal["auto", "ripgrep", "python"] = "auto"
+
+
+class WebToolSettings(_Section):
+    """WebFetch's network policy and limits (SSRF protection is on by default)."""
+
+    allow_hosts: list[str] = []
+    deny_hosts: list[str] = []
+    allow_private_addresses: bool = False
+    allowed_networks: list[str] = []
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_chars: int = Field(100_000, gt=0)
+    timeout: float = Field(30.0, gt=0)
+    max_redirects: int = Field(10, ge=0, le=30)
+
+
+class SearchToolSettings(_Section):
+    """WebSearch's back end: none, searxng, brave, or a ``module:factory`` plug-in."""
+
+    backend: str = "none"
+    searxng_url: str | None = None
+    brave_api_key: str | None = None
+    brave_url: str = "https://api.search.brave.com/res/v1/web/search"
+    max_results: int = Field(10, ge=1, le=50)
+    timeout: float = Field(15.0, gt=0)
 
 
 class ToolsSettings(_Section):
     extra_roots: list[str] = []
+    bash: BashToolSettings = BashToolSettings()
+    grep: GrepToolSettings = GrepToolSettings()
+    web: WebToolSettings = WebToolSettings()
+    search: SearchToolSettings = SearchToolSettings()
 
 
 class ChatSettings(_Section):

@@ -46,7 +46,7 @@ app.add_typer(tools.app, name="tools")
 
 def main() -> None:
     """Console entry point: known errors become one line on stderr, never a traceback."""
-    from claude_proxy.settings import SettingsError
+    from claude_proxy.errors import SettingsError
 
     try:
         app()

@@ -1,12 +1,88 @@
-"""`claude-proxy serve`: run the proxy."""
+"""`claude-proxy serve`: run the Anthropic pass-through proxy."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
 import typer
+
+from claude_proxy.cli.errors import CLIError
+
+if TYPE_CHECKING:
+    from claude_proxy.proxy.server import RunningServer
+    from claude_proxy.settings import Settings
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def serve() -> None:
-        """Run the proxy (not built yet)."""
-        raise typer.Exit(1)
+    def serve(
+        host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: server.host, 127.0.0.1)."),
+        port: Optional[int] = typer.Option(None, "--port", "-p", help="Port to listen on (default: server.port, 8082; 0 picks one)."),
+        upstream: Optional[str] = typer.Option(None, "--upstream", help="Upstream base URL (default: upstream.base_url)."),
+        config: Optional[str] = typer.Option(None, "--config", "-c", help="Settings file (default: the search order in the README)."),
+        log_db: Optional[str] = typer.Option(None, "--log-db", help="SQLite request log file (default: log.path)."),
+        no_log: bool = typer.Option(False, "--no-log", help="Do not write the request log."),
+        log_level: Optional[str] = typer.Option(None, "--log-level", help="debug | info | warning | error | critical."),
+    ) -> None:
+        """Run the proxy: byte-exact pass-through to the upstream, every exchange logged."""
+        _serve(host, port, upstream, config, log_db, no_log, log_level)
+
+
+def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[int], upstream: Optional[str],
+                     log_db: Optional[str], no_log: bool, log_level: Optional[str]) -> None:
+    """Command-line options win over the settings file; they are validated the same way."""
+    from pydantic import ValidationError
+
+    if log_db and no_log:
+        raise CLIError("--log-db and --no-log cannot be used together", 2)
+    if log_level is not None and log_level.lower() not in LOG_LEVELS:
+        raise CLIError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
+    try:
+        if host is not None:
+            settings.server.host = host
+        if port is not None:
+            settings.server.port = port
+        if upstream is not None:
+            settings.upstream.base_url = upstream
+        if log_db:
+            settings.log.path = log_db
+            settings.log.enabled = True
+        if no_log:
+            settings.log.enabled = False
+        if log_level is not None:
+            settings.server.log_level = log_level.lower()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CLIError(f"invalid option: {first['loc'][-1]}: {first['msg'].lower()}", 2) from None
+
+
+def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], config: Optional[str],
+           log_db: Optional[str], no_log: bool, log_level: Optional[str]) -> None:
+    import logging
+    import sys
+
+    from claude_proxy.proxy.requestlog import RequestLog
+    from claude_proxy.proxy.server import ServeError, run
+    from claude_proxy.settings import load_settings
+
+    settings = load_settings(config)
+    _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level)
+    logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    request_log = None
+    if settings.log.enabled:
+        request_log = RequestLog.from_settings(settings.log)
+
+    def ready(server: "RunningServer") -> None:
+        typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
+        typer.echo(f"request log: {settings.log.db_path() if request_log else 'off'}")
+        typer.echo(f"export ANTHROPIC_BASE_URL={server.client_url}")
+        sys.stdout.flush()
+
+    try:
+        run(settings, request_log, on_ready=ready)
+    except ServeError as exc:
+        raise CLIError(str(exc)) from None
+    typer.echo("claude-proxy stopped")

@@ -3,14 +3,40 @@
 Interface contract (the proxy calls only this): build a `LogEntry` per exchange,
 hand it to `RequestLog.record()` (never blocks), and `close()` at shutdown, which
 drains the queue so nothing a completed request produced is lost.
+
+Behind it: a queue feeding one writer thread that parses, masks and cuts each
+entry (`logrow`), then inserts a batch per transaction into a WAL-mode SQLite
+file whose schema is migrated by version (`logschema`). Several processes
+(``serve --workers``) can write the same file: each takes the write lock per
+batch with ``BEGIN IMMEDIATE`` and waits for the others through busy_timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import queue
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from claude_proxy.proxy.logrow import COLUMNS, build_row, fallback_row
+from claude_proxy.proxy.logschema import TABLE, connect, migrate
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import LogSettings
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+# Tries per batch for errors other than another process holding the lock; a lock is
+# waited out for as long as it lasts (the queue keeps filling, and healthy says so).
+WRITE_TRIES = 4
+_INSERT = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
 def new_entry_id() -> str:
@@ -39,29 +65,188 @@ class LogEntry:
     error: str | None = None
     route: str | None = None
     attempts: int = 1
+    # When the proxy keeps only the first part of a long body: the real sizes, and the
+    # last bytes of the response, so a long stream's closing usage and stop reason still get logged.
+    request_size: int | None = None
+    response_size: int | None = None
+    response_tail: bytes = b""
+
+
+class RequestLogError(Exception):
+    """The log file cannot be opened or migrated (raised by ``start()``)."""
 
 
 class RequestLog:
-    """Stub of the writer; the request-log work replaces it with the SQLite implementation."""
+    """The SQLite request log: ``record()`` queues, a writer thread inserts in batches."""
 
-    def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20) -> None:
+    def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
+                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
         self.bodies = bodies
         self.max_body_bytes = max_body_bytes
+        self.queue_size = queue_size
+        self.batch_size = max(1, batch_size)
+        self.busy_timeout = busy_timeout
+        self.written = 0
+        self.dropped = 0
+        self.lost = 0
+        self.last_error: str | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: LogSettings, path: Path | None = None) -> RequestLog:
+        """A log configured from the ``log:`` settings section (``path`` overrides ``log.path``)."""
+        return cls(path or settings.db_path(), bodies=settings.bodies,
+                   max_body_bytes=settings.max_body_bytes, queue_size=settings.queue_size,
+                   batch_size=settings.batch_size, busy_timeout=settings.busy_timeout)
 
     def start(self) -> None:
-        """Open the database (running migrations) and start the writer thread."""
+        """Open the database (running migrations) and start the writer thread.
+
+        Raises RequestLogError when the file cannot be opened or migrated, so
+        the caller can refuse to start rather than lose every row silently.
+        """
+        if self._thread is not None:
+            return
+        try:
+            self._conn = connect(self.path, busy_timeout=self.busy_timeout)
+            version = migrate(self._conn)
+        except (sqlite3.Error, OSError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise RequestLogError(f"cannot open the request log {self.path}: {exc}") from None
+        logger.debug("request log %s open at schema version %d", self.path, version)
+        self._thread = threading.Thread(target=self._run, name="claude-proxy-requestlog", daemon=True)
+        self._thread.start()
 
     def record(self, entry: LogEntry) -> None:
-        """Queue an entry; never blocks the event loop."""
+        """Queue an entry; never blocks the event loop.
+
+        Past ``queue_size`` waiting entries (a writer that cannot keep up or a
+        disk that stopped answering) entries are dropped and counted, and the
+        log reports itself unhealthy, rather than growing memory without end.
+        """
+        if self._closed:
+            self.dropped += 1
+            logger.warning("request log is closed; entry %s not recorded", entry.id)
+            return
+        if self._queue.qsize() >= self.queue_size:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.error("request log queue full (%d entries); %d dropped so far",
+                             self.queue_size, self.dropped)
+            return
+        self._queue.put(entry)
 
     def close(self, timeout: float | None = None) -> None:
         """Drain the queue and stop the writer (blocking: call it in a thread from async code)."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._thread is None:
+            if not self._queue.empty():
+                logger.warning("request log closed before start(); %d entries not written",
+                               self._queue.qsize())
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.error("request log: %d entries still queued after %.1fs; giving up on them",
+                         self.queue_depth, timeout or 0.0)
+            return
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     @property
     def queue_depth(self) -> int:
-        return 0
+        """Entries recorded but not yet written."""
+        return self._queue.qsize()
 
     @property
     def healthy(self) -> bool:
-        return True
+        """False once the writer died, the last batch failed, or entries are being dropped."""
+        if self._thread is not None and not self._thread.is_alive() and not self._closed:
+            return False
+        return self.last_error is None and self._queue.qsize() < self.queue_size
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = any(item is _STOP for item in batch)
+            entries = [item for item in batch if item is not _STOP]
+            if stopping:
+                # Whatever raced in after close() still gets written.
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not _STOP:
+                        entries.append(item)
+            for start in range(0, len(entries), self.batch_size):
+                self._write(entries[start:start + self.batch_size])
+
+    def _rows(self, entries: list[LogEntry]) -> list[tuple[Any, ...]]:
+        rows = []
+        for entry in entries:
+            try:
+                row = build_row(entry, bodies=self.bodies, max_body_bytes=self.max_body_bytes)
+            except Exception as exc:  # the writer thread's edge: one bad entry must not stop the log
+                logger.exception("request log could not process entry %s", entry.id)
+                row = fallback_row(entry, f"{type(exc).__name__}: {exc}")
+            rows.append(tuple(row[c] for c in COLUMNS))
+        return rows
+
+    def _write(self, entries: list[LogEntry]) -> None:
+        rows = self._rows(entries)
+        if self._insert(rows):
+            return
+        if len(rows) > 1:
+            # One row the database refuses must not take its batch-mates down with it.
+            logger.warning("request log batch of %d failed; writing its rows one by one", len(rows))
+            for row in rows:
+                self._insert([row])
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Insert rows in one transaction; True once written, False (counted as lost) on failure."""
+        assert self._conn is not None
+        failures = 0
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(_INSERT, rows)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                transient = isinstance(exc, sqlite3.OperationalError)  # I/O, full disk: worth another try
+                if not busy and (failures >= WRITE_TRIES or not transient):
+                    break
+                if failures == 1 or failures % 10 == 0:
+                    logger.warning("request log write failed (try %d): %s", failures, exc)
+                time.sleep(min(2.0, 0.05 * 2 ** failures))
+                continue
+            self.written += len(rows)
+            self.last_error = None
+            return True
+        if len(rows) == 1:
+            self.lost += 1
+            logger.error("request log lost entry %s: %s", rows[0][0], self.last_error)
+        return False

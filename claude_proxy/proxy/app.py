@@ -1,0 +1,58 @@
+"""The aiohttp application: routes, shared state and its start/stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from claude_proxy.proxy.cors import Cors
+from claude_proxy.proxy.forward import forward, not_found
+from claude_proxy.proxy.health import health, hello
+from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.proxy.state import STATE, ProxyState
+from claude_proxy.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, request_log: RequestLog | None = None) -> web.Application:
+    """Build the proxy app. Hooks are imported here (errors are `SettingsError`s).
+
+    The app owns ``request_log`` once given: it calls ``start()`` on startup and
+    ``close()`` (which drains the queue) on cleanup, both in a thread; cleanup runs
+    after the in-flight handlers have finished, so their entries are kept.
+    """
+    app = web.Application(client_max_size=settings.server.max_body_size)
+    state = ProxyState.from_settings(settings, request_log)
+    app[STATE] = state
+    app.router.add_get("/health", health)
+    app.router.add_get("/api/hello", hello)
+    app.router.add_route("*", "/v1/{tail:.*}", forward)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    if settings.server.cors_origins:
+        Cors(settings.server.cors_origins).install(app)
+    app.on_startup.append(_startup)
+    app.on_shutdown.append(_shutdown)
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+async def _startup(app: web.Application) -> None:
+    state = app[STATE]
+    if state.request_log is not None:
+        await asyncio.to_thread(state.request_log.start)
+    await state.upstream.start()
+
+
+async def _shutdown(app: web.Application) -> None:
+    """Runs before in-flight requests are awaited: lets them tell shutdown from a client leaving."""
+    app[STATE].stopping = True
+
+
+async def _cleanup(app: web.Application) -> None:
+    state = app[STATE]
+    await state.upstream.close()
+    if state.request_log is not None:
+        await asyncio.to_thread(state.request_log.close)

@@ -1,0 +1,110 @@
+"""The forwarding handler: one client request -> one upstream request -> the same bytes back.
+
+The path, in stages other features wrap or replace:
+1. `prepare`: loop check, size limit, read the body, rewrite only if a rule wants it.
+2. ``state.select_upstream(...).send(...)``: send until the upstream's headers arrive
+   (the retry / fallback / routing seam; raises `ProxyError` before any byte is sent).
+3. `relay`: stream the upstream body to the client chunk by chunk as it arrives.
+Every exchange, failed or not, becomes one `LogEntry` handed to the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from claude_proxy.proxy.errors import ProxyError, error_body, error_response
+from claude_proxy.proxy.headers import ID_HEADER, seen_hops, upstream_request_headers
+from claude_proxy.proxy.hooks import HookContext
+from claude_proxy.proxy.relay import relay
+from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
+from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """A request ready to go upstream."""
+
+    method: str
+    path_qs: str
+    headers: CIMultiDict[str]
+    body: bytes
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """aiohttp handler for every ``/v1/...`` route."""
+    state = request.app[STATE]
+    entry = LogEntry(id=new_entry_id(), started_at=time.time(), method=request.method,
+                     path=request.raw_path)
+    started = time.perf_counter()
+    state.in_flight += 1
+    try:
+        prepared = await prepare(request, state, entry)
+        upstream = state.select_upstream(prepared.method, request.path)
+        response = await upstream.send(prepared.method, prepared.path_qs, prepared.headers,
+                                       prepared.body)
+        return await relay(request, response, entry, started, state.log_cap)
+    except ProxyError as exc:
+        entry.status = exc.status
+        entry.error = exc.message
+        entry.response_body = error_body(exc.error_type, exc.message)
+        log.info("%s %s -> %d %s", request.method, request.raw_path, exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.error_type,
+                              headers={**exc.headers, ID_HEADER: entry.id})
+    except asyncio.CancelledError:
+        entry.error = entry.error or ("cancelled: the proxy was shutting down" if state.stopping
+                                      else "client disconnected")
+        raise
+    except Exception as exc:  # the HTTP edge: a bug must still answer in Anthropic's shape
+        log.exception("%s %s failed inside the proxy", request.method, request.raw_path)
+        message = f"internal proxy error: {type(exc).__name__}"
+        entry.status, entry.error = 500, message
+        return error_response(500, message, headers={ID_HEADER: entry.id})
+    finally:
+        state.in_flight -= 1
+        entry.duration_ms = (time.perf_counter() - started) * 1000
+        state.record(entry)
+
+
+async def prepare(request: web.Request, state: ProxyState, entry: LogEntry) -> Prepared:
+    """Check, read and (only if a rule applies) rewrite the client's request."""
+    hops = seen_hops(request.headers)
+    if state.hop_token in hops or len(hops) >= MAX_HOPS:
+        raise ProxyError(508, f"proxy loop detected: the request came back to this proxy after "
+                              f"{len(hops)} hop(s); upstream.base_url ({state.upstream.base_url}) "
+                              "must not point at the proxy itself")
+    limit = state.settings.server.max_body_size
+    if request.content_length is not None and request.content_length > limit:
+        raise ProxyError(413, f"request body is {request.content_length} bytes; the limit is {limit}")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ProxyError(413, f"request body exceeds the limit of {limit} bytes") from None
+    rewriter = state.rewriter
+    if body and rewriter.active and rewriter.wants(request.method, request.path, request.content_type):
+        if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise ProxyError(400, "cannot apply rewrite rules to a content-encoded request body")
+        context = HookContext(method=request.method, path=request.path, query=request.query_string,
+                              headers=request.headers, client=request.remote, request_id=entry.id)
+        result = await rewriter.apply(body, context)
+        body = result.body
+        entry.requested_model = result.requested_model
+        entry.upstream_model = result.upstream_model
+    headers = upstream_request_headers(request.headers, api_key=state.api_key, hop_token=state.hop_token)
+    entry.request_headers = dict(headers)
+    entry.request_body = body
+    entry.request_size = len(body)
+    return Prepared(request.method, request.raw_path, headers, body)
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Anything outside ``/v1/`` and ``/health``: an Anthropic-shaped 404."""
+    return error_response(404, f"claude-proxy serves /v1/... and /health; not {request.path}")
+

@@ -1,0 +1,66 @@
+"""Which headers cross the proxy, in each direction.
+
+End-to-end headers pass both ways untouched; hop-by-hop headers (RFC 9110 §7.6.1,
+plus any named in ``Connection``) describe one connection and are dropped. ``host``
+and ``content-length`` are left to the HTTP client, which computes them for the
+bytes it actually sends, so a rewritten body never carries a stale length.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+})
+# Never forwarded upstream: the client computes host/content-length; expect is per-connection.
+_REQUEST_ONLY_DROP = frozenset({"host", "content-length", "expect"})
+# Per-connection on the way back: the server computes content-length from what it writes.
+_RESPONSE_ONLY_DROP = frozenset({"content-length"})
+
+HOP_HEADER = "x-claude-proxy-hop"
+ID_HEADER = "x-claude-proxy-id"
+
+
+def _connection_listed(headers: Mapping[str, str]) -> set[str]:
+    """Header names listed in ``Connection``: hop-by-hop for this message only."""
+    value = headers.get("connection")
+    if not value:
+        return set()
+    return {name.strip().lower() for name in value.split(",") if name.strip()}
+
+
+def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: Iterable[str]) -> CIMultiDict[str]:
+    dropped = set(drop) | _connection_listed(headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP or lowered in dropped or lowered.startswith("proxy-"):
+            continue
+        out.add(name, value)
+    return out
+
+
+def upstream_request_headers(incoming: CIMultiDictProxy[str], *, api_key: str | None,
+                             hop_token: str) -> CIMultiDict[str]:
+    """Headers to send upstream: end-to-end ones, our hop marker, and a key if the client sent none."""
+    out = _filtered(incoming, _REQUEST_ONLY_DROP)
+    if api_key and "x-api-key" not in out and "authorization" not in out:
+        out["x-api-key"] = api_key
+    previous = out.get(HOP_HEADER)
+    out[HOP_HEADER] = f"{previous}, {hop_token}" if previous else hop_token
+    return out
+
+
+def client_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """Headers to send back to the client: everything end-to-end the upstream said."""
+    return _filtered(upstream, _RESPONSE_ONLY_DROP)
+
+
+def seen_hops(incoming: Mapping[str, str]) -> list[str]:
+    """The proxy tokens this request has already passed through."""
+    value = incoming.get(HOP_HEADER, "")
+    return [token.strip() for token in value.split(",") if token.strip()]

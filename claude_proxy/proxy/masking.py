@@ -1,0 +1,100 @@
+"""Masking secrets before anything is written down: headers, query strings, bodies.
+
+A secret keeps only its last four characters (``****wxyz``), enough to tell two
+keys apart and useless to anyone reading the log. What counts as a secret is
+decided by the header or parameter name (``x-api-key``, ``authorization``,
+cookies, any ``*-key`` / ``*-token`` / ``*-secret``) and by the value's shape
+(``sk-...`` keys, bearer tokens, JWTs) wherever it appears in a header.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Mapping
+
+from claude_proxy.settings import mask_secret
+
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie",
+})
+_SECRET_PARTS = frozenset({
+    "key", "apikey", "token", "secret", "password", "passwd", "auth", "session", "cookie",
+    "credential", "credentials", "signature", "sig",
+})
+_SCHEME = re.compile(r"^(Bearer|Basic|Token|Bot)\s+(\S.*)$", re.I)
+_KEYLIKE = re.compile(r"(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]{8,}"
+                      r"|(?<=Bearer )[A-Za-z0-9_\-.~+/=]{12,}", re.I)
+_QUERY_PAIR = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
+MIN_SCRUB_LEN = 8
+
+
+def is_secret_name(name: str) -> bool:
+    """True for header or parameter names that carry credentials."""
+    lowered = name.lower()
+    if lowered in SECRET_HEADERS:
+        return True
+    return any(part in _SECRET_PARTS for part in re.split(r"[-_.\s]+", lowered))
+
+
+def _mask_value(value: str) -> tuple[str, list[str]]:
+    scheme = _SCHEME.match(value)
+    if scheme:
+        return f"{scheme.group(1)} {mask_secret(scheme.group(2))}", [scheme.group(2), value]
+    return mask_secret(value), [value]
+
+
+def mask_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """A masked copy of ``headers`` and the clear secrets found, for scrubbing elsewhere.
+
+    Names come back lower-cased (HTTP names are case-insensitive), so a log query
+    finds ``x-api-key`` however the client spelled it.
+    """
+    masked: dict[str, str] = {}
+    secrets: list[str] = []
+    for name, value in headers.items():
+        name, value = str(name).lower(), str(value)
+        if is_secret_name(name):
+            masked[name], found = _mask_value(value)
+            secrets.extend(found)
+            continue
+        found = _KEYLIKE.findall(value)
+        for secret in found:
+            value = value.replace(secret, mask_secret(secret))
+        secrets.extend(found)
+        masked[name] = value
+    return masked, [s for s in secrets if len(s) >= MIN_SCRUB_LEN]
+
+
+def mask_query(path: str) -> tuple[str, list[str]]:
+    """``path?query`` with the values of secret-named parameters masked."""
+    if "?" not in path:
+        return path, []
+    secrets: list[str] = []
+
+    def repl(match: re.Match[str]) -> str:
+        sep, name, value = match.groups()
+        if value and is_secret_name(name):
+            secrets.append(value)
+            return f"{sep}{name}={mask_secret(value)}"
+        return match.group(0)
+
+    head, _, query = path.partition("?")
+    masked = _QUERY_PAIR.sub(repl, "?" + query)
+    return head + masked, [s for s in secrets if len(s) >= MIN_SCRUB_LEN]
+
+
+def scrub(data: bytes, secrets: Iterable[str]) -> bytes:
+    """Replace every clear occurrence of the given secrets in a body with its masked form."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        raw = secret.encode("utf-8", errors="ignore")
+        if raw and raw in data:
+            data = data.replace(raw, mask_secret(secret).encode())
+    return data
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """The ``str`` twin of :func:`scrub`."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, mask_secret(secret))
+    return text

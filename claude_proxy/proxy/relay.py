@@ -1,0 +1,105 @@
+"""Relay an upstream response to the client: same status, same bytes, as they arrive.
+
+No buffering and no re-framing: each chunk the upstream socket yields is written to
+the client at once. A copy of at most ``log_cap`` bytes is kept for the request log.
+If the upstream dies mid-stream, an SSE client gets one ``event: error`` frame
+(after a terminator if the stream stopped mid-event) and the response ends; any other
+body is cut by closing the connection, so a partial body never looks complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+from aiohttp import web
+
+from claude_proxy.proxy.capture import BodyCapture
+from claude_proxy.proxy.errors import error_event
+from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
+from claude_proxy.proxy.requestlog import LogEntry
+
+log = logging.getLogger(__name__)
+
+# What reading the upstream body can raise when the upstream fails mid-body.
+UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
+
+
+def frame_terminator(last_bytes: bytes) -> bytes:
+    """Bytes that end a possibly unfinished SSE event, given the last bytes sent."""
+    if not last_bytes or last_bytes.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
+        return b""
+    if last_bytes.endswith((b"\n", b"\r")):
+        return b"\n"
+    return b"\n\n"
+
+
+def _describe_read_failure(exc: BaseException, host: str) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"upstream {host} stopped sending in the middle of the response (read timed out)"
+    return f"upstream {host} closed the connection in the middle of the response ({type(exc).__name__})"
+
+
+async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: LogEntry,
+                started: float, log_cap: int) -> web.StreamResponse:
+    """Stream ``upstream`` to the client; fills the entry's status, timings and body copy."""
+    entry.status = upstream.status
+    content_type = upstream.headers.get("Content-Type", "")
+    entry.stream = content_type.startswith("text/event-stream")
+    entry.response_headers = dict(upstream.headers)
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
+                                  headers=client_response_headers(upstream.headers))
+    response.headers[ID_HEADER] = entry.id
+    if upstream.content_length is not None:
+        response.content_length = upstream.content_length
+    capture = BodyCapture(log_cap)
+    finished = False
+    try:
+        await response.prepare(request)
+        while True:
+            try:
+                chunk = await upstream.content.readany()
+            except UPSTREAM_READ_ERRORS as exc:
+                await _fail_mid_body(request, response, upstream, entry, exc, capture.last_bytes)
+                return response
+            if entry.ttfb_ms is None:
+                entry.ttfb_ms = (time.perf_counter() - started) * 1000
+            if not chunk:
+                break
+            await response.write(chunk)
+            capture.add(chunk)
+        await response.write_eof()
+        finished = True
+        return response
+    except ConnectionResetError:
+        entry.error = "client disconnected"
+        return response
+    except Exception as exc:  # headers may be out already: cut the connection, never fake an end
+        log.exception("%s %s: relaying the response failed", request.method, request.raw_path)
+        entry.error = f"internal proxy error while relaying: {type(exc).__name__}"
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    finally:
+        capture.fill(entry)
+        if finished:
+            upstream.release()
+        else:
+            upstream.close()
+
+
+async def _fail_mid_body(request: web.Request, response: web.StreamResponse,
+                         upstream: aiohttp.ClientResponse, entry: LogEntry, exc: BaseException,
+                         last_bytes: bytes) -> None:
+    host = f"{upstream.url.host}:{upstream.url.port}"
+    message = _describe_read_failure(exc, host)
+    entry.error = message
+    log.warning("%s %s: %s", request.method, request.raw_path, message)
+    if entry.stream and response.content_length is None:
+        await response.write(frame_terminator(last_bytes) + error_event("api_error", message))
+        response.force_close()
+        await response.write_eof()
+    elif request.transport is not None:
+        request.transport.close()

@@ -1,0 +1,131 @@
+"""Run the proxy: bind, serve until Ctrl-C / SIGTERM, then shut down cleanly.
+
+Shutdown order: stop accepting, let in-flight requests finish (up to
+``server.shutdown_timeout``), close the upstream pool, drain the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Callable
+
+from aiohttp import web
+
+from claude_proxy.proxy.app import create_app
+from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
+from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
+from claude_proxy.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ServeError(Exception):
+    """The server cannot start (port in use, loop, unusable log): one line for the user."""
+
+
+@dataclass
+class RunningServer:
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return _http_url(self.host, self.port)
+
+    @property
+    def client_url(self) -> str:
+        """The URL a client on this machine uses (a wildcard listen address becomes loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return _http_url(host, self.port)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def _http_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _access_logger(settings: Settings) -> logging.Logger | None:
+    return logging.getLogger("claude_proxy.access") if settings.server.log_level == "debug" else None
+
+
+async def start_server(settings: Settings, request_log: RequestLog | None = None,
+                       host: str | None = None, port: int | None = None) -> RunningServer:
+    """Build the app and listen; ``port=0`` picks a free port (see ``.port``)."""
+    host = settings.server.host if host is None else host
+    port = settings.server.port if port is None else port
+    app = create_app(settings, request_log)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=_access_logger(settings),
+                           shutdown_timeout=settings.server.shutdown_timeout)
+    try:
+        await runner.setup()
+    except (RequestLogError, OSError) as exc:  # startup hooks: opening the log
+        await runner.cleanup()
+        raise ServeError(str(exc)) from None
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}") from None
+    listening = [(addr[0], addr[1]) for addr in runner.addresses]
+    try:
+        await check_upstream_not_self(settings.upstream.base_url, listening)
+    except UpstreamLoopError as exc:
+        await runner.cleanup()
+        raise ServeError(str(exc)) from None
+    bound_host, bound_port = listening[0] if listening else (host, port)
+    return RunningServer(runner, bound_host, bound_port)
+
+
+async def serve_until_stopped(settings: Settings, request_log: RequestLog | None = None,
+                              host: str | None = None, port: int | None = None,
+                              on_ready: Callable[[RunningServer], None] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down in order.
+
+    For a process's main coroutine: it owns SIGINT/SIGTERM, and ignores them once the
+    shutdown is done so a late signal cannot turn a clean exit into a kill.
+    """
+    server = await start_server(settings, request_log, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.warning("already shutting down; in-flight requests get up to %gs",
+                        settings.server.shutdown_timeout)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        await stop.wait()
+        log.info("shutting down: finishing in-flight requests, then draining the request log")
+    finally:
+        try:
+            await server.stop()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)  # already stopping: a late signal must not kill the exit
+
+
+def run(settings: Settings, request_log: RequestLog | None = None, host: str | None = None,
+        port: int | None = None, on_ready: Callable[[RunningServer], None] | None = None) -> None:
+    """Blocking entry point for the CLI; uses uvloop when it is installed."""
+    coro = serve_until_stopped(settings, request_log, host, port, on_ready)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+        return
+    uvloop.run(coro)

@@ -1,0 +1,409 @@
+"""Bash source to simple commands, with tree-sitter and the tree-sitter-bash grammar.
+
+Why tree-sitter-bash: it is maintained by the tree-sitter project, covers modern bash
+(process substitution, here-documents, ``[[ ]]``, arithmetic, ANSI-C quoting), never
+gives up on odd input but marks exactly where it failed (ERROR and MISSING nodes), and
+ships as prebuilt wheels. bashlex, the usual alternative, is a port of an old bash
+grammar that raises on many real scripts and sees few releases.
+
+The walk is deliberately suspicious. Every node type it does not know, every parse
+error and every construct whose effect depends on run-time values (substitutions,
+expansions, assignments, control flow, functions) becomes an *issue*: a reason the
+command cannot be proven safe. Commands nested anywhere (in substitutions, loops,
+functions, here-documents) are still collected, so a dangerous one is found wherever
+it hides. Before parsing, line continuations are joined the way bash joins them and
+look-alike whitespace is normalised, and both are reported as issues.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import tree_sitter_bash
+from tree_sitter import Language, Node, Parser
+
+MAX_TREE_DEPTH = 120
+
+STRUCTURAL = frozenset({"program", "list", "pipeline", "subshell", "compound_statement", "negated_command", "comment"})
+CONTROL_FLOW = frozenset({
+    "if_statement", "elif_clause", "else_clause", "while_statement", "for_statement",
+    "c_style_for_statement", "case_statement", "case_item", "do_group",
+})
+WORDISH = frozenset({
+    "word", "number", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
+    "variable_name", "special_variable_name", "string_content", "ansi_c_string", "translated_string",
+})
+REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+SUBSTITUTIONS = {
+    "command_substitution": "command substitution ($() or backticks)",
+    "process_substitution": "process substitution (<() or >())",
+    "arithmetic_expansion": "arithmetic expansion $(( ))",
+}
+_BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
+_GLOB = re.compile(r"(?<!\\)[*?\[]")
+_SPACE_LIKE = {"Zs", "Zl", "Zp"}
+_PLAIN_VAR = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
+@dataclass
+class Word:
+    """One shell word: its source and, when it is static, its value after quote removal."""
+
+    text: str
+    value: str | None
+    glob: bool = False
+    brace: bool = False
+    leading_var: str | None = None
+
+    @property
+    def static(self) -> bool:
+        return self.value is not None
+
+
+@dataclass
+class Redirect:
+    """A redirection: operator, optional fd, and the target word (None for ``>&2``-style dups)."""
+
+    text: str
+    op: str
+    target: Word | None
+    position: int = 0
+
+
+@dataclass
+class SimpleCommand:
+    """One simple command wherever it appeared, in source order."""
+
+    text: str
+    name: Word | None
+    args: list[Word] = field(default_factory=list)
+    assignments: list[str] = field(default_factory=list)
+    parent: "SimpleCommand | None" = None
+
+
+@dataclass
+class Issue:
+    """A construct that keeps the whole command from being proven safe."""
+
+    text: str
+    reason: str
+    deny: bool = False
+
+
+@dataclass
+class Script:
+    """Everything the judge needs from one parse."""
+
+    commands: list[SimpleCommand] = field(default_factory=list)
+    pipelines: list[list[SimpleCommand]] = field(default_factory=list)
+    redirects: list[Redirect] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Parser:
+    return Parser(Language(tree_sitter_bash.language()))
+
+
+def _invisible(ch: str) -> bool:
+    if ch in "\t\n":
+        return False
+    category = unicodedata.category(ch)
+    return category in _SPACE_LIKE and ch != " " or category in ("Cc", "Cf")
+
+
+def normalize(source: str) -> tuple[str, list[str]]:
+    """Join line continuations as bash does and turn look-alike whitespace into spaces.
+
+    Returns the text to parse and notes on what was changed; any note makes the
+    command at best ``ask``. Zero-width characters are dropped and space look-alikes
+    become spaces, so a hidden ``sudo`` or ``rm`` is seen rather than missed.
+    """
+    notes: list[str] = []
+    odd = sorted({ch for ch in source if _invisible(ch)})
+    if odd:
+        names = ", ".join(f"U+{ord(ch):04X}" for ch in odd[:4])
+        notes.append(f"contains invisible or look-alike whitespace characters ({names})")
+        source = "".join(
+            ("" if unicodedata.category(ch) == "Cf" else " ") if _invisible(ch) else ch for ch in source
+        )
+    joined = _join_continuations(source)
+    if joined != source:
+        notes.append("uses line continuations (backslash-newline)")
+        if "<<" in source:
+            notes.append("mixes line continuations with a here-document")
+    return joined, notes
+
+
+def _join_continuations(source: str) -> str:
+    """Remove backslash-newline outside single quotes and comments, as bash's reader does."""
+    out: list[str] = []
+    i, n = 0, len(source)
+    state = "plain"
+    while i < n:
+        ch = source[i]
+        if state == "single":
+            out.append(ch)
+            if ch == "'":
+                state = "plain"
+            i += 1
+            continue
+        if state == "comment":
+            out.append(ch)
+            if ch == "\n":
+                state = "plain"
+            i += 1
+            continue
+        if ch == "\\" and i + 1 < n:
+            if source[i + 1] == "\n":
+                i += 2
+                continue
+            out.append(source[i:i + 2])
+            i += 2
+            continue
+        if state == "double":
+            if ch == '"':
+                state = "plain"
+        elif ch == "'":
+            state = "single"
+        elif ch == '"':
+            state = "double"
+        elif ch == "#" and (not out or out[-1][-1:] in (" ", "\t", "\n", ";", "&", "|", "(")):
+            state = "comment"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _text(node: Node) -> str:
+    return node.text.decode("utf-8", errors="replace")
+
+
+def _unescape_plain(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text, flags=re.S)
+
+
+def _unescape_double(text: str) -> str:
+    return re.sub(r'\\([$`"\\])', r"\1", text)
+
+
+def word_of(node: Node) -> Word:
+    """The static value of a word node, or ``value=None`` when it depends on expansion."""
+    text = _text(node)
+    kind = node.type
+    if kind == "word":
+        value = _unescape_plain(text)
+        if value == "~" or value.startswith("~/"):
+            value = os.path.expanduser("~") + value[1:]
+        elif value.startswith("~"):
+            return Word(text, None)
+        return Word(text, value, glob=bool(_GLOB.search(text)), brace=bool(_BRACE.search(text)))
+    if kind == "number":
+        return Word(text, text)
+    if kind == "raw_string":
+        return Word(text, text[1:-1])
+    if kind == "string":
+        parts: list[str] = []
+        for child in node.named_children:
+            if child.type != "string_content":
+                leading = _var_name(child) if not parts else None
+                return Word(text, None, leading_var=leading)
+            parts.append(_unescape_double(_text(child)))
+        return Word(text, "".join(parts))
+    if kind == "concatenation":
+        values: list[str] = []
+        glob = brace = False
+        leading = None
+        for index, child in enumerate(node.named_children):
+            sub = word_of(child)
+            if index == 0:
+                leading = sub.leading_var or _var_name(child)
+            if sub.value is None:
+                return Word(text, None, leading_var=leading)
+            values.append(sub.value)
+            glob = glob or sub.glob
+        brace = bool(_BRACE.search(text))
+        return Word(text, "".join(values), glob=glob, brace=brace)
+    return Word(text, None, leading_var=_var_name(node))
+
+
+def _var_name(node: Node) -> str | None:
+    """``HOME`` for ``$HOME`` or ``${HOME}``; None for anything fancier."""
+    if node.type in ("simple_expansion", "expansion"):
+        match = _PLAIN_VAR.fullmatch(_text(node))
+        return match.group(1) or match.group(2) if match else None
+    if node.type == "string" and node.named_child_count:
+        return _var_name(node.named_children[0])
+    return None
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.script = Script()
+
+    def issue(self, node: Node | str, reason: str, deny: bool = False) -> None:
+        text = node if isinstance(node, str) else _text(node)
+        self.script.issues.append(Issue(text, reason, deny))
+
+    def walk(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand | None:
+        """Visit ``node``; return the SimpleCommand it is, when it is one."""
+        if depth > MAX_TREE_DEPTH:
+            self.issue(node, "nested too deeply to analyse")
+            return None
+        kind = node.type
+        if node.is_missing or kind == "ERROR":
+            self.issue(node, "could not be parsed as shell syntax")
+        elif kind == "command":
+            return self.command(node, depth, parent)
+        elif kind == "redirected_statement":
+            return self.redirected(node, depth, parent)
+        elif kind == "pipeline":
+            members = [self.walk(child, depth + 1, parent) for child in node.named_children]
+            self.script.pipelines.append([m for m in members if m is not None])
+            return None
+        elif kind in SUBSTITUTIONS:
+            self.issue(node, f"uses {SUBSTITUTIONS[kind]}")
+        elif kind == "function_definition":
+            self.function(node)
+            return None
+        elif kind in CONTROL_FLOW:
+            self.issue(node, "uses control flow (if/for/while/case), which is not analysed")
+        elif kind in ("variable_assignment", "variable_assignments"):
+            self.issue(node, "assigns a shell variable")
+        elif kind in ("declaration_command", "unset_command"):
+            self.issue(node, "declares, exports or unsets variables")
+        elif kind == "test_command":
+            self.issue(node, "uses a [[ ]] test, whose arithmetic can run code")
+        elif kind in REDIRECTS:
+            self.redirect(node, depth, parent)
+            return None
+        elif kind in WORDISH:
+            self.nested_any(node, depth, parent)
+            return None
+        elif kind not in STRUCTURAL and node.is_named:
+            self.issue(node, f"uses shell syntax that is not analysed ({kind})")
+        for child in node.children:
+            if child.is_named or child.is_missing:
+                self.walk(child, depth + 1, parent)
+        return None
+
+    def nested(self, node: Node, depth: int, owner: SimpleCommand) -> None:
+        """Find substitutions and expansions inside a word and walk them."""
+        if depth > MAX_TREE_DEPTH:
+            self.issue(node, "nested too deeply to analyse")
+            return
+        for child in node.named_children:
+            if child.type in SUBSTITUTIONS:
+                self.walk(child, depth + 1, owner)
+            elif child.type == "expansion" and _var_name(child) is None:
+                self.issue(child, "uses a parameter expansion with operators")
+                self.nested(child, depth + 1, owner)
+            elif child.type in ("ERROR", "ansi_c_string", "translated_string", "brace_expression"):
+                self.walk(child, depth + 1, owner)
+            else:
+                self.nested(child, depth + 1, owner)
+            if child.is_missing:
+                self.issue(child, "could not be parsed as shell syntax")
+
+    def command(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand:
+        cmd = SimpleCommand(_text(node), None, parent=parent)
+        self.script.commands.append(cmd)
+        for child in node.children:
+            if child.is_missing:
+                self.issue(child, "could not be parsed as shell syntax")
+            if not child.is_named:
+                continue
+            if child.type == "variable_assignment":
+                cmd.assignments.append(_text(child))
+                self.nested(child, depth + 1, cmd)
+            elif child.type in REDIRECTS:
+                self.redirect(child, depth + 1, cmd)
+            elif child.type == "command_name":
+                target = child.named_children[0] if child.named_child_count else child
+                cmd.name = word_of(target)
+                self.nested(child, depth + 1, cmd)
+            elif child.type == "ERROR":
+                self.walk(child, depth + 1, cmd)
+            else:
+                cmd.args.append(word_of(child))
+                self.nested_word(child, depth + 1, cmd)
+        return cmd
+
+    def nested_word(self, node: Node, depth: int, owner: SimpleCommand) -> None:
+        if node.type in SUBSTITUTIONS or node.type in ("ansi_c_string", "translated_string"):
+            self.walk(node, depth, owner) if node.type in SUBSTITUTIONS else self.issue(
+                node, "uses $'...' or $\"...\" quoting")
+            return
+        if node.type == "expansion" and _var_name(node) is None:
+            self.issue(node, "uses a parameter expansion with operators")
+        self.nested(node, depth, owner)
+
+    def redirected(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand | None:
+        body = node.child_by_field_name("body")
+        before = len(self.script.commands)
+        cmd = self.walk(body, depth + 1, parent) if body is not None else None
+        last = self.script.commands[-1] if len(self.script.commands) > before else None
+        for child in node.named_children:
+            if body is not None and child == body:
+                continue
+            extra = self.redirect(child, depth + 1, cmd or parent)
+            if extra and last is not None:
+                last.args.extend(word_of(word) for word in extra)
+            if extra and (body is None or body.type != "command"):
+                self.issue(child, "has words after a redirection of a compound command")
+        return cmd
+
+    def redirect(self, node: Node, depth: int, owner: SimpleCommand | None) -> list[Node]:
+        """Record a redirection; return words bash gives the command rather than the redirect."""
+        if node.type not in REDIRECTS:
+            self.walk(node, depth, owner)
+            return []
+        if node.type != "file_redirect":
+            self.nested_any(node, depth, owner)
+            return []
+        op = next((_text(c) for c in node.children if not c.is_named), "")
+        named = [c for c in node.named_children if c.type != "file_descriptor"]
+        target_node = node.child_by_field_name("destination") or (named[0] if named else None)
+        extra = [c for c in named if c != target_node] if target_node is not None else []
+        target = word_of(target_node) if target_node is not None else None
+        if target_node is not None:
+            self.nested_any(target_node, depth, owner)
+        self.script.redirects.append(Redirect(_text(node), op, target, len(self.script.commands)))
+        return extra
+
+    def nested_any(self, node: Node, depth: int, owner: SimpleCommand | None) -> None:
+        if depth > MAX_TREE_DEPTH:
+            self.issue(node, "nested too deeply to analyse")
+            return
+        if node.type in SUBSTITUTIONS:
+            self.walk(node, depth + 1, owner)
+            return
+        for child in node.children:
+            if child.is_named:
+                self.nested_any(child, depth + 1, owner)
+
+    def function(self, node: Node) -> None:
+        name_node = node.child_by_field_name("name")
+        name = _text(name_node) if name_node is not None else ""
+        self.issue(node, "defines a shell function")
+        before = len(self.script.commands)
+        body = node.child_by_field_name("body")
+        if body is not None:
+            self.walk(body, 1, None)
+        calls = [c for c in self.script.commands[before:] if c.name is not None and c.name.value == name]
+        if name and calls:
+            self.issue(node, f"defines a function {name!r} that calls itself (fork bomb pattern)", deny=True)
+
+
+def parse(source: str) -> Script:
+    """Parse normalised bash source into a `Script` (never raises on bad syntax)."""
+    tree = _parser().parse(source.encode("utf-8"))
+    walker = _Walker()
+    walker.walk(tree.root_node, 0, None)
+    if tree.root_node.has_error and not any("parsed" in i.reason for i in walker.script.issues):
+        walker.issue(source, "could not be parsed as shell syntax")
+    return walker.script

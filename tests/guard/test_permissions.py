@@ -1,0 +1,233 @@
+"""Permission rules in Claude Code's syntax and the four modes, through `Guard.decide`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from claude_proxy.settings import SettingsError, parse_settings
+from claude_proxy.tools.guard import Guard
+from claude_proxy.tools.guard.rules import RuleError, match_bash, match_domain, match_path, parse_rule
+from tests.guard.conftest import make_context, tool
+
+READ, WRITE, EDIT, BASH = tool("Read", True), tool("Write"), tool("Edit"), tool("Bash")
+
+
+def decide(guard, name, tool_input, context, read_only=False):
+    return guard.decide(tool(name, read_only), tool_input, context)
+
+
+@pytest.mark.parametrize(("text", "tool_name", "spec"), [
+    ("Bash", "Bash", None), ("Bash(git status)", "Bash", "git status"), ("Bash(*)", "Bash", None),
+    ("Read(./src/**)", "Read", "./src/**"), ("WebFetch(domain:example.com)", "WebFetch", "domain:example.com"),
+    ("mcp__github", "mcp__github", None),
+])
+def test_rules_parse(text, tool_name, spec):
+    rule = parse_rule(text)
+    assert (rule.tool, rule.specifier) == (tool_name, spec)
+
+
+@pytest.mark.parametrize("text", ["", "Bash(", "two words", "Bash(npm:* x)", "WebFetch(example.com)", "(x)"])
+def test_malformed_rules_are_rejected(text):
+    with pytest.raises(RuleError):
+        parse_rule(text)
+
+
+def test_malformed_rule_in_settings_names_the_key():
+    with pytest.raises(SettingsError, match=r"permissions\.deny\.0.*Bash\("):
+        parse_settings({"permissions": {"deny": ["Bash("]}})
+
+
+@pytest.mark.parametrize(("spec", "command", "expected"), [
+    ("git status", "git status", True), ("git status", "git  status", True), ("git status", "git status -s", False),
+    ("npm run test:*", "npm run test", True), ("npm run test:*", "npm run test -- --watch", True),
+    ("npm run test:*", "npm run testing", False), ("npm run test:*", "npm run build", False),
+])
+def test_bash_rule_matching(spec, command, expected):
+    assert match_bash(spec, command) is expected
+
+
+@pytest.mark.parametrize(("spec", "rel", "expected"), [
+    ("./src/**", "src/app.py", True), ("./src/**", "src/a/b.py", True), ("./src/**", "docs/x.md", False),
+    ("docs/**", "docs/guide/x.md", True), ("*.md", "docs/guide/x.md", True), ("*.md", "a.txt", False),
+    ("/README.md", "README.md", True), ("/README.md", "docs/README.md", False),
+])
+def test_path_rule_matching_relative_to_cwd(workspace, spec, rel, expected):
+    assert match_path(spec, workspace / rel, workspace) is expected
+
+
+def test_absolute_and_home_path_rules(workspace):
+    assert match_path(f"/{workspace}/src/**", workspace / "src" / "app.py", Path("/"))
+    assert match_path("~/notes/**", Path.home() / "notes" / "a.md", workspace)
+    assert not match_path("~/notes/**", workspace / "notes" / "a.md", workspace)
+
+
+def test_domain_rules_match_host_and_subdomains():
+    assert match_domain("domain:example.com", "example.com")
+    assert match_domain("domain:example.com", "docs.example.com")
+    assert not match_domain("domain:example.com", "example.com.evil.net")
+    assert not match_domain("domain:example.com", "notexample.com")
+
+
+def test_default_mode(context):
+    guard = Guard(context.settings)
+    assert guard.decide(READ, {"file_path": "README.md"}, context).behavior == "allow"
+    assert guard.decide(EDIT, {"file_path": "README.md", "old_string": "a", "new_string": "b"},
+                        context).behavior == "ask"
+    assert guard.decide(BASH, {"command": "git status && ls"}, context).behavior == "allow"
+    decision = guard.decide(BASH, {"command": "npm test"}, context)
+    assert decision.behavior == "ask" and "npm" in decision.reason
+    assert decide(guard, "TodoWrite", {"todos": []}, context).behavior == "allow"
+    assert decide(guard, "WebFetch", {"url": "https://example.com", "prompt": "x"}, context).behavior == "ask"
+
+
+def test_unknown_tools_ask(context):
+    decision = decide(Guard(), "FrobnicateEverything", {}, context, read_only=True)
+    assert decision.behavior == "ask"
+
+
+def test_accept_edits_mode(context):
+    guard = Guard(context.settings, mode="acceptEdits")
+    assert guard.decide(WRITE, {"file_path": "new.txt", "content": "x"}, context).behavior == "allow"
+    assert guard.decide(BASH, {"command": "ls > listing.txt"}, context).behavior == "allow"
+    assert guard.decide(BASH, {"command": "npm test"}, context).behavior == "ask"
+    assert guard.decide(WRITE, {"file_path": "../x.txt", "content": "x"}, context).behavior == "deny"
+    assert guard.decide(WRITE, {"file_path": ".git/config", "content": "x"}, context).behavior == "deny"
+
+
+def test_plan_mode_denies_everything_but_reading(context):
+    guard = Guard(context.settings, mode="plan")
+    assert guard.decide(READ, {"file_path": "README.md"}, context).behavior == "allow"
+    assert guard.decide(BASH, {"command": "git log --oneline | head"}, context).behavior == "allow"
+    for tool_obj, tool_input in ((WRITE, {"file_path": "x", "content": ""}), (BASH, {"command": "npm test"})):
+        decision = guard.decide(tool_obj, tool_input, context)
+        assert decision.behavior == "deny" and "plan mode" in decision.reason
+
+
+def test_plan_mode_ignores_allow_rules_for_changes(workspace):
+    context = make_context(workspace, permissions={"allow": ["Bash(npm test:*)", "Edit"]})
+    guard = Guard(context.settings, mode="plan")
+    assert guard.decide(BASH, {"command": "npm test"}, context).behavior == "deny"
+    assert guard.decide(EDIT, {"file_path": "a.txt", "old_string": "a", "new_string": "c"}, context).behavior == "deny"
+
+
+def test_bypass_mode_allows_all_but_deny_rules_and_validator_denials(workspace):
+    context = make_context(workspace, permissions={"deny": ["Bash(npm publish:*)", "Write(./docs/**)"]})
+    guard = Guard(context.settings, mode="bypassPermissions")
+    assert guard.decide(BASH, {"command": "npm test"}, context).behavior == "allow"
+    assert guard.decide(WRITE, {"file_path": "src/new.py", "content": ""}, context).behavior == "allow"
+    assert guard.decide(BASH, {"command": "npm publish"}, context).behavior == "deny"
+    assert guard.decide(BASH, {"command": "timeout 9 npm publish --tag x"}, context).behavior == "deny"
+    assert guard.decide(WRITE, {"file_path": "docs/a.md", "content": ""}, context).behavior == "deny"
+    assert guard.decide(BASH, {"command": "rm -rf ~"}, context).behavior == "deny"
+    assert guard.decide(READ, {"file_path": "/etc/passwd"}, context).behavior == "deny"
+
+
+def test_default_mode_comes_from_settings(workspace):
+    context = make_context(workspace, permissions={"default_mode": "plan"})
+    assert Guard(context.settings).mode == "plan"
+    assert Guard(context.settings, mode="default").mode == "default"
+    with pytest.raises(ValueError, match="unknown permission mode"):
+        Guard(context.settings, mode="yolo")
+
+
+def test_deny_wins_over_ask_over_allow(workspace):
+    context = make_context(workspace, permissions={
+        "allow": ["Bash(npm test:*)", "Bash(make:*)", "Read"], "ask": ["Bash(make:*)", "Read(./docs/**)"],
+        "deny": ["Bash(npm test:*)"]})
+    guard = Guard(context.settings)
+    assert guard.decide(BASH, {"command": "npm test"}, context).behavior == "deny"
+    decision = guard.decide(BASH, {"command": "make all"}, context)
+    assert decision.behavior == "ask" and "Bash(make:*)" in decision.reason
+    assert guard.decide(READ, {"file_path": "docs/x.md"}, context).behavior == "ask"
+
+
+def test_every_part_of_a_compound_command_must_be_allowed(workspace):
+    context = make_context(workspace, permissions={"allow": ["Bash(npm test:*)"]})
+    guard = Guard(context.settings)
+    assert guard.decide(BASH, {"command": "npm test"}, context).behavior == "allow"
+    assert guard.decide(BASH, {"command": "npm test && git status"}, context).behavior == "allow"
+    assert guard.decide(BASH, {"command": "npm test && npm publish"}, context).behavior == "ask"
+    assert guard.decide(BASH, {"command": "npm test $(curl x)"}, context).behavior == "ask"
+    assert guard.decide(BASH, {"command": "npm test; curl x | sh"}, context).behavior == "deny"
+    assert guard.decide(BASH, {"command": "npm test > /etc/x"}, context).behavior == "deny"
+
+
+def test_path_rules_allow_edits_in_a_folder(workspace):
+    context = make_context(workspace, permissions={"allow": ["Edit(docs/**)"]})
+    guard = Guard(context.settings)
+    assert guard.decide(WRITE, {"file_path": "docs/new.md", "content": ""}, context).behavior == "allow"
+    assert guard.decide(WRITE, {"file_path": "src/new.py", "content": ""}, context).behavior == "ask"
+
+
+def test_webfetch_domain_rules(workspace):
+    context = make_context(workspace, permissions={"allow": ["WebFetch(domain:docs.python.org)"],
+                                                   "deny": ["WebFetch(domain:evil.example)"]})
+    guard = Guard(context.settings)
+    assert decide(guard, "WebFetch", {"url": "https://docs.python.org/3/", "prompt": ""}, context).behavior == "allow"
+    assert decide(guard, "WebFetch", {"url": "https://a.evil.example/", "prompt": ""}, context).behavior == "deny"
+    assert decide(guard, "WebFetch", {"url": "https://other.org/", "prompt": ""}, context).behavior == "ask"
+
+
+def test_mcp_server_rules(workspace):
+    context = make_context(workspace, permissions={"allow": ["mcp__github"]})
+    guard = Guard(context.settings)
+    assert decide(guard, "mcp__github__list_issues", {}, context).behavior == "allow"
+    assert decide(guard, "mcp__gitlab__list_issues", {}, context).behavior == "ask"
+
+
+def test_file_tools_outside_the_workspace_are_denied_with_the_reason(context):
+    guard = Guard(context.settings)
+    decision = guard.decide(READ, {"file_path": "../../etc/passwd"}, context)
+    assert decision.behavior == "deny" and "outside the workspace" in decision.reason
+    decision = guard.decide(READ, {"file_path": ".env"}, context)
+    assert decision.behavior == "deny" and "Read(./.env)" in decision.reason
+    glob = decide(guard, "Glob", {"pattern": "../*"}, context, read_only=True)
+    assert glob.behavior == "deny"
+    glob = decide(guard, "Glob", {"pattern": "/etc/*"}, context, read_only=True)
+    assert glob.behavior == "deny"
+    assert decide(guard, "Grep", {"pattern": "x"}, context, read_only=True).behavior == "allow"
+
+
+def test_always_answers_are_remembered_for_the_session(context):
+    guard = Guard(context.settings)
+    call = {"command": "npm run test -- --watch"}
+    assert guard.decide(BASH, call, context).behavior == "ask"
+    rule = guard.suggest_rule(BASH, call, context)
+    assert rule == "Bash(npm run test:*)"
+    guard.remember(rule, context)
+    assert guard.decide(BASH, call, context).behavior == "allow"
+    assert guard.decide(BASH, {"command": "npm run build"}, context).behavior == "ask"
+    with pytest.raises(RuleError):
+        guard.remember("Bash(", context)
+
+
+@pytest.mark.parametrize(("name", "tool_input", "expected"), [
+    ("Bash", {"command": "git push origin main"}, "Bash(git push:*)"),
+    ("Bash", {"command": "python script.py --x"}, "Bash(python script.py --x)"),
+    ("Bash", {"command": "make"}, "Bash(make:*)"),
+    ("Edit", {"file_path": "src/app.py", "old_string": "a", "new_string": "b"}, "Edit(./src/**)"),
+    ("Write", {"file_path": "new.txt", "content": ""}, "Edit(./**)"),
+    ("WebFetch", {"url": "https://docs.python.org/3/", "prompt": ""}, "WebFetch(domain:docs.python.org)"),
+    ("NotebookEdit", {"notebook_path": "n.ipynb", "new_source": ""}, "Edit(./**)"),
+    ("mcp__x__y", {}, "mcp__x__y"),
+])
+def test_suggested_rules(context, name, tool_input, expected):
+    assert Guard().suggest_rule(tool(name), tool_input, context) == expected
+
+
+def test_suggested_rules_for_each_part_of_a_compound_command(context):
+    rules = Guard().suggest_rules(BASH, {"command": "npm ci && npm run build && ls"}, context)
+    assert rules == ["Bash(npm ci:*)", "Bash(npm run build:*)"]
+
+
+async def test_decide_async_runs_off_the_loop(context):
+    decision = await Guard().decide_async(BASH, {"command": "ls"}, context)
+    assert decision.behavior == "allow"
+
+
+def test_bad_input_is_denied_with_a_reason(context):
+    guard = Guard()
+    assert guard.decide(BASH, {"command": 5}, context).behavior == "deny"
+    assert "file_path" in guard.decide(READ, {}, context).reason

@@ -1,0 +1,61 @@
+"""Helpers for the request-log tests: entries shaped like the proxy's, rows read back with sqlite3."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_proxy.proxy.requestlog import LogEntry, RequestLog, new_entry_id
+
+KEY = "sk-ant-api03-TESTKEYdoNotLogThis-0123456789abcdefWXYZ"
+
+
+def make_entry(fixtures_dir: Path | None = None, stream_file: str | None = None, **fields: Any) -> LogEntry:
+    """A /v1/messages exchange as the proxy records it; ``stream_file`` supplies the SSE response."""
+    defaults: dict[str, Any] = {
+        "id": new_entry_id(),
+        "started_at": time.time(),
+        "method": "POST",
+        "path": "/v1/messages?beta=true",
+        "duration_ms": 120.0,
+        "ttfb_ms": 15.0,
+        "status": 200,
+        "request_headers": {"x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"},
+        "response_headers": {"content-type": "application/json", "request-id": "req_011"},
+        "request_body": b'{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}',
+    }
+    if stream_file:
+        assert fixtures_dir is not None
+        defaults["response_body"] = (fixtures_dir / "anthropic" / stream_file).read_bytes()
+        defaults["response_headers"] = {"content-type": "text/event-stream", "request-id": "req_012"}
+        defaults["request_body"] = (b'{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,'
+                                    b'"messages":[{"role":"user","content":"hi"}]}')
+        defaults["stream"] = True
+    defaults.update(fields)
+    return LogEntry(**defaults)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM requests ORDER BY rowid")]
+    finally:
+        conn.close()
+
+
+def write_entries(path: Path, entries: list[LogEntry], **options: Any) -> None:
+    log = RequestLog(path, **options)
+    log.start()
+    for entry in entries:
+        log.record(entry)
+    log.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "logs" / "requests.db"

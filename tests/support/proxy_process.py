@@ -1,0 +1,78 @@
+"""Run a real ``claude-proxy serve`` subprocess and wait until it answers ``/health``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+LISTENING = re.compile(rb"listening on (http://\S+)")
+READY = b"export ANTHROPIC_BASE_URL="
+
+
+@dataclass
+class ServeProcess:
+    """A ``claude-proxy serve --port 0`` child; ``url`` is read from its start-up line."""
+
+    args: list[str]
+    env: dict[str, str]
+    cwd: Path | None = None
+    proc: asyncio.subprocess.Process | None = None
+    url: str = ""
+    stdout: bytes = b""
+    stderr: bytes = b""
+    lines: list[bytes] = field(default_factory=list)
+
+    async def start(self, timeout: float = 30.0) -> "ServeProcess":
+        cmd = [sys.executable, "-m", "claude_proxy", "serve", "--port", "0", *self.args]
+        self.proc = await asyncio.create_subprocess_exec(
+            *cmd, env=self.env, cwd=self.cwd, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        await asyncio.wait_for(self._read_url(), timeout)
+        await asyncio.wait_for(self._wait_healthy(), timeout)
+        return self
+
+    async def _read_url(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                err = await self.proc.stderr.read() if self.proc.stderr else b""
+                raise RuntimeError(f"claude-proxy serve exited before listening: {err.decode(errors='replace')}")
+            self.lines.append(line)
+            match = LISTENING.search(line)
+            if match:
+                self.url = match.group(1).decode()
+            if line.startswith(READY) and self.url:
+                return
+
+    async def _wait_healthy(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(self.url + "/health") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Send ``sig`` and wait; returns the exit code and keeps the remaining output."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+        self.stdout = b"".join(self.lines) + out
+        self.stderr = err
+        return self.proc.returncode  # type: ignore[return-value]
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
