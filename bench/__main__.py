@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hold-streams", type=int, default=1000)
     p.add_argument("--hold-seconds", type=int, help="default 10, quick 4")
     p.add_argument("--source", type=Path, help="measure the claude_proxy of this checkout (default: this one)")
+    p.add_argument("--compare", type=Path, help="also measure the claude_proxy of this other checkout "
+                                                "(sections 1 and 2), in the same alternating rounds")
     p.add_argument("--keep", action="store_true", help="keep the temp dir with every process's log")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -94,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m bench: error: {args.source} has no claude_proxy package", file=sys.stderr)
             return 2
         set_source(args.source)
+    if args.compare:
+        if not (args.compare / "claude_proxy" / "__init__.py").is_file():
+            print(f"python -m bench: error: {args.compare} has no claude_proxy package", file=sys.stderr)
+            return 2
+        options.compare = args.compare.resolve()
     soft, _ = raise_nofile()
     if soft < 2 * options.hold_streams + 200 and "hold" in keys:
         logging.warning("open-files limit %d is low for %d streams", soft, options.hold_streams)

@@ -29,13 +29,18 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     tool: str
+    cpu_s: float | None = None  # CPU the measured process tree used during the run
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        return self.cpu_s / self.requests * 1e6 if self.cpu_s is not None and self.requests else None
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "rps": round(self.rps, 1)}
+        return {**asdict(self), "rps": round(self.rps, 1), "cpu_us_per_request": self.cpu_us_per_request}
 
 
 def wrk_available() -> bool:

@@ -15,7 +15,7 @@ import threading
 import time
 from importlib import metadata
 
-from bench.procs import descendants
+from bench.procs import cpu_ticks, descendants
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -68,14 +68,6 @@ def _busy_ticks() -> int:
     return user + nice + system + steal
 
 
-def _proc_ticks(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    rest = stat[stat.rindex(b")") + 2:].split()
-    return sum(int(x) for x in rest[11:15])  # utime, stime, and the reaped children's cutime, cstime
 
 
 def loadavg() -> float:
@@ -93,7 +85,7 @@ class Noise(threading.Thread):
 
     def _ours(self) -> dict[int, int]:
         pids = [os.getpid(), *descendants(os.getpid())]
-        return {pid: t for pid in pids if (t := _proc_ticks(pid)) is not None}
+        return {pid: cpu_ticks(pid) for pid in pids}
 
     def run(self) -> None:
         busy, ours, at = _busy_ticks(), self._ours(), time.monotonic()

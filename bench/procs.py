@@ -95,6 +95,10 @@ class Proc:
         """Resident memory of the process and all its descendants (workers included)."""
         return sum(rss_bytes(pid) for pid in self.tree())
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the process and its descendants."""
+        return sum(cpu_ticks(pid) for pid in self.tree()) / _TICK
+
     def alive(self) -> bool:
         return self.popen.poll() is None
 
@@ -142,6 +146,20 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime + the reaped children's cutime + cstime of one process, 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return 0
+    rest = stat[stat.rindex(b")") + 2:].split()
+    return sum(int(x) for x in rest[11:15])
 
 
 def rss_bytes(pid: int) -> int:

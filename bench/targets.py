@@ -22,6 +22,7 @@ class Target:
     workers: int = 1
     config: dict | None = None
     extra_args: list[str] = field(default_factory=list)
+    source: Path | None = None  # another checkout's claude_proxy (--compare)
 
     def start(self, upstream: Proc, workdir: Path) -> Proc | None:
         """Start the process (None for `direct`, which is the upstream itself)."""
@@ -43,13 +44,23 @@ PROXY_LOG = Target("claude-proxy", "proxy", log=True)
 PROXY_NOLOG = Target("claude-proxy --no-log", "proxy", log=False)
 
 
+def compared(targets: list[Target], other: Path | None) -> list[Target]:
+    """`targets` plus, for each claude-proxy one, the same run from the `--compare` checkout."""
+    if other is None:
+        return targets
+    from dataclasses import replace
+
+    extra = [replace(t, name=f"{t.name} [{other.name}]", source=other) for t in targets if t.kind == "proxy"]
+    return targets + extra
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
-def proxy_env(home: Path) -> dict[str, str]:
+def proxy_env(home: Path, root: Path | None = None) -> dict[str, str]:
     """A user's environment with its own empty home: no settings leak in, logs land in a temp dir."""
-    return python_env(source(), HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+    return python_env(root or source(), HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                       XDG_DATA_HOME=str(home / ".local" / "share"))
 
 
@@ -73,7 +84,7 @@ def start_proxy(target: Target, upstream_url: str, port: int, workdir: Path) -> 
         path.write_text(yaml.safe_dump(target.config))
         argv += ["--config", str(path)]
     argv += target.extra_args
-    proc = spawn(slug, argv, port=port, workdir=home, env=proxy_env(home))
+    proc = spawn(slug, argv, port=port, workdir=home, env=proxy_env(home, target.source))
     proc.extra["db"] = home / "requests.db" if target.log else None
     return proc
 

@@ -32,6 +32,7 @@ class Options:
     hold_streams: int = 1000
     hold_seconds: int = 10
     startup_runs: int = 10
+    compare: Path | None = None
 
 
 @dataclass

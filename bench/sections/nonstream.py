@@ -6,7 +6,7 @@ from bench import load, payloads
 from bench.procs import Proc
 from bench.sections.common import Check, Context, Section, alternate, log, start_fast_upstream, start_targets
 from bench.stats import fmt, median
-from bench.targets import BARE, DIRECT, PROXY_LOG, PROXY_NOLOG, Target
+from bench.targets import BARE, DIRECT, PROXY_LOG, PROXY_NOLOG, compared, Target
 
 
 def loadgen(ctx: Context, notes: list[str]):
@@ -35,35 +35,50 @@ def throughput(ctx: Context, targets: list[Target], key: str, title: str, refere
         log.info("  warm-up: %s", name)
         run(url, 1)
     opts = ctx.options
-    results = alternate(list(urls), opts.rounds, lambda name: run(urls[name], opts.duration))
+
+    def measure(name: str) -> load.LoadResult:
+        proc = running[name]
+        before = proc.cpu_seconds() if proc else None
+        result = run(urls[name], opts.duration)
+        if proc is not None and before is not None:
+            result.cpu_s = proc.cpu_seconds() - before
+        return result
+
+    results = alternate(list(urls), opts.rounds, measure)
 
     ref = results.get(reference, [])
-    section.columns = ["", "req/s", "p50 ms", "p99 ms", "errors", f"req/s vs {reference}", f"p99 vs {reference}"]
+    section.columns = ["", "req/s", "p50 ms", "p99 ms", "errors", f"req/s vs {reference}", f"p99 vs {reference}",
+                       "CPU µs/req", "CPU vs ref"]
     figures = {}
     for name, runs in results.items():
-        rps_ratio = p99_ratio = None
+        rps_ratio = p99_ratio = cpu_ratio = None
+        cpu = median(r.cpu_us_per_request for r in runs if r.cpu_us_per_request is not None)
         if ref and name != reference and by_name[name].kind != "direct":
             rps_ratio = median(r.rps / b.rps for r, b in zip(runs, ref) if b.rps)
             p99_ratio = median(r.p99_ms / b.p99_ms for r, b in zip(runs, ref) if b.p99_ms)
+            ref_cpu = median(b.cpu_us_per_request for b in ref if b.cpu_us_per_request is not None)
+            cpu_ratio = cpu / ref_cpu if cpu and ref_cpu else None
         fig = {
             "rps": median(r.rps for r in runs), "p50_ms": median(r.p50_ms for r in runs),
             "p99_ms": median(r.p99_ms for r in runs), "errors": sum(r.errors for r in runs),
-            "rps_ratio": rps_ratio, "p99_ratio": p99_ratio, "runs": [r.as_dict() for r in runs],
+            "rps_ratio": rps_ratio, "p99_ratio": p99_ratio, "cpu_us_per_request": cpu, "cpu_ratio": cpu_ratio,
+            "runs": [r.as_dict() for r in runs],
         }
         figures[name] = fig
         section.rows.append([name, fmt(fig["rps"], 0), fmt(fig["p50_ms"]), fmt(fig["p99_ms"]), str(fig["errors"]),
-                             fmt(rps_ratio), fmt(p99_ratio)])
+                             fmt(rps_ratio), fmt(p99_ratio), fmt(cpu, 0), fmt(cpu_ratio)])
     tool = next((r.tool for runs in results.values() for r in runs), "-")
     section.notes.insert(0, f"upstream: {upstream_name}; load: {tool}, {opts.connections} connections, "
                             f"{opts.rounds} alternating rounds of {opts.duration:g} s each; figures are medians "
-                            "over rounds, ratios are medians of per-round ratios")
+                            "over rounds, ratios are medians of per-round ratios; CPU µs/req is the CPU time the "
+                            "proxy's processes used per answered request (steady under other load, unlike req/s)")
     section.data = {"upstream": upstream_name, "load": tool, "connections": opts.connections,
                     "rounds": opts.rounds, "seconds": opts.duration, "targets": figures}
     return section
 
 
 def run(ctx: Context) -> Section:
-    section = throughput(ctx, [DIRECT, BARE, PROXY_LOG, PROXY_NOLOG], "nonstream",
+    section = throughput(ctx, compared([DIRECT, BARE, PROXY_LOG, PROXY_NOLOG], ctx.options.compare), "nonstream",
                          "1. Non-streamed POST /v1/messages")
     figs = section.data["targets"]
     for name, floor, p99 in ((PROXY_LOG.name, 0.85, 1.2), (PROXY_NOLOG.name, 0.95, None)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench import streams
 from bench.sections.common import Check, Context, Section, alternate, start_stub, start_targets
 from bench.stats import fmt, percentile
-from bench.targets import BARE, DIRECT, PROXY_LOG, PROXY_NOLOG
+from bench.targets import BARE, DIRECT, PROXY_LOG, PROXY_NOLOG, compared
 
 DELAY_P99_MS = 2.0
 
@@ -14,7 +14,7 @@ def run(ctx: Context) -> Section:
     opts = ctx.options
     section = Section("stream", "2. Streaming /v1/messages")
     upstream = start_stub(ctx, events=opts.stream_events, interval=opts.stream_interval)
-    targets = [DIRECT, BARE, PROXY_LOG, PROXY_NOLOG]
+    targets = compared([DIRECT, BARE, PROXY_LOG, PROXY_NOLOG], ctx.options.compare)
     running = start_targets(ctx, targets, upstream, section.notes, stream_probe=True)
     by_name = {t.name: t for t in targets}
     urls = {name: by_name[name].url(proc, upstream) for name, proc in running.items()}
