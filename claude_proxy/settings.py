@@ -56,7 +56,7 @@ class UpstreamSettings(_Section):
     api_key: str | None = None
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(600.0, gt=0)
-    pool_size: int = Field(100, ge=1)
+    pool_size: int = Field(1000, ge=1)
     retries: int = Field(2, ge=0)
     retry_backoff: float = Field(0.5, ge=0)
     retry_backoff_max: float = Field(8.0, ge=0)
@@ -206,9 +206,24 @@ class ToolsSettings(_Section):
 
 
 class ChatSettings(_Section):
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
+    small_model: str = "claude-haiku-4-5"
+    max_tokens: int = Field(8192, gt=0)
+    thinking_budget: int = Field(0, ge=0)
+    max_turns: int = Field(100, ge=1)
     api_key: str | None = None
+    auth_token: str | None = None
     base_url: str | None = None
+    max_retries: int = Field(2, ge=0)
+    timeout: float = Field(600.0, gt=0)
+    history_file: str | None = None
+    sessions_path: str | None = None
+
+    def history_path(self) -> Path:
+        return Path(self.history_file).expanduser() if self.history_file else user_data_dir() / "chat_history"
+
+    def sessions_db(self) -> Path:
+        return Path(self.sessions_path).expanduser() if self.sessions_path else user_data_dir() / "sessions.db"
 
 
 class Settings(_Section):
