@@ -52,7 +52,7 @@ MODEL = "claude_proxy.model"
 STATUS = "claude_proxy.status"
 RESPONSE_BODY = "claude_proxy.response_body"
 _STARTED = "claude_proxy.started"
-_FIRST_BYTE = "claude_proxy.first_byte"
+TTFB = "claude_proxy.ttfb"
 USAGE_EDGE = 4096
 BIG_BODY = 1 << 20  # past this, scanning the body for the token estimate leaves the event loop
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"([^"]{1,200})"')
@@ -91,13 +91,12 @@ class Protection:
                         "requests reach the upstream without credentials")
 
     def install(self, app: web.Application) -> None:
-        """Add the middleware, ``/metrics``, ``/health/ready`` and the first-byte clock."""
+        """Add the middleware, ``/metrics`` and ``/health/ready``."""
         app[PROTECTION] = self
         app.middlewares.append(self.middleware)
         app.router.add_get("/health/ready", self.ready)
         if self.settings.limits.metrics:
             app.router.add_get("/metrics", self.metrics_handler)
-        app.on_response_prepare.append(self._first_byte)
 
     # --- the middleware -------------------------------------------------------------------
     def _limit_key(self, request: web.Request, label: str | None) -> str:
@@ -180,9 +179,9 @@ class Protection:
     def _observe(self, request: web.Request, status: int, response: web.StreamResponse | None) -> None:
         now = time.monotonic()
         started = request.get(_STARTED, now)
-        first = request.get(_FIRST_BYTE)
-        if first is None and response is not None and not response.prepared:
-            first = now  # a whole response about to be sent: its first byte goes out now
+        ttfb = request.get(TTFB)
+        if ttfb is None and response is not None and not response.prepared:
+            ttfb = now - started  # a whole response about to be sent: its first byte goes out now
         model = request.get(MODEL)
         if model is None:
             match = _MODEL_FIELD.search(request.get(BODY, b"")[:4096])
@@ -193,10 +192,7 @@ class Protection:
         usage = extract_usage(body) if body and 200 <= status < 300 else None
         self.metrics.observe(path=request.path, route=request.get(ROUTE), model=model, status=status,
                              duration_s=now - started,
-                             ttfb_s=(first - started) if first is not None else None, usage=usage)
-
-    async def _first_byte(self, request: web.Request, response: web.StreamResponse) -> None:
-        request.setdefault(_FIRST_BYTE, time.monotonic())
+                             ttfb_s=ttfb, usage=usage)
 
     # --- the routes -----------------------------------------------------------------------
     async def ready(self, request: web.Request) -> web.Response:
@@ -238,6 +234,8 @@ def usage_sample(body: bytes, tail: bytes = b"", edge: int = USAGE_EDGE) -> byte
 def report(request: web.Request, entry: Any) -> None:
     """What the forwarding handler tells the metrics about an exchange it finished (its log entry)."""
     request[STATUS] = entry.status
+    if entry.ttfb_ms is not None:
+        request[TTFB] = entry.ttfb_ms / 1000
     request[RESPONSE_BODY] = usage_sample(entry.response_body, getattr(entry, "response_tail", b""))
     if entry.requested_model:
         request[MODEL] = entry.requested_model
