@@ -14,9 +14,8 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,7 +37,6 @@ class Served:
     db: Path
     out: Path
     err: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def stderr(self) -> str:
         return self.err.read_text(errors="replace")

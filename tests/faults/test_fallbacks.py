@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from claude_proxy.proxy.fallbacks import fallback_chain, send_with_fallbacks
 from claude_proxy.proxy.retry import RetryPolicy, send_with_retries
 from claude_proxy.settings import parse_settings
