@@ -295,7 +295,8 @@ class _Judge:
                 if name in DOWNLOADERS and any(
                     later in INTERPRETERS or (later or "").startswith("python") for later in names[index + 1:]
                 ):
-                    self.add(" | ".join(c.text for c in pipeline), "deny", "pipes a download into a shell or interpreter", "syntax")
+                    shown = " | ".join(c.text for c in pipeline)
+                    self.add(shown, "deny", "pipes a download into a shell or interpreter", "syntax")
                     break
         for command in parsed.commands:
             if _unwrap(command.name, command.args) not in DOWNLOADERS:
