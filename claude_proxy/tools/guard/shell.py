@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -185,8 +186,13 @@ def _join_continuations(source: str) -> str:
     return "".join(out)
 
 
+_SOURCE: ContextVar[bytes] = ContextVar("_SOURCE", default=b"")
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
 def _text(node: Node) -> str:
-    return node.text.decode("utf-8", errors="replace")
+    """The node's original text (the parser only ever sees the ASCII stand-in, see `parse`)."""
+    return _SOURCE.get()[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
 
 
 def _unescape_plain(text: str) -> str:
@@ -425,10 +431,22 @@ class _Walker:
 
 
 def parse(source: str) -> Script:
-    """Parse normalised bash source into a `Script` (never raises on bad syntax)."""
-    tree = _parser().parse(source.encode("utf-8"))
-    walker = _Walker()
-    walker.walk(tree.root_node, 0, None)
-    if tree.root_node.has_error and not any("parsed" in i.reason for i in walker.script.issues):
-        walker.issue(source, "could not be parsed as shell syntax")
+    """Parse normalised bash source into a `Script` (never raises on bad syntax).
+
+    The grammar's external scanner has crashed the process on rare non-ASCII input,
+    so the parser sees a copy with every non-ASCII byte replaced by ``a``. Bash treats
+    those bytes as ordinary word characters (look-alike whitespace is already gone),
+    so the structure is the same, and byte offsets are unchanged, so every word's
+    text is read back from the original.
+    """
+    raw = source.encode("utf-8")
+    token = _SOURCE.set(raw)
+    try:
+        tree = _parser().parse(_NON_ASCII.sub(b"a", raw))
+        walker = _Walker()
+        walker.walk(tree.root_node, 0, None)
+        if tree.root_node.has_error and not any("parsed" in i.reason for i in walker.script.issues):
+            walker.issue(source, "could not be parsed as shell syntax")
+    finally:
+        _SOURCE.reset(token)
     return walker.script
