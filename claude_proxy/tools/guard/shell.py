@@ -11,8 +11,8 @@ error and every construct whose effect depends on run-time values (substitutions
 expansions, assignments, control flow, functions) becomes an *issue*: a reason the
 command cannot be proven safe. Commands nested anywhere (in substitutions, loops,
 functions, here-documents) are still collected, so a dangerous one is found wherever
-it hides. Before parsing (see `normalize`), line continuations are joined the way bash joins them and
-look-alike whitespace is normalised, and both are reported as issues.
+it hides. The text is cleaned up first (see `normalize`), and the parser only ever
+sees an ASCII stand-in of it (see `parse`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from functools import lru_cache
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from claude_proxy.tools.guard.normalize import normalize
 
 MAX_TREE_DEPTH = 120
 
