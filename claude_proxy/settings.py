@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from claude_proxy.errors import SettingsError
 
@@ -91,6 +91,18 @@ class BackendSettings(_Section):
     api_key: str | None = None
     headers: dict[str, str] = {}
     timeout: float = Field(600.0, gt=0)
+    # openai kind only: JSON-schema keywords removed from tool schemas (some providers reject them)
+    strip_schema_keywords: list[str] = ["$schema"]
+    # openai kind only: how a request's `thinking` reaches the provider
+    reasoning: Literal["none", "effort", "openrouter"] = "none"
+    # openai kind only: the field carrying max_tokens (newer OpenAI models want max_completion_tokens)
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # openai kind only: the largest max_tokens the provider accepts; larger requests are lowered to it
+    max_tokens_cap: int | None = Field(None, gt=0)
+    # openai kind only: seconds of upstream silence before an `event: ping` keeps the client stream alive
+    ping_interval: float = Field(10.0, gt=0)
+    # openai kind only: seconds to open a connection to the provider
+    connect_timeout: float = Field(10.0, gt=0)
 
 
 class RouteSettings(_Section):
@@ -99,6 +111,8 @@ class RouteSettings(_Section):
     backend: str
     model: str | None = None
     fallbacks: list[str] = []
+    # only on the `long_context` route: estimated input tokens above which it applies
+    threshold: int | None = Field(None, gt=0, validation_alias=AliasChoices("threshold", "long_context_threshold"))
 
 
 def _check_rule(rule: str) -> str:
@@ -134,6 +148,7 @@ class BashToolSettings(_Section):
 
     default_timeout: float = Field(120.0, gt=0, le=600)
     max_output_chars: int = Field(30_000, ge=1000)
+    pass_secret_env: bool = False
 
 
 class GrepToolSettings(_Section):
@@ -156,10 +171,12 @@ class WebToolSettings(_Section):
 
 
 class SearchToolSettings(_Section):
-    """WebSearch's back end: none, searxng, or a ``module:factory`` plug-in."""
+    """WebSearch's back end: none, searxng, brave, or a ``module:factory`` plug-in."""
 
     backend: str = "none"
     searxng_url: str | None = None
+    brave_api_key: str | None = None
+    brave_url: str = "https://api.search.brave.com/res/v1/web/search"
     max_results: int = Field(10, ge=1, le=50)
     timeout: float = Field(15.0, gt=0)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from claude_proxy.cli.errors import CLIError
+
+if TYPE_CHECKING:
+    from claude_proxy.proxy.server import RunningServer
+    from claude_proxy.settings import Settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -26,7 +30,9 @@ def register(app: typer.Typer) -> None:
         _serve(host, port, upstream, config, log_db, no_log, log_level)
 
 
-def _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level) -> None:
+def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[int], upstream: Optional[str],
+                     log_db: Optional[str], no_log: bool, log_level: Optional[str]) -> None:
+    """Command-line options win over the settings file; they are validated the same way."""
     from pydantic import ValidationError
 
     if log_db and no_log:
@@ -52,7 +58,8 @@ def _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level) 
         raise CLIError(f"invalid option: {first['loc'][-1]}: {first['msg'].lower()}", 2) from None
 
 
-def _serve(host, port, upstream, config, log_db, no_log, log_level) -> None:
+def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], config: Optional[str],
+           log_db: Optional[str], no_log: bool, log_level: Optional[str]) -> None:
     import logging
     import sys
 
@@ -68,12 +75,14 @@ def _serve(host, port, upstream, config, log_db, no_log, log_level) -> None:
     if settings.log.enabled:
         request_log = RequestLog.from_settings(settings.log)
 
-    def ready(server) -> None:
-        shown_host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
-        export_url = server.url.replace(server.host, shown_host, 1)
+    def ready(server: "RunningServer") -> None:
         typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
         typer.echo(f"request log: {settings.log.db_path() if request_log else 'off'}")
-        typer.echo(f"export ANTHROPIC_BASE_URL={export_url}")
+        if settings.routes:
+            from claude_proxy.proxy.routing import Router
+
+            typer.echo(f"routes: {Router(settings).describe()}")
+        typer.echo(f"export ANTHROPIC_BASE_URL={server.client_url}")
         sys.stdout.flush()
 
     try:

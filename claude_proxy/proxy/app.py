@@ -9,7 +9,7 @@ from aiohttp import web
 
 from claude_proxy.proxy.cors import Cors
 from claude_proxy.proxy.forward import forward, not_found
-from claude_proxy.proxy.health import health
+from claude_proxy.proxy.health import health, hello
 from claude_proxy.proxy.requestlog import RequestLog
 from claude_proxy.proxy.state import STATE, ProxyState
 from claude_proxy.settings import Settings
@@ -28,11 +28,13 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     state = ProxyState.from_settings(settings, request_log)
     app[STATE] = state
     app.router.add_get("/health", health)
+    app.router.add_get("/api/hello", hello)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
     app.router.add_route("*", "/{tail:.*}", not_found)
     if settings.server.cors_origins:
         Cors(settings.server.cors_origins).install(app)
     app.on_startup.append(_startup)
+    app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app
 
@@ -42,10 +44,17 @@ async def _startup(app: web.Application) -> None:
     if state.request_log is not None:
         await asyncio.to_thread(state.request_log.start)
     await state.upstream.start()
+    await state.routing.start()
+
+
+async def _shutdown(app: web.Application) -> None:
+    """Runs before in-flight requests are awaited: lets them tell shutdown from a client leaving."""
+    app[STATE].stopping = True
 
 
 async def _cleanup(app: web.Application) -> None:
     state = app[STATE]
     await state.upstream.close()
+    await state.routing.close()
     if state.request_log is not None:
         await asyncio.to_thread(state.request_log.close)

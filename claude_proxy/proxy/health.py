@@ -24,3 +24,8 @@ async def health(request: web.Request) -> web.Response:
         "in_flight": state.in_flight,
         "log": log_info,
     })
+
+
+async def hello(request: web.Request) -> web.Response:
+    """``HEAD /api/hello``: Claude Code's connection pre-warm probe, answered here (nothing to warm)."""
+    return web.json_response({"status": "ok"})

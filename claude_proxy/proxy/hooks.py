@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Union
 
 from claude_proxy.settings import SettingsError
@@ -34,7 +34,6 @@ class HookContext:
     headers: Mapping[str, str]
     client: str | None
     request_id: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from claude_proxy.proxy.assemble import Assembled, assemble, looks_like_sse
@@ -55,12 +56,29 @@ def _request_fields(body: bytes) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _is_stream(entry: LogEntry, content_type: str) -> bool:
-    return entry.stream or "text/event-stream" in content_type or looks_like_sse(entry.response_body)
+def decode_body(body: bytes, encoding: str) -> bytes:
+    """The body as the client's SDK reads it: gzip and deflate undone (at most PARSE_LIMIT bytes).
+
+    The proxy relays compressed bytes untouched, so the log is where they are opened;
+    a body cut at the log cap still yields what its prefix holds. Encodings zlib
+    cannot read are kept as they came.
+    """
+    if not body or encoding not in ("gzip", "x-gzip", "deflate"):
+        return body
+    try:
+        return zlib.decompressobj(zlib.MAX_WBITS | 32).decompress(body, PARSE_LIMIT)
+    except zlib.error:
+        try:
+            return zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, PARSE_LIMIT)
+        except zlib.error:
+            return body
 
 
-def _assemble(entry: LogEntry, stream: bool) -> Assembled:
-    body = entry.response_body
+def _is_stream(entry: LogEntry, content_type: str, body: bytes) -> bool:
+    return entry.stream or "text/event-stream" in content_type or looks_like_sse(body)
+
+
+def _assemble(entry: LogEntry, body: bytes, stream: bool) -> Assembled:
     if not body:
         return Assembled()
     if not stream and len(body) > PARSE_LIMIT:
@@ -83,8 +101,11 @@ def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 <
     secrets += more + in_query
 
     fields = _request_fields(entry.request_body) if entry.requested_model is None else {}
-    stream = _is_stream(entry, _header(entry.response_headers, "content-type")) or fields.get("stream") is True
-    assembled = _assemble(entry, stream)
+    encoding = _header(entry.response_headers, "content-encoding").strip().lower()
+    response_body = decode_body(entry.response_body, encoding)
+    stream = (_is_stream(entry, _header(entry.response_headers, "content-type"), response_body)
+              or fields.get("stream") is True)
+    assembled = _assemble(entry, response_body, stream)
     usage = assembled.usage
     requested = entry.requested_model or (fields.get("model") if isinstance(fields.get("model"), str) else None)
 
@@ -119,7 +140,7 @@ def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 <
     }
     if bodies:
         row["request_body"], row["request_truncated"] = _cut(scrub(entry.request_body, secrets), max_body_bytes)
-        row["response_body"], row["response_truncated"] = _cut(scrub(entry.response_body, secrets), max_body_bytes)
+        row["response_body"], row["response_truncated"] = _cut(scrub(response_body, secrets), max_body_bytes)
         if assembled.message is not None:
             row["message"] = scrub_text(json.dumps(assembled.message, ensure_ascii=False), secrets)
     # A body the proxy already cut counts as truncated even when what it kept fits the cap.

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Mapping
 
 import aiohttp
 from aiohttp import web
 
+from claude_proxy.proxy.capture import BodyCapture
 from claude_proxy.proxy.errors import error_event
 from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
 from claude_proxy.proxy.requestlog import LogEntry
@@ -25,15 +27,12 @@ log = logging.getLogger(__name__)
 # What reading the upstream body can raise when the upstream fails mid-body.
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
-# Past the log cap, the last bytes are still kept: a stream's usage and stop reason are at its end.
-LOG_TAIL_BYTES = 8192
 
-
-def frame_terminator(tail: bytes) -> bytes:
+def frame_terminator(last_bytes: bytes) -> bytes:
     """Bytes that end a possibly unfinished SSE event, given the last bytes sent."""
-    if not tail or tail.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
+    if not last_bytes or last_bytes.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")):
         return b""
-    if tail.endswith((b"\n", b"\r")):
+    if last_bytes.endswith((b"\n", b"\r")):
         return b"\n"
     return b"\n\n"
 
@@ -45,8 +44,11 @@ def _describe_read_failure(exc: BaseException, host: str) -> str:
 
 
 async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: LogEntry,
-                started: float, log_cap: int) -> web.StreamResponse:
-    """Stream ``upstream`` to the client; fills the entry's status, timings and body copy."""
+                started: float, log_cap: int, extra_headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """Stream ``upstream`` to the client; fills the entry's status, timings and body copy.
+
+    ``extra_headers`` are the proxy's own (e.g. ``x-claude-proxy-route``), added to the upstream's.
+    """
     entry.status = upstream.status
     content_type = upstream.headers.get("Content-Type", "")
     entry.stream = content_type.startswith("text/event-stream")
@@ -54,12 +56,11 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                   headers=client_response_headers(upstream.headers))
     response.headers[ID_HEADER] = entry.id
+    if extra_headers:
+        response.headers.update(extra_headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
-    captured = bytearray()
-    overflow = b""
-    size = 0
-    tail = b""
+    capture = BodyCapture(log_cap)
     finished = False
     try:
         await response.prepare(request)
@@ -67,20 +68,14 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             try:
                 chunk = await upstream.content.readany()
             except UPSTREAM_READ_ERRORS as exc:
-                await _fail_mid_body(request, response, upstream, entry, exc, tail)
+                await _fail_mid_body(request, response, upstream, entry, exc, capture.last_bytes)
                 return response
             if entry.ttfb_ms is None:
                 entry.ttfb_ms = (time.perf_counter() - started) * 1000
             if not chunk:
                 break
             await response.write(chunk)
-            size += len(chunk)
-            if len(captured) + len(chunk) <= log_cap:
-                captured += chunk
-            else:
-                captured += chunk[: log_cap - len(captured)]
-                overflow = (overflow + chunk)[-LOG_TAIL_BYTES:]
-            tail = chunk[-4:] if len(chunk) >= 4 else (tail + chunk)[-4:]
+            capture.add(chunk)
         await response.write_eof()
         finished = True
         return response
@@ -94,9 +89,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             request.transport.close()
         return response
     finally:
-        entry.response_body = bytes(captured)
-        entry.response_size = size
-        entry.response_tail = overflow
+        capture.fill(entry)
         if finished:
             upstream.release()
         else:
@@ -105,13 +98,13 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
 
 async def _fail_mid_body(request: web.Request, response: web.StreamResponse,
                          upstream: aiohttp.ClientResponse, entry: LogEntry, exc: BaseException,
-                         tail: bytes) -> None:
+                         last_bytes: bytes) -> None:
     host = f"{upstream.url.host}:{upstream.url.port}"
     message = _describe_read_failure(exc, host)
     entry.error = message
     log.warning("%s %s: %s", request.method, request.raw_path, message)
     if entry.stream and response.content_length is None:
-        await response.write(frame_terminator(tail) + error_event("api_error", message))
+        await response.write(frame_terminator(last_bytes) + error_event("api_error", message))
         response.force_close()
         await response.write_eof()
     elif request.transport is not None:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from claude_proxy.proxy.app import create_app
 from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
-from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
 from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,20 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return _http_url(self.host, self.port)
+
+    @property
+    def client_url(self) -> str:
+        """The URL a client on this machine uses (a wildcard listen address becomes loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return _http_url(host, self.port)
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+
+
+def _http_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _access_logger(settings: Settings) -> logging.Logger | None:
@@ -56,9 +65,9 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
                            shutdown_timeout=settings.server.shutdown_timeout)
     try:
         await runner.setup()
-    except Exception as exc:  # startup hooks: opening the log, the pool
+    except (RequestLogError, OSError) as exc:  # startup hooks: opening the log
         await runner.cleanup()
-        raise ServeError(f"cannot start: {exc}") from exc
+        raise ServeError(str(exc)) from None
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
         await site.start()
@@ -79,7 +88,11 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
 async def serve_until_stopped(settings: Settings, request_log: RequestLog | None = None,
                               host: str | None = None, port: int | None = None,
                               on_ready: Callable[[RunningServer], None] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down in order."""
+    """Serve until SIGINT or SIGTERM, then shut down in order.
+
+    For a process's main coroutine: it owns SIGINT/SIGTERM, and ignores them once the
+    shutdown is done so a late signal cannot turn a clean exit into a kill.
+    """
     server = await start_server(settings, request_log, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,6 +116,7 @@ async def serve_until_stopped(settings: Settings, request_log: RequestLog | None
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)  # already stopping: a late signal must not kill the exit
 
 
 def run(settings: Settings, request_log: RequestLog | None = None, host: str | None = None,

@@ -7,6 +7,7 @@ still cannot let a tool touch a file outside the workspace (fail closed).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import secrets
@@ -40,6 +41,11 @@ def resolve(path: str, context: ToolContext, *, write: bool = False) -> Path:
     if not inside_roots(real, context):
         raise PathDenied(f"{path} is outside the workspace ({', '.join(str(r) for r in roots(context))})")
     return real
+
+
+async def resolve_async(path: str, context: ToolContext, *, write: bool = False) -> Path:
+    """`resolve` in a worker thread: it touches the filesystem, so it stays off the event loop."""
+    return await asyncio.to_thread(resolve, path, context, write=write)
 
 
 def display(path: Path) -> str:

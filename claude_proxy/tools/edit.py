@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import atomic_write, record_read, resolve, stale_reason
+from claude_proxy.tools.common import resolve_async, atomic_write, record_read, stale_reason
 from claude_proxy.tools.files import numbered
 from claude_proxy.tools.guard import PathDenied
 
@@ -81,7 +81,7 @@ class _FileChangeTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["file_path"], context, write=True)
+            path = await resolve_async(tool_input["file_path"], context, write=True)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         try:
@@ -104,7 +104,8 @@ class WriteTool(_FileChangeTool):
         "- Overwriting an existing file requires that you Read it first in this conversation; "
         "otherwise the call fails.\n"
         "- Prefer Edit for changing existing files; use Write for new files or complete rewrites.\n"
-        "- The file_path should be absolute; relative paths are resolved against the working directory."
+        "- The file_path should be absolute; relative paths are resolved against the working directory.\n"
+        "- Only files inside the working directory (and directories the user added) can be written."
     )
     input_schema = {
         "type": "object",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import display, inside_roots, record_read, resolve
+from claude_proxy.tools.common import resolve_async, display, inside_roots, record_read
 from claude_proxy.tools.guard import PathDenied
 
 DEFAULT_LIMIT = 2000
@@ -66,9 +66,14 @@ def _read_text(path: Path, offset: int, limit: int) -> ToolResult:
     start = max(offset, 1)
     kept: list[str] = []
     total = 0
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    more = False
+    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
         for total, line in enumerate(handle, start=1):
-            if start <= total < start + limit:
+            if total >= start + limit:
+                more = True  # stop here: a huge file is never read past the requested part
+                total -= 1
+                break
+            if total >= start:
                 kept.append(line.rstrip("\n").rstrip("\r"))
     if total == 0:
         return ToolResult(f"(the file {path} exists but is empty)")
@@ -76,8 +81,12 @@ def _read_text(path: Path, offset: int, limit: int) -> ToolResult:
         return ToolResult(f"(the file {path} has {total} lines; offset {offset} is past the end)")
     text = numbered(kept, start)
     last = start + len(kept) - 1
-    if start > 1 or last < total:
-        text += f"\n\n(showing lines {start}-{last} of {total}; use offset and limit to read other parts)"
+    if more:
+        size = path.stat().st_size
+        text += (f"\n\n(showing lines {start}-{last}; the file goes on ({size} bytes in all); "
+                 f"use offset={last + 1} to read on)")
+    elif start > 1:
+        text += f"\n\n(showing lines {start}-{last} of {total})"
     return ToolResult(text)
 
 
@@ -96,6 +105,8 @@ class ReadTool(Tool):
         "- Images (PNG, JPEG, GIF, WebP) are returned as images you can see.\n"
         "- Jupyter notebooks (.ipynb) are shown as cells with their outputs.\n"
         "- A file must be read before it can be edited or overwritten.\n"
+        "- Only files inside the working directory (and directories the user added) can be read; "
+        "some secrets such as .env files may be refused.\n"
         "- Use LS, not Read, for directories."
     )
     input_schema = {
@@ -111,7 +122,7 @@ class ReadTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["file_path"], context)
+            path = await resolve_async(tool_input["file_path"], context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         offset = int(tool_input.get("offset") or 1)
@@ -159,7 +170,7 @@ class LSTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["path"], context)
+            path = await resolve_async(tool_input["path"], context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         return await asyncio.to_thread(self._list, path, list(tool_input.get("ignore") or []), context)

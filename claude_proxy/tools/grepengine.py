@@ -12,16 +12,14 @@ import asyncio
 import base64
 import bisect
 import json
-import logging
+import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_proxy.tools.walk import glob_match, walk_files
-
-log = logging.getLogger(__name__)
 
 # A subset of ripgrep's built-in file types, given to rg explicitly so both back ends agree.
 FILE_TYPES: dict[str, tuple[str, ...]] = {
@@ -99,7 +97,7 @@ def _type_globs(file_type: str | None) -> tuple[str, ...] | None:
 async def ripgrep_search(query: GrepQuery, rg: str) -> list[FileHits]:
     """Run ripgrep and collect its JSON events into `FileHits`."""
     args = [rg, "--json", "--no-config", "--hidden", "--no-require-git", "--no-ignore-global",
-            "--no-ignore-exclude", "--glob", "!.git", "--sort", "path"]
+            "--no-ignore-exclude", "--sort", "path"]
     if query.ignore_case:
         args.append("--ignore-case")
     if query.multiline:
@@ -108,6 +106,7 @@ async def ripgrep_search(query: GrepQuery, rg: str) -> list[FileHits]:
         args += ["--before-context", str(query.before), "--after-context", str(query.after)]
     for pattern in query.globs:
         args += ["--glob", pattern]
+    args += ["--glob", "!.git"]  # last, so no user glob can bring .git back
     if query.file_type:
         globs = _type_globs(query.file_type)
         if globs is None:
@@ -116,7 +115,7 @@ async def ripgrep_search(query: GrepQuery, rg: str) -> list[FileHits]:
             for glob in globs:
                 args += ["--type-add", f"cpxsel:{glob}"]
             args += ["--type", "cpxsel"]
-    is_dir = query.root.is_dir()
+    is_dir = await asyncio.to_thread(query.root.is_dir)
     cwd = query.root if is_dir else query.root.parent
     args += ["--regexp", query.pattern, "--", "." if is_dir else query.root.name]
     proc = await asyncio.create_subprocess_exec(
@@ -175,7 +174,7 @@ class _RgCollector:
         event = json.loads(raw)
         kind, data = event["type"], event.get("data", {})
         if kind == "begin":
-            self.current = FileHits((self.cwd / _rg_text(data["path"])).resolve())
+            self.current = FileHits(Path(os.path.normpath(self.cwd / _rg_text(data["path"]))))
         elif kind in ("match", "context") and self.current is not None:
             number = data["line_number"]
             parts = _rg_text(data["lines"]).split("\n")
@@ -206,18 +205,37 @@ def _compile(query: GrepQuery) -> re.Pattern[str]:
         raise GrepError(f"invalid regular expression: {exc}") from None
 
 
-def _wanted(rel: str, name: str, query: GrepQuery, type_globs: tuple[str, ...] | None) -> bool:
-    decision: bool | None = None
-    for pattern in query.globs:
-        negated = pattern.startswith("!")
-        if glob_match(rel, pattern[1:] if negated else pattern, match_base="/" not in pattern.lstrip("!")):
-            decision = not negated
-    positives = [p for p in query.globs if not p.startswith("!")]
-    if decision is False or (decision is None and positives):
-        return False
-    if type_globs is not None and not any(glob_match(name, g) for g in type_globs):
-        return False
-    return True
+def glob_override(globs: list[str]) -> Callable[[str, bool], bool | None] | None:
+    """ripgrep's ``--glob`` rules: gitignore-style globs, ``!`` excludes, the last match wins.
+
+    A glob match beats the ignore files and the file type; with any including glob, a
+    file no glob matches is left out; directories no glob matches are left to the
+    ignore files.
+    """
+    if not globs:
+        return None
+    rules = []
+    for raw in globs:
+        negated = raw.startswith("!")
+        pattern = raw[1:] if negated else raw
+        dir_only = pattern.endswith("/")
+        pattern = pattern.rstrip("/")
+        anchored = "/" in pattern
+        rules.append((pattern.lstrip("/"), negated, dir_only, anchored))
+    including = any(not negated for _, negated, _, _ in rules)
+
+    def decide(rel: str, is_dir: bool) -> bool | None:
+        decision: bool | None = None
+        for pattern, negated, dir_only, anchored in rules:
+            if dir_only and not is_dir:
+                continue
+            if glob_match(rel, pattern, match_base=not anchored):
+                decision = not negated
+        if decision is None and including and not is_dir:
+            return False
+        return decision
+
+    return decide
 
 
 def _match_lines(text: str, regex: re.Pattern[str], multiline: bool) -> list[int]:
@@ -271,16 +289,17 @@ def python_search(query: GrepQuery) -> list[FileHits]:
     results: list[FileHits] = []
     collected = 0
     candidates: Iterable[Path]
-    if query.root.is_file():
+    override = glob_override(query.globs)
+    explicit = query.root.is_file()  # like rg, an explicitly named file skips globs and types
+    if explicit:
         candidates = [query.root]
-        base = query.root.parent
     else:
-        candidates = walk_files(query.root)
-        base = query.root
+        candidates = walk_files(query.root, override=override)
     for path in candidates:
-        rel = path.relative_to(base).as_posix()
-        if not _wanted(rel, path.name, query, type_globs):
-            continue
+        if not explicit and type_globs is not None:
+            forced = override(path.relative_to(query.root).as_posix(), False) if override else None
+            if forced is not True and not any(glob_match(path.name, g) for g in type_globs):
+                continue
         hits = _search_file(path, regex, query)
         if hits:
             results.append(hits)

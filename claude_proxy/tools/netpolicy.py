@@ -43,10 +43,30 @@ def _as_ip(host: str) -> IPAddress | None:
         return None
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64), each checked too."""
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo is not None:
+        found.append(ip.teredo[1])
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
 def address_refusal(ip: IPAddress, settings: WebToolSettings) -> str | None:
-    """Why ``ip`` may not be reached, or None when it may."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """What makes ``ip`` unreachable (e.g. ``10.0.0.1 (a private address)``), or None when it may be reached."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        else:
+            for inner in embedded:
+                reason = address_refusal(inner, settings)
+                if reason:
+                    return f"{ip}, which carries {reason}"
     for net in settings.allowed_networks:
         if ip in ipaddress.ip_network(net, strict=False):
             return None
@@ -62,10 +82,7 @@ def address_refusal(ip: IPAddress, settings: WebToolSettings) -> str | None:
         kind = "non-public"
     else:
         return None
-    return (
-        f"{ip} is a {kind} address; WebFetch refuses those unless settings allow them "
-        "(tools.web.allow_private_addresses or tools.web.allowed_networks)"
-    )
+    return f"{ip} (a {kind} address)"
 
 
 def check_url(url: URL, settings: WebToolSettings) -> None:
@@ -100,7 +117,9 @@ async def resolve_checked(host: str, port: int, settings: WebToolSettings) -> li
         ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
         reason = address_refusal(ip, settings)
         if reason:
-            raise URLRefused(f"{host} resolves to {reason}" if literal is None else reason)
+            where = f"{host} resolves to {reason}" if literal is None else reason
+            raise URLRefused(f"{where}; such addresses are refused unless settings allow them "
+                             "(tools.web.allow_private_addresses or tools.web.allowed_networks)")
         results.append(ResolveResult(hostname=host, host=sockaddr[0], port=port, family=family,
                                      proto=proto, flags=socket.AI_NUMERICHOST))
     if not results:

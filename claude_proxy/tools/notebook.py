@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import atomic_write, record_read, resolve, stale_reason
+from claude_proxy.tools.common import resolve_async, atomic_write, record_read, stale_reason
 from claude_proxy.tools.guard import PathDenied
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -28,7 +28,22 @@ def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value or "")
 
 
-def _output_text(output: dict[str, Any]) -> str:
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+MAX_IMAGES = 10
+MAX_IMAGE_B64 = 5_000_000
+
+
+def _image(output: dict[str, Any]) -> tuple[str, str] | None:
+    """The (media type, base64 data) of an image output the API can show, if any."""
+    data = output.get("data") or {}
+    for media in IMAGE_TYPES:
+        if media in data:
+            b64 = "".join(_text(data[media]).split())
+            return (media, b64) if len(b64) <= MAX_IMAGE_B64 else None
+    return None
+
+
+def _output_text(output: dict[str, Any], images: list[tuple[str, str, str]], ref: str) -> str:
     kind = output.get("output_type")
     if kind == "stream":
         return _text(output.get("text"))
@@ -36,6 +51,10 @@ def _output_text(output: dict[str, Any]) -> str:
         trace = "\n".join(output.get("traceback") or []) or f"{output.get('ename')}: {output.get('evalue')}"
         return ANSI.sub("", trace)
     data = output.get("data") or {}
+    image = _image(output)
+    if image is not None and len(images) < MAX_IMAGES:
+        images.append((ref, *image))
+        return f"[{image[0]} output: image {len(images)}, shown after the cells]"
     if "text/plain" in data:
         return _text(data["text/plain"])
     if "text/markdown" in data:
@@ -57,8 +76,11 @@ def cell_ref(nb: Any, index: int) -> str:
     return nb.cells[index].get("id") or f"cell-{index}"
 
 
-def render_cells(nb: Any, only: str | None = None) -> str:
-    language = nb.metadata.get("language_info", {}).get("name") or nb.metadata.get("kernelspec", {}).get("language") or "python"
+def render_cells(nb: Any, only: str | None = None) -> str | list[dict[str, Any]]:
+    """The cells as text; with image outputs, a text block followed by the images."""
+    images: list[tuple[str, str, str]] = []
+    metadata = nb.metadata
+    language = metadata.get("language_info", {}).get("name") or metadata.get("kernelspec", {}).get("language") or "python"
     parts = []
     for index, cell in enumerate(nb.cells):
         ref = cell_ref(nb, index)
@@ -70,7 +92,7 @@ def render_cells(nb: Any, only: str | None = None) -> str:
             if cell.get("execution_count") is not None:
                 head += f' execution_count="{cell.execution_count}"'
         block = [head + ">", _text(cell.source)]
-        outputs = [_output_text(o) for o in cell.get("outputs", [])]
+        outputs = [_output_text(o, images, ref) for o in cell.get("outputs", [])]
         outputs = [o for o in outputs if o]
         if outputs:
             joined = "\n".join(o.rstrip("\n") for o in outputs)
@@ -81,7 +103,14 @@ def render_cells(nb: Any, only: str | None = None) -> str:
         parts.append("\n".join(block))
     if only is not None and not parts:
         raise NotebookError(f"no cell with id {only!r}")
-    return "\n\n".join(parts) if parts else "(the notebook has no cells)"
+    text = "\n\n".join(parts) if parts else "(the notebook has no cells)"
+    if not images:
+        return text
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    for number, (ref, media, data) in enumerate(images, start=1):
+        blocks.append({"type": "text", "text": f"Image {number} (output of cell {ref}):"})
+        blocks.append({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}})
+    return blocks
 
 
 def render_notebook_file(path: Path, only: str | None = None) -> ToolResult:
@@ -107,8 +136,9 @@ class NotebookReadTool(Tool):
     read_only = True
     key_argument = "notebook_path"
     description = (
-        "Reads a Jupyter notebook (.ipynb) and returns its cells with their outputs as text, each "
-        "with the id NotebookEdit uses. Pass cell_id to show one cell."
+        "Reads a Jupyter notebook (.ipynb) and returns its cells with their outputs as text (plots "
+        "and other image outputs as images), each with the id NotebookEdit uses. Pass cell_id to "
+        "show one cell."
     )
     input_schema = {
         "type": "object",
@@ -122,7 +152,7 @@ class NotebookReadTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["notebook_path"], context)
+            path = await resolve_async(tool_input["notebook_path"], context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         return await asyncio.to_thread(self._read, path, tool_input.get("cell_id"), context)
@@ -161,7 +191,7 @@ class NotebookEditTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = resolve(tool_input["notebook_path"], context, write=True)
+            path = await resolve_async(tool_input["notebook_path"], context, write=True)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import display, resolve, tool_settings
+from claude_proxy.tools.common import resolve_async, display, resolve, tool_settings
 from claude_proxy.tools.grepengine import FileHits, GrepError, GrepQuery, python_search, ripgrep_path, ripgrep_search
 from claude_proxy.tools.guard import PathDenied
 from claude_proxy.tools.walk import glob_match, walk_files
@@ -39,7 +39,7 @@ class GlobTool(Tool):
         "Fast file pattern matching for any codebase size. Supports glob patterns like "
         '"**/*.js", "src/**/*.{ts,tsx}" or "*.md" (a pattern without "**/" matches only at the top '
         "of the search directory). Returns matching file paths, most recently modified first, at "
-        "most 100. Files ignored by .gitignore and the .git directory are skipped. Use it to find "
+        "most 100. Directories ignored by .gitignore and the .git directory are not searched. Use it to find "
         "files by name; use Grep to search inside files."
     )
     input_schema = {
@@ -62,7 +62,7 @@ class GlobTool(Tool):
         if base:
             directory = str(Path(directory) / base)
         try:
-            root = resolve(directory, context)
+            root = await resolve_async(directory, context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
         return await asyncio.to_thread(self._glob, root, pattern)
@@ -70,7 +70,9 @@ class GlobTool(Tool):
     def _glob(self, root: Path, pattern: str) -> ToolResult:
         if not root.is_dir():
             return ToolResult.error(f"Directory does not exist: {root}")
-        found = [p for p in walk_files(root) if glob_match(p.relative_to(root).as_posix(), pattern)]
+        # like `rg --files --glob`: a file the pattern names is found even if .gitignore hides it,
+        # but ignored directories (build/, node_modules/) are not entered
+        found = list(walk_files(root, override=lambda rel, is_dir: None if is_dir else glob_match(rel, pattern)))
         if not found:
             return ToolResult("No files found")
         ordered = newest_first(found)
@@ -161,7 +163,8 @@ class GrepTool(Tool):
         '"count" shows matching lines per file.\n'
         "- Patterns match within single lines; set multiline true for patterns that span lines.\n"
         "- Results are cut to head_limit entries (250 by default, 0 for no limit); use offset to page.\n"
-        "- Files ignored by .gitignore and the .git directory are skipped.\n"
+        "- Files ignored by .gitignore and the .git directory are skipped; a glob that matches an "
+        'ignored file (e.g. "*.log") still searches it.\n'
         "- Always use Grep for searching; do not run grep or rg through Bash."
     )
     input_schema = {
@@ -191,10 +194,10 @@ class GrepTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            root = resolve(tool_input.get("path") or str(context.cwd), context)
+            root = await resolve_async(tool_input.get("path") or str(context.cwd), context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
-        if not root.exists():
+        if not await asyncio.to_thread(root.exists):
             return ToolResult.error(f"Path does not exist: {root}")
         mode = tool_input.get("output_mode") or "files_with_matches"
         context_lines = tool_input.get("-C")

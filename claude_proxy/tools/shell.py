@@ -12,6 +12,7 @@ import asyncio
 import codecs
 import logging
 import os
+import re
 import shutil
 import signal
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from claude_proxy.tools.common import tool_settings
 from claude_proxy.tools.guard import sandbox_argv
+from claude_proxy.tools.guard.sandbox import SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,17 @@ def kill_group(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> N
         pass
 
 
+# Variables named like credentials stay out of model-run commands unless settings say otherwise.
+SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.I)
+
+
+def command_env(pass_secrets: bool) -> dict[str, str]:
+    """The environment a Bash command sees: the user's, minus credentials, pagers off."""
+    env = dict(os.environ) if pass_secrets else {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
+    env.update(PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
+    return env
+
+
 def _shell() -> str:
     return shutil.which("bash") or "/bin/sh"
 
@@ -108,8 +121,11 @@ class BashTool(Tool):
         settings = tool_settings(context).bash
         timeout_ms = tool_input.get("timeout")
         timeout = min(timeout_ms / 1000, MAX_TIMEOUT_MS / 1000) if timeout_ms else settings.default_timeout
-        argv = sandbox_argv([_shell(), "-c", tool_input["command"]], context)
-        env = dict(os.environ, PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
+        try:
+            argv = await asyncio.to_thread(sandbox_argv, [_shell(), "-c", tool_input["command"]], context)
+        except SandboxUnavailable as exc:
+            return ToolResult.error(f"the command was not run: {exc}")
+        env = command_env(settings.pass_secret_env)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=context.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -125,6 +141,7 @@ class BashTool(Tool):
                 await asyncio.wait_for(proc.wait(), timeout)
             except asyncio.TimeoutError:
                 timed_out = True
+                log.info("Bash command timed out after %g s; killing its process group %d", timeout, proc.pid)
                 kill_group(proc, signal.SIGTERM)
                 try:
                     await asyncio.wait_for(proc.wait(), KILL_GRACE)

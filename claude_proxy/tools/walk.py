@@ -10,7 +10,7 @@ ignored directory is never entered.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +49,16 @@ def _ignored(path: Path, is_dir: bool, stack: list[_Rules]) -> bool:
     return False
 
 
-def walk_files(root: Path, *, respect_ignore: bool = True) -> Iterator[Path]:
-    """Every regular file under ``root`` in path order, skipping ignored ones and symlinks."""
+Override = Callable[[str, bool], "bool | None"]
+
+
+def walk_files(root: Path, *, respect_ignore: bool = True, override: Override | None = None) -> Iterator[Path]:
+    """Every regular file under ``root`` in path order, skipping ignored ones and symlinks.
+
+    ``override(relative_path, is_dir)`` mirrors ripgrep's ``--glob``: True includes an
+    entry even if an ignore file excludes it, False excludes it, None leaves it to the
+    ignore files.
+    """
     stack: list[_Rules] = []
     if respect_ignore:
         for parent in reversed(root.parents):
@@ -74,11 +82,15 @@ def walk_files(root: Path, *, respect_ignore: bool = True) -> Iterator[Path]:
                 continue
             path = Path(entry.path)
             if entry.is_dir(follow_symlinks=False):
-                if entry.name in SKIP_DIRS or (respect_ignore and _ignored(path, True, stack)):
+                if entry.name in SKIP_DIRS:
+                    continue
+                decided = override(path.relative_to(root).as_posix(), True) if override else None
+                if decided is False or (decided is None and respect_ignore and _ignored(path, True, stack)):
                     continue
                 yield from visit(path)
             elif entry.is_file(follow_symlinks=False):
-                if respect_ignore and _ignored(path, False, stack):
+                decided = override(path.relative_to(root).as_posix(), False) if override else None
+                if decided is False or (decided is None and respect_ignore and _ignored(path, False, stack)):
                     continue
                 yield path
         if pushed:

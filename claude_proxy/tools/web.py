@@ -130,6 +130,7 @@ class WebFetchTool(Tool):
         try:
             final, status, content_type, body, cut = await fetch(url, settings)
         except URLRefused as exc:
+            log.info("WebFetch refused %s: %s", url, exc)
             return ToolResult.error(f"WebFetch refused {url}: {exc}")
         except FetchFailed as exc:
             return ToolResult.error(f"WebFetch failed for {url}: {exc}")

@@ -2,7 +2,8 @@
 
 A back end is an object with ``async search(query, max_results) -> list[SearchHit]``.
 ``tools.search.backend`` names it: ``none`` (the default: the tool explains how to
-configure one), ``searxng`` (``tools.search.searxng_url``), or ``package.module:factory``
+configure one), ``searxng`` (``tools.search.searxng_url``), ``brave`` (the Brave Search
+API, ``tools.search.brave_api_key``), or ``package.module:factory``
 where ``factory(settings: SearchToolSettings)`` returns a back end. The configured
 back end's URL is trusted (often a self-hosted instance on the local network), so the
 WebFetch address policy does not apply to it.
@@ -11,6 +12,7 @@ WebFetch address policy does not apply to it.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -28,6 +30,7 @@ HOW_TO_CONFIGURE = (
     "      backend: searxng\n"
     "      searxng_url: http://127.0.0.1:8888   # a SearXNG instance\n"
     "SearXNG must allow JSON output: in its settings.yml, search.formats: [html, json]. "
+    "Or use the Brave Search API: backend: brave, with brave_api_key (or $BRAVE_API_KEY). "
     "A custom back end can be plugged in with backend: package.module:factory."
 )
 
@@ -81,6 +84,38 @@ class SearxngBackend:
         return hits
 
 
+class BraveBackend:
+    """The Brave Search API (``tools.search.brave_api_key``; it has a free tier)."""
+
+    def __init__(self, settings: SearchToolSettings) -> None:
+        key = settings.brave_api_key or os.environ.get("BRAVE_API_KEY")
+        if not key:
+            raise SearchFailed("tools.search.backend is brave but no key is set "
+                               "(tools.search.brave_api_key or $BRAVE_API_KEY)")
+        self.key = key
+        self.url = settings.brave_url
+        self.timeout = settings.timeout
+
+    async def search(self, query: str, max_results: int) -> list[SearchHit]:
+        import aiohttp
+
+        headers = {"Accept": "application/json", "X-Subscription-Token": self.key}
+        params = {"q": query, "count": str(min(max_results, 20))}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
+                async with session.get(self.url, params=params, headers=headers) as resp:
+                    if resp.status in (401, 403):
+                        raise SearchFailed(f"Brave Search refused the key ending {self.key[-4:]} (HTTP {resp.status})")
+                    if resp.status != 200:
+                        raise SearchFailed(f"Brave Search answered HTTP {resp.status}")
+                    data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise SearchFailed(f"Brave Search could not be reached: {type(exc).__name__}: {exc}") from None
+        results = ((data.get("web") or {}).get("results") or []) if isinstance(data, dict) else []
+        return [SearchHit(str(r.get("title") or r["url"]), str(r["url"]), str(r.get("description") or ""))
+                for r in results if isinstance(r, dict) and r.get("url")]
+
+
 def make_backend(settings: SearchToolSettings) -> SearchBackend | None:
     """The configured back end, None when there is none; `SearchFailed` when it is misconfigured."""
     name = settings.backend.strip()
@@ -88,6 +123,8 @@ def make_backend(settings: SearchToolSettings) -> SearchBackend | None:
         return None
     if name == "searxng":
         return SearxngBackend(settings)
+    if name == "brave":
+        return BraveBackend(settings)
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
@@ -95,7 +132,7 @@ def make_backend(settings: SearchToolSettings) -> SearchBackend | None:
         except (ImportError, AttributeError) as exc:
             raise SearchFailed(f"cannot load search back end {name}: {exc}") from None
         return factory(settings)
-    raise SearchFailed(f"unknown search back end {name!r}; use none, searxng or package.module:factory")
+    raise SearchFailed(f"unknown search back end {name!r}; use none, searxng, brave or package.module:factory")
 
 
 def filter_hits(hits: list[SearchHit], allowed: list[str], blocked: list[str]) -> list[SearchHit]:

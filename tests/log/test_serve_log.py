@@ -108,3 +108,27 @@ async def test_a_stream_longer_than_the_body_cap_keeps_its_usage(
     assert len(row["response_body"]) <= 300
     assert (row["stop_reason"], row["output_tokens"]) == ("tool_use", 89), "usage comes from the kept tail"
     assert row["response_bytes"] == len(stream)
+
+
+async def test_a_compressed_answer_is_logged_readable_with_its_usage(
+        fake_upstream: FakeAnthropic, fixtures_dir: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    import gzip
+
+    db = tmp_path / "requests.db"
+    answer = (fixtures_dir / "anthropic" / "anthropic-response-message-text.json").read_bytes()
+    fake_upstream.enqueue(Reply.raw(gzip.compress(answer), headers={"content-type": "application/json",
+                                                                    "content-encoding": "gzip"}))
+    proc = await ServeProcess(["--upstream", fake_upstream.url, "--log-db", str(db)], cli_env, cwd=tmp_path).start()
+    try:
+        client = anthropic.AsyncAnthropic(base_url=proc.url, api_key=KEY, max_retries=0)
+        message = await client.messages.create(model="test-model", max_tokens=64,
+                                               messages=[{"role": "user", "content": "hi"}])
+        await client.close()
+    finally:
+        assert await proc.stop(signal.SIGTERM) == 0
+    expected = json.loads(answer)
+    assert message.usage.output_tokens == expected["usage"]["output_tokens"]
+    (row,) = read_rows(db)
+    assert row["output_tokens"] == expected["usage"]["output_tokens"]
+    assert json.loads(row["response_body"]) == expected, "stored as the client read it, not as gzip bytes"
+    assert json.loads(row["message"])["content"] == expected["content"]

@@ -59,3 +59,12 @@ async def test_cors_preflight_and_streamed_responses(start_proxy, make_settings,
         async with client.get(server.url + "/v1/models", headers={"Origin": "http://evil.example"}) as resp:
             assert "access-control-allow-origin" not in resp.headers
     assert [r.method for r in fake_upstream.received] == ["POST", "GET"]
+
+
+async def test_claude_codes_preconnect_probe_is_answered_locally(proxy, fake_upstream):
+    async with aiohttp.ClientSession() as client:
+        async with client.head(proxy.url + "/api/hello") as resp:
+            assert resp.status == 200
+        async with client.get(proxy.url + "/api/hello") as resp:
+            assert await resp.json() == {"status": "ok"}
+    assert fake_upstream.received == []

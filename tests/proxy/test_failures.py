@@ -8,7 +8,7 @@ import json
 import aiohttp
 import pytest
 
-from tests.support.fake_anthropic import FakeAnthropic, Reply, closed_port, split_events
+from tests.support.fake_anthropic import BlackholePort, FakeAnthropic, Reply, closed_port, split_events
 
 STREAM_BODY = b'{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}'
 
@@ -45,9 +45,19 @@ async def test_silent_upstream_is_504_timeout_error(start_proxy, make_settings, 
     assert kind == "timeout_error" and f"127.0.0.1:{fake_upstream.port}" in message
 
 
+async def test_connect_timeout_is_504_timeout_error(start_proxy, make_settings):
+    with BlackholePort() as hole:
+        server = await start_proxy(make_settings(upstream={"base_url": f"http://127.0.0.1:{hole.port}",
+                                                           "connect_timeout": 0.3}))
+        status, _, body = await _post(server.url)
+    assert status == 504
+    kind, message = _error(body)
+    assert kind == "timeout_error" and "did not accept a connection" in message
+
+
 async def test_upstream_dying_mid_stream_gives_one_error_frame(proxy, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:4], {"Content-Type": "text/event-stream"}, then="die"))
+    fake_upstream.enqueue(Reply.sse(events[:4], then="die"))
     status, _, body = await _post(proxy.url, STREAM_BODY)
     assert status == 200
     sent = b"".join(events[:4])
@@ -62,7 +72,7 @@ async def test_upstream_dying_mid_stream_gives_one_error_frame(proxy, fake_upstr
 async def test_stream_cut_mid_event_is_terminated_before_the_error_frame(proxy, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
     partial = events[3][:30]
-    fake_upstream.enqueue(Reply(200, [events[0], partial], {"Content-Type": "text/event-stream"}, then="die"))
+    fake_upstream.enqueue(Reply.sse([events[0], partial], then="die"))
     status, _, body = await _post(proxy.url, STREAM_BODY)
     assert body.startswith(events[0] + partial + b"\n\nevent: error\ndata: ")
     frames = [f for f in body.split(b"\n\n") if f]
@@ -72,7 +82,7 @@ async def test_stream_cut_mid_event_is_terminated_before_the_error_frame(proxy, 
 
 async def test_upstream_silent_mid_stream_gives_error_frame(start_proxy, make_settings, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:2], {"Content-Type": "text/event-stream"}, then="hang"))
+    fake_upstream.enqueue(Reply.sse(events[:2], then="hang"))
     server = await start_proxy(make_settings(upstream={"base_url": fake_upstream.url, "read_timeout": 0.3}))
     _, _, body = await _post(server.url, STREAM_BODY)
     assert body.startswith(events[0] + events[1] + b"event: error\n")
@@ -88,7 +98,7 @@ async def test_json_body_cut_short_is_not_presented_as_complete(proxy, fake_upst
 
 async def test_client_disconnect_cancels_the_upstream_request(proxy, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:1], {"Content-Type": "text/event-stream"}, then="hang"))
+    fake_upstream.enqueue(Reply.sse(events[:1], then="hang"))
     async with aiohttp.ClientSession() as client:
         resp = await client.post(proxy.url + "/v1/messages", data=STREAM_BODY)
         assert await resp.content.readany() == events[0]

@@ -40,11 +40,13 @@ async def test_response_copy_is_capped_one_byte_past_the_limit(start_proxy, make
     (entry,) = await log.wait_for(1)
     assert len(full) > 200
     assert entry.response_body == full[:101]
+    assert entry.response_size == len(full)
+    assert entry.response_tail and full.endswith(entry.response_tail)
 
 
 async def test_mid_stream_death_keeps_what_was_received(start_proxy, make_settings, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:3], {"Content-Type": "text/event-stream"}, then="die"))
+    fake_upstream.enqueue(Reply.sse(events[:3], then="die"))
     log = RecordingLog()
     server = await start_proxy(make_settings(), log)
     async with aiohttp.ClientSession() as client:
@@ -70,7 +72,7 @@ async def test_proxy_errors_and_rewrites_are_recorded(start_proxy, make_settings
 
 async def test_client_disconnect_is_recorded(start_proxy, make_settings, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:1], {"Content-Type": "text/event-stream"}, then="hang"))
+    fake_upstream.enqueue(Reply.sse(events[:1], then="hang"))
     log = RecordingLog()
     server = await start_proxy(make_settings(), log)
     async with aiohttp.ClientSession() as client:
@@ -96,3 +98,20 @@ async def test_the_log_is_closed_at_shutdown_after_in_flight_requests(make_setti
         await stopping
     assert log.closed
     assert len(log.entries) == 1 and log.entries[0].error is None
+
+
+async def test_a_stream_cut_by_the_shutdown_timeout_says_so(make_settings, fake_upstream, fixtures_dir):
+    from claude_proxy.proxy.server import start_server
+
+    events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
+    fake_upstream.enqueue(Reply.sse(events[:1], then="hang"))
+    log = RecordingLog()
+    server = await start_server(make_settings(server={"shutdown_timeout": 0.2}), log, "127.0.0.1", 0)
+    async with aiohttp.ClientSession() as client:
+        async with client.post(server.url + "/v1/messages", data=STREAM_BODY) as resp:
+            await resp.content.readany()
+            await server.stop()
+    (entry,) = log.entries
+    assert entry.error == "cancelled: the proxy was shutting down"
+    assert log.closed
+    await asyncio.wait_for(fake_upstream.client_gone.wait(), 10)

@@ -36,7 +36,7 @@ async def test_every_fixture_stream_arrives_byte_for_byte(name, proxy, fake_upst
 async def test_stream_is_relayed_event_by_event_not_buffered(proxy, fake_upstream: FakeAnthropic, fixtures_dir):
     """The client holds the first event while the upstream is still (forever) streaming."""
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:2], {"Content-Type": "text/event-stream"}, then="hang"))
+    fake_upstream.enqueue(Reply.sse(events[:2], then="hang"))
     async with aiohttp.ClientSession() as client:
         async with client.post(proxy.url + "/v1/messages", data=STREAM_BODY) as resp:
             got = b""

@@ -70,7 +70,7 @@ def _thinking_stream(fixtures_dir) -> list[bytes]:
 
 
 async def test_stream_thinking_keeps_the_signature(client, fake_upstream, fixtures_dir):
-    fake_upstream.enqueue(Reply(200, _thinking_stream(fixtures_dir), {"Content-Type": "text/event-stream"}))
+    fake_upstream.enqueue(Reply.sse(_thinking_stream(fixtures_dir)))
     async with client.messages.stream(model="claude-sonnet-4-5", max_tokens=2048, messages=MESSAGES,
                                       thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
         final = await stream.get_final_message()
@@ -126,7 +126,7 @@ async def test_529_is_an_overloaded_error_with_retry_after(client, fake_upstream
 
 async def test_mid_stream_death_surfaces_as_an_sdk_error(client, fake_upstream, fixtures_dir):
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
-    fake_upstream.enqueue(Reply(200, events[:4], {"Content-Type": "text/event-stream"}, then="die"))
+    fake_upstream.enqueue(Reply.sse(events[:4], then="die"))
     texts: list[str] = []
     with pytest.raises(anthropic.APIStatusError, match="middle of the response"):
         async with client.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES) as stream:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import socket
@@ -98,4 +97,13 @@ async def test_sigterm_lets_an_in_flight_stream_finish(serve_process, fake_upstr
             proc.proc.send_signal(signal.SIGTERM)
             rest = await resp.read()
     assert first + rest == expected
+    assert await proc.stop() == 0
+
+
+async def test_wildcard_listen_address_exports_a_loopback_url(serve_process, fake_upstream):
+    proc = await serve_process("--host", "0.0.0.0", "--upstream", fake_upstream.url, "--no-log")
+    out = b"".join(proc.lines).decode()
+    port = proc.url.rsplit(":", 1)[1]
+    assert f"listening on http://0.0.0.0:{port}" in out
+    assert f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}" in out
     assert await proc.stop() == 0

@@ -5,6 +5,7 @@ Usage (inside an async test)::
     fake = await FakeAnthropic(fixtures_dir / "anthropic").start()
     fake.enqueue(Reply.fixture("anthropic-stream-tool-use.sse"))   # next request gets these bytes
     fake.enqueue(Reply.json({"type": "error", ...}, status=529, headers={"retry-after": "7"}))
+    fake.enqueue(Reply.sse(split_events(data)[:3], then="die"))   # a stream that breaks off
     ... send requests to fake.url ...
     fake.received[-1].body          # exactly the bytes the fake got
     await fake.close()
@@ -16,6 +17,8 @@ write, chunked, like the real API. Failures: ``Reply(..., then="die")`` closes t
 connection after the chunks (mid-stream death), ``then="hang"`` stops sending and waits,
 ``Reply.hang()`` never sends headers. The server cancels a handler when its client goes
 away; ``fake.cancelled`` counts those and ``fake.client_gone`` is set.
+For an upstream that refuses connections use `closed_port()`; for one that never accepts
+them (a connect timeout) use `BlackholePort`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ class Reply:
         if name.endswith(".sse"):
             return cls(status, split_events(data), {**SSE_HEADERS, **(headers or {})}, **kw)
         return cls(status, [data], {"Content-Type": JSON_TYPE, **(headers or {})}, content_length=True, **kw)
+
+    @classmethod
+    def sse(cls, chunks: list[bytes], *, then: Literal["end", "die", "hang"] = "end", delay: float = 0.0,
+            headers: dict[str, str] | None = None) -> "Reply":
+        """A stream of these chunks (e.g. some of `split_events(fixture)`), then end, die or hang."""
+        return cls(200, list(chunks), {**SSE_HEADERS, **(headers or {})}, then=then, delay=delay)
 
     @classmethod
     def json(cls, payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> "Reply":
@@ -213,3 +222,33 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class BlackholePort:
+    """A local port whose accept queue is full, so new connections hang in connect (never refused).
+
+    Use as a context manager; ``port`` is the port. Lets tests hit a connect timeout without
+    touching the network.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.port = self.listener.getsockname()[1]
+        self.fillers: list[socket.socket] = []
+
+    def __enter__(self) -> "BlackholePort":
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fillers.append(filler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sock in [*self.fillers, self.listener]:
+            sock.close()

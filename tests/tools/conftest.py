@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from claude_proxy.settings import Settings, parse_settings
+from claude_proxy.settings import Settings
 from claude_proxy.tools.base import ToolContext, ToolResult
 from claude_proxy.tools.registry import new_context, run_tool
 
@@ -25,21 +25,11 @@ def ctx(ws: Path) -> ToolContext:
     return new_context(ws, Settings())
 
 
-def context_with(ws: Path, tools: dict[str, Any]) -> ToolContext:
-    """A context whose settings have the given ``tools:`` section."""
-    return new_context(ws, parse_settings({"tools": tools}))
-
-
 @pytest.fixture
 def call(ctx: ToolContext):
     """Run a tool by name through the registry, as the chat loop does."""
 
-    async def _call(name: str, tool_input: dict[str, Any], context: ToolContext | None = None) -> ToolResult:
+    async def _call(name: str, tool_input: Any, context: ToolContext | None = None) -> ToolResult:
         return await run_tool(name, tool_input, context or ctx)
 
     return _call
-
-
-def text_of(result: ToolResult) -> str:
-    assert isinstance(result.content, str), result.content
-    return result.content

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from claude_proxy.tools.registry import run_tool
-from tests.tools.conftest import context_with, text_of
+from tests.tools.helpers import context_with, text_of
 
 
 def running(marker: str) -> bool:
@@ -111,3 +111,44 @@ async def test_cancelling_the_call_kills_the_command(ws: Path, ctx) -> None:
 async def test_killed_by_signal_is_reported(call) -> None:
     result = await call("Bash", {"command": "kill -TERM $$"})
     assert result.is_error and "SIGTERM" in text_of(result)
+
+
+async def test_required_sandbox_missing_means_not_run(ws: Path, tmp_path: Path, monkeypatch) -> None:
+    from claude_proxy.settings import parse_settings
+    from claude_proxy.tools.registry import new_context
+
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    context = new_context(ws, parse_settings({"sandbox": {"mode": "bwrap"}}))
+    result = await run_tool("Bash", {"command": "echo ran > ran.txt"}, context)
+    assert result.is_error and "not run" in text_of(result) and "bwrap" in text_of(result)
+    assert not (ws / "ran.txt").exists()
+
+
+async def test_commands_cannot_write_outside_the_workspace(ws: Path, call) -> None:
+    import shutil
+    import tempfile
+
+    from claude_proxy.tools.guard.sandbox import sandbox_status
+
+    if not sandbox_status(None).active:
+        pytest.skip("bubblewrap cannot create a sandbox on this machine")
+    outside = Path(tempfile.mkdtemp(prefix="claude-proxy-test-", dir="/var/tmp"))
+    try:
+        result = await call("Bash", {"command": f"echo pwned > {outside}/x.txt; echo inside > in.txt"})
+        assert "Read-only file system" in text_of(result)
+        assert not (outside / "x.txt").exists() and (ws / "in.txt").read_text() == "inside\n"
+    finally:
+        shutil.rmtree(outside)
+
+
+async def test_credentials_in_the_environment_stay_out_of_commands(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-must-not-leak")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-must-not-leak")
+    monkeypatch.setenv("PLAIN_SETTING", "visible")
+    command = {"command": "echo ${ANTHROPIC_API_KEY:-none} ${GITHUB_TOKEN:-none} $PLAIN_SETTING"}
+    hidden = await run_tool("Bash", command, context_with(ws, {}))
+    assert text_of(hidden) == "none none visible"
+    passed = await run_tool("Bash", command, context_with(ws, {"bash": {"pass_secret_env": True}}))
+    assert text_of(passed) == "sk-ant-must-not-leak ghp-must-not-leak visible"

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from tests.tools.conftest import text_of
+from tests.tools.helpers import text_of
 
 
 async def test_write_creates_new_file_and_parents(ws: Path, call) -> None:

@@ -6,7 +6,7 @@ import base64
 import os
 from pathlib import Path
 
-from tests.tools.conftest import text_of
+from tests.tools.helpers import text_of
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -29,15 +29,17 @@ async def test_read_relative_path_resolves_in_workspace(ws: Path, call) -> None:
 async def test_read_offset_and_limit_with_a_note(ws: Path, call) -> None:
     (ws / "n.txt").write_text("".join(f"line {i}\n" for i in range(1, 11)))
     text = text_of(await call("Read", {"file_path": "n.txt", "offset": 4, "limit": 2}))
-    assert text.startswith("     4\tline 4\n     5\tline 5")
-    assert "showing lines 4-5 of 10" in text
+    assert text.startswith("     4\tline 4\n     5\tline 5\n\n")
+    assert "showing lines 4-5" in text and "offset=6" in text
+    tail = text_of(await call("Read", {"file_path": "n.txt", "offset": 9}))
+    assert tail == "     9\tline 9\n    10\tline 10\n\n(showing lines 9-10 of 10)"
 
 
 async def test_read_defaults_to_2000_lines(ws: Path, call) -> None:
     (ws / "big.txt").write_text("".join(f"{i}\n" for i in range(1, 2501)))
     text = text_of(await call("Read", {"file_path": "big.txt"}))
     assert "  2000\t2000" in text and "\t2001" not in text
-    assert "showing lines 1-2000 of 2500" in text
+    assert "showing lines 1-2000; the file goes on" in text and "offset=2001" in text
 
 
 async def test_read_cuts_long_lines(ws: Path, call) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.conftest import context_with, text_of
+from tests.tools.helpers import context_with, text_of
 
 HAVE_RG = shutil.which("rg") is not None
 BACKENDS = [
@@ -28,6 +28,7 @@ def make_tree(ws: Path) -> None:
         "docs/guide.txt": "first line\nsecond hello line\nthird\nfourth\nfifth hello\nsixth\n",
         "build/out.py": "hello from a build artefact\n",
         "notes.log": "hello in a log\n",
+        "src/web/debug.log": "TODO hello from an ignored log\n",
         ".hidden/conf.py": "hello = 'hidden but not ignored'\n",
         "sub/.gitignore": "*.tmp\n!keep.tmp\n",
         "sub/a.tmp": "hello tmp\n",
@@ -68,7 +69,7 @@ async def test_files_with_matches_is_default_and_respects_gitignore(grep, ws: Pa
     found = set(lines[1:])
     assert str(ws / "src/util.py") in found and str(ws / "docs/guide.txt") in found
     assert str(ws / ".hidden/conf.py") in found and str(ws / "sub/keep.tmp") in found
-    for ignored in ("build/out.py", "notes.log", "sub/a.tmp", ".git/config", "blob.bin"):
+    for ignored in ("build/out.py", "notes.log", "src/web/debug.log", "sub/a.tmp", ".git/config", "blob.bin"):
         assert str(ws / ignored) not in found
 
 
@@ -98,6 +99,11 @@ async def test_glob_and_type_filters(grep, ws: Path) -> None:
     assert set(text_of(await grep(pattern="TODO", type="py")).splitlines()[1:]) == {str(ws / "src/util.py")}
     negated = set(text_of(await grep(pattern="TODO", glob="!*.md")).splitlines()[1:])
     assert str(ws / "README.md") not in negated and str(ws / "src/util.py") in negated
+
+
+async def test_parent_gitignore_applies_to_a_subdirectory_search(grep, ws: Path) -> None:
+    text = text_of(await grep(pattern="TODO", path="src/web"))
+    assert text == f"Found 1 file\n{ws}/src/web/view.tsx"
 
 
 async def test_multiline(grep, ws: Path) -> None:
@@ -137,6 +143,17 @@ QUERIES = [
     {"pattern": "l", "output_mode": "content", "head_limit": 5, "offset": 3},
     {"pattern": "[a-z]+ line", "output_mode": "count"},
     {"pattern": "nothing-matches-this"},
+    {"pattern": "TODO", "path": "src/web", "output_mode": "content"},
+    {"pattern": "hello", "glob": "*.log"},
+    {"pattern": "hello", "glob": "build/**"},
+    {"pattern": "hello", "glob": "build"},
+    {"pattern": "hello", "glob": "*.py", "type": "js"},
+    {"pattern": "hello", "glob": "*.py", "path": "README.md"},
+    {"pattern": "hello", "glob": "!src/"},
+    {"pattern": "hello", "glob": "/src/*.py"},
+    {"pattern": "hello", "glob": "**/*.py !src/app.py"},
+    {"pattern": "hello", "glob": "*.txt *.md", "type": "py"},
+    {"pattern": "hello", "glob": ".git/*"},
     {"pattern": "e", "output_mode": "content", "head_limit": 3, "offset": 2, "-C": 1},
     {"pattern": "e", "output_mode": "count", "head_limit": 2, "offset": 1},
     {"pattern": "e", "head_limit": 2, "offset": 3},
@@ -169,6 +186,13 @@ async def test_glob_top_level_pattern_braces_and_path(ws: Path, call) -> None:
     assert braces == {str(ws / "src/web/index.ts"), str(ws / "src/web/view.tsx")}
     assert text_of(await call("Glob", {"pattern": "*.ts", "path": "src/web"})) == str(ws / "src/web/index.ts")
     assert text_of(await call("Glob", {"pattern": "**/*.rs"})) == "No files found"
+
+
+async def test_glob_skips_ignored_directories_but_finds_named_ignored_files(ws: Path, call) -> None:
+    make_tree(ws)
+    assert str(ws / "build/out.py") not in text_of(await call("Glob", {"pattern": "**/*.py"}))
+    assert text_of(await call("Glob", {"pattern": "*.log"})) == str(ws / "notes.log")
+    assert text_of(await call("Glob", {"pattern": "**/.git/*"})) == "No files found"
 
 
 async def test_glob_caps_at_100_with_a_note(ws: Path, call) -> None:
@@ -231,3 +255,16 @@ async def test_back_ends_agree_when_stopping_early_on_big_trees(ws: Path) -> Non
     assert rg.content == py.content
     text = text_of(rg)
     assert len(text.split("\n\n")[0].splitlines()) == 7 and "pass offset=102" in text
+
+
+async def test_auto_falls_back_to_python_without_ripgrep(ws: Path, tmp_path: Path, monkeypatch) -> None:
+    from claude_proxy.tools.registry import run_tool
+
+    make_tree(ws)
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    auto = await run_tool("Grep", {"pattern": "TODO", "type": "py"}, context_with(ws, {"grep": {"backend": "auto"}}))
+    assert text_of(auto) == f"Found 1 file\n{ws}/src/util.py"
+    forced = await run_tool("Grep", {"pattern": "TODO"}, context_with(ws, {"grep": {"backend": "ripgrep"}}))
+    assert forced.is_error and "not installed" in text_of(forced)

@@ -10,7 +10,7 @@ from nbformat import v4
 
 from claude_proxy.tools.base import ToolSession
 from claude_proxy.tools.registry import new_context, run_tool
-from tests.tools.conftest import text_of
+from tests.tools.helpers import text_of
 
 TODOS = [
     {"content": "Write the parser", "status": "completed", "activeForm": "Writing the parser"},
@@ -67,18 +67,25 @@ def make_notebook(path: Path) -> list[str]:
 
 async def test_notebook_read_shows_cells_and_outputs(ws: Path, call) -> None:
     ids = make_notebook(ws / "a.ipynb")
-    text = text_of(await call("NotebookRead", {"notebook_path": "a.ipynb"}))
+    result = await call("NotebookRead", {"notebook_path": "a.ipynb"})
+    assert isinstance(result.content, list)
+    text = result.content[0]["text"]
+    assert "[image/png output: image 1, shown after the cells]" in text
+    assert result.content[1:] == [
+        {"type": "text", "text": f"Image 1 (output of cell {ids[3]}):"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+    ]
     assert f'<cell id="{ids[0]}" type="markdown">\n# Analysis\n</cell>' in text
     assert f'<cell id="{ids[1]}" type="code" language="python" execution_count="1">\nprint(\'hi\')\n<output>\nhi\n</output>' in text
     assert "ZeroDivisionError: division by zero" in text and "\x1b" not in text
-    assert "42" in text
-    one = text_of(await call("NotebookRead", {"notebook_path": "a.ipynb", "cell_id": ids[3]}))
-    assert one.startswith(f'<cell id="{ids[3]}"') and "Analysis" not in one
+    one = text_of(await call("NotebookRead", {"notebook_path": "a.ipynb", "cell_id": ids[1]}))
+    assert one.startswith(f'<cell id="{ids[1]}"') and "Analysis" not in one
 
 
 async def test_read_tool_renders_notebooks_too(ws: Path, call) -> None:
     make_notebook(ws / "a.ipynb")
-    assert "# Analysis" in text_of(await call("Read", {"file_path": "a.ipynb"}))
+    result = await call("Read", {"file_path": "a.ipynb"})
+    assert "# Analysis" in result.content[0]["text"]
 
 
 async def test_notebook_edit_replace_insert_delete_keeps_it_valid(ws: Path, call) -> None:

@@ -85,3 +85,19 @@ def test_run_usage_errors_are_one_line(cli, cli_env, tmp_path: Path, args, needl
     out = run(cli, cli_env, *args, cwd=tmp_path)
     assert out.returncode in (1, 2)
     assert needle in out.stderr and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_run_safe_command_runs_and_dangerous_one_is_refused(cli, cli_env, tmp_path: Path) -> None:
+    (tmp_path / "hello.txt").write_text("")
+    safe = run(cli, cli_env, "run", "Bash", '{"command": "ls"}', "--cwd", str(tmp_path))
+    assert safe.returncode == 0, safe.stderr
+    assert safe.stdout == "hello.txt\n"
+    denied = run(cli, cli_env, "run", "Bash", '{"command": "sudo rm -rf /"}', "--cwd", str(tmp_path),
+                 "--permission-mode", "bypassPermissions")
+    assert denied.returncode == 3 and "denied" in denied.stderr
+
+
+def test_run_failing_command_exits_1_with_exit_code(cli, cli_env, tmp_path: Path) -> None:
+    out = run(cli, cli_env, "run", "Bash", '{"command": "ls no-such-file"}', "--cwd", str(tmp_path))
+    assert out.returncode == 1
+    assert "no-such-file" in out.stderr and out.stderr.rstrip().endswith("Exit code 2")

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from claude_proxy.tools.registry import run_tool
-from tests.tools.conftest import context_with, text_of
+from tests.tools.helpers import context_with, text_of
 
 PAGE = """<!doctype html><html><head><title>T</title><style>body{color:red}</style></head>
 <body><script>var secret = "do-not-show";</script>
@@ -113,6 +113,7 @@ async def test_allowed_redirect_is_followed(ws: Path, site) -> None:
 @pytest.mark.parametrize("target", [
     "http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[::ffff:127.0.0.1]/",
     "http://0.0.0.0/", "http://192.168.1.1/", "http://localhost/", "http://100.64.0.1/",
+    "http://[2002:7f00:1::]/", "http://[64:ff9b::a00:1]/", "http://2130706433/", "http://0x7f.1/",
 ])
 async def test_private_and_special_addresses_refused(ws: Path, target: str) -> None:
     result = await fetch(ws, target)
@@ -219,3 +220,30 @@ async def test_websearch_plugin_backend_and_result_cap(ws: Path) -> None:
     context = context_with(ws, {"search": {"backend": "tests.tools.test_web_tools:make_fake", "max_results": 3}})
     text = text_of(await run_tool("WebSearch", {"query": "plug"}, context))
     assert "3. hit 2 for plug" in text and "4." not in text
+
+
+@pytest.fixture
+async def brave(aiohttp_server):
+    async def search(request):
+        if request.headers.get("X-Subscription-Token") != "brave-secret-key-1234":
+            return web.json_response({"error": "bad key"}, status=401)
+        return web.json_response({"web": {"results": [
+            {"title": "Brave hit", "url": "https://brave.example/a", "description": "About " + request.query["q"]},
+        ]}})
+
+    app = web.Application()
+    app.router.add_get("/res/v1/web/search", search)
+    return await aiohttp_server(app, host="127.0.0.1")
+
+
+async def test_websearch_brave_backend(ws: Path, brave, monkeypatch) -> None:
+    monkeypatch.delenv("BRAVE_API_KEY", raising=False)
+    endpoint = f"http://127.0.0.1:{brave.port}/res/v1/web/search"
+    good = context_with(ws, {"search": {"backend": "brave", "brave_url": endpoint, "brave_api_key": "brave-secret-key-1234"}})
+    text = text_of(await run_tool("WebSearch", {"query": "bubblewrap"}, good))
+    assert "1. Brave hit\n   https://brave.example/a\n   About bubblewrap" in text
+    wrong = context_with(ws, {"search": {"backend": "brave", "brave_url": endpoint, "brave_api_key": "wrong-key-9876"}})
+    refused = await run_tool("WebSearch", {"query": "bubblewrap"}, wrong)
+    assert refused.is_error and "9876" in text_of(refused) and "wrong-key" not in text_of(refused)
+    missing = await run_tool("WebSearch", {"query": "bubblewrap"}, context_with(ws, {"search": {"backend": "brave"}}))
+    assert missing.is_error and "brave_api_key" in text_of(missing)

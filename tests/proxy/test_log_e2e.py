@@ -1,0 +1,132 @@
+"""End to end through the real SQLite request log: the rows a user finds after using the proxy."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anthropic
+import pytest
+
+from claude_proxy.proxy.requestlog import RequestLog
+from tests.support.fake_anthropic import Reply, split_events
+
+MESSAGES = [{"role": "user", "content": "Hello"}]
+CLIENT_KEY = "sk-ant-api03-clientSECRETvalue-7f3a"
+UPSTREAM_KEY = "sk-ant-api03-configuredSECRET-9d2c"
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # model names in the fixtures
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM requests ORDER BY rowid")]
+    finally:
+        conn.close()
+
+
+async def test_sdk_calls_become_rows_with_usage_and_the_proxy_id(start_proxy, make_settings, fake_upstream, tmp_path):
+    db = tmp_path / "requests.db"
+    server = await start_proxy(make_settings(), RequestLog(db))
+    async with anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY, max_retries=0) as sdk:
+        raw = await sdk.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES)
+        plain_id = raw.headers["x-claude-proxy-id"]
+        async with sdk.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES) as stream:
+            await stream.get_final_message()
+            stream_id = stream.response.headers["x-claude-proxy-id"]
+    await server.stop()  # drains the log
+
+    plain, streamed = rows(db)
+    assert plain["id"] == plain_id and streamed["id"] == stream_id
+    assert (plain["stream"], plain["status"], plain["input_tokens"], plain["output_tokens"]) == (0, 200, 12, 6)
+    assert plain["requested_model"] == "claude-sonnet-4-5" and plain["stop_reason"] == "end_turn"
+    assert (streamed["stream"], streamed["input_tokens"], streamed["output_tokens"]) == (1, 25, 15)
+    assert streamed["response_body"] == (Path(fake_upstream.folder) / "anthropic-stream-basic-text.sse").read_text()
+    assert "Hello!" in streamed["message"]
+    for row in (plain, streamed):
+        assert CLIENT_KEY not in row["request_headers"]
+        assert CLIENT_KEY[-4:] in row["request_headers"]
+        assert row["ttfb_ms"] is not None and row["duration_ms"] >= row["ttfb_ms"]
+
+
+async def test_injected_key_is_masked_in_the_stored_headers(start_proxy, make_settings, fake_upstream, tmp_path):
+    db = tmp_path / "requests.db"
+    server = await start_proxy(make_settings(upstream={"base_url": fake_upstream.url, "api_key": UPSTREAM_KEY}),
+                               RequestLog(db))
+    async with aiohttp.ClientSession() as client:
+        async with client.get(server.url + "/v1/models") as resp:
+            await resp.read()
+    await server.stop()
+    assert fake_upstream.received[-1].headers["x-api-key"] == UPSTREAM_KEY
+    (row,) = rows(db)
+    headers = json.loads(row["request_headers"])
+    stored = {k.lower(): v for k, v in headers.items()}["x-api-key"]
+    assert UPSTREAM_KEY not in row["request_headers"] and stored.endswith(UPSTREAM_KEY[-4:])
+
+
+async def test_a_stream_past_the_body_cap_keeps_its_usage(start_proxy, make_settings, fake_upstream, fixtures_dir,
+                                                          tmp_path):
+    db = tmp_path / "requests.db"
+    fixture = (fixtures_dir / "anthropic" / "anthropic-stream-tool-use.sse").read_bytes()
+    fake_upstream.enqueue(Reply.fixture("anthropic-stream-tool-use.sse"))
+    settings = make_settings(log={"enabled": True, "max_body_bytes": 300})
+    server = await start_proxy(settings, RequestLog.from_settings(settings.log, db))
+    async with aiohttp.ClientSession() as client:
+        async with client.post(server.url + "/v1/messages", data=b'{"model":"m","stream":true}') as resp:
+            assert await resp.read() == fixture
+    await server.stop()
+    (row,) = rows(db)
+    assert row["response_truncated"] == 1 and row["response_bytes"] == len(fixture)
+    assert len(row["response_body"]) <= 301
+    assert row["output_tokens"] == 89 and row["stop_reason"] == "tool_use"
+
+
+async def test_mid_stream_death_row_keeps_what_was_received(start_proxy, make_settings, fake_upstream, fixtures_dir,
+                                                            tmp_path):
+    db = tmp_path / "requests.db"
+    events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
+    fake_upstream.enqueue(Reply.sse(events[:4], then="die"))
+    server = await start_proxy(make_settings(), RequestLog(db))
+    async with aiohttp.ClientSession() as client:
+        async with client.post(server.url + "/v1/messages", data=b'{"model":"m","stream":true}') as resp:
+            await resp.read()
+    await server.stop()
+    (row,) = rows(db)
+    assert row["response_body"].encode() == b"".join(events[:4])
+    assert "middle of the response" in row["error"]
+
+
+async def test_rows_survive_sigterm_of_a_real_serve_process(serve_process, fake_upstream, tmp_path):
+    db = tmp_path / "serve.db"
+    proc = await serve_process("--upstream", fake_upstream.url, "--log-db", str(db))
+    ids = []
+    async with aiohttp.ClientSession() as client:
+        for stream in (False, True, False):
+            body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8, "stream": stream,
+                               "messages": MESSAGES}).encode()
+            async with client.post(proc.url + "/v1/messages", data=body, headers={"x-api-key": CLIENT_KEY}) as resp:
+                await resp.read()
+                ids.append(resp.headers["x-claude-proxy-id"])
+    assert await proc.stop(signal.SIGTERM) == 0
+    found = rows(db)
+    assert [r["id"] for r in found] == ids
+    assert [r["stream"] for r in found] == [0, 1, 0]
+    assert all(r["output_tokens"] for r in found)
+    assert all(CLIENT_KEY not in r["request_headers"] for r in found)
+
+
+async def test_unusable_log_file_is_one_clear_line(cli, cli_env, tmp_path):
+    import subprocess
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    result = subprocess.run([*cli, "serve", "--port", "0", "--log-db", str(blocker / "requests.db")],
+                            env=cli_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("claude-proxy: error: cannot open the request log")
+    assert "Traceback" not in result.stderr
