@@ -190,9 +190,24 @@ class ToolsSettings(_Section):
 
 
 class ChatSettings(_Section):
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
+    small_model: str = "claude-haiku-4-5"
+    max_tokens: int = Field(8192, gt=0)
+    thinking_budget: int = Field(0, ge=0)
+    max_turns: int = Field(100, ge=1)
     api_key: str | None = None
+    auth_token: str | None = None
     base_url: str | None = None
+    max_retries: int = Field(2, ge=0)
+    timeout: float = Field(600.0, gt=0)
+    history_file: str | None = None
+    sessions_path: str | None = None
+
+    def history_path(self) -> Path:
+        return Path(self.history_file).expanduser() if self.history_file else user_data_dir() / "chat_history"
+
+    def sessions_db(self) -> Path:
+        return Path(self.sessions_path).expanduser() if self.sessions_path else user_data_dir() / "sessions.db"
 
 
 class Settings(_Section):
