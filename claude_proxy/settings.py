@@ -56,7 +56,7 @@ class UpstreamSettings(_Section):
     api_key: str | None = None
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(600.0, gt=0)
-    pool_size: int = Field(100, ge=1)
+    pool_size: int = Field(1000, ge=1)
     retries: int = Field(2, ge=0)
 
 

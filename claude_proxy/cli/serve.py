@@ -25,13 +25,16 @@ def register(app: typer.Typer) -> None:
         log_db: Optional[str] = typer.Option(None, "--log-db", help="SQLite request log file (default: log.path)."),
         no_log: bool = typer.Option(False, "--no-log", help="Do not write the request log."),
         log_level: Optional[str] = typer.Option(None, "--log-level", help="debug | info | warning | error | critical."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,
+                                              help="Processes sharing the port (default: server.workers, 1)."),
     ) -> None:
         """Run the proxy: byte-exact pass-through to the upstream, every exchange logged."""
-        _serve(host, port, upstream, config, log_db, no_log, log_level)
+        _serve(host, port, upstream, config, log_db, no_log, log_level, workers)
 
 
 def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[int], upstream: Optional[str],
-                     log_db: Optional[str], no_log: bool, log_level: Optional[str]) -> None:
+                     log_db: Optional[str], no_log: bool, log_level: Optional[str],
+                     workers: Optional[int] = None) -> None:
     """Command-line options win over the settings file; they are validated the same way."""
     from pydantic import ValidationError
 
@@ -53,13 +56,15 @@ def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[i
             settings.log.enabled = False
         if log_level is not None:
             settings.server.log_level = log_level.lower()
+        if workers is not None:
+            settings.server.workers = workers
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CLIError(f"invalid option: {first['loc'][-1]}: {first['msg'].lower()}", 2) from None
 
 
 def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], config: Optional[str],
-           log_db: Optional[str], no_log: bool, log_level: Optional[str]) -> None:
+           log_db: Optional[str], no_log: bool, log_level: Optional[str], workers: Optional[int] = None) -> None:
     import logging
     import sys
 
@@ -68,16 +73,20 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     from claude_proxy.settings import load_settings
 
     settings = load_settings(config)
-    _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level)
+    _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level, workers)
     logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    request_log = None
-    if settings.log.enabled:
-        request_log = RequestLog.from_settings(settings.log)
+
+    def make_log() -> "RequestLog | None":
+        return RequestLog.from_settings(settings.log) if settings.log.enabled else None
+
+    request_log = make_log() if settings.server.workers == 1 else None
 
     def ready(server: "RunningServer") -> None:
         typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
-        typer.echo(f"request log: {settings.log.db_path() if request_log else 'off'}")
+        if settings.server.workers > 1:
+            typer.echo(f"workers: {settings.server.workers} processes sharing the port")
+        typer.echo(f"request log: {settings.log.db_path() if settings.log.enabled else 'off'}")
         if settings.routes:
             from claude_proxy.proxy.routing import Router
 
@@ -86,7 +95,12 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
         sys.stdout.flush()
 
     try:
-        run(settings, request_log, on_ready=ready)
+        if settings.server.workers > 1:
+            from claude_proxy.proxy.workers import run_workers
+
+            run_workers(settings, make_log, settings.server.workers, on_ready=ready)
+        else:
+            run(settings, request_log, on_ready=ready)
     except ServeError as exc:
         raise CLIError(str(exc)) from None
     typer.echo("claude-proxy stopped")

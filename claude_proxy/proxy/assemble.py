@@ -272,7 +272,7 @@ def assemble_stream(body: bytes | str, *, tail: bytes = b"") -> Assembled:
 def assemble_json(body: bytes | str) -> Assembled:
     """Read a non-streamed response: a message, an error document, or neither."""
     try:
-        payload = json.loads(body)
+        payload = jiter.from_json(body if isinstance(body, bytes) else body.encode("utf-8"))
     except ValueError:
         return Assembled(problems=["response body is not JSON"])
     if not isinstance(payload, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from aiohttp import web
@@ -19,6 +20,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({
         "status": status,
         "version": __version__,
+        "pid": os.getpid(),
         "uptime_s": round(time.time() - state.started_at, 3),
         "upstream": state.upstream.base_url,
         "in_flight": state.in_flight,

@@ -13,6 +13,8 @@ import logging
 import zlib
 from typing import TYPE_CHECKING, Any
 
+import jiter
+
 from claude_proxy.proxy.assemble import Assembled, assemble, looks_like_sse
 from claude_proxy.proxy.masking import mask_headers, mask_query, scrub, scrub_text
 
@@ -50,7 +52,7 @@ def _request_fields(body: bytes) -> dict[str, Any]:
     if not body or len(body) > PARSE_LIMIT or not body.lstrip().startswith(b"{"):
         return {}
     try:
-        parsed = json.loads(body)
+        parsed = jiter.from_json(body)  # several times faster than json.loads on long prompts
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}

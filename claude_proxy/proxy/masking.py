@@ -10,6 +10,7 @@ cookies, any ``*-key`` / ``*-token`` / ``*-secret``) and by the value's shape
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from claude_proxy.settings import mask_secret
@@ -28,6 +29,7 @@ _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
 MIN_SCRUB_LEN = 8
 
 
+@lru_cache(maxsize=2048)
 def is_secret_name(name: str) -> bool:
     """True for header or parameter names that carry credentials."""
     lowered = name.lower()
@@ -43,6 +45,18 @@ def _mask_value(value: str) -> tuple[str, list[str]]:
     return mask_secret(value), [value]
 
 
+@lru_cache(maxsize=4096)
+def _mask_header(name: str, value: str) -> tuple[str, tuple[str, ...]]:
+    """One header's masked value and the clear secrets in it (cached: most headers repeat)."""
+    if is_secret_name(name):
+        masked, found = _mask_value(value)
+        return masked, tuple(found)
+    found = _KEYLIKE.findall(value)
+    for secret in found:
+        value = value.replace(secret, mask_secret(secret))
+    return value, tuple(found)
+
+
 def mask_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """A masked copy of ``headers`` and the clear secrets found, for scrubbing elsewhere.
 
@@ -52,16 +66,9 @@ def mask_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]
     masked: dict[str, str] = {}
     secrets: list[str] = []
     for name, value in headers.items():
-        name, value = str(name).lower(), str(value)
-        if is_secret_name(name):
-            masked[name], found = _mask_value(value)
-            secrets.extend(found)
-            continue
-        found = _KEYLIKE.findall(value)
-        for secret in found:
-            value = value.replace(secret, mask_secret(secret))
+        name = str(name).lower()
+        masked[name], found = _mask_header(name, str(value))
         secrets.extend(found)
-        masked[name] = value
     return masked, [s for s in secrets if len(s) >= MIN_SCRUB_LEN]
 
 

@@ -1,7 +1,8 @@
 """Relay an upstream response to the client: same status, same bytes, as they arrive.
 
 No buffering and no re-framing: each chunk the upstream socket yields is written to
-the client at once. A copy of at most ``log_cap`` bytes is kept for the request log.
+the client at once (a small non-streamed body of known length goes in one write).
+A copy of at most ``log_cap`` bytes is kept for the request log.
 If the upstream dies mid-stream, an SSE client gets one ``event: error`` frame
 (after a terminator if the stream stopped mid-event) and the response ends; any other
 body is cut by closing the connection, so a partial body never looks complete.
@@ -18,12 +19,14 @@ import aiohttp
 from aiohttp import web
 
 from claude_proxy.proxy.capture import BodyCapture
-from claude_proxy.proxy.errors import error_event
+from claude_proxy.proxy.errors import ProxyError, error_event
 from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
 from claude_proxy.proxy.requestlog import LogEntry
 
 log = logging.getLogger(__name__)
 
+# Non-streamed bodies up to this size with a Content-Length are relayed whole, in one write.
+WHOLE_BODY_MAX = 64 * 1024
 # What reading the upstream body can raise when the upstream fails mid-body.
 UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
@@ -53,6 +56,9 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     content_type = upstream.headers.get("Content-Type", "")
     entry.stream = content_type.startswith("text/event-stream")
     entry.response_headers = dict(upstream.headers)
+    length = upstream.content_length
+    if length is not None and length <= WHOLE_BODY_MAX and not entry.stream:
+        return await _relay_whole(request, upstream, entry, started, log_cap, extra_headers)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                   headers=client_response_headers(upstream.headers))
     response.headers[ID_HEADER] = entry.id
@@ -94,6 +100,31 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             upstream.release()
         else:
             upstream.close()
+
+
+async def _relay_whole(request: web.Request, upstream: aiohttp.ClientResponse, entry: LogEntry,
+                       started: float, log_cap: int, extra_headers: Mapping[str, str] | None) -> web.Response:
+    """A small body of known length: read it whole, answer in one write (cheaper than streaming).
+
+    Nothing has reached the client before the body is complete, so an upstream that
+    dies half-way becomes a clean 502 instead of a cut connection.
+    """
+    try:
+        body = await upstream.read()
+    except UPSTREAM_READ_ERRORS as exc:
+        upstream.close()
+        raise ProxyError(502, _describe_read_failure(exc, f"{upstream.url.host}:{upstream.url.port}")) from None
+    entry.ttfb_ms = (time.perf_counter() - started) * 1000
+    capture = BodyCapture(log_cap)
+    capture.add(body)
+    capture.fill(entry)
+    upstream.release()
+    response = web.Response(status=upstream.status, reason=upstream.reason, body=body,
+                            headers=client_response_headers(upstream.headers))
+    response.headers[ID_HEADER] = entry.id
+    if extra_headers:
+        response.headers.update(extra_headers)
+    return response
 
 
 async def _fail_mid_body(request: web.Request, response: web.StreamResponse,

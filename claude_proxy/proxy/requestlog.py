@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _STOP = object()
+# How long the writer waits after the first queued entry so that the rest of a busy
+# moment joins its transaction.
+GATHER_SECONDS = 0.05
 # Tries per batch for errors other than another process holding the lock; a lock is
 # waited out for as long as it lasts (the queue keeps filling, and healthy says so).
 WRITE_TRIES = 4
@@ -180,6 +183,9 @@ class RequestLog:
         stopping = False
         while not stopping:
             batch = [self._queue.get()]
+            if batch[0] is not _STOP and self._queue.qsize() < self.batch_size:
+                # Let a batch gather: one wake-up (and one GIL hand-off) per interval, not per request.
+                time.sleep(GATHER_SECONDS)
             while len(batch) < self.batch_size:
                 try:
                     batch.append(self._queue.get_nowait())

@@ -56,8 +56,12 @@ def _access_logger(settings: Settings) -> logging.Logger | None:
 
 
 async def start_server(settings: Settings, request_log: RequestLog | None = None,
-                       host: str | None = None, port: int | None = None) -> RunningServer:
-    """Build the app and listen; ``port=0`` picks a free port (see ``.port``)."""
+                       host: str | None = None, port: int | None = None,
+                       reuse_port: bool = False) -> RunningServer:
+    """Build the app and listen; ``port=0`` picks a free port (see ``.port``).
+
+    ``reuse_port`` lets several worker processes listen on one port (SO_REUSEPORT).
+    """
     host = settings.server.host if host is None else host
     port = settings.server.port if port is None else port
     app = create_app(settings, request_log)
@@ -68,7 +72,7 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
     except (RequestLogError, OSError) as exc:  # startup hooks: opening the log
         await runner.cleanup()
         raise ServeError(str(exc)) from None
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     try:
         await site.start()
     except OSError as exc:
@@ -87,13 +91,14 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
 
 async def serve_until_stopped(settings: Settings, request_log: RequestLog | None = None,
                               host: str | None = None, port: int | None = None,
-                              on_ready: Callable[[RunningServer], None] | None = None) -> None:
+                              on_ready: Callable[[RunningServer], None] | None = None,
+                              reuse_port: bool = False) -> None:
     """Serve until SIGINT or SIGTERM, then shut down in order.
 
     For a process's main coroutine: it owns SIGINT/SIGTERM, and ignores them once the
     shutdown is done so a late signal cannot turn a clean exit into a kill.
     """
-    server = await start_server(settings, request_log, host, port)
+    server = await start_server(settings, request_log, host, port, reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -120,9 +125,10 @@ async def serve_until_stopped(settings: Settings, request_log: RequestLog | None
 
 
 def run(settings: Settings, request_log: RequestLog | None = None, host: str | None = None,
-        port: int | None = None, on_ready: Callable[[RunningServer], None] | None = None) -> None:
+        port: int | None = None, on_ready: Callable[[RunningServer], None] | None = None,
+        reuse_port: bool = False) -> None:
     """Blocking entry point for the CLI; uses uvloop when it is installed."""
-    coro = serve_until_stopped(settings, request_log, host, port, on_ready)
+    coro = serve_until_stopped(settings, request_log, host, port, on_ready, reuse_port)
     try:
         import uvloop
     except ImportError:

@@ -1,0 +1,1 @@
+"""One module per section of the report; each exposes `run(ctx) -> Section`."""
