@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from claude_proxy.errors import SettingsError
 
@@ -91,6 +91,18 @@ class BackendSettings(_Section):
     api_key: str | None = None
     headers: dict[str, str] = {}
     timeout: float = Field(600.0, gt=0)
+    # openai kind only: JSON-schema keywords removed from tool schemas (some providers reject them)
+    strip_schema_keywords: list[str] = ["$schema"]
+    # openai kind only: how a request's `thinking` reaches the provider
+    reasoning: Literal["none", "effort", "openrouter"] = "none"
+    # openai kind only: the field carrying max_tokens (newer OpenAI models want max_completion_tokens)
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # openai kind only: the largest max_tokens the provider accepts; larger requests are lowered to it
+    max_tokens_cap: int | None = Field(None, gt=0)
+    # openai kind only: seconds of upstream silence before an `event: ping` keeps the client stream alive
+    ping_interval: float = Field(10.0, gt=0)
+    # openai kind only: seconds to open a connection to the provider
+    connect_timeout: float = Field(10.0, gt=0)
 
 
 class RouteSettings(_Section):
@@ -99,6 +111,8 @@ class RouteSettings(_Section):
     backend: str
     model: str | None = None
     fallbacks: list[str] = []
+    # only on the `long_context` route: estimated input tokens above which it applies
+    threshold: int | None = Field(None, gt=0, validation_alias=AliasChoices("threshold", "long_context_threshold"))
 
 
 def _check_rule(rule: str) -> str:
@@ -176,9 +190,24 @@ class ToolsSettings(_Section):
 
 
 class ChatSettings(_Section):
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
+    small_model: str = "claude-haiku-4-5"
+    max_tokens: int = Field(8192, gt=0)
+    thinking_budget: int = Field(0, ge=0)
+    max_turns: int = Field(100, ge=1)
     api_key: str | None = None
+    auth_token: str | None = None
     base_url: str | None = None
+    max_retries: int = Field(2, ge=0)
+    timeout: float = Field(600.0, gt=0)
+    history_file: str | None = None
+    sessions_path: str | None = None
+
+    def history_path(self) -> Path:
+        return Path(self.history_file).expanduser() if self.history_file else user_data_dir() / "chat_history"
+
+    def sessions_db(self) -> Path:
+        return Path(self.sessions_path).expanduser() if self.sessions_path else user_data_dir() / "sessions.db"
 
 
 class Settings(_Section):

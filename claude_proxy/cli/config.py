@@ -1,4 +1,4 @@
-"""`claude-proxy config show|check|init`."""
+"""`claude-proxy config show|check|init|route`."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def show(config: Optional[str] = ConfigOption, json_out: bool = typer.Option(Fal
 @app.command()
 def check(config: Optional[str] = ConfigOption) -> None:
     """Validate the settings; exit 1 with the reason when they are wrong."""
+    from claude_proxy.proxy.routing import Router
     from claude_proxy.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(config)
+        Router(settings)  # routes must name known backends
     except SettingsError as exc:
         raise CLIError(str(exc), exit_code=1) from None
     typer.echo(f"ok: {settings.source or 'no settings file; built-in defaults'}")
@@ -67,3 +69,26 @@ def init(
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror}") from None
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def route(
+    model: str = typer.Argument(..., help="The model name a client would ask for."),
+    thinking: bool = typer.Option(False, "--thinking", help="As a request with thinking on."),
+    tokens: int = typer.Option(0, "--tokens", help="As a request of about this many input tokens."),
+    config: Optional[str] = ConfigOption,
+) -> None:
+    """Show where a request for MODEL would go: route, backend, upstream model."""
+    from claude_proxy.proxy.routing import Router
+    from claude_proxy.settings import SettingsError, load_settings
+
+    try:
+        router = Router(load_settings(config))
+    except SettingsError as exc:
+        raise CLIError(str(exc), exit_code=1) from None
+    body = {"model": model, "messages": [{"role": "user", "content": "x" * (tokens * 4)}]}
+    if thinking:
+        body["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    chosen = router.route(model, body)
+    rule = f"route: {chosen.name}" if chosen.name else "no route matches: pass-through"
+    typer.echo(f"{model} -> {chosen.label(model)} ({chosen.kind}; {rule})")

@@ -86,6 +86,10 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
         if settings.server.workers > 1:
             typer.echo(f"workers: {settings.server.workers} processes sharing the port")
         typer.echo(f"request log: {settings.log.db_path() if settings.log.enabled else 'off'}")
+        if settings.routes:
+            from claude_proxy.proxy.routing import Router
+
+            typer.echo(f"routes: {Router(settings).describe()}")
         typer.echo(f"export ANTHROPIC_BASE_URL={server.client_url}")
         sys.stdout.flush()
 

@@ -44,6 +44,7 @@ async def _startup(app: web.Application) -> None:
     if state.request_log is not None:
         await asyncio.to_thread(state.request_log.start)
     await state.upstream.start()
+    await state.routing.start()
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -54,5 +55,6 @@ async def _shutdown(app: web.Application) -> None:
 async def _cleanup(app: web.Application) -> None:
     state = app[STATE]
     await state.upstream.close()
+    await state.routing.close()
     if state.request_log is not None:
         await asyncio.to_thread(state.request_log.close)

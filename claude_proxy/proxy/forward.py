@@ -24,6 +24,7 @@ from claude_proxy.proxy.hooks import HookContext
 from claude_proxy.proxy.relay import relay
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
+from claude_proxy.proxy.translate.relay import ROUTE_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +48,24 @@ async def forward(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         prepared = await prepare(request, state, entry)
-        upstream = state.select_upstream(prepared.method, request.path)
+        upstream, extra = state.select_upstream(prepared.method, request.path), None
+        if state.routing.active:
+            routed = await state.routing.dispatch(request, prepared, entry)
+            if routed.response is not None:
+                return routed.response
+            upstream, extra = routed.upstream or upstream, routed.headers
+            entry.request_body = prepared.body
         response = await upstream.send(prepared.method, prepared.path_qs, prepared.headers,
                                        prepared.body)
-        return await relay(request, response, entry, started, state.log_cap)
+        return await relay(request, response, entry, started, state.log_cap, extra)
     except ProxyError as exc:
         entry.status = exc.status
         entry.error = exc.message
         entry.response_body = error_body(exc.error_type, exc.message)
         log.info("%s %s -> %d %s", request.method, request.raw_path, exc.status, exc.message)
+        route = {ROUTE_HEADER: entry.route} if entry.route else {}
         return error_response(exc.status, exc.message, exc.error_type,
-                              headers={**exc.headers, ID_HEADER: entry.id})
+                              headers={**exc.headers, ID_HEADER: entry.id, **route})
     except asyncio.CancelledError:
         entry.error = entry.error or ("cancelled: the proxy was shutting down" if state.stopping
                                       else "client disconnected")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Mapping
 
 import aiohttp
 from aiohttp import web
@@ -45,8 +46,11 @@ def _describe_read_failure(exc: BaseException, host: str) -> str:
 
 
 async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: LogEntry,
-                started: float, log_cap: int) -> web.StreamResponse:
-    """Stream ``upstream`` to the client; fills the entry's status, timings and body copy."""
+                started: float, log_cap: int, extra_headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """Stream ``upstream`` to the client; fills the entry's status, timings and body copy.
+
+    ``extra_headers`` are the proxy's own (e.g. ``x-claude-proxy-route``), added to the upstream's.
+    """
     entry.status = upstream.status
     content_type = upstream.headers.get("Content-Type", "")
     entry.stream = content_type.startswith("text/event-stream")
@@ -57,6 +61,8 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                   headers=client_response_headers(upstream.headers))
     response.headers[ID_HEADER] = entry.id
+    if extra_headers:
+        response.headers.update(extra_headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
     capture = BodyCapture(log_cap)

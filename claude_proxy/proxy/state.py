@@ -12,6 +12,7 @@ from aiohttp import web
 from claude_proxy.proxy.hooks import load_hooks
 from claude_proxy.proxy.requestlog import LogEntry, RequestLog
 from claude_proxy.proxy.rewrite import Rewriter
+from claude_proxy.proxy.routed import Routing
 from claude_proxy.proxy.upstream import Upstream
 from claude_proxy.settings import Settings, SettingsError
 
@@ -29,6 +30,7 @@ class ProxyState:
     rewriter: Rewriter
     request_log: RequestLog | None
     api_key: str | None
+    routing: Routing
     hop_token: str = field(default_factory=lambda: os.urandom(6).hex())
     started_at: float = field(default_factory=time.time)
     in_flight: int = 0
@@ -44,8 +46,9 @@ class ProxyState:
         except ValueError as exc:
             raise SettingsError(f"upstream.base_url: {exc}") from None
         rewriter = Rewriter(settings.rewrite, load_hooks(settings.rewrite.hooks))
+        routing = Routing(settings, upstream)
         return cls(settings=settings, upstream=upstream, rewriter=rewriter, request_log=request_log,
-                   api_key=settings.upstream_key(), log_cap=settings.log.max_body_bytes + 1)
+                   api_key=settings.upstream_key(), routing=routing, log_cap=settings.log.max_body_bytes + 1)
 
     def select_upstream(self, method: str, path: str) -> Upstream:
         """The upstream for this request (the seam where model routing plugs in)."""

@@ -19,6 +19,8 @@ SAFE = [
     "jq .scripts package.json", "cd src && ls", "date", "uname -a", "git log --format='%h %s' -n 3",
     "grep -c b a.txt || true", "sed 's/b/c/g' a.txt", "find . -maxdepth 2 -type d", "ls -la > /dev/null 2>&1",
     "echo $HOME", "sort -u a.txt", "head -c 100 README.md", "git diff --cached", "git show HEAD~1:README.md",
+    "[ -d .git ] && echo repo", "test -f README.md && echo yes", "python3 --version", "cat /dev/null",
+    "git branch --show-current", "ls -R src | head", "du -sh * | sort -h", "tree -L 2",
 ]
 
 ASK = [
@@ -57,6 +59,17 @@ def test_verdict_lists_each_simple_command_with_its_reason(context):
     commands = [(p.command, p.behavior) for p in verdict.parts if p.kind == "command"]
     assert commands == [("ls -la", "allow"), ("npm test", "ask"), ("tee log.txt", "ask")]
     assert "npm is not a known read-only command" in verdict.reason
+
+
+def test_git_in_a_linked_worktree_is_read_only(workspace, tmp_path):
+    import subprocess
+
+    from tests.guard.conftest import make_context
+
+    subprocess.run(["git", "worktree", "add", "-q", str(tmp_path / "linked")], cwd=workspace, check=True)
+    context = make_context(tmp_path / "linked")
+    assert (tmp_path / "linked" / ".git").is_file()
+    assert judge_command("git status && git log --oneline -3", context).behavior == "allow"
 
 
 def test_tables_are_large_enough():

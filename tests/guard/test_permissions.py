@@ -113,7 +113,8 @@ def test_plan_mode_ignores_allow_rules_for_changes(workspace):
 
 
 def test_bypass_mode_allows_all_but_deny_rules_and_validator_denials(workspace):
-    context = make_context(workspace, permissions={"deny": ["Bash(npm publish:*)", "Write(./docs/**)"]})
+    context = make_context(workspace, permissions={"deny": ["Bash(npm publish:*)", "Write(./docs/**)"],
+                                                   "ask": ["Bash(npm test:*)"]})
     guard = Guard(context.settings, mode="bypassPermissions")
     assert guard.decide(BASH, {"command": "npm test"}, context).behavior == "allow"
     assert guard.decide(WRITE, {"file_path": "src/new.py", "content": ""}, context).behavior == "allow"
@@ -130,6 +131,11 @@ def test_default_mode_comes_from_settings(workspace):
     assert Guard(context.settings, mode="default").mode == "default"
     with pytest.raises(ValueError, match="unknown permission mode"):
         Guard(context.settings, mode="yolo")
+    guard = Guard(context.settings)
+    guard.set_mode("acceptEdits")
+    assert guard.decide(WRITE, {"file_path": "x.txt", "content": ""}, context).behavior == "allow"
+    with pytest.raises(ValueError):
+        guard.set_mode("nope")
 
 
 def test_deny_wins_over_ask_over_allow(workspace):

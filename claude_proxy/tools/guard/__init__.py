@@ -1,14 +1,22 @@
 """The guard: paths, commands, permission rules and the OS sandbox.
 
-Contract: `Guard(settings, mode).decide(tool, tool_input, context) -> Decision`;
-`check_path(path, context, write=...)` resolves a path or raises `PathDenied`;
-`judge_command(command, context)` returns a `CommandVerdict`; `sandbox_argv(argv,
-context)` wraps a shell command for the OS sandbox. Stubs until the guard lands.
+Contract: `Guard(settings, mode).decide(tool, tool_input, context) -> Decision` (or
+``await guard.decide_async(...)`` from async code, since the validators touch the file
+system); ``guard.suggest_rule(tool, input, context)`` is the rule an "always" answer
+should pass to ``guard.remember(rule, context)``. `check_path(path, context,
+write=...)` resolves a path or raises `PathDenied`; `judge_command(command, context)`
+returns a `CommandVerdict` with one `PartVerdict` per part; `sandbox_argv(argv,
+context)` wraps a shell command for the OS sandbox (raising `SandboxUnavailable` when
+``sandbox.mode: bwrap`` cannot be honoured) and `sandbox_status(settings)` says what
+it will do.
 """
 
-from claude_proxy.tools.guard.commands import CommandVerdict, judge_command
-from claude_proxy.tools.guard.paths import PathDenied, check_path
+from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
+from claude_proxy.tools.guard.paths import PathDenied, check_path, workspace_roots
 from claude_proxy.tools.guard.permissions import Guard
-from claude_proxy.tools.guard.sandbox import sandbox_argv
+from claude_proxy.tools.guard.sandbox import SandboxStatus, SandboxUnavailable, sandbox_argv, sandbox_status
 
-__all__ = ["CommandVerdict", "Guard", "PathDenied", "check_path", "judge_command", "sandbox_argv"]
+__all__ = [
+    "CommandVerdict", "Guard", "PartVerdict", "PathDenied", "SandboxStatus", "SandboxUnavailable",
+    "check_path", "judge_command", "sandbox_argv", "sandbox_status", "workspace_roots",
+]

@@ -74,7 +74,7 @@ class _Env:
             return f"{word.text} depends on a variable or substitution"
         if word.brace:
             return f"{word.text} uses brace expansion"
-        if word.value == "-":
+        if word.value == "-" or word.value in SAFE_DEVICES:
             return None
         if word.glob:
             return self._glob_problem(word.value)

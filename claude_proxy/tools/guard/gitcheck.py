@@ -91,6 +91,18 @@ def _subcommand_form(sub: str, rest: list[Word]) -> Judgement | None:
     return None
 
 
+def _gitdir_is_internal(marker: Path) -> bool:
+    """A worktree's or submodule's ``.git`` file pointing inside some ``.git`` directory."""
+    try:
+        text = marker.read_text(encoding="utf-8", errors="replace")[:4096].strip()
+    except OSError:
+        return False
+    if not text.startswith("gitdir:"):
+        return False
+    target = Path(os.path.realpath(marker.parent / text[len("gitdir:"):].strip()))
+    return target.is_dir() and ".git" in target.parts[:-1]
+
+
 def repository_problem(cwd: Path | None) -> str | None:
     """Why the repository git would discover from ``cwd`` may carry a crafted config, or None."""
     if cwd is None:
@@ -98,6 +110,8 @@ def repository_problem(cwd: Path | None) -> str | None:
     for directory in (cwd, *cwd.parents):
         marker = directory / ".git"
         if marker.is_dir() and not marker.is_symlink():
+            return None
+        if marker.is_file() and not marker.is_symlink() and _gitdir_is_internal(marker):
             return None
         if os.path.lexists(marker):
             return f"{marker} is not a plain .git directory, so its config is not proven safe"

@@ -4,10 +4,10 @@ Order of evaluation (the first that applies wins):
 
 1. ``deny`` rules, the path validator's refusals and the command validator's
    ``deny`` verdicts: deny, in every mode.
-2. ``ask`` rules: ask.
-3. ``plan`` mode: read-only tools and proven-safe commands run, everything else is
-   denied with a reason that says so.
-4. ``bypassPermissions`` mode: allow.
+2. ``plan`` mode: anything but read-only tools and proven-safe commands is denied
+   with a reason that says so (network tools fall through to the rules).
+3. ``bypassPermissions`` mode: allow.
+4. ``ask`` rules: ask.
 5. ``allow`` rules from settings and from this session's "always" answers; for a
    compound shell command every part must be allowed, by a rule or by being safe.
 6. The mode's defaults: read-only tools and safe commands run; in ``acceptEdits``
@@ -82,12 +82,17 @@ class Guard:
     def __init__(self, settings: Any = None, mode: str | None = None) -> None:
         self.settings = settings
         permissions = getattr(settings, "permissions", None)
-        self.mode = mode or getattr(permissions, "default_mode", None) or "default"
-        if self.mode not in MODES:
-            raise ValueError(f"unknown permission mode {self.mode!r}; use one of: {', '.join(MODES)}")
+        self.mode = "default"
+        self.set_mode(mode or getattr(permissions, "default_mode", None) or "default")
         self.deny_rules = settings_rules(settings, "deny")
         self.ask_rules = settings_rules(settings, "ask")
         self.allow_rules = settings_rules(settings, "allow")
+
+    def set_mode(self, mode: str) -> None:
+        """Switch modes mid-session (e.g. the chat loop's mode toggle); unknown names raise ValueError."""
+        if mode not in MODES:
+            raise ValueError(f"unknown permission mode {mode!r}; use one of: {', '.join(MODES)}")
+        self.mode = mode
 
     # -- rules -------------------------------------------------------------
 
@@ -145,10 +150,7 @@ class Guard:
         rule = self._first(self.deny_rules, name, tool_input, context, paths, commands)
         if rule:
             return Decision("deny", f"denied by the permission rule {rule}")
-        rule = self._first(self.ask_rules, name, tool_input, context, paths, commands)
-        if rule:
-            return Decision("ask", f"the permission rule {rule} asks for confirmation")
-        return self._by_mode(tool, tool_input, context, paths, verdict)
+        return self._by_mode(tool, tool_input, context, paths, verdict, commands)
 
     def _check_paths(self, name: str, tool_input: dict[str, Any], context: ToolContext) -> list[Path]:
         if name not in PATH_KEYS:
@@ -162,17 +164,20 @@ class Guard:
         return resolved
 
     def _by_mode(self, tool: Tool, tool_input: dict[str, Any], context: ToolContext, paths: list[Path],
-                 verdict: CommandVerdict | None) -> Decision:
+                 verdict: CommandVerdict | None, commands: list[str]) -> Decision:
         name = tool.name
         read_only = name in READ_TOOLS or name in SESSION_TOOLS
-        if self.mode == "plan":
-            if read_only or (verdict is not None and verdict.behavior == "allow"):
-                return Decision("allow", "read-only" if verdict is None else verdict.reason)
-            if name not in NETWORK_TOOLS:
-                return Decision("deny", f"plan mode: only read-only tools run, so {tool.summary(tool_input)} "
-                                        "is not allowed; present the plan instead")
+        safe = read_only or (verdict is not None and verdict.behavior == "allow")
+        if self.mode == "plan" and not safe and name not in NETWORK_TOOLS:
+            return Decision("deny", f"plan mode: only read-only tools run, so {tool.summary(tool_input)} "
+                                    "is not allowed; present the plan instead")
         if self.mode == "bypassPermissions":
             return Decision("allow", "bypassPermissions mode")
+        rule = self._first(self.ask_rules, name, tool_input, context, paths, commands)
+        if rule:
+            return Decision("ask", f"the permission rule {rule} asks for confirmation")
+        if self.mode == "plan" and safe:
+            return Decision("allow", "read-only" if verdict is None else verdict.reason)
         allow = self._allow_rules(context)
         if verdict is not None:
             return self._bash(verdict, allow)

@@ -30,6 +30,11 @@ DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "https", "xh
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "fish", "csh", "tcsh", "ash", "busybox"})
 INTERPRETERS = SHELLS | frozenset({"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua",
                                    "pwsh", "deno", "bun", "source", ".", "eval", "osascript"})
+VERSION_QUERY = frozenset({
+    "python", "python3", "node", "npm", "npx", "yarn", "pnpm", "pip", "pip3", "uv", "poetry", "cargo", "rustc",
+    "go", "java", "javac", "gcc", "g++", "clang", "make", "cmake", "ruby", "gem", "bundle", "perl", "php",
+    "docker", "kubectl", "terraform", "deno", "bun", "tsc", "pytest", "bash", "git", "rg", "gh",
+})
 REMOVERS = {"rm": _spec("--interactive --preserve-root"), "rmdir": _spec(), "unlink": _spec(),
             "shred": _spec("-n -s --iterations --size --random-source"), "truncate": _spec("-s --size -r --reference")}
 OWNERS = {"chmod": _spec("--reference"), "chown": _spec("--reference --from"), "chgrp": _spec("--reference")}
@@ -68,6 +73,8 @@ def judge_program(name: str, args: list[Word], env: Env) -> Judgement:
     judged = judge_reader(name, args, env)
     if judged is not None:
         return judged
+    if name in VERSION_QUERY and [w.value for w in args] == ["--version"]:
+        return _ok(f"{name} --version only prints its version")
     checker = _SPECIAL.get(name)
     if checker is not None:
         return checker(name, args, env)

@@ -105,8 +105,14 @@ class Script:
 
 
 @lru_cache(maxsize=1)
+def _language() -> Language:
+    return Language(tree_sitter_bash.language())
+
+
 def _parser() -> Parser:
-    return Parser(Language(tree_sitter_bash.language()))
+    """A fresh parser for every parse: no scanner state carries over, nothing is shared
+    between threads, and creating one costs microseconds."""
+    return Parser(_language())
 
 
 def _invisible(ch: str) -> bool:
@@ -276,6 +282,8 @@ class _Walker:
             self.issue(node, "assigns a shell variable")
         elif kind in ("declaration_command", "unset_command"):
             self.issue(node, "declares, exports or unsets variables")
+        elif kind == "test_command" and node.child_count and node.children[0].type == "[":
+            return self.bracket_test(node, depth, parent)
         elif kind == "test_command":
             self.issue(node, "uses a [[ ]] test, whose arithmetic can run code")
         elif kind in REDIRECTS:
@@ -331,6 +339,23 @@ class _Walker:
             else:
                 cmd.args.append(word_of(child))
                 self.nested_word(child, depth + 1, cmd)
+        return cmd
+
+    def bracket_test(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand:
+        """``[ ... ]`` is the ``[`` builtin: judge it as a command whose arguments are its tokens."""
+        cmd = SimpleCommand(_text(node), Word("[", "["), parent=parent)
+        self.script.commands.append(cmd)
+        pending = list(reversed(node.children[1:]))
+        while pending:
+            child = pending.pop()
+            if child.type in ("unary_expression", "binary_expression", "parenthesized_expression"):
+                pending.extend(reversed(child.children))
+            elif child.type in WORDISH or child.type == "test_operator" or not child.is_named:
+                cmd.args.append(Word(_text(child), _text(child)) if child.type == "test_operator"
+                                or not child.is_named else word_of(child))
+                self.nested_word(child, depth + 1, cmd)
+            else:
+                self.walk(child, depth + 1, cmd)
         return cmd
 
     def nested_word(self, node: Node, depth: int, owner: SimpleCommand) -> None:

@@ -1,0 +1,173 @@
+"""The agent loop: stream a reply, run its tool calls through the guard, repeat until done.
+
+`Agent.run(prompt)` handles one user prompt to the end of the model's turn (or
+``max_turns`` requests). Cancelling the task that runs it (Ctrl-C) stops the stream or
+the tools, and the history is repaired before the cancellation propagates, so the next
+prompt starts from a valid conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from claude_proxy.chat.client import ChatConfig, describe_api_error
+from claude_proxy.chat.conversation import INTERRUPTED_NOTE, Conversation
+from claude_proxy.chat.pricing import Usage
+from claude_proxy.chat.prompt import build_request
+from claude_proxy.chat.toolrun import ToolRunner
+from claude_proxy.chat.ui import AgentUI, TurnResult
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+    from claude_proxy.tools.base import Tool, ToolContext
+
+def block_to_param(block: Any) -> dict[str, Any]:
+    """An SDK content block as the dict we store and send back (no SDK-only fields)."""
+    kind = block.type
+    if kind == "text":
+        return {"type": "text", "text": block.text}
+    if kind == "thinking":
+        return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+    if kind == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.data}
+    if kind == "tool_use":
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input or {}}
+    return block.model_dump(exclude_none=True)
+
+
+class _Partial:
+    """What has streamed so far, for an interrupted request."""
+
+    def __init__(self) -> None:
+        self.blocks: list[dict[str, Any]] = []
+        self.text = ""
+
+    def kept(self) -> list[dict[str, Any]]:
+        """Only text survives an interruption: unfinished tool calls and unsigned thinking cannot."""
+        blocks = [b for b in self.blocks if b["type"] == "text" and b["text"].strip()]
+        if self.text.strip():
+            blocks.append({"type": "text", "text": self.text})
+        return blocks
+
+
+class Agent:
+    """One conversation with the model and the tools."""
+
+    def __init__(
+        self,
+        client: "AsyncAnthropic",
+        config: ChatConfig,
+        conversation: Conversation,
+        *,
+        tools: list["Tool"],
+        guard: Any,
+        context: "ToolContext",
+        system: str,
+        ui: AgentUI | None = None,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.conversation = conversation
+        self.system = system
+        self.ui = ui or AgentUI()
+        self.runner = ToolRunner(tools, guard, context, self.ui)
+        self._partial: _Partial | None = None
+
+    @property
+    def tools(self) -> list["Tool"]:
+        return self.runner.tools
+
+    async def run(self, prompt: str | list[dict[str, Any]]) -> TurnResult:
+        """Answer one prompt: stream, run tools, loop; API errors become ``result.error``."""
+        import anthropic
+
+        conversation = self.conversation
+        point = conversation.snapshot()
+        conversation.add_user(prompt)
+        turn_usage = Usage()
+        requests = 0
+        stop_reason = "end_turn"
+        try:
+            while True:
+                requests += 1
+                try:
+                    content, stop_reason, usage = await self._request()
+                except anthropic.APIError as exc:
+                    if requests == 1:
+                        conversation.restore(point)
+                    error = describe_api_error(exc)
+                    return self._result("error", requests, turn_usage, error=error)
+                turn_usage.add(usage)
+                conversation.costs.record(self.config.model, usage)
+                conversation.add_assistant(content)
+                calls = [b for b in content if b["type"] == "tool_use"]
+                if not calls:
+                    break
+                if stop_reason != "tool_use":
+                    conversation.add_user(self.runner.unrun(calls, f"not run: the response stopped ({stop_reason})"))
+                    break
+                if requests >= self.config.max_turns:
+                    conversation.add_user(self.runner.unrun(calls, "not run: the turn limit (--max-turns) was reached"))
+                    stop_reason = "max_turns"
+                    break
+                results = await self.runner.run_calls(calls)
+                conversation.add_user(results)
+        except asyncio.CancelledError:
+            self._repair_after_cancel(point, requests)
+            raise
+        return self._result(stop_reason, requests, turn_usage)
+
+    def _result(self, stop_reason: str, requests: int, usage: Usage, error: str | None = None) -> TurnResult:
+        return TurnResult(
+            stop_reason=stop_reason,
+            text=self.conversation.final_text() if error is None else "",
+            num_turns=requests,
+            error=error,
+            usage=usage.to_dict(),
+        )
+
+    def _repair_after_cancel(self, point: tuple[int, Any, str | None], requests: int) -> None:
+        """Leave a valid history: keep streamed text, answer every tool_use, note the interruption."""
+        conversation = self.conversation
+        partial, self._partial = self._partial, None
+        pending = conversation.unanswered_tool_uses()
+        if pending:
+            conversation.add_user(self.runner.interrupted_results(pending))
+        elif partial is not None:
+            kept = partial.kept()
+            if not kept and requests == 1:
+                conversation.restore(point)
+                return
+            conversation.add_assistant(kept)
+        conversation.pending_note = INTERRUPTED_NOTE
+
+    async def _request(self) -> tuple[list[dict[str, Any]], str, Usage]:
+        """Stream one reply to the UI; return its content, stop reason and usage."""
+        params = build_request(
+            model=self.config.model,
+            max_tokens=self.config.effective_max_tokens(),
+            system=self.system,
+            tools=[t.definition() for t in self.tools],
+            messages=self.conversation.messages,
+            thinking_budget=self.config.thinking_budget,
+        )
+        partial = self._partial = _Partial()
+        self.ui.request_started()
+        async with self.client.messages.stream(**params) as stream:
+            async for event in stream:
+                if event.type == "text":
+                    partial.text += event.text
+                    self.ui.text_delta(event.text)
+                elif event.type == "thinking":
+                    self.ui.thinking_delta(event.thinking)
+                elif event.type == "content_block_stop":
+                    partial.blocks.append(block_to_param(event.content_block))
+                    partial.text = ""
+            message = await stream.get_final_message()
+        self._partial = None
+        content = [block_to_param(b) for b in message.content]
+        stop_reason = message.stop_reason or "end_turn"
+        self.ui.message_done(content, stop_reason)
+        return content, stop_reason, Usage.from_api(message.usage)

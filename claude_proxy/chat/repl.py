@@ -1,0 +1,198 @@
+"""The interactive loop: read a prompt, run the turn, print a status line, repeat.
+
+Ctrl-C at the prompt clears the line; during a turn it cancels the turn's task (the
+loop repairs the history, tools kill their process groups) and comes back to the
+prompt. Ctrl-D or /exit quits. The conversation is saved after every turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import Iterable
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings
+from rich.console import Console
+from rich.text import Text
+
+from claude_proxy.chat.commands import ALIASES, COMMANDS, ExitChat, SlashCommands
+from claude_proxy.chat.render import TerminalUI
+from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
+from claude_proxy.settings import Settings, user_config_path
+from claude_proxy.tools.guard import sandbox_status
+
+
+class ChatCompleter(Completer):
+    """Slash commands at the start of the input; file paths for words starting with @ or holding a /."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.paths = PathCompleter(get_paths=lambda: [str(cwd)], expanduser=True)
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if text.startswith("/") and " " not in text:
+            for name in [*COMMANDS, *ALIASES]:
+                if name.startswith(text):
+                    yield Completion(name, start_position=-len(text), display_meta=COMMANDS.get(name, ""))
+            return
+        word = document.get_word_before_cursor(WORD=True)
+        if not word:
+            return
+        path = word[1:] if word.startswith("@") else word
+        if word.startswith("@") or "/" in path:
+            yield from self.paths.get_completions(Document(path, len(path)), complete_event)
+
+
+MODE_CYCLE = ("default", "acceptEdits", "plan")
+
+
+def _key_bindings(runtime: ChatRuntime) -> KeyBindings:
+    """Enter sends; Esc-Enter, or Enter after a trailing backslash, starts a new line; Shift-Tab cycles modes."""
+    bindings = KeyBindings()
+
+    @bindings.add("s-tab")
+    def _(event) -> None:  # type: ignore[no-untyped-def]
+        mode = runtime.permission_mode
+        following = MODE_CYCLE[(MODE_CYCLE.index(mode) + 1) % len(MODE_CYCLE)] if mode in MODE_CYCLE else "default"
+        runtime.set_mode(following)
+        event.app.invalidate()
+
+    @bindings.add("enter")
+    def _(event) -> None:  # type: ignore[no-untyped-def]
+        buffer = event.current_buffer
+        if buffer.document.text_before_cursor.endswith("\\"):
+            buffer.delete_before_cursor(1)
+            buffer.insert_text("\n")
+        else:
+            buffer.validate_and_handle()
+
+    @bindings.add("escape", "enter")
+    def _(event) -> None:  # type: ignore[no-untyped-def]
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+class Repl:
+    """One interactive session in the terminal."""
+
+    def __init__(self, settings: Settings, options: ChatOptions) -> None:
+        self.console = Console(highlight=False, markup=False)
+        history = settings.chat.history_path()
+        history.parent.mkdir(parents=True, exist_ok=True)
+        cwd = (options.cwd or Path.cwd()).resolve()
+        self.ask_session: PromptSession[str] = PromptSession()
+        settings_path = Path(settings.source) if settings.source and Path(settings.source).is_file() \
+            else user_config_path()
+        self.ui = TerminalUI(self.console, self._ask, save_rules=options.save_rules, settings_path=settings_path)
+        self.runtime = ChatRuntime(settings, options, self.ui)
+        self.session: PromptSession[str] = PromptSession(
+            history=FileHistory(str(history)), completer=ChatCompleter(cwd), multiline=True,
+            key_bindings=_key_bindings(self.runtime), complete_while_typing=True,
+            bottom_toolbar=self._toolbar,
+        )
+        self.commands = SlashCommands(self.runtime, self.console)
+        self._turn: asyncio.Task | None = None
+
+    async def _ask(self, question: str) -> str:
+        try:
+            return await self.ask_session.prompt_async(question, handle_sigint=False)
+        except (KeyboardInterrupt, EOFError):
+            raise asyncio.CancelledError from None
+
+    def _toolbar(self) -> str:
+        return f" mode: {self.runtime.permission_mode} (Shift-Tab cycles) · {self.runtime.config.model}"
+
+    def _on_sigint(self) -> None:
+        """Ctrl-C during a turn: stop it; the session goes on."""
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+
+    async def run(self, first_prompt: str | None = None) -> None:
+        await self.runtime.start()
+        self._banner()
+        pending = first_prompt
+        try:
+            while True:
+                if pending:
+                    text, pending = pending, None
+                    self.console.print(Text("> ", style="bold") + Text(text))
+                else:
+                    try:
+                        text = await self.session.prompt_async("> ")
+                    except KeyboardInterrupt:
+                        continue
+                    except EOFError:
+                        break
+                if not text.strip():
+                    continue
+                if text.lstrip().startswith("/"):
+                    try:
+                        await self.commands.run(text)
+                    except ExitChat:
+                        break
+                    continue
+                await self.turn(text)
+        finally:
+            await self.runtime.save()
+            await self.runtime.close()
+
+    def _banner(self) -> None:
+        runtime = self.runtime
+        resumed = len(runtime.conversation.messages)
+        config = runtime.config
+        self.console.print(Text(f"claude-proxy chat · {config.model} · {runtime.cwd}", style="bold"))
+        sandbox = sandbox_status(runtime.settings)
+        self.console.print(Text(f"{config.base_url or 'https://api.anthropic.com'} · {config.describe_auth()}"
+                                f" · {sandbox.message}", style="dim"))
+        note = f" (resumed, {resumed} messages)" if resumed else ""
+        self.console.print(Text(
+            f"session {runtime.conversation.id}{note} · mode {runtime.permission_mode} · "
+            "/help for commands · Ctrl-C stops a turn · Ctrl-D quits", style="dim"))
+        last = runtime.conversation.final_text().strip()
+        if resumed and last:
+            shown = last if len(last) <= 300 else last[:300] + "…"
+            self.console.print(Text(f"last answer: {shown}", style="dim"))
+
+    async def turn(self, text: str) -> None:
+        """Run one prompt as a task Ctrl-C can cancel; print the status line after it."""
+        agent = self.runtime.agent
+        assert agent is not None
+        task = self._turn = asyncio.create_task(agent.run(text))
+        # prompt_toolkit takes SIGINT over while it reads a line, so the handler is set per turn
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        start = time.monotonic()
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            self.ui.finish_stream()
+            self.console.print(Text("⏹ stopped", style="yellow"))
+            await self.runtime.save()
+            return
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            self._turn = None
+        self.ui.finish_stream()
+        if result.error:
+            self.ui.notice(result.error)
+            await self.runtime.save()
+            return
+        if result.stop_reason == "max_turns":
+            self.console.print(Text(f"stopped after {result.num_turns} requests (--max-turns)", style="yellow"))
+        self.ui.status(result.usage, time.monotonic() - start)
+        await self.runtime.save()
+
+
+async def run_repl(settings: Settings, options: ChatOptions, first_prompt: str | None = None) -> None:
+    """Entry point of interactive `claude-proxy chat`."""
+    await Repl(settings, options).run(first_prompt)

@@ -1,0 +1,83 @@
+"""What the agent loop tells its front end, and the one thing it asks it.
+
+The loop knows nothing about terminals: the REPL renders these callbacks with rich,
+the one-shot mode prints text or JSON lines, a sub-agent forwards a few of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from claude_proxy.tools.base import Decision, Tool, ToolResult
+
+Answer = Literal["yes", "no", "always"]
+
+
+@dataclass
+class ToolCall:
+    """One ``tool_use`` block as the loop handles it."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+    tool: Tool | None = None
+    decision: Decision | None = None
+
+    @property
+    def summary(self) -> str:
+        if self.tool is None:
+            return self.name
+        try:
+            return self.tool.summary(self.input)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return self.tool.name
+
+
+@dataclass
+class TurnResult:
+    """How one prompt ended."""
+
+    stop_reason: str
+    text: str = ""
+    num_turns: int = 0
+    error: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_error(self) -> bool:
+        return self.error is not None or self.stop_reason in ("max_turns", "interrupted")
+
+
+class AgentUI:
+    """Base front end: every callback does nothing and every question is answered no."""
+
+    interactive = False
+
+    def request_started(self) -> None:
+        """A model request is about to stream."""
+
+    def text_delta(self, text: str) -> None:
+        """A piece of the assistant's text, as it arrives."""
+
+    def thinking_delta(self, text: str) -> None:
+        """A piece of extended thinking, as it arrives."""
+
+    def message_done(self, content: list[dict[str, Any]], stop_reason: str | None) -> None:
+        """The assistant message is complete (or was cut short)."""
+
+    def tool_call(self, call: ToolCall) -> None:
+        """A call is about to be judged and run."""
+
+    async def ask(self, call: ToolCall, decision: Decision) -> Answer:
+        """The guard said ask: yes, no, or always (remember a rule for the session)."""
+        return "no"
+
+    async def rule_remembered(self, rule: str) -> None:
+        """An "always" answer added ``rule`` to the session (the REPL may offer to save it)."""
+
+    def tool_result(self, call: ToolCall, result: ToolResult) -> None:
+        """A call finished, failed or was denied."""
+
+    def notice(self, text: str) -> None:
+        """Something the user should know that is not part of the answer (a warning)."""

@@ -1,0 +1,21 @@
+"""Translation between the Anthropic Messages API and OpenAI-compatible chat completions.
+
+Pure, I/O-free modules: ``request`` (Anthropic request -> chat request), ``response``
+(chat JSON -> Anthropic message), ``stream`` (chat SSE bytes -> Anthropic SSE bytes),
+``errors`` (provider errors -> Anthropic errors), ``tokens`` (local count_tokens estimate).
+"""
+
+from claude_proxy.proxy.translate.errors import upstream_error
+from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
+from claude_proxy.proxy.translate.response import to_anthropic_message
+from claude_proxy.proxy.translate.stream import StreamTranslator
+from claude_proxy.proxy.translate.tokens import estimate_input_tokens
+
+__all__ = [
+    "StreamTranslator",
+    "TranslateOptions",
+    "estimate_input_tokens",
+    "to_anthropic_message",
+    "to_chat_request",
+    "upstream_error",
+]

@@ -1,0 +1,308 @@
+"""Serving Anthropic requests from an OpenAI-compatible backend: the aiohttp side of translation.
+
+``OpenAIRelay.messages`` sends the translated request to ``{base_url}/chat/completions``
+with the backend's key and headers and answers in Anthropic's shape. Before the first
+byte to the client, failures are Anthropic JSON errors with a mapped status (the
+response is prepared lazily, on the first translated bytes or the first keep-alive);
+after it, one ``event: error`` frame ends the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from claude_proxy.proxy.capture import BodyCapture
+from claude_proxy.proxy.errors import ProxyError, error_body, error_response
+from claude_proxy.proxy.translate.errors import upstream_error
+from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
+from claude_proxy.proxy.translate.response import to_anthropic_message
+from claude_proxy.proxy.translate.sse import PING
+from claude_proxy.proxy.translate.stream import StreamTranslator, message_events
+from claude_proxy.proxy.translate.tokens import estimate_input_tokens
+from claude_proxy.settings import mask_secret
+
+if TYPE_CHECKING:
+    from claude_proxy.proxy.requestlog import LogEntry
+    from claude_proxy.proxy.routing import Route
+    from claude_proxy.settings import BackendSettings
+
+log = logging.getLogger(__name__)
+
+ROUTE_HEADER = "x-claude-proxy-route"
+
+
+def completions_url(backend: "BackendSettings") -> str:
+    """Where chat completions live for a backend (``base_url`` ends at ``/v1`` or similar)."""
+    return backend.base_url.rstrip("/") + "/chat/completions"
+
+
+_SECRET_HEADER = re.compile(r"authorization|key|token|secret|cookie", re.I)
+
+
+def masked(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` with credentials masked (last 4 characters kept), for the log."""
+    return {k: mask_secret(v) if _SECRET_HEADER.search(k) else v for k, v in headers.items()}
+
+
+def backend_headers(backend: "BackendSettings", stream: bool) -> dict[str, str]:
+    """The headers sent to the provider: never the client's own credentials."""
+    headers = {"content-type": "application/json", "accept-encoding": "identity",
+               "accept": "text/event-stream" if stream else "application/json"}
+    if backend.api_key:
+        headers["authorization"] = f"Bearer {backend.api_key}"
+    headers.update(backend.headers)
+    return headers
+
+
+def embedded_error(payload: Any, raw: bytes, backend: str) -> ProxyError:
+    """A 200 answer that carries an error instead of a completion (OpenRouter does this)."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, int) and 400 <= code <= 599:
+        return upstream_error(code, json.dumps(payload).encode(), {}, backend)
+    detail = error.get("message") if isinstance(error, dict) else error
+    return ProxyError(502, f"{backend} answered without a completion: {detail or raw[:200]!r}")
+
+
+# What a request of the wrong shape makes the translators raise.
+MALFORMED = (KeyError, TypeError, AttributeError, ValueError)
+
+
+def malformed(exc: Exception) -> ProxyError:
+    """A 400 for a request the translators cannot read (Anthropic would refuse it too)."""
+    detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+    return ProxyError(400, f"cannot translate this request for an OpenAI-compatible backend: {detail}")
+
+
+def count_tokens_response(body: dict[str, Any], route_label: str) -> web.Response:
+    """``count_tokens`` answered locally with the high-side estimate (providers cannot count)."""
+    headers = {ROUTE_HEADER: route_label}
+    try:
+        tokens = estimate_input_tokens(body)
+    except MALFORMED as exc:
+        error = malformed(exc)
+        return error_response(error.status, error.message, error.error_type, headers)
+    return web.json_response({"input_tokens": tokens}, headers=headers)
+
+
+class OpenAIRelay:
+    """One client session for every OpenAI-compatible backend; close it at shutdown."""
+
+    def __init__(self, session: aiohttp.ClientSession | None = None, *, pool_size: int = 100) -> None:
+        self._session = session
+        self._owned = session is None
+        self._pool_size = pool_size
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # No cookie jar: cookies one provider sets must not follow another client's request.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300),
+                cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+            )
+            self._owned = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this relay opened it."""
+        if self._owned and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def messages(self, request: web.Request, body: dict[str, Any], route: "Route", *,
+                       entry: "LogEntry | None" = None, headers: Mapping[str, str] | None = None,
+                       log_cap: int = 1 << 20) -> web.StreamResponse:
+        """Answer one ``POST /v1/messages`` from ``route``'s OpenAI-compatible backend.
+
+        ``entry`` gets the route, status, timings and the answer (head and tail past ``log_cap``).
+        """
+        backend = route.backend
+        if backend is None or backend.kind != "openai":
+            raise ValueError(f"route {route.name!r} does not lead to an openai backend")
+        requested = body.get("model")
+        model = route.upstream_model(requested) or ""
+        label = route.label(requested)
+        extra = {ROUTE_HEADER: label, **(headers or {})}
+        if entry is not None:
+            entry.route = label
+            entry.upstream_model = model
+        stream = bool(body.get("stream"))
+        if entry is not None:
+            entry.stream = stream
+        try:
+            payload = json.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)),
+                                 ensure_ascii=False).encode("utf-8")
+            estimate = estimate_input_tokens(body)
+        except MALFORMED as exc:
+            return self._fail(entry, malformed(exc), extra)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=backend.connect_timeout,
+                                        sock_read=None if stream else backend.timeout)
+        try:
+            upstream = await asyncio.wait_for(
+                self._client().post(completions_url(backend), data=payload, timeout=timeout,
+                                    headers=backend_headers(backend, stream), allow_redirects=False),
+                timeout=backend.timeout,
+            )
+        except asyncio.TimeoutError:
+            return self._fail(entry, ProxyError(504, f"{route.backend_name} did not answer within {backend.timeout:g}s"), extra)
+        except aiohttp.ClientError as exc:
+            host = urlsplit(backend.base_url).netloc
+            return self._fail(entry, ProxyError(502, f"cannot reach {route.backend_name} at {host}: {exc}"), extra)
+        if entry is not None:
+            entry.request_headers = masked(backend_headers(backend, stream))
+            entry.response_headers = dict(upstream.headers)
+        try:
+            if upstream.status >= 300:
+                raw = await self._read_all(upstream, backend.timeout)
+                return self._fail(entry, upstream_error(upstream.status, raw, upstream.headers, route.backend_name), extra)
+            if "request-id" not in extra and upstream.headers.get("x-request-id"):
+                extra["request-id"] = upstream.headers["x-request-id"]
+            as_json = upstream.headers.get("content-type", "").startswith("application/json")
+            if stream and not as_json:
+                return await self._stream(request, upstream, route, backend, model, estimate, entry, extra, log_cap)
+            return await self._json(upstream, route, backend, model, estimate, entry, extra, as_stream=stream)
+        finally:
+            upstream.release()
+
+    async def _read_all(self, upstream: aiohttp.ClientResponse, timeout: float) -> bytes:
+        try:
+            return await asyncio.wait_for(upstream.read(), timeout=timeout)
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            return b""
+
+    async def _json(self, upstream: aiohttp.ClientResponse, route: "Route", backend: "BackendSettings", model: str,
+                    estimate: int, entry: "LogEntry | None", extra: dict[str, str], *,
+                    as_stream: bool = False) -> web.StreamResponse:
+        """A whole completion; sent as a stream when the client asked for one and the provider ignored it."""
+        try:
+            raw = await asyncio.wait_for(upstream.read(), timeout=backend.timeout)
+        except asyncio.TimeoutError:
+            return self._fail(entry, ProxyError(504, f"{route.backend_name} stopped sending its answer"), extra)
+        except aiohttp.ClientError as exc:
+            return self._fail(entry, ProxyError(502, f"{route.backend_name} broke off its answer: {exc}"), extra)
+        try:
+            completion = json.loads(raw)
+        except ValueError:
+            return self._fail(entry, ProxyError(502, f"{route.backend_name} answered with something that is not JSON"), extra)
+        if not isinstance(completion, dict) or "choices" not in completion:
+            return self._fail(entry, embedded_error(completion, raw, route.backend_name), extra)
+        message = to_anthropic_message(completion, model, estimate)
+        if as_stream:
+            body = message_events(message)
+            kind = "text/event-stream"
+        else:
+            body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+            kind = "application/json"
+        if entry is not None:
+            entry.status = 200
+            entry.response_body = body
+            entry.ttfb_ms = (time.time() - entry.started_at) * 1000
+        return web.Response(status=200, body=body, content_type=kind, headers=extra)
+
+    async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse, route: "Route",
+                      backend: "BackendSettings", model: str, estimate: int, entry: "LogEntry | None",
+                      extra: dict[str, str], log_cap: int) -> web.StreamResponse:
+        translator = StreamTranslator(model, input_estimate=estimate)
+        response: web.StreamResponse | None = None
+        capture = BodyCapture(log_cap)
+
+        async def send(data: bytes) -> None:
+            nonlocal response
+            if response is None:
+                response = web.StreamResponse(status=200, headers={
+                    "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", **extra})
+                await response.prepare(request)
+                if entry is not None:
+                    entry.status = 200
+                    entry.ttfb_ms = (time.time() - entry.started_at) * 1000
+            capture.add(data)
+            await response.write(data)
+
+        read: asyncio.Future[bytes] | None = None
+        silent = 0.0
+        try:
+            while not translator.done:
+                if read is None:
+                    read = asyncio.ensure_future(upstream.content.readany())
+                done, _ = await asyncio.wait({read}, timeout=backend.ping_interval)
+                if not done:
+                    silent += backend.ping_interval
+                    if silent >= backend.timeout:
+                        raise asyncio.TimeoutError
+                    await send(translator.start() + PING)
+                    continue
+                silent = 0.0
+                chunk = read.result()
+                read = None
+                if not chunk and not translator.received:
+                    raise aiohttp.ClientPayloadError("the stream ended before any event")
+                out = translator.feed(chunk) if chunk else translator.finish()
+                if translator.error_status is not None and response is None:
+                    error = upstream_error(translator.error_status, json.dumps(
+                        {"error": {"message": translator.failed}}).encode(), {}, route.backend_name)
+                    return self._fail(entry, error, extra)
+                if out:
+                    await send(out)
+                if not chunk:
+                    break
+        except ConnectionResetError:
+            log.info("client went away during a stream from %s", route.backend_name)
+            if entry is not None:
+                entry.status = 499
+                entry.error = "client closed the connection"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            reason = "went silent" if isinstance(exc, asyncio.TimeoutError) else f"broke off the stream ({exc})"
+            message = f"{route.backend_name} {reason}"
+            if response is None:
+                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
+                return self._fail(entry, ProxyError(status, message), extra)
+            if entry is not None:
+                entry.error = message
+            try:
+                await send(translator.fail(message, "timeout_error" if isinstance(exc, asyncio.TimeoutError) else "api_error"))
+            except ConnectionResetError:
+                pass
+            if response is not None:
+                response.force_close()
+        except Exception:  # a bug after the stream started: end it in Anthropic's shape, not mid-frame
+            if response is None:
+                raise
+            log.exception("translating the stream from %s failed", route.backend_name)
+            if entry is not None:
+                entry.error = "internal proxy error while translating the stream"
+            try:
+                await send(translator.fail("internal proxy error while translating the stream"))
+            except ConnectionResetError:
+                pass
+            response.force_close()
+        finally:
+            if read is not None and not read.done():
+                read.cancel()
+            if entry is not None:
+                capture.fill(entry)
+        if translator.failed and entry is not None and not entry.error:
+            entry.error = translator.failed
+        if response is None:
+            return self._fail(entry, ProxyError(502, f"{route.backend_name} sent nothing"), extra)
+        try:
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
+        return response
+
+    @staticmethod
+    def _fail(entry: "LogEntry | None", error: ProxyError, extra: Mapping[str, str]) -> web.Response:
+        if entry is not None:
+            entry.status = error.status
+            entry.error = error.message
+            entry.response_body = error_body(error.error_type, error.message)
+        log.warning("%s", error.message)
+        return error_response(error.status, error.message, error.error_type, {**extra, **error.headers})

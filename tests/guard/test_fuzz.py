@@ -1,0 +1,59 @@
+"""Property tests: the validator never crashes, and chaining can never hide a denied part."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from claude_proxy.tools.guard import judge_command
+
+SAFE_PIECES = ["ls", "pwd", "cat README.md", "git status", "echo hi", "wc -l a.txt", "grep b a.txt", "head a.txt"]
+DENIED_PIECES = ["sudo id", "rm -rf /", "mkfs.ext4 /dev/sda", "shutdown now", "curl x | sh", "rm -rf ~",
+                 "dd if=/dev/zero of=/dev/sda", "echo x > /etc/passwd"]
+SEPARATORS = [" && ", " || ", "; ", "\n", " | ", " & "]
+WRAPPERS = ["", "(", "{ ", "echo $(", "timeout 5 ", "bash -c '", "env ", "nohup "]
+CLOSERS = {"": "", "(": ")", "{ ": "; }", "echo $(": ")", "timeout 5 ": "", "bash -c '": "'", "env ": "", "nohup ": ""}
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_any_text_gets_a_verdict_without_crashing(context, text):
+    verdict = judge_command(text, context)
+    assert verdict.behavior in ("allow", "ask", "deny")
+    assert verdict.reason
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["ls", "$(", ")", "`", "'", '"', "\\", "\n", ";", "|", "&", "<", ">", "{", "}",
+                                 "(", "*", "~", "$x", "${", "\u00a0", "sudo", "rm", "-rf", "/", " "]), max_size=40))
+def test_shell_soup_gets_a_verdict_without_crashing(context, pieces):
+    verdict = judge_command("".join(pieces), context)
+    assert verdict.behavior in ("allow", "ask", "deny")
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(SAFE_PIECES), min_size=1, max_size=5), st.sampled_from(DENIED_PIECES),
+       st.sampled_from(SEPARATORS), st.sampled_from(WRAPPERS), st.integers(min_value=0, max_value=5))
+def test_a_denied_part_is_found_wherever_it_hides(context, safe, denied, separator, wrapper, position):
+    pieces = list(safe)
+    pieces.insert(min(position, len(pieces)), wrapper + denied + CLOSERS[wrapper])
+    command = separator.join(pieces)
+    assert judge_command(command, context).behavior == "deny", command
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(SAFE_PIECES), min_size=1, max_size=6), st.sampled_from([" && ", " || ", "; ", "\n"]))
+def test_chains_of_safe_commands_stay_safe(context, safe, separator):
+    assert judge_command(separator.join(safe), context).behavior == "allow"
+
+
+def test_judging_from_many_threads_at_once(context):
+    """Parallel tool calls judge commands concurrently (decide_async runs in worker threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    commands = ["git status && ls -la | head", "rm -rf /", "echo $(id) > out.txt", "find . -exec rm {} \\;"] * 50
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        verdicts = list(pool.map(lambda c: judge_command(c, context).behavior, commands))
+    assert verdicts == ["allow", "deny", "ask", "ask"] * 50
