@@ -57,7 +57,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     entry.response_headers = dict(upstream.headers)
     length = upstream.content_length
     if length is not None and length <= WHOLE_BODY_MAX and not entry.stream:
-        return await _relay_whole(request, upstream, entry, started, log_cap)
+        return await _relay_whole(upstream, entry, started, log_cap, extra_headers)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                   headers=client_response_headers(upstream.headers))
     response.headers[ID_HEADER] = entry.id
@@ -101,8 +101,8 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             upstream.close()
 
 
-async def _relay_whole(request: web.Request, upstream: aiohttp.ClientResponse, entry: LogEntry,
-                       started: float, log_cap: int) -> web.Response:
+async def _relay_whole(upstream: aiohttp.ClientResponse, entry: LogEntry, started: float, log_cap: int,
+                       extra_headers: Mapping[str, str] | None) -> web.Response:
     """A small body of known length: read it whole, answer in one write (cheaper than streaming).
 
     Nothing has reached the client before the body is complete, so an upstream that
@@ -121,6 +121,8 @@ async def _relay_whole(request: web.Request, upstream: aiohttp.ClientResponse, e
     response = web.Response(status=upstream.status, reason=upstream.reason, body=body,
                             headers=client_response_headers(upstream.headers))
     response.headers[ID_HEADER] = entry.id
+    if extra_headers:
+        response.headers.update(extra_headers)
     return response
 
 
