@@ -113,7 +113,8 @@ async def prepare(request: web.Request, state: ProxyState, entry: LogEntry) -> P
         entry.requested_model = result.requested_model
         entry.upstream_model = result.upstream_model
     headers = upstream_request_headers(request.headers, api_key=state.api_key, hop_token=state.hop_token)
-    entry.request_headers = dict(headers)
+    if state.request_log is not None:  # a copy only when someone will read it
+        entry.request_headers = dict(headers)
     entry.request_body = body
     entry.request_size = len(body)
     return Prepared(request.method, request.raw_path, headers, body)

@@ -8,7 +8,8 @@ bytes it actually sends, so a rewritten body never carries a stale length.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from functools import lru_cache
+from typing import Mapping
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -21,24 +22,33 @@ _REQUEST_ONLY_DROP = frozenset({"host", "content-length", "expect"})
 # Per-connection on the way back: the server computes content-length from what it writes.
 _RESPONSE_ONLY_DROP = frozenset({"content-length"})
 
+# Everything never forwarded in each direction, merged once rather than per request.
+_REQUEST_DROP = HOP_BY_HOP | _REQUEST_ONLY_DROP
+_RESPONSE_DROP = HOP_BY_HOP | _RESPONSE_ONLY_DROP
+
 HOP_HEADER = "x-claude-proxy-hop"
 ID_HEADER = "x-claude-proxy-id"
 
 
-def _connection_listed(headers: Mapping[str, str]) -> set[str]:
+def _connection_listed(headers: Mapping[str, str]) -> frozenset[str]:
     """Header names listed in ``Connection``: hop-by-hop for this message only."""
     value = headers.get("connection")
-    if not value:
-        return set()
-    return {name.strip().lower() for name in value.split(",") if name.strip()}
+    return _listed_names(value) if value else frozenset()
 
 
-def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: Iterable[str]) -> CIMultiDict[str]:
-    dropped = set(drop) | _connection_listed(headers)
+@lru_cache(maxsize=256)
+def _listed_names(value: str) -> frozenset[str]:
+    """Parsed once per distinct value (almost always ``keep-alive``)."""
+    return frozenset(name.strip().lower() for name in value.split(",") if name.strip())
+
+
+def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str]) -> CIMultiDict[str]:
+    listed = _connection_listed(headers)
+    dropped = drop | listed if listed else drop
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered in dropped or lowered.startswith("proxy-"):
+        if lowered in dropped or lowered.startswith("proxy-"):
             continue
         out.add(name, value)
     return out
@@ -47,7 +57,7 @@ def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: Iterable[
 def upstream_request_headers(incoming: CIMultiDictProxy[str], *, api_key: str | None,
                              hop_token: str) -> CIMultiDict[str]:
     """Headers to send upstream: end-to-end ones, our hop marker, and a key if the client sent none."""
-    out = _filtered(incoming, _REQUEST_ONLY_DROP)
+    out = _filtered(incoming, _REQUEST_DROP)
     if api_key and "x-api-key" not in out and "authorization" not in out:
         out["x-api-key"] = api_key
     previous = out.get(HOP_HEADER)
@@ -57,7 +67,7 @@ def upstream_request_headers(incoming: CIMultiDictProxy[str], *, api_key: str | 
 
 def client_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """Headers to send back to the client: everything end-to-end the upstream said."""
-    return _filtered(upstream, _RESPONSE_ONLY_DROP)
+    return _filtered(upstream, _RESPONSE_DROP)
 
 
 def seen_hops(incoming: Mapping[str, str]) -> list[str]:

@@ -1,8 +1,7 @@
 """Relay an upstream response to the client: same status, same bytes, as they arrive.
 
 No buffering and no re-framing: each chunk the upstream socket yields is written to
-the client at once (a small non-streamed body of known length goes in one write).
-A copy of at most ``log_cap`` bytes is kept for the request log.
+the client at once (a small non-streamed body of known length goes in one write). A copy of at most ``log_cap`` bytes is kept for the request log.
 If the upstream dies mid-stream, an SSE client gets one ``event: error`` frame
 (after a terminator if the stream stopped mid-event) and the response ends; any other
 body is cut by closing the connection, so a partial body never looks complete.
@@ -61,7 +60,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
     entry.response_headers = dict(upstream.headers)
     length = upstream.content_length
     if length is not None and length <= WHOLE_BODY_MAX and not entry.stream:
-        return await _relay_whole(request, upstream, entry, started, log_cap, extra_headers)
+        return await _relay_whole(upstream, entry, started, log_cap, extra_headers)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                   headers=client_response_headers(upstream.headers))
     response.headers[ID_HEADER] = entry.id
@@ -106,8 +105,8 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             upstream.close()
 
 
-async def _relay_whole(request: web.Request, upstream: aiohttp.ClientResponse, entry: LogEntry,
-                       started: float, log_cap: int, extra_headers: Mapping[str, str] | None) -> web.Response:
+async def _relay_whole(upstream: aiohttp.ClientResponse, entry: LogEntry, started: float, log_cap: int,
+                       extra_headers: Mapping[str, str] | None) -> web.Response:
     """A small body of known length: read it whole, answer in one write (cheaper than streaming).
 
     Nothing has reached the client before the body is complete, so an upstream that

@@ -10,6 +10,7 @@ import asyncio
 import errno
 import logging
 import signal
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,6 +23,8 @@ from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
 from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
+
+GIL_SWITCH_SECONDS = 0.0005
 
 
 class ServeError(Exception):
@@ -132,7 +135,13 @@ async def serve_until_stopped(settings: Settings, request_log: RequestLog | None
 def run(settings: Settings, request_log: RequestLog | None = None, host: str | None = None,
         port: int | None = None, on_ready: Callable[[RunningServer], None] | None = None,
         reuse_port: bool = False) -> None:
-    """Blocking entry point for the CLI; uses uvloop when it is installed."""
+    """Blocking entry point for the CLI; uses uvloop when it is installed.
+
+    The request-log writer is a thread: with CPython's default 5 ms switch interval the
+    event loop could wait that long for the GIL whenever the writer is busy, which shows
+    up as per-event stream delay and p99 latency. 0.5 ms bounds that wait.
+    """
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     coro = serve_until_stopped(settings, request_log, host, port, on_ready, reuse_port)
     try:
         import uvloop
