@@ -58,6 +58,22 @@ class UpstreamSettings(_Section):
     read_timeout: float = Field(600.0, gt=0)
     pool_size: int = Field(1000, ge=1)
     retries: int = Field(2, ge=0)
+    retry_backoff: float = Field(0.5, ge=0)
+    retry_backoff_max: float = Field(8.0, ge=0)
+    retry_after_max: float = Field(60.0, ge=0)
+
+
+class LimitsSettings(_Section):
+    """Protection against load and hostile clients (issue: faults, keys, limits, metrics)."""
+
+    requests_per_minute: int = Field(0, ge=0)
+    input_tokens_per_minute: int = Field(0, ge=0)
+    shared_state: str | None = None
+    max_concurrent: int = Field(100, ge=0)
+    queue_size: int = Field(100, ge=0)
+    queue_timeout: float = Field(10.0, ge=0)
+    body_timeout: float = Field(30.0, gt=0)
+    metrics: bool = True
 
 
 class LogSettings(_Section):
@@ -213,6 +229,7 @@ class ChatSettings(_Section):
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     upstream: UpstreamSettings = UpstreamSettings()
+    limits: LimitsSettings = LimitsSettings()
     log: LogSettings = LogSettings()
     rewrite: RewriteSettings = RewriteSettings()
     backends: dict[str, BackendSettings] = {}

@@ -27,9 +27,13 @@ def register(app: typer.Typer) -> None:
         log_level: Optional[str] = typer.Option(None, "--log-level", help="debug | info | warning | error | critical."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,
                                               help="Processes sharing the port (default: server.workers, 1)."),
+        allow_unauthenticated: bool = typer.Option(
+            False, "--allow-unauthenticated",
+            help="Listen beyond loopback without access keys (server.auth_keys / $CLAUDE_PROXY_KEYS)."),
     ) -> None:
         """Run the proxy: byte-exact pass-through to the upstream, every exchange logged."""
-        _serve(host, port, upstream, config, log_db, no_log, log_level, workers)
+        _serve(host, port, upstream, config, log_db, no_log, log_level, workers,
+               allow_unauthenticated=allow_unauthenticated)
 
 
 def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[int], upstream: Optional[str],
@@ -64,16 +68,20 @@ def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[i
 
 
 def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], config: Optional[str],
-           log_db: Optional[str], no_log: bool, log_level: Optional[str], workers: Optional[int] = None) -> None:
+           log_db: Optional[str], no_log: bool, log_level: Optional[str], workers: Optional[int] = None, *,
+           allow_unauthenticated: bool = False) -> None:
     import logging
     import sys
 
+    from claude_proxy.proxy.access import AccessKeys
     from claude_proxy.proxy.requestlog import RequestLog
     from claude_proxy.proxy.server import ServeError, run
     from claude_proxy.settings import load_settings
 
     settings = load_settings(config)
     _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level, workers)
+    if allow_unauthenticated:
+        settings.server.allow_unauthenticated = True
     logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -91,6 +99,9 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
             from claude_proxy.proxy.routing import Router
 
             typer.echo(f"routes: {Router(settings).describe()}")
+        keys = len(AccessKeys.from_settings(settings.server))
+        typer.echo(f"access keys: {keys} (clients must present one)" if keys else
+                   "access keys: none (anyone who can connect can use it)")
         typer.echo(f"export ANTHROPIC_BASE_URL={server.client_url}")
         sys.stdout.flush()
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from claude_proxy.proxy.cors import Cors
 from claude_proxy.proxy.forward import forward, not_found
 from claude_proxy.proxy.health import health, hello
+from claude_proxy.proxy.protection import Protection
 from claude_proxy.proxy.requestlog import RequestLog
 from claude_proxy.proxy.state import STATE, ProxyState
 from claude_proxy.settings import Settings
@@ -29,10 +30,12 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     app[STATE] = state
     app.router.add_get("/health", health)
     app.router.add_get("/api/hello", hello)
+    if settings.server.cors_origins:
+        Cors(settings.server.cors_origins).install(app)  # outside the key check: preflights carry no key
+    # keys, limits, metrics; /health/ready, /metrics
+    Protection(settings, request_log, stopping=lambda: state.stopping).install(app)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
     app.router.add_route("*", "/{tail:.*}", not_found)
-    if settings.server.cors_origins:
-        Cors(settings.server.cors_origins).install(app)
     app.on_startup.append(_startup)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)

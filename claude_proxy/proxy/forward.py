@@ -2,8 +2,9 @@
 
 The path, in stages other features wrap or replace:
 1. `prepare`: loop check, size limit, read the body, rewrite only if a rule wants it.
-2. ``state.select_upstream(...).send(...)``: send until the upstream's headers arrive
-   (the retry / fallback / routing seam; raises `ProxyError` before any byte is sent).
+2. ``send_resilient(..., state.select_upstream(...), ...)``: send until the upstream's headers
+   arrive, with retries and fallbacks (the routing seam picks the upstream; raises `ProxyError`
+   before any byte is sent).
 3. `relay`: stream the upstream body to the client chunk by chunk as it arrives.
 Every exchange, failed or not, becomes one `LogEntry` handed to the request log.
 """
@@ -21,8 +22,10 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.headers import ID_HEADER, seen_hops, upstream_request_headers
 from claude_proxy.proxy.hooks import HookContext
-from claude_proxy.proxy.relay import relay
+from claude_proxy.proxy.protection import report
+from claude_proxy.proxy.relay import CLIENT_CLOSED, relay
 from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
+from claude_proxy.proxy.resilience import send_resilient
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
 from claude_proxy.proxy.translate.relay import ROUTE_HEADER
 
@@ -48,15 +51,16 @@ async def forward(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         prepared = await prepare(request, state, entry)
-        upstream, extra = state.select_upstream(prepared.method, request.path), None
+        upstream, extra, route = state.select_upstream(prepared.method, request.path), None, None
         if state.routing.active:
             routed = await state.routing.dispatch(request, prepared, entry)
             if routed.response is not None:
                 return routed.response
-            upstream, extra = routed.upstream or upstream, routed.headers
+            upstream, extra, route = routed.upstream or upstream, routed.headers, routed.route
             entry.request_body = prepared.body
-        response = await upstream.send(prepared.method, prepared.path_qs, prepared.headers,
-                                       prepared.body)
+        response = await send_resilient(request, state, upstream, prepared, entry, route)
+        if isinstance(response, web.StreamResponse):  # a fallback to a translated backend answered
+            return response
         return await relay(request, response, entry, started, state.log_cap, extra)
     except ProxyError as exc:
         entry.status = exc.status
@@ -67,6 +71,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
         return error_response(exc.status, exc.message, exc.error_type,
                               headers={**exc.headers, ID_HEADER: entry.id, **route})
     except asyncio.CancelledError:
+        if not state.stopping:
+            entry.status = CLIENT_CLOSED
         entry.error = entry.error or ("cancelled: the proxy was shutting down" if state.stopping
                                       else "client disconnected")
         raise
@@ -78,6 +84,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
     finally:
         state.in_flight -= 1
         entry.duration_ms = (time.perf_counter() - started) * 1000
+        report(request, entry)
         state.record(entry)
 
 

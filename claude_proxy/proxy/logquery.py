@@ -24,9 +24,9 @@ SUMMARY_FIELDS: tuple[str, ...] = (
 )
 DETAIL_FIELDS: tuple[str, ...] = SUMMARY_FIELDS + (
     "request_headers", "response_headers", "request_body", "response_body", "request_truncated",
-    "response_truncated", "request_bytes", "response_bytes", "message",
+    "response_truncated", "request_bytes", "response_bytes", "message", "attempt_log",
 )
-_JSON_FIELDS = ("request_headers", "response_headers", "message")
+_JSON_FIELDS = ("request_headers", "response_headers", "message", "attempt_log")
 _BOOL_FIELDS = ("stream", "request_truncated", "response_truncated")
 _IS_ERROR = "(status IS NULL OR status >= 400 OR error IS NOT NULL)"
 

@@ -32,7 +32,7 @@ COLUMNS: tuple[str, ...] = (
     "upstream_model", "stream", "status", "request_headers", "response_headers",
     "request_body", "response_body", "request_truncated", "response_truncated",
     "message", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-    "stop_reason", "error", "route", "attempts", "request_bytes", "response_bytes",
+    "stop_reason", "error", "route", "attempts", "request_bytes", "response_bytes", "attempt_log",
 )
 
 
@@ -95,6 +95,10 @@ def _header(headers: dict[str, str], name: str) -> str:
     return ""
 
 
+def _attempt_log(entry: LogEntry) -> str | None:
+    return json.dumps(entry.attempt_log) if len(entry.attempt_log) > 1 else None
+
+
 def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 << 20) -> dict[str, Any]:
     """The column values for ``entry``: masked, parsed, assembled and cut to the cap."""
     request_headers, secrets = mask_headers(entry.request_headers)
@@ -137,6 +141,7 @@ def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 <
         "error": scrub_text(entry.error, secrets) if entry.error else assembled.error,
         "route": entry.route,
         "attempts": entry.attempts,
+        "attempt_log": _attempt_log(entry),
         "request_bytes": max(entry.request_size or 0, len(entry.request_body)),
         "response_bytes": max(entry.response_size or 0, len(entry.response_body)),
     }
@@ -159,6 +164,7 @@ def fallback_row(entry: LogEntry, reason: str) -> dict[str, Any]:
         "ttfb_ms": entry.ttfb_ms, "method": entry.method, "path": mask_query(entry.path)[0],
         "status": entry.status, "stream": int(bool(entry.stream)), "request_truncated": 0,
         "response_truncated": 0, "attempts": entry.attempts, "route": entry.route,
+        "attempt_log": _attempt_log(entry),
         "error": f"request log could not process this entry: {reason}",
     })
     return row

@@ -57,6 +57,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE {TABLE} ADD COLUMN request_bytes INTEGER;
     ALTER TABLE {TABLE} ADD COLUMN response_bytes INTEGER;
     """,
+    # 3: each upstream attempt of a retried or fallen-back exchange (JSON list; NULL for one try).
+    f"""
+    ALTER TABLE {TABLE} ADD COLUMN attempt_log TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

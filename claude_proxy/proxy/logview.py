@@ -227,6 +227,23 @@ def answer(message: Any) -> RenderableType:
     return Group(*parts) if parts else Text("(empty content)", style="dim")
 
 
+def _attempts(entry: dict[str, Any]) -> str | None:
+    """``3: #1 529 (waited 480 ms), #2 529, #3 haiku 200``; None for a single try."""
+    count = entry.get("attempts") or 1
+    if count <= 1:
+        return None
+    tries = entry.get("attempt_log")
+    if not isinstance(tries, list):
+        return str(count)
+    parts = []
+    for a in tries:
+        text = f"#{a.get('n')}{' ' + a['target'] if a.get('target') else ''} {a.get('status') or a.get('error')}"
+        if a.get("wait_ms"):
+            text += f" (waited {a['wait_ms']} ms)"
+        parts.append(text)
+    return f"{count}: " + ", ".join(parts)
+
+
 def entry_view(entry: dict[str, Any], *, raw: bool = False) -> Group:
     """``logs show``: the request, the response and the assembled answer, in that order.
 
@@ -242,7 +259,7 @@ def entry_view(entry: dict[str, Any], *, raw: bool = False) -> Group:
         ("status", _status(entry)), ("stream", "yes" if entry.get("stream") else "no"),
         ("duration", _ms(entry.get("duration_ms"))), ("first byte", _ms(entry.get("ttfb_ms"))),
         ("usage", usage), ("stop reason", entry.get("stop_reason")), ("route", entry.get("route")),
-        ("attempts", entry.get("attempts") if (entry.get("attempts") or 1) > 1 else None),
+        ("attempts", _attempts(entry)),
         ("error", Text(entry["error"], style="red") if entry.get("error") else None),
     ])
     return Group(

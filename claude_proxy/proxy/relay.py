@@ -24,6 +24,9 @@ from claude_proxy.proxy.requestlog import LogEntry
 
 log = logging.getLogger(__name__)
 
+# The log status of an exchange the client walked away from (nginx's "client closed request").
+CLIENT_CLOSED = 499
+
 # Non-streamed bodies up to this size with a Content-Length are relayed whole, in one write.
 WHOLE_BODY_MAX = 64 * 1024
 # What reading the upstream body can raise when the upstream fails mid-body.
@@ -85,6 +88,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
         finished = True
         return response
     except ConnectionResetError:
+        entry.status = CLIENT_CLOSED
         entry.error = "client disconnected"
         return response
     except Exception as exc:  # headers may be out already: cut the connection, never fake an end

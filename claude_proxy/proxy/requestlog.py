@@ -71,6 +71,8 @@ class LogEntry:
     error: str | None = None
     route: str | None = None
     attempts: int = 1
+    # Every upstream try when there was more than one: [{"n", "target", "status" | "error", "wait_ms"}].
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
     # When the proxy keeps only the first part of a long body: the real sizes, and the
     # last bytes of the response, so a long stream's closing usage and stop reason still get logged.
     request_size: int | None = None

@@ -113,6 +113,10 @@ class Routing:
             self._adjust(request, prepared, route, model, body)
         return Dispatch(upstream=self.upstream_for(route), headers=headers, route=route)
 
+    def retarget(self, request: web.Request, prepared: Any, route: Route, model: str | None) -> None:
+        """Point a copy of a request at a fallback route: its model and credentials, as dispatch does."""
+        self._adjust(request, prepared, route, model, None)
+
     def _adjust(self, request: web.Request, prepared: Any, route: Route, model: str | None,
                 body: dict[str, Any] | None) -> None:
         """Rename the model and set the backend's credentials, touching only what the route changes."""

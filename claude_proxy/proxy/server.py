@@ -16,6 +16,7 @@ from typing import Callable
 
 from aiohttp import web
 
+from claude_proxy.proxy.access import AccessKeys, check_exposure
 from claude_proxy.proxy.app import create_app
 from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
 from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
@@ -67,6 +68,10 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
     """
     host = settings.server.host if host is None else host
     port = settings.server.port if port is None else port
+    try:
+        check_exposure([host], AccessKeys.from_settings(settings.server), settings.server.allow_unauthenticated)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
     app = create_app(settings, request_log)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=_access_logger(settings),
                            shutdown_timeout=settings.server.shutdown_timeout)

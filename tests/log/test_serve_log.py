@@ -26,7 +26,10 @@ async def test_every_exchange_survives_sigterm_with_usage_and_masked_key(
         fake_upstream: FakeAnthropic, fixtures_dir: Path, cli: list[str], cli_env: dict[str, str],
         tmp_path: Path) -> None:
     db = tmp_path / "requests.db"
-    proc = await ServeProcess(["--upstream", fake_upstream.url, "--log-db", str(db)], cli_env, cwd=tmp_path).start()
+    config = tmp_path / "no-retries.yaml"
+    config.write_text("upstream:\n  retries: 0\n")  # the 529 below must reach the client as is
+    proc = await ServeProcess(["--upstream", fake_upstream.url, "--log-db", str(db), "--config", str(config)],
+                              cli_env, cwd=tmp_path).start()
     try:
         client = anthropic.AsyncAnthropic(base_url=proc.url, api_key=KEY, max_retries=0)
         ask = {"model": "test-model", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}

@@ -44,7 +44,9 @@ async def fake_upstream(fixtures_dir: Path):
 @pytest.fixture
 def make_settings(fake_upstream: FakeAnthropic) -> MakeSettings:
     def make(**sections: Any) -> Settings:
-        data: dict[str, Any] = {"upstream": {"base_url": fake_upstream.url}, "log": {"enabled": False}}
+        # retries off: these tests pin what one upstream answer does; tests/faults covers retrying
+        data: dict[str, Any] = {"upstream": {"base_url": fake_upstream.url, "retries": 0},
+                                "log": {"enabled": False}}
         for name, value in sections.items():
             data[name] = {**data.get(name, {}), **value} if isinstance(value, dict) else value
         return parse_settings(data, "<test>")

@@ -101,7 +101,8 @@ async def test_sigterm_lets_an_in_flight_stream_finish(serve_process, fake_upstr
 
 
 async def test_wildcard_listen_address_exports_a_loopback_url(serve_process, fake_upstream):
-    proc = await serve_process("--host", "0.0.0.0", "--upstream", fake_upstream.url, "--no-log")
+    proc = await serve_process("--host", "0.0.0.0", "--allow-unauthenticated", "--upstream", fake_upstream.url,
+                               "--no-log")
     out = b"".join(proc.lines).decode()
     port = proc.url.rsplit(":", 1)[1]
     assert f"listening on http://0.0.0.0:{port}" in out

@@ -1,0 +1,74 @@
+"""Rate-limit buckets shared by every proxy process on a host, in one SQLite file.
+
+Set ``limits.shared_state: /path/ratelimit.db`` and run several workers (or
+proxies) on the same host: each admission is one short ``BEGIN IMMEDIATE``
+transaction, run in a thread. The state is ephemeral, so the file trades
+durability for speed (WAL, ``synchronous=OFF``). When the file cannot be used
+the request is refused (503): a limit that cannot be checked is not waived.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable
+
+from claude_proxy.proxy.errors import ProxyError
+from claude_proxy.proxy.ratelimit import Bucket
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, level REAL NOT NULL, stamp REAL NOT NULL)"
+
+
+class SqliteStore:
+    """Buckets in a SQLite file, one transaction per admission."""
+
+    blocking = True
+
+    def __init__(self, path: Path, busy_timeout: float = 2.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def transaction(self, names: list[str], now: float,
+                    fn: Callable[[dict[str, Bucket | None]], dict[str, Bucket]]) -> None:
+        with self._lock:
+            try:
+                conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    marks = ",".join("?" * len(names))
+                    found = {name: Bucket(level, stamp) for name, level, stamp in conn.execute(
+                        f"SELECT name, level, stamp FROM buckets WHERE name IN ({marks})", names)}
+                    updates = fn({name: found.get(name) for name in names})
+                    conn.executemany("INSERT OR REPLACE INTO buckets (name, level, stamp) VALUES (?, ?, ?)",
+                                     [(name, b.level, b.stamp) for name, b in updates.items()])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                log.error("shared rate-limit state %s unusable: %s", self.path, exc)
+                raise ProxyError(503, "rate limits cannot be checked right now (shared state unavailable); "
+                                      "retry shortly", headers={"retry-after": "1"}) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
