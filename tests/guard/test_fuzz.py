@@ -69,3 +69,27 @@ def test_non_ascii_words_are_judged_by_their_real_text(context, workspace):
     assert judge_command("cat naïve.txt", context).behavior == "allow"
     assert judge_command("ls ünï && sudo x", context).behavior == "deny"
     assert judge_command(",xÇõ8°£\U00048851{\U000d645eð", context).behavior == "ask"
+
+
+def test_input_that_crashes_the_bash_grammar_is_judged_in_a_live_process():
+    """tree-sitter-bash 0.25.1 can SIGSEGV on `{` followed by a 4-byte UTF-8 character
+    (upstream issue tree-sitter/tree-sitter-bash#337, Linux only, layout-dependent).
+    A crash would take the chat session with it, so the judge must survive such input,
+    and the unparsable shape must not be called safe. Run in a child so a regression
+    shows as a failure, not as a dead test run."""
+    import subprocess
+    import sys
+
+    script = (
+        "from pathlib import Path\n"
+        "from claude_proxy.tools.base import ToolContext\n"
+        "from claude_proxy.tools.guard import judge_command\n"
+        "ctx = ToolContext(cwd=Path('.').resolve())\n"
+        "for _ in range(200):\n"
+        "    for s in ['echo {\\U0001F600}', 'ls {\\U00020000,x}', '{\\U00031860; ls']:\n"
+        "        judge_command(s, ctx)\n"
+        "print(judge_command('{\\U00031860', ctx).behavior)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.strip() in ("ask", "deny")
