@@ -7,6 +7,7 @@ import subprocess
 
 from tests.support.chat import TEST_KEY, result_text, tool_results, user_blocks
 from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
+from tests.support.signals import default_sigint
 
 
 def test_text_output_is_only_the_final_answer(fake, run_chat) -> None:
@@ -150,7 +151,7 @@ def test_sigint_mid_stream_exits_130_and_saves_a_valid_session(fake, cli, chat_e
     fake.script(Reply("Partial story that never ends", hang_after=0))
     proc = subprocess.Popen([*cli, "chat", "-p", "tell a story", "--output-format", "stream-json"], cwd=workdir,
                             env=chat_env, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=default_sigint)
     try:
         assert proc.stdout is not None
         while json.loads(proc.stdout.readline())["type"] != "text_delta":

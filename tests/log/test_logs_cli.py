@@ -14,6 +14,7 @@ import pytest
 
 from claude_proxy.proxy.logschema import connect, migrate
 from tests.log.conftest import KEY, make_entry, write_entries
+from tests.support.signals import default_sigint
 
 T0 = 1_780_000_000.0
 
@@ -214,7 +215,8 @@ def _read_until(fd: int, needle: str, proc: subprocess.Popen[bytes], limit: floa
 def test_tail_prints_new_rows_and_stops_quietly_on_ctrl_c(cli: list[str], cli_env: dict[str, str], db: Path,
                                                          fixtures_dir: Path, filled: dict[str, str]) -> None:
     proc = subprocess.Popen(cli + ["logs", "tail", "-n", "2", "--interval", "0.1", "--log-db", str(db)],
-                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                            preexec_fn=default_sigint)
     assert proc.stdout is not None and proc.stderr is not None
     try:
         err = _read_until(proc.stderr.fileno(), "following the request log", proc)
