@@ -100,7 +100,7 @@ class Conversation:
                            for b in pending])
 
     def is_valid(self) -> bool:
-        """The invariants above; used by tests and before saving."""
+        """Whether the invariants above hold (what the API will accept as history)."""
         expected = "user"
         pending: set[str] = set()
         for message in self.messages:

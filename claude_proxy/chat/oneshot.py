@@ -28,6 +28,7 @@ class OneShotUI(AgentUI):
     def __init__(self, output_format: str, out: TextIO) -> None:
         self.stream = output_format == "stream-json"
         self.out = out
+        self.denials: list[dict[str, Any]] = []
 
     def emit(self, event: dict[str, Any]) -> None:
         self.out.write(json.dumps(event, ensure_ascii=False) + "\n")
@@ -52,6 +53,8 @@ class OneShotUI(AgentUI):
         sys.stderr.write(f"claude-proxy: warning: {text}\n")
 
     def tool_result(self, call: ToolCall, result: ToolResult) -> None:
+        if result.is_error and call.decision is not None and call.decision.behavior != "allow":
+            self.denials.append({"tool_name": call.name, "tool_use_id": call.id, "tool_input": call.input})
         if self.stream:
             self.emit({"type": "tool_result", "tool_use_id": call.id, "content": result.content,
                        "is_error": result.is_error})
@@ -67,7 +70,8 @@ def read_prompt(prompt: str | None, stdin: TextIO) -> str | None:
     return prompt or piped
 
 
-def result_payload(runtime: ChatRuntime, result: TurnResult, duration: float, cost: float | None) -> dict[str, Any]:
+def result_payload(runtime: ChatRuntime, result: TurnResult, duration: float, cost: float | None,
+                   denials: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``json`` output (and the last ``stream-json`` line).
 
     ``usage`` counts the main conversation's requests; ``total_cost_usd`` also covers
@@ -92,6 +96,7 @@ def result_payload(runtime: ChatRuntime, result: TurnResult, duration: float, co
         "stop_reason": result.stop_reason,
         "duration_ms": int(duration * 1000),
         "model": runtime.config.model,
+        "permission_denials": denials,
     }
     if result.error:
         payload["error"] = result.error
@@ -127,7 +132,7 @@ async def run_oneshot(
             out.flush()
     else:
         cost = runtime.conversation.costs.since(costs_before).cost()
-        ui.emit(result_payload(runtime, result, duration, cost))
+        ui.emit(result_payload(runtime, result, duration, cost, ui.denials))
     if result.error:
         return 1, result.error
     if result.stop_reason == "max_turns":

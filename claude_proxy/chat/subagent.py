@@ -41,7 +41,7 @@ MAX_PAGE_CHARS = 100_000
 
 
 class TaskTool(Tool):
-    """Runs a sub-agent; ``spawn(prompt)`` returns its final answer or raises `SubagentFailed`."""
+    """Runs a sub-agent; ``spawn(prompt)`` returns its final answer and an error line (None on success)."""
 
     name = "Task"
     aliases = ("Agent",)

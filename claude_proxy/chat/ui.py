@@ -46,7 +46,7 @@ class TurnResult:
 
     @property
     def is_error(self) -> bool:
-        return self.error is not None or self.stop_reason in ("max_turns", "interrupted")
+        return self.error is not None or self.stop_reason == "max_turns"
 
 
 class AgentUI:

@@ -76,6 +76,7 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level, workers)
     logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
     def make_log() -> "RequestLog | None":
         return RequestLog.from_settings(settings.log) if settings.log.enabled else None
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.support.chat import result_text, tool_results
-from tests.support.scripted_anthropic import Reply, tool_use
+from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
 from tests.support.terminal import Terminal
 
 
@@ -101,6 +101,10 @@ def test_ctrl_c_stops_the_turn_and_the_session_goes_on(fake, repl) -> None:
     again = repl("--continue")
     assert "resumed, 4 messages" in again.seen
     again.expect("last answer: Fresh answer.")
+    fake.script(ErrorReply(429, "rate_limit_error", "Number of requests has exceeded your rate limit"))
+    again.send_line("one more")
+    again.expect("API error 429: rate limited: wait a moment and try again (Number of requests")
+    again.expect_prompt()  # the session goes on
     again.send_line("/exit")
     assert again.wait_exit() == 0
 

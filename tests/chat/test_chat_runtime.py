@@ -39,6 +39,16 @@ async def test_json_reports_api_errors(fake, workdir: Path) -> None:
     assert payload["is_error"] is True and payload["subtype"] == "error_api" and payload["error"] == error
 
 
+async def test_json_lists_the_denied_calls(fake, workdir: Path) -> None:
+    (workdir / "keep.txt").write_text("keep\n")
+    rm = tool_use("Bash", {"command": "rm keep.txt"})
+    fake.script(Reply(tool_use("LS", {"path": "."}), rm), Reply("could not delete"))
+    code, _, out = await oneshot(fake, workdir, "clean up", "json")
+    assert code == 0 and (workdir / "keep.txt").exists()
+    denials = json.loads(out)["permission_denials"]
+    assert denials == [{"tool_name": "Bash", "tool_use_id": rm["id"], "tool_input": {"command": "rm keep.txt"}}]
+
+
 async def test_max_turns_is_a_failure(fake, workdir: Path) -> None:
     fake.script(Reply(tool_use("Nope", {})), Reply(tool_use("Nope", {})))
     code, error, out = await oneshot(fake, workdir, "loop", "json", max_turns=1)

@@ -57,3 +57,15 @@ def test_judging_from_many_threads_at_once(context):
     with ThreadPoolExecutor(max_workers=8) as pool:
         verdicts = list(pool.map(lambda c: judge_command(c, context).behavior, commands))
     assert verdicts == ["allow", "deny", "ask", "ask"] * 50
+
+
+def test_non_ascii_words_are_judged_by_their_real_text(context, workspace):
+    """The parser sees an ASCII stand-in; the judge must still see the real names."""
+    import os
+
+    os.symlink("/etc/passwd", workspace / "café.txt")
+    (workspace / "naïve.txt").write_text("x")
+    assert judge_command("cat café.txt", context).behavior == "ask"
+    assert judge_command("cat naïve.txt", context).behavior == "allow"
+    assert judge_command("ls ünï && sudo x", context).behavior == "deny"
+    assert judge_command(",xÇõ8°£\U00048851{\U000d645eð", context).behavior == "ask"

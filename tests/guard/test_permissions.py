@@ -237,3 +237,9 @@ def test_bad_input_is_denied_with_a_reason(context):
     guard = Guard()
     assert guard.decide(BASH, {"command": 5}, context).behavior == "deny"
     assert "file_path" in guard.decide(READ, {}, context).reason
+
+
+def test_a_malformed_session_rule_is_ignored_not_fatal(context):
+    context.session.session_allow.append("Bash(")
+    assert Guard().decide(BASH, {"command": "ls"}, context).behavior == "allow"
+    assert Guard().decide(READ, {"file_path": "README.md"}, context).behavior == "allow"

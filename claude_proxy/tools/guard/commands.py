@@ -22,7 +22,8 @@ from claude_proxy.tools.base import Behavior, ToolContext
 from claude_proxy.tools.guard.judgement import Judgement, ask, deny
 from claude_proxy.tools.guard.paths import PathDenied, check_path, secret_under, workspace_roots
 from claude_proxy.tools.guard.programs import DOWNLOADERS, INTERPRETERS, WRAPPERS, judge_program
-from claude_proxy.tools.guard.shell import Redirect, SimpleCommand, Word, normalize, parse
+from claude_proxy.tools.guard.normalize import normalize
+from claude_proxy.tools.guard.shell import Redirect, SimpleCommand, Word, parse
 
 MAX_COMMAND_CHARS = 10_000
 MAX_PARTS = 64
@@ -295,7 +296,8 @@ class _Judge:
                 if name in DOWNLOADERS and any(
                     later in INTERPRETERS or (later or "").startswith("python") for later in names[index + 1:]
                 ):
-                    self.add(" | ".join(c.text for c in pipeline), "deny", "pipes a download into a shell or interpreter", "syntax")
+                    shown = " | ".join(c.text for c in pipeline)
+                    self.add(shown, "deny", "pipes a download into a shell or interpreter", "syntax")
                     break
         for command in parsed.commands:
             if _unwrap(command.name, command.args) not in DOWNLOADERS:

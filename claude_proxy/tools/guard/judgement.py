@@ -62,8 +62,11 @@ class Spec:
     max_positionals: int | None = None
 
 
-def spec(values: str = "", path_values: str = "", bad: str = "", **kw: object) -> Spec:
-    return Spec(frozenset(values.split()), frozenset(path_values.split()), frozenset(bad.split()), **kw)  # type: ignore[arg-type]
+def spec(values: str = "", path_values: str = "", bad: str = "", *, paths: bool = True,
+         pattern_first: bool = False, max_positionals: int | None = None) -> Spec:
+    """A `Spec` from space-separated option lists (short and long forms alike)."""
+    return Spec(frozenset(values.split()), frozenset(path_values.split()), frozenset(bad.split()),
+                paths, pattern_first, max_positionals)
 
 
 def long_matches(given: str, options: frozenset[str]) -> str | None:

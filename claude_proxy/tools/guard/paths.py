@@ -32,7 +32,15 @@ from typing import Any
 import pathspec
 
 from claude_proxy.tools.base import ToolContext
-from claude_proxy.tools.guard.rules import EDIT_TOOLS, READ_TOOLS, Rule, match_path, parse_rule, path_specifier, settings_rules
+from claude_proxy.tools.guard.rules import (
+    EDIT_TOOLS,
+    READ_TOOLS,
+    Rule,
+    match_path,
+    path_specifier,
+    session_rules,
+    settings_rules,
+)
 
 NO_ACCESS_DIRS = frozenset({".ssh", ".gnupg"})
 SECRET_DIRS = frozenset({".aws", ".kube", ".azure"})
@@ -99,7 +107,7 @@ def _protected(path: Path, write: bool) -> str | None:
 def _rules(context: ToolContext, kind: str) -> list[Rule]:
     rules = settings_rules(context.settings, kind)
     if kind == "allow":
-        rules += [parse_rule(text) for text in context.session.session_allow]
+        rules += session_rules(context.session.session_allow)
     return rules
 
 

@@ -38,6 +38,7 @@ from claude_proxy.tools.guard.rules import (
     match_path,
     parse_rule,
     path_specifier,
+    session_rules,
     settings_rules,
 )
 
@@ -97,7 +98,7 @@ class Guard:
     # -- rules -------------------------------------------------------------
 
     def _allow_rules(self, context: ToolContext) -> list[Rule]:
-        return self.allow_rules + [parse_rule(text) for text in context.session.session_allow]
+        return self.allow_rules + session_rules(context.session.session_allow)
 
     def _matches(self, rule: Rule, name: str, tool_input: dict[str, Any], context: ToolContext,
                  paths: list[Path], command: str | None = None) -> bool:

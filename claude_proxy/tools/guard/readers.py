@@ -28,7 +28,8 @@ READERS: dict[str, Spec] = {
     "tree": _spec("-L -P -I --charset --filelimit --timefmt --sort -H -T", bad="-o -R --fromfile"),
     "file": _spec("-m --magic-file -e --exclude -F --separator -P --parameter", "-f --files-from", "-C --compile"),
     "stat": _spec("-c --format --printf"),
-    "du": _spec("-d --max-depth -B --block-size -t --threshold --time-style --exclude", "-X --exclude-from --files0-from"),
+    "du": _spec("-d --max-depth -B --block-size -t --threshold --time-style --exclude",
+                "-X --exclude-from --files0-from"),
     "sort": _spec("-k --key -t --field-separator -S --buffer-size --parallel --batch-size", "--files0-from",
                   "-o --output -T --temporary-directory --compress-program"),
     "uniq": _spec("-f --skip-fields -s --skip-chars -w --check-chars --group --all-repeated", max_positionals=1),
@@ -214,7 +215,8 @@ def judge_reader(name: str, args: list[Word], env: Env) -> Judgement | None:
         problem = _quiet_problem(name, args)
         if problem:
             return _ask(problem)
-        if name == "date" and any(w.value and not w.value.startswith(("+", "-")) for w in scan(args, QUIET[name]).positionals):
+        operands = scan(args, QUIET[name]).positionals
+        if name == "date" and any(w.value and not w.value.startswith(("+", "-")) for w in operands):
             return _ask("date with an operand sets the clock")
         return _check_reader(name, args, QUIET[name], env)
     checker = {"find": _find, "sed": _sed, "jq": _jq}.get(name)

@@ -19,6 +19,7 @@ Specifiers by tool:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pathspec
+
+log = logging.getLogger(__name__)
 
 READ_TOOLS = frozenset({"Read", "LS", "Glob", "Grep", "NotebookRead"})
 EDIT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
@@ -161,6 +164,17 @@ def match_domain(specifier: str, host: str) -> bool:
         domain = domain[2:]
     host = host.lower().rstrip(".")
     return bool(domain) and (host == domain or host.endswith("." + domain))
+
+
+def session_rules(texts: Iterable[str]) -> list[Rule]:
+    """Parsed session rules; a malformed one (added around `Guard.remember`) is skipped and logged."""
+    rules = []
+    for text in texts:
+        try:
+            rules.append(parse_rule(text))
+        except RuleError as exc:
+            log.warning("ignoring session permission rule: %s", exc)
+    return rules
 
 
 def settings_rules(settings: Any, kind: str) -> list[Rule]:

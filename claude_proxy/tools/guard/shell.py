@@ -11,20 +11,21 @@ error and every construct whose effect depends on run-time values (substitutions
 expansions, assignments, control flow, functions) becomes an *issue*: a reason the
 command cannot be proven safe. Commands nested anywhere (in substitutions, loops,
 functions, here-documents) are still collected, so a dangerous one is found wherever
-it hides. Before parsing, line continuations are joined the way bash joins them and
-look-alike whitespace is normalised, and both are reported as issues.
+it hides. The text is cleaned up first (see `normalize`), and the parser only ever
+sees an ASCII stand-in of it (see `parse`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import unicodedata
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
+
 
 MAX_TREE_DEPTH = 120
 
@@ -45,7 +46,6 @@ SUBSTITUTIONS = {
 }
 _BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
-_SPACE_LIKE = {"Zs", "Zl", "Zp"}
 _PLAIN_VAR = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -115,78 +115,13 @@ def _parser() -> Parser:
     return Parser(_language())
 
 
-def _invisible(ch: str) -> bool:
-    if ch in "\t\n":
-        return False
-    category = unicodedata.category(ch)
-    return category in _SPACE_LIKE and ch != " " or category in ("Cc", "Cf")
-
-
-def normalize(source: str) -> tuple[str, list[str]]:
-    """Join line continuations as bash does and turn look-alike whitespace into spaces.
-
-    Returns the text to parse and notes on what was changed; any note makes the
-    command at best ``ask``. Zero-width characters are dropped and space look-alikes
-    become spaces, so a hidden ``sudo`` or ``rm`` is seen rather than missed.
-    """
-    notes: list[str] = []
-    odd = sorted({ch for ch in source if _invisible(ch)})
-    if odd:
-        names = ", ".join(f"U+{ord(ch):04X}" for ch in odd[:4])
-        notes.append(f"contains invisible or look-alike whitespace characters ({names})")
-        source = "".join(
-            ("" if unicodedata.category(ch) == "Cf" else " ") if _invisible(ch) else ch for ch in source
-        )
-    joined = _join_continuations(source)
-    if joined != source:
-        notes.append("uses line continuations (backslash-newline)")
-        if "<<" in source:
-            notes.append("mixes line continuations with a here-document")
-    return joined, notes
-
-
-def _join_continuations(source: str) -> str:
-    """Remove backslash-newline outside single quotes and comments, as bash's reader does."""
-    out: list[str] = []
-    i, n = 0, len(source)
-    state = "plain"
-    while i < n:
-        ch = source[i]
-        if state == "single":
-            out.append(ch)
-            if ch == "'":
-                state = "plain"
-            i += 1
-            continue
-        if state == "comment":
-            out.append(ch)
-            if ch == "\n":
-                state = "plain"
-            i += 1
-            continue
-        if ch == "\\" and i + 1 < n:
-            if source[i + 1] == "\n":
-                i += 2
-                continue
-            out.append(source[i:i + 2])
-            i += 2
-            continue
-        if state == "double":
-            if ch == '"':
-                state = "plain"
-        elif ch == "'":
-            state = "single"
-        elif ch == '"':
-            state = "double"
-        elif ch == "#" and (not out or out[-1][-1:] in (" ", "\t", "\n", ";", "&", "|", "(")):
-            state = "comment"
-        out.append(ch)
-        i += 1
-    return "".join(out)
+_SOURCE: ContextVar[bytes] = ContextVar("_SOURCE", default=b"")
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
 def _text(node: Node) -> str:
-    return node.text.decode("utf-8", errors="replace")
+    """The node's original text (the parser only ever sees the ASCII stand-in, see `parse`)."""
+    return _SOURCE.get()[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
 
 
 def _unescape_plain(text: str) -> str:
@@ -425,10 +360,22 @@ class _Walker:
 
 
 def parse(source: str) -> Script:
-    """Parse normalised bash source into a `Script` (never raises on bad syntax)."""
-    tree = _parser().parse(source.encode("utf-8"))
-    walker = _Walker()
-    walker.walk(tree.root_node, 0, None)
-    if tree.root_node.has_error and not any("parsed" in i.reason for i in walker.script.issues):
-        walker.issue(source, "could not be parsed as shell syntax")
+    """Parse normalised bash source into a `Script` (never raises on bad syntax).
+
+    The grammar's external scanner has crashed the process on rare non-ASCII input,
+    so the parser sees a copy with every non-ASCII byte replaced by ``a``. Bash treats
+    those bytes as ordinary word characters (look-alike whitespace is already gone),
+    so the structure is the same, and byte offsets are unchanged, so every word's
+    text is read back from the original.
+    """
+    raw = source.encode("utf-8")
+    token = _SOURCE.set(raw)
+    try:
+        tree = _parser().parse(_NON_ASCII.sub(b"a", raw))
+        walker = _Walker()
+        walker.walk(tree.root_node, 0, None)
+        if tree.root_node.has_error and not any("parsed" in i.reason for i in walker.script.issues):
+            walker.issue(source, "could not be parsed as shell syntax")
+    finally:
+        _SOURCE.reset(token)
     return walker.script
