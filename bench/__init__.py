@@ -1,4 +1,4 @@
-"""The claude-proxy benchmark suite: `python -m bench` (see bench/README in the main README).
+"""The claude-proxy benchmark suite: `python -m bench` (see "Benchmarks" in the README).
 
 Nothing here is collected by pytest (no test_*.py names; testpaths is tests/).
 """

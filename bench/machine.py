@@ -45,7 +45,7 @@ def describe() -> dict:
     for name, argv in (("wrk", ["wrk", "--version"]), ("nginx", ["nginx", "-v"])):
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
-            tools[name] = (out.stdout + out.stderr).strip().splitlines()[0]
+            tools[name] = (out.stdout + out.stderr).strip().splitlines()[0].split(" Copyright")[0]
         except (OSError, subprocess.SubprocessError, IndexError):
             tools[name] = "not installed"
     return {
