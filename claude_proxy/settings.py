@@ -69,7 +69,7 @@ class LimitsSettings(_Section):
     requests_per_minute: int = Field(0, ge=0)
     input_tokens_per_minute: int = Field(0, ge=0)
     shared_state: str | None = None
-    max_concurrent: int = Field(100, ge=0)
+    max_concurrent: int = Field(1000, ge=0)
     queue_size: int = Field(100, ge=0)
     queue_timeout: float = Field(10.0, ge=0)
     body_timeout: float = Field(30.0, gt=0)

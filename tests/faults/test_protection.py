@@ -28,7 +28,8 @@ def _settings(**sections):
     return parse_settings(data)
 
 
-async def _client(aiohttp_client, settings, gate_event: asyncio.Event | None = None, request_log=None):
+async def _client(aiohttp_client, settings, gate_event: asyncio.Event | None = None, request_log=None,
+                  **session_options):
     seen = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -45,7 +46,7 @@ async def _client(aiohttp_client, settings, gate_event: asyncio.Event | None = N
     app.router.add_get("/health", health)
     Protection(settings, request_log, env={}).install(app)
     app.router.add_route("*", "/v1/{tail:.*}", handler)
-    return await aiohttp_client(app), seen
+    return await aiohttp_client(app, **session_options), seen
 
 
 async def test_access_key_required_and_stripped_before_forwarding(aiohttp_client):
@@ -117,6 +118,26 @@ async def test_over_the_cap_and_queue_is_529_not_a_hang(aiohttp_client):
     assert ready["requests"] == {"in_flight": 3, "queued": 1}
     release.set()
     assert [r.status for r in await asyncio.gather(*first)] == [200, 200, 200]
+
+
+async def test_defaults_hold_hundreds_of_streams_open_at_once(aiohttp_client):
+    """Claude Code fans out; the default cap must not turn a few hundred open streams into 529s."""
+    import aiohttp
+
+    release = asyncio.Event()
+    client, seen = await _client(aiohttp_client, _settings(), gate_event=release,
+                                 connector=aiohttp.TCPConnector(limit=0))
+    held = [asyncio.create_task(client.post("/v1/messages", json={})) for _ in range(300)]
+
+    async def all_arrived() -> None:
+        while len(seen) < 300:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(all_arrived(), 30)
+    ready = await (await client.get("/health/ready")).json()
+    assert ready["requests"] == {"in_flight": 300, "queued": 0}
+    release.set()
+    assert [r.status for r in await asyncio.gather(*held)] == [200] * 300
 
 
 async def test_body_over_the_limit_is_413_and_slow_body_408(aiohttp_client):
