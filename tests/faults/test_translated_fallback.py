@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anthropic
-import pytest
-from aiohttp import web
 
 from claude_proxy.proxy.server import start_server
 from claude_proxy.settings import parse_settings
 from tests.support.faulty_upstream import FaultyUpstream
 from tests.support.recording_log import RecordingLog
-from tests.translate.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-async def fake_openai(fixtures_dir: Path):
-    fake = FakeOpenAI(fixtures_dir)
-    runner = web.AppRunner(fake.app(), handler_cancellation=True, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    yield fake
-    await runner.cleanup()
+from tests.translate.conftest import fake_openai  # noqa: F401  (the fixture, shared with tests/translate)
 
 
 async def test_529_forever_falls_back_to_a_translated_backend(fake_openai, monkeypatch):
