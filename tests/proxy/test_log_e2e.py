@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import anthropic
 import pytest
 
 from claude_proxy.proxy.requestlog import RequestLog
+from tests.log.conftest import read_rows as rows
 from tests.support.fake_anthropic import Reply, split_events
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
@@ -20,14 +19,6 @@ CLIENT_KEY = "sk-ant-api03-clientSECRETvalue-7f3a"
 UPSTREAM_KEY = "sk-ant-api03-configuredSECRET-9d2c"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # model names in the fixtures
 
-
-def rows(path: Path) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM requests ORDER BY rowid")]
-    finally:
-        conn.close()
 
 
 async def test_sdk_calls_become_rows_with_usage_and_the_proxy_id(start_proxy, make_settings, fake_upstream, tmp_path):
