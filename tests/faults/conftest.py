@@ -17,13 +17,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from tests.support.faulty_upstream import FaultyUpstream
+from tests.support.faulty_upstream import FaultyUpstream, wait_until  # noqa: F401  (re-exported for the tests)
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -133,10 +133,3 @@ def row_for(db: Path, entry_id: str, timeout: float = 10.0) -> dict[str, Any]:
     raise AssertionError(f"no log row {entry_id}")
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()

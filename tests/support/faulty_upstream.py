@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from aiohttp import web
 
@@ -81,6 +82,16 @@ class Received:
     outcome: str = "pending"  # done | cancelled | reset | refused
 
 
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate()`` until it is true or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
 @dataclass
 class FaultyUpstream:
     """The misbehaving upstream; see the module docstring for the faults."""
@@ -110,12 +121,7 @@ class FaultyUpstream:
 
     def wait_for(self, predicate, timeout: float = 5.0) -> bool:
         """Poll ``predicate()`` until true or ``timeout``; for events that happen in the server thread."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        return wait_until(predicate, timeout)
 
     # --- the server ---------------------------------------------------------------------
     def app(self) -> web.Application:
