@@ -14,9 +14,9 @@ import logging
 import time
 from typing import Mapping
 
-import aiohttp
 from aiohttp import web
 
+from claude_proxy.proxy import http1
 from claude_proxy.proxy.capture import BodyCapture
 from claude_proxy.proxy.errors import ProxyError, error_event
 from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
@@ -30,7 +30,7 @@ CLIENT_CLOSED = 499
 # Non-streamed bodies up to this size with a Content-Length are relayed whole, in one write.
 WHOLE_BODY_MAX = 64 * 1024
 # What reading the upstream body can raise when the upstream fails mid-body.
-UPSTREAM_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
+UPSTREAM_READ_ERRORS = (http1.BodyError, asyncio.TimeoutError)
 
 
 def frame_terminator(last_bytes: bytes) -> bytes:
@@ -45,10 +45,10 @@ def frame_terminator(last_bytes: bytes) -> bytes:
 def _describe_read_failure(exc: BaseException, host: str) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return f"upstream {host} stopped sending in the middle of the response (read timed out)"
-    return f"upstream {host} closed the connection in the middle of the response ({type(exc).__name__})"
+    return f"upstream {host} {exc}"
 
 
-async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: LogEntry,
+async def relay(request: web.Request, upstream: http1.Response, entry: LogEntry,
                 started: float, log_cap: int, extra_headers: Mapping[str, str] | None = None) -> web.StreamResponse:
     """Stream ``upstream`` to the client; fills the entry's status, timings and body copy.
 
@@ -105,7 +105,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse, entry: L
             upstream.close()
 
 
-async def _relay_whole(upstream: aiohttp.ClientResponse, entry: LogEntry, started: float, log_cap: int,
+async def _relay_whole(upstream: http1.Response, entry: LogEntry, started: float, log_cap: int,
                        extra_headers: Mapping[str, str] | None) -> web.Response:
     """A small body of known length: read it whole, answer in one write (cheaper than streaming).
 
@@ -131,7 +131,7 @@ async def _relay_whole(upstream: aiohttp.ClientResponse, entry: LogEntry, starte
 
 
 async def _fail_mid_body(request: web.Request, response: web.StreamResponse,
-                         upstream: aiohttp.ClientResponse, entry: LogEntry, exc: BaseException,
+                         upstream: http1.Response, entry: LogEntry, exc: BaseException,
                          last_bytes: bytes) -> None:
     host = f"{upstream.url.host}:{upstream.url.port}"
     message = _describe_read_failure(exc, host)

@@ -31,7 +31,7 @@ from claude_proxy.proxy.retry import Outcome, RetryPolicy, send_with_retries
 from claude_proxy.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
-    import aiohttp
+    from claude_proxy.proxy.http1 import Response as UpstreamResponse
 
     from claude_proxy.proxy.requestlog import LogEntry
     from claude_proxy.proxy.routing import Route
@@ -101,17 +101,17 @@ def _fallbacks(request: web.Request, state: "ProxyState", prepared: Any, route: 
     return targets
 
 
-async def _discard(response: "aiohttp.ClientResponse") -> None:
+async def _discard(response: "UpstreamResponse") -> None:
     response.close()
 
 
-def _status_of(response: "aiohttp.ClientResponse") -> tuple[int, Mapping[str, str]]:
+def _status_of(response: "UpstreamResponse") -> tuple[int, Mapping[str, str]]:
     return response.status, response.headers
 
 
 async def send_resilient(request: web.Request, state: "ProxyState", upstream: Upstream, prepared: Any,
                          entry: "LogEntry", route: "Route | None" = None,
-                         ) -> "aiohttp.ClientResponse | web.StreamResponse":
+                         ) -> "UpstreamResponse | web.StreamResponse":
     """Send ``prepared`` to ``upstream`` with retries, then to ``route``'s fallbacks, until headers arrive.
 
     Returns the upstream response to relay, or, when an ``openai`` fallback took
@@ -129,10 +129,10 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
     on_retry = (lambda a: metrics.retried(a.status)) if metrics else None
     method, path_qs = prepared.method, prepared.path_qs
 
-    def send_route(name: str, first_number: int) -> Awaitable[Outcome["aiohttp.ClientResponse"]]:
+    def send_route(name: str, first_number: int) -> Awaitable[Outcome["UpstreamResponse"]]:
         target = by_name[name]
 
-        async def send() -> "aiohttp.ClientResponse":
+        async def send() -> "UpstreamResponse":
             assert target.upstream is not None
             return await target.upstream.send(method, path_qs, target.headers, target.body)
 

@@ -1,29 +1,24 @@
-"""The upstream client: one pooled session that sends a request until its headers arrive.
+"""The upstream client: one keep-alive pool that sends a request until its headers arrive.
 
 This is the seam for retries, fallbacks and routing: `Upstream.send` either returns
-an `aiohttp.ClientResponse` whose body has not been read yet, or raises a
-`ProxyError` (502 unreachable, 504 timed out) that says which host failed and why.
-Bytes cross untouched: no decompression, no auto-added headers, no cookies, no
-redirects followed.
+an `http1.Response` whose body has not been read yet, or raises a `ProxyError`
+(502 unreachable, 504 timed out) that says which host failed and why. Bytes cross
+untouched: no decompression, no auto-added headers, no cookies, no redirects followed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import ssl
 from typing import Mapping
 
-import aiohttp
 from yarl import URL
 
+from claude_proxy.proxy import http1
 from claude_proxy.proxy.errors import ProxyError
 
 log = logging.getLogger(__name__)
-
-# aiohttp adds these when the caller did not; a pass-through must not.
-_NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
 class Upstream:
@@ -41,7 +36,8 @@ class Upstream:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._prefix = parsed.raw_path.rstrip("/")
+        self._pool: http1.ConnectionPool | None = None
 
     @property
     def display(self) -> str:
@@ -50,53 +46,41 @@ class Upstream:
 
     async def start(self) -> None:
         """Open the pool; must run on the serving event loop."""
-        connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0, ttl_dns_cache=300,
-                                         ssl=ssl.create_default_context())
-        timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=self.connect_timeout,
-                                        sock_read=self.read_timeout)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=False,
-            skip_auto_headers=_NO_AUTO_HEADERS, cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False, raise_for_status=False,
-        )
+        self._pool = http1.ConnectionPool(self.url, connect_timeout=self.connect_timeout,
+                                          read_timeout=self.read_timeout, limit=self.pool_size,
+                                          tls=ssl.create_default_context())
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def send(self, method: str, path_qs: str, headers: Mapping[str, str],
-                   body: bytes) -> aiohttp.ClientResponse:
+                   body: bytes) -> http1.Response:
         """Send one request and wait for the response headers; the caller reads and releases it."""
-        if self._session is None:
+        if self._pool is None:
             raise RuntimeError("Upstream.start() was not called")
-        url = URL(self.base_url + path_qs, encoded=True)
         try:
-            return await self._session.request(
-                method, url, headers=headers, data=body or None, allow_redirects=False,
-                compress=None, chunked=None,
-            )
-        except aiohttp.ConnectionTimeoutError:
+            return await self._pool.request(method, self._prefix + path_qs, headers.items(), body)
+        except http1.ConnectTimeout:
             raise ProxyError(504, f"upstream {self.display} did not accept a connection within "
                                   f"{self.connect_timeout:g}s") from None
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
+        except http1.ResponseTimeout:
             raise ProxyError(504, f"upstream {self.display} sent no response within "
                                   f"{self.read_timeout:g}s") from None
-        except aiohttp.ClientConnectorCertificateError as exc:
+        except http1.CertificateError as exc:
             raise ProxyError(502, f"upstream {self.display}: TLS certificate verification failed "
-                                  f"({exc.certificate_error})") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise ProxyError(502, f"cannot reach upstream {self.display}: {describe_os_error(exc)}") from None
-        except aiohttp.ServerDisconnectedError:
-            raise ProxyError(502, f"upstream {self.display} closed the connection before "
-                                  "answering") from None
-        except aiohttp.ClientError as exc:
-            raise ProxyError(502, f"upstream {self.display} failed: {type(exc).__name__}: {exc}") from None
+                                  f"({exc.reason})") from None
+        except http1.ConnectError as exc:
+            raise ProxyError(502, f"cannot reach upstream {self.display}: {describe_os_error(exc.os_error)}") from None
+        except http1.UpstreamError as exc:
+            raise ProxyError(502, f"upstream {self.display} {exc}") from None
+        except ValueError as exc:  # a line break in a header: nothing an HTTP/1.1 request can carry
+            raise ProxyError(400, f"cannot forward the request: {exc}") from None
 
 
-def describe_os_error(exc: aiohttp.ClientConnectorError) -> str:
+def describe_os_error(os_error: OSError) -> str:
     """The human part of a connect failure: 'connection refused', 'name not resolved', ..."""
-    os_error = exc.os_error
     code = getattr(os_error, "errno", None)
     if isinstance(code, int) and code > 0:
         reason = os.strerror(code)
