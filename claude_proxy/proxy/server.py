@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import signal
 import sys
@@ -107,6 +108,7 @@ async def serve_until_stopped(settings: Settings, request_log: RequestLog | None
     shutdown is done so a late signal cannot turn a clean exit into a kill.
     """
     server = await start_server(settings, request_log, host, port, reuse_port)
+    _settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -130,6 +132,17 @@ async def serve_until_stopped(settings: Settings, request_log: RequestLog | None
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, signal.SIG_IGN)  # already stopping: a late signal must not kill the exit
+
+
+def _settle_heap() -> None:
+    """Move everything start-up built out of the garbage collector's sight.
+
+    Modules, settings and the app are long-lived; a full collection would walk them
+    all again and again under load, and each walk is a pause every in-flight request
+    waits out (the p99). ``gc.freeze`` parks them in a permanent generation.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run(settings: Settings, request_log: RequestLog | None = None, host: str | None = None,

@@ -54,6 +54,7 @@ async def test_recorded_text_stream(proxy_for, routed_settings, fake_openai):
     assert sent.path == "/v1/chat/completions"
     assert sent.headers["Authorization"] == f"Bearer {BACKEND_KEY}"
     assert CLIENT_KEY not in json.dumps(sent.headers)
+    assert sent.headers["User-Agent"].startswith("claude-proxy/")  # some providers refuse requests without one
     assert sent.body["stream"] is True and sent.body["stream_options"] == {"include_usage": True}
     assert sent.body["messages"] == MESSAGES
 

@@ -1,4 +1,4 @@
-"""Serving Anthropic requests from an OpenAI-compatible backend: the aiohttp side of translation.
+"""Serving Anthropic requests from an OpenAI-compatible backend: the HTTP side of translation.
 
 ``OpenAIRelay.messages`` sends the translated request to ``{base_url}/chat/completions``
 with the backend's key and headers and answers in Anthropic's shape. Before the first
@@ -13,12 +13,15 @@ import asyncio
 import json
 import logging
 import re
+import ssl
 import time
 from typing import TYPE_CHECKING, Any, Mapping
-from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
+from yarl import URL
+
+from claude_proxy import __version__
+from claude_proxy.proxy import http1
 
 from claude_proxy.proxy.capture import BodyCapture
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROUTE_HEADER = "x-claude-proxy-route"
+USER_AGENT = f"claude-proxy/{__version__}"
 
 
 def completions_url(backend: "BackendSettings") -> str:
@@ -55,7 +59,7 @@ def masked(headers: Mapping[str, str]) -> dict[str, str]:
 
 def backend_headers(backend: "BackendSettings", stream: bool) -> dict[str, str]:
     """The headers sent to the provider: never the client's own credentials."""
-    headers = {"content-type": "application/json", "accept-encoding": "identity",
+    headers = {"content-type": "application/json", "accept-encoding": "identity", "user-agent": USER_AGENT,
                "accept": "text/event-stream" if stream else "application/json"}
     if backend.api_key:
         headers["authorization"] = f"Bearer {backend.api_key}"
@@ -97,25 +101,25 @@ def count_tokens_response(body: dict[str, Any], route_label: str) -> web.Respons
 class OpenAIRelay:
     """One client session for every OpenAI-compatible backend; close it at shutdown."""
 
-    def __init__(self, session: aiohttp.ClientSession | None = None, *, pool_size: int = 100) -> None:
-        self._session = session
-        self._owned = session is None
+    def __init__(self, *, pool_size: int = 100) -> None:
         self._pool_size = pool_size
+        self._pools: dict[tuple[Any, ...], http1.ConnectionPool] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            # No cookie jar: cookies one provider sets must not follow another client's request.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300),
-                cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
-            )
-            self._owned = True
-        return self._session
+    def _pool(self, backend: "BackendSettings", url: URL) -> http1.ConnectionPool:
+        """The keep-alive pool for one provider origin and its timeouts (no cookies, no redirects)."""
+        key = (url.scheme, url.host, url.port, backend.connect_timeout, backend.timeout)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = http1.ConnectionPool(
+                url.origin(), connect_timeout=backend.connect_timeout, read_timeout=backend.timeout,
+                limit=self._pool_size, tls=ssl.create_default_context())
+        return pool
 
     async def close(self) -> None:
-        """Close the session if this relay opened it."""
-        if self._owned and self._session is not None and not self._session.closed:
-            await self._session.close()
+        """Close every provider connection."""
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
 
     async def messages(self, request: web.Request, body: dict[str, Any], route: "Route", *,
                        entry: "LogEntry | None" = None, headers: Mapping[str, str] | None = None,
@@ -143,25 +147,20 @@ class OpenAIRelay:
             estimate = estimate_input_tokens(body)
         except MALFORMED as exc:
             return self._fail(entry, malformed(exc), extra)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=backend.connect_timeout,
-                                        sock_read=None if stream else backend.timeout)
+        url = URL(completions_url(backend))
         try:
-            upstream = await asyncio.wait_for(
-                self._client().post(completions_url(backend), data=payload, timeout=timeout,
-                                    headers=backend_headers(backend, stream), allow_redirects=False),
-                timeout=backend.timeout,
-            )
-        except asyncio.TimeoutError:
+            upstream = await self._pool(backend, url).request(
+                "POST", url.raw_path_qs, backend_headers(backend, stream).items(), payload)
+        except (http1.ConnectTimeout, http1.ResponseTimeout):
             return self._fail(entry, ProxyError(504, f"{route.backend_name} did not answer within {backend.timeout:g}s"), extra)
-        except aiohttp.ClientError as exc:
-            host = urlsplit(backend.base_url).netloc
-            return self._fail(entry, ProxyError(502, f"cannot reach {route.backend_name} at {host}: {exc}"), extra)
+        except (http1.UpstreamError, ValueError) as exc:
+            return self._fail(entry, ProxyError(502, f"cannot reach {route.backend_name} at {url.raw_authority}: {exc}"), extra)
         if entry is not None:
             entry.request_headers = masked(backend_headers(backend, stream))
             entry.response_headers = dict(upstream.headers)
         try:
             if upstream.status >= 300:
-                raw = await self._read_all(upstream, backend.timeout)
+                raw = await self._read_all(upstream)
                 return self._fail(entry, upstream_error(upstream.status, raw, upstream.headers, route.backend_name), extra)
             if "request-id" not in extra and upstream.headers.get("x-request-id"):
                 extra["request-id"] = upstream.headers["x-request-id"]
@@ -172,21 +171,22 @@ class OpenAIRelay:
         finally:
             upstream.release()
 
-    async def _read_all(self, upstream: aiohttp.ClientResponse, timeout: float) -> bytes:
+    async def _read_all(self, upstream: http1.Response) -> bytes:
+        """The body (each read waits at most the backend's timeout), or nothing when it breaks."""
         try:
-            return await asyncio.wait_for(upstream.read(), timeout=timeout)
-        except (asyncio.TimeoutError, aiohttp.ClientError):
+            return await upstream.read()
+        except (asyncio.TimeoutError, http1.UpstreamError):
             return b""
 
-    async def _json(self, upstream: aiohttp.ClientResponse, route: "Route", backend: "BackendSettings", model: str,
+    async def _json(self, upstream: http1.Response, route: "Route", backend: "BackendSettings", model: str,
                     estimate: int, entry: "LogEntry | None", extra: dict[str, str], *,
                     as_stream: bool = False) -> web.StreamResponse:
         """A whole completion; sent as a stream when the client asked for one and the provider ignored it."""
         try:
-            raw = await asyncio.wait_for(upstream.read(), timeout=backend.timeout)
+            raw = await upstream.read()
         except asyncio.TimeoutError:
             return self._fail(entry, ProxyError(504, f"{route.backend_name} stopped sending its answer"), extra)
-        except aiohttp.ClientError as exc:
+        except http1.UpstreamError as exc:
             return self._fail(entry, ProxyError(502, f"{route.backend_name} broke off its answer: {exc}"), extra)
         try:
             completion = json.loads(raw)
@@ -207,7 +207,7 @@ class OpenAIRelay:
             entry.ttfb_ms = (time.time() - entry.started_at) * 1000
         return web.Response(status=200, body=body, content_type=kind, headers=extra)
 
-    async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse, route: "Route",
+    async def _stream(self, request: web.Request, upstream: http1.Response, route: "Route",
                       backend: "BackendSettings", model: str, estimate: int, entry: "LogEntry | None",
                       extra: dict[str, str], log_cap: int) -> web.StreamResponse:
         translator = StreamTranslator(model, input_estimate=estimate)
@@ -243,7 +243,7 @@ class OpenAIRelay:
                 chunk = read.result()
                 read = None
                 if not chunk and not translator.received:
-                    raise aiohttp.ClientPayloadError("the stream ended before any event")
+                    raise http1.BodyError("the stream ended before any event")
                 out = translator.feed(chunk) if chunk else translator.finish()
                 if translator.error_status is not None and response is None:
                     error = upstream_error(translator.error_status, json.dumps(
@@ -258,7 +258,7 @@ class OpenAIRelay:
             if entry is not None:
                 entry.status = 499
                 entry.error = "client closed the connection"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (http1.UpstreamError, asyncio.TimeoutError) as exc:
             reason = "went silent" if isinstance(exc, asyncio.TimeoutError) else f"broke off the stream ({exc})"
             message = f"{route.backend_name} {reason}"
             if response is None:
