@@ -18,23 +18,7 @@ import pytest
 from claude_proxy.proxy import http1
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.upstream import Upstream
-from tests.support.raw_upstream import reply, response, silent
-
-
-async def fetch(pool: http1.ConnectionPool, method: str = "GET", target: str = "/", headers=(),
-                body: bytes = b"") -> tuple[http1.Response, bytes]:
-    """One whole exchange: the response and its body, the connection handed back."""
-    resp = await pool.request(method, target, list(headers), body)
-    data = await resp.read()
-    resp.release()
-    return resp, data
-
-
-async def read_chunks(resp: http1.Response) -> list[bytes]:
-    chunks = []
-    while chunk := await resp.readany():
-        chunks.append(chunk)
-    return chunks
+from tests.support.raw_upstream import fetch, read_chunks, reply, response, silent
 
 
 async def send_via_upstream(url: str, *, read_timeout: float = 2.0, headers=None) -> ProxyError:

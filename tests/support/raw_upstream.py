@@ -9,6 +9,8 @@ needs to check: connections made, requests seen, and which connections the clien
 - ``reply(*parts, close=False, hang=False)``: a script that writes ``parts`` one by one.
 - ``response(body, status=..., headers=..., version=..., length=True)``: response bytes.
 - ``silent``: a script that never answers (it waits for the client to hang up).
+
+And, for the client side: ``fetch(pool, ...)`` (one whole exchange) and ``read_chunks(response)``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable
+
+from claude_proxy.proxy import http1
 
 
 @dataclass
@@ -137,3 +141,20 @@ class RawUpstream:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
+
+
+async def fetch(pool: http1.ConnectionPool, method: str = "GET", target: str = "/",
+                headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> tuple[http1.Response, bytes]:
+    """One whole exchange: the response and its body, the connection handed back."""
+    resp = await pool.request(method, target, list(headers), body)
+    data = await resp.read()
+    resp.release()
+    return resp, data
+
+
+async def read_chunks(resp: http1.Response) -> list[bytes]:
+    """``readany()`` until the end of the body."""
+    chunks = []
+    while chunk := await resp.readany():
+        chunks.append(chunk)
+    return chunks
