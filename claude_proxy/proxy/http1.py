@@ -167,6 +167,9 @@ class Response:
         data = b"".join(self._chunks)
         self._chunks.clear()
         self._buffered = 0
+        if self._paused and self._conn is not None:  # the last chunks paused it: the next exchange reads
+            self._paused = False
+            self._conn.resume()
         return data
 
     async def _wait(self) -> None:
