@@ -350,6 +350,9 @@ class _Connection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
+        response = self._response
+        if response is not None and not response._done:  # or connection_lost takes our close for its end
+            response._fail(BodyError("response was cut short: the proxy closed the connection"))
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
