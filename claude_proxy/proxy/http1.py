@@ -433,6 +433,10 @@ class ConnectionPool:
             self._slot_waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():  # woken, but leaving: wake the next instead
+                    self._wake_one()
+                raise
             finally:
                 if waiter in self._slot_waiters:
                     self._slot_waiters.remove(waiter)
