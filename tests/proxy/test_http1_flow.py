@@ -20,7 +20,7 @@ import pytest
 from claude_proxy.proxy import http1
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.upstream import Upstream
-from tests.support.raw_upstream import Conn, Request, fetch, read_chunks, reply, response, silent
+from tests.support.raw_upstream import Conn, Request, fetch, reply, response, silent
 
 CL_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
