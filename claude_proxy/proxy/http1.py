@@ -167,6 +167,9 @@ class Response:
         data = b"".join(self._chunks)
         self._chunks.clear()
         self._buffered = 0
+        if self._paused and self._conn is not None:  # the last chunks paused it: the next exchange reads
+            self._paused = False
+            self._conn.resume()
         return data
 
     async def _wait(self) -> None:
@@ -347,6 +350,9 @@ class _Connection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
+        response = self._response
+        if response is not None and not response._done:  # or connection_lost takes our close for its end
+            response._fail(BodyError("response was cut short: the proxy closed the connection"))
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
@@ -427,6 +433,10 @@ class ConnectionPool:
             self._slot_waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():  # woken, but leaving: wake the next instead
+                    self._wake_one()
+                raise
             finally:
                 if waiter in self._slot_waiters:
                     self._slot_waiters.remove(waiter)

@@ -8,21 +8,29 @@
 - ``proxy``: ``start_proxy()`` with the defaults.
 - ``serve_process(*args, config=None)``: a real ``claude-proxy serve`` child (see
   tests/support/proxy_process.py), killed after the test if still running.
+- ``raw_upstream(script=reply(response()), tls=None)``: a started `RawUpstream`
+  (tests/support/raw_upstream.py) for byte-level upstream answers; closed after the test.
+- ``make_pool(url, **options)``: an `http1.ConnectionPool` to ``url`` (2 s timeouts, limit 10
+  unless given); closed after the test.
 """
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
 import yaml
+from yarl import URL
 
+from claude_proxy.proxy.http1 import ConnectionPool
 from claude_proxy.proxy.requestlog import RequestLog
 from claude_proxy.proxy.server import RunningServer, start_server
 from claude_proxy.settings import Settings, parse_settings
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.proxy_process import ServeProcess
+from tests.support.raw_upstream import RawUpstream, Script, reply, response
 
 MakeSettings = Callable[..., Settings]
 
@@ -89,3 +97,31 @@ async def serve_process(cli_env: dict[str, str], tmp_path: Path):
     yield start
     for proc in procs:
         await proc.kill()
+
+
+@pytest.fixture
+async def raw_upstream():
+    servers: list[RawUpstream] = []
+
+    async def start(script: Script | None = None, tls: ssl.SSLContext | None = None) -> RawUpstream:
+        server = await RawUpstream(script or reply(response()), tls).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def make_pool():
+    pools: list[ConnectionPool] = []
+
+    def make(url: str, **options: Any) -> ConnectionPool:
+        pool = ConnectionPool(URL(url), **{"connect_timeout": 2.0, "read_timeout": 2.0, "limit": 10, **options})
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.close()
