@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import ssl
 from typing import Mapping
 
@@ -19,6 +20,8 @@ from claude_proxy.proxy import http1
 from claude_proxy.proxy.errors import ProxyError
 
 log = logging.getLogger(__name__)
+
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
 
 
 class Upstream:
@@ -82,6 +85,9 @@ class Upstream:
 def describe_os_error(os_error: OSError) -> str:
     """The human part of a connect failure: 'connection refused', 'name not resolved', ..."""
     code = getattr(os_error, "errno", None)
+    if code is None:  # "Multiple exceptions: [Errno 111] ..., [Errno 111] ...": every address of the name failed
+        codes = set(_ERRNO.findall(str(os_error)))
+        code = int(codes.pop()) if len(codes) == 1 else None
     if isinstance(code, int) and code > 0:
         reason = os.strerror(code)
     else:

@@ -18,7 +18,7 @@ import pytest
 
 from claude_proxy.proxy import http1
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.upstream import Upstream
+from claude_proxy.proxy.upstream import Upstream, describe_os_error
 from tests.support.raw_upstream import fetch, read_chunks, reply, response, silent
 
 
@@ -216,6 +216,14 @@ async def test_connection_refused(make_pool):
     assert str(error) == f"cannot reach upstream 127.0.0.1:{port}: connection refused"
 
 
+async def test_connection_refused_on_every_address_of_a_name_is_still_one_plain_reason():
+    with socket.socket() as held:  # localhost is often both ::1 and 127.0.0.1: Python then says "Multiple exceptions"
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        error = await send_via_upstream(f"http://localhost:{port}")
+    assert str(error) == f"cannot reach upstream localhost:{port}: connection refused"
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="relies on Linux dropping SYNs to a full accept queue")
 async def test_connect_timeout_when_the_listen_backlog_is_full(make_pool):
     with socket.socket() as listener:
@@ -292,3 +300,12 @@ async def test_silence_mid_body_times_out_after_the_read_timeout(raw_upstream, m
     assert 0.25 < time.monotonic() - started < 1.5
     resp.close()
     await asyncio.wait_for(server.conns[0].eof.wait(), 2)
+
+
+def test_a_multiple_exceptions_error_with_one_cause_reads_as_that_cause():
+    # what asyncio raises when each address of a name fails with its own message
+    error = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 9, 0, 0), "
+                    "[Errno 111] Connect call failed ('127.0.0.1', 9)")
+    assert describe_os_error(error) == "connection refused"
+    mixed = OSError("Multiple exceptions: [Errno 111] Connect call failed, [Errno 101] Network is unreachable")
+    assert describe_os_error(mixed).startswith("multiple exceptions")
