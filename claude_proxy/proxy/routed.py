@@ -10,7 +10,6 @@ renamed only when the route says so. ``GET /v1/models`` lists the routed names.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.headers import ID_HEADER
 from claude_proxy.proxy.requestlog import LogEntry
@@ -123,7 +123,7 @@ class Routing:
         if route.model and route.model != model:
             body = body if body is not None else _parse(prepared.body)
             body["model"] = route.model
-            prepared.body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            prepared.body = jsonio.dumps(body)
         backend = route.backend
         if backend is None:
             return
@@ -150,7 +150,7 @@ class Routing:
 
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = jsonio.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProxyError(400, f"request body is not valid JSON ({exc}); routing needs to read it") from None
     if not isinstance(body, dict):

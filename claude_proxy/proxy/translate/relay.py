@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from aiohttp import web
 from yarl import URL
 
+from claude_proxy.proxy.translate import jsonio
 from claude_proxy import __version__
 from claude_proxy.proxy import http1
 
@@ -142,8 +143,7 @@ class OpenAIRelay:
         if entry is not None:
             entry.stream = stream
         try:
-            payload = json.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)),
-                                 ensure_ascii=False).encode("utf-8")
+            payload = jsonio.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)))
             estimate = estimate_input_tokens(body)
         except MALFORMED as exc:
             return self._fail(entry, malformed(exc), extra)
@@ -189,7 +189,7 @@ class OpenAIRelay:
         except http1.UpstreamError as exc:
             return self._fail(entry, ProxyError(502, f"{route.backend_name} broke off its answer: {exc}"), extra)
         try:
-            completion = json.loads(raw)
+            completion = jsonio.loads(raw)
         except ValueError:
             return self._fail(entry, ProxyError(502, f"{route.backend_name} answered with something that is not JSON"), extra)
         if not isinstance(completion, dict) or "choices" not in completion:
@@ -199,7 +199,7 @@ class OpenAIRelay:
             body = message_events(message)
             kind = "text/event-stream"
         else:
-            body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+            body = jsonio.dumps(message)
             kind = "application/json"
         if entry is not None:
             entry.status = 200

@@ -7,11 +7,11 @@ listed in the README; everything else is carried over.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.translate.response import provider_tool_id
 from claude_proxy.proxy.translate.schema import strip_keywords
 
@@ -161,7 +161,7 @@ def _assistant(content: Any) -> dict[str, Any] | None:
             calls.append({
                 "id": provider_tool_id(block["id"]),
                 "type": "function",
-                "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)},
+                "function": {"name": block["name"], "arguments": jsonio.dumps_text(block.get("input") or {})},
             })
         elif kind not in ("thinking", "redacted_thinking"):
             log.debug("dropping assistant block of type %r", kind)

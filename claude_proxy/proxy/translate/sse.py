@@ -8,9 +8,10 @@ network chunks) and yields complete events, following the WHATWG event-stream ru
 from __future__ import annotations
 
 import codecs
-import json
 from dataclasses import dataclass
 from typing import Any, Iterator
+
+from claude_proxy.proxy.translate import jsonio
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def _next_break(text: str, start: int) -> int:
 
 def encode_event(payload: dict[str, Any]) -> bytes:
     """One Anthropic SSE frame: ``event: <type>`` then the compact JSON ``data:`` line."""
-    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    data = jsonio.dumps_text(payload)
     return f"event: {payload['type']}\ndata: {data}\n\n".encode("utf-8")
 
 

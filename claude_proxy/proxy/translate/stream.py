@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.translate.errors import error_type
 from claude_proxy.proxy.translate.response import client_tool_id, new_message_id, reasoning_text, stop_reason, usage
 from claude_proxy.proxy.translate.sse import SSEParser, encode_event
@@ -128,7 +129,7 @@ class StreamTranslator:
             self._end(out)
             return
         try:
-            chunk = json.loads(data)
+            chunk = jsonio.loads(data)
         except ValueError:
             self._glued(data, out)
             return
@@ -138,7 +139,7 @@ class StreamTranslator:
         """Providers that forget blank lines glue several JSON objects (or [DONE]) into one event."""
         lines = [line.strip() for line in data.split("\n") if line.strip()]
         try:
-            chunks = [json.loads(line) for line in lines if line != "[DONE]"]
+            chunks = [jsonio.loads(line) for line in lines if line != "[DONE]"]
         except ValueError:
             log.warning("skipping an upstream SSE event that is not JSON: %.200r", data)
             return
@@ -245,7 +246,7 @@ class StreamTranslator:
         self._last_tool_key = key
         arguments = function.get("arguments")
         if isinstance(arguments, dict):
-            arguments = json.dumps(arguments, ensure_ascii=False)
+            arguments = jsonio.dumps_text(arguments)
         arguments = arguments if isinstance(arguments, str) else ""
         if block.closed:
             if arguments.strip():
@@ -377,7 +378,7 @@ def message_events(message: dict[str, Any]) -> bytes:
             delta = {"type": "thinking_delta", "thinking": block["thinking"]}
         else:
             empty = {**block, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"], ensure_ascii=False)}
+            delta = {"type": "input_json_delta", "partial_json": jsonio.dumps_text(block["input"])}
         out.append(encode_event({"type": "content_block_start", "index": index, "content_block": empty}))
         out.append(encode_event({"type": "content_block_delta", "index": index, "delta": delta}))
         out.append(encode_event({"type": "content_block_stop", "index": index}))

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from typing import Any
+
+from claude_proxy.proxy.translate import jsonio
 
 _LETTERS = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1))
 _DIGITS = b"0123456789"
@@ -104,13 +105,13 @@ def _block(block: Any, tally: _Tally) -> None:
             tally.fixed += PDF_PAGE_TOKENS
     elif kind == "tool_use":
         tally.texts.append(block.get("name", ""))
-        tally.texts.append(json.dumps(block.get("input") or {}, ensure_ascii=False))
+        tally.texts.append(jsonio.dumps_text(block.get("input") or {}))
     elif kind == "tool_result":
         _content(block.get("content"), tally)
     elif kind == "thinking":
         tally.texts.append(block.get("thinking", ""))
     else:
-        tally.texts.append(json.dumps(block, ensure_ascii=False))
+        tally.texts.append(jsonio.dumps_text(block))
 
 
 def _content(content: Any, tally: _Tally) -> None:
@@ -133,7 +134,7 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     tools = body.get("tools") or []
     if tools:
         tally.fixed += TOOLS_PREAMBLE
-        tally.texts.extend(json.dumps(t, ensure_ascii=False) for t in tools)
+        tally.texts.extend(jsonio.dumps_text(t) for t in tools)
     for message in body.get("messages") or []:
         tally.fixed += MESSAGE_OVERHEAD
         _content(message.get("content") if isinstance(message, dict) else None, tally)
