@@ -5,7 +5,8 @@ thread-based `RequestLog` (row building, batching, lock waits and migrations sta
 one place) and feeds it the entries the proxy writes to its stdin (`logwire` frames).
 It reports ``ready`` or the reason the file cannot be opened, then its counters every
 `STATUS_SECONDS` while they change, and forwards its log records to the proxy's
-logging. When stdin ends (the proxy is closing the log, or died) it writes everything
+logging. While its queue is full it stops reading, so the pipe fills and the proxy's
+own queue takes the rest: entries are dropped (and counted) only there. When stdin ends (the proxy is closing the log, or died) it writes everything
 it received, reports its final counters and exits 0.
 
 SIGINT, SIGTERM and SIGHUP are ignored: the proxy decides when the writer stops, by
@@ -117,6 +118,7 @@ def main(argv: list[str]) -> int:
         with open(inbound, "rb", buffering=READ_BUFFER) as stream:
             for entries in read_frames(stream):
                 for entry in entries:
+                    log.wait_for_room()  # a full queue stops the reading, never drops: the pipe holds the rest
                     log.record(entry)
     except (WireError, ValueError, TypeError, EOFError) as exc:  # a frame this code cannot read: a bug
         logger.error("request log writer: unreadable data from the proxy (%s); writing what arrived, then stopping",

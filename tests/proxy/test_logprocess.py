@@ -237,3 +237,23 @@ def test_settings_build_the_process_log(tmp_path: Path) -> None:
     _write(log.path, [make_entry()], bodies=False)
     (row,) = read_rows(log.path)
     assert row["request_body"] is None and row["response_body"] is None
+
+
+def test_a_writer_that_falls_behind_stops_reading_rather_than_dropping(tmp_path: Path) -> None:
+    """Bursts that each fit the queue, sent while the file is locked: they wait in the pipe, none is dropped."""
+    db = tmp_path / "requests.db"
+    write_entries(db, [])
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    log = ProcessRequestLog(db, queue_size=50, busy_timeout=60)
+    log.start()
+    for burst in range(4):
+        for i in range(50):
+            log.record(make_entry(path=f"/v1/messages?burst={burst}&i={i}"))
+        assert wait_until(lambda: log.queue_depth == 50 * (burst + 1) and not log._pending)
+    assert log.dropped == 0 and log.queue_depth == 200
+    holder.execute("COMMIT")
+    holder.close()
+    log.close()
+    assert (log.written, log.dropped) == (200, 0)
+    assert len(read_rows(db)) == 200
