@@ -6,8 +6,9 @@ one place) and feeds it the entries the proxy writes to its stdin (`logwire` fra
 It reports ``ready`` or the reason the file cannot be opened, then its counters every
 `STATUS_SECONDS` while they change, and forwards its log records to the proxy's
 logging. While its queue is full it stops reading, so the pipe fills and the proxy's
-own queue takes the rest: entries are dropped (and counted) only there. When stdin ends (the proxy is closing the log, or died) it writes everything
-it received, reports its final counters and exits 0.
+own queue takes the rest: entries are dropped (and counted) only there. When stdin
+ends (the proxy is closing the log, or died) it writes everything it received,
+reports its final counters and exits 0.
 
 SIGINT, SIGTERM and SIGHUP are ignored: the proxy decides when the writer stops, by
 closing the pipe, so a Ctrl-C or a SIGTERM sent to every process cannot cost rows
