@@ -42,7 +42,8 @@ def _varied_entries(fixtures_dir: Path) -> list:
     anthropic = fixtures_dir / "anthropic"
     full = (anthropic / "anthropic-stream-tool-use.sse").read_bytes()
     text = (anthropic / "anthropic-stream-basic-text.sse").read_bytes()
-    entries = [make_entry(fixtures_dir, name) for name in sorted(p.name for p in anthropic.glob("anthropic-stream-*.sse"))]
+    streams = sorted(p.name for p in anthropic.glob("anthropic-stream-*.sse"))
+    entries = [make_entry(fixtures_dir, name) for name in streams]
     entries += [
         make_entry(response_body=(anthropic / "anthropic-response-message-text.json").read_bytes()),
         make_entry(status=529, requested_model="claude-opus-4-1",
