@@ -17,6 +17,8 @@ import yaml
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from claude_proxy.errors import SettingsError
+# Defined beside the request log's masking (which must not import pydantic); re-exported here.
+from claude_proxy.proxy.masking import mask_secret  # noqa: F401
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
@@ -321,13 +323,6 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
 
 
 SECRET_KEYS = re.compile(r"(api_key|auth_keys|token|secret|password)", re.I)
-
-
-def mask_secret(value: str) -> str:
-    """Show only the last four characters of a secret."""
-    if not value:
-        return value
-    return "****" + value[-4:] if len(value) > 8 else "****"
 
 
 def masked(data: Any, key: str = "") -> Any:

@@ -74,7 +74,7 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     import sys
 
     from claude_proxy.proxy.access import AccessKeys
-    from claude_proxy.proxy.requestlog import RequestLog
+    from claude_proxy.proxy.logprocess import ProcessRequestLog
     from claude_proxy.proxy.server import ServeError, run
     from claude_proxy.settings import load_settings
 
@@ -85,8 +85,9 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def make_log() -> "RequestLog | None":
-        return RequestLog.from_settings(settings.log) if settings.log.enabled else None
+    def make_log() -> "ProcessRequestLog | None":
+        # Rows are built and written by a child process (one per worker), off the serving GIL.
+        return ProcessRequestLog.from_settings(settings.log) if settings.log.enabled else None
 
     request_log = make_log() if settings.server.workers == 1 else None
 

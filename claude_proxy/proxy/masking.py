@@ -13,7 +13,6 @@ import re
 from functools import lru_cache
 from typing import Iterable, Mapping
 
-from claude_proxy.settings import mask_secret
 
 SECRET_HEADERS = frozenset({
     "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie",
@@ -27,6 +26,13 @@ _KEYLIKE = re.compile(r"(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}|eyJ[A-Za-z0-9_\-]{8,}\.
                       r"|(?<=Bearer )[A-Za-z0-9_\-.~+/=]{12,}", re.I)
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
 MIN_SCRUB_LEN = 8
+
+
+def mask_secret(value: str) -> str:
+    """Show only the last four characters of a secret."""
+    if not value:
+        return value
+    return "****" + value[-4:] if len(value) > 8 else "****"
 
 
 @lru_cache(maxsize=2048)

@@ -151,6 +151,17 @@ class RequestLog:
             return
         self._queue.put(entry)
 
+    def wait_for_room(self, poll: float = 0.01) -> None:
+        """Block while the queue is full and the writer is working through it.
+
+        For a caller that can wait instead of having entries dropped: the writer
+        process, which then stops reading its pipe, so the proxy is the one place
+        where entries are dropped (and counted).
+        """
+        while (self._queue.qsize() >= self.queue_size and self._thread is not None
+               and self._thread.is_alive()):
+            time.sleep(poll)
+
     def close(self, timeout: float | None = None) -> None:
         """Drain the queue and stop the writer (blocking: call it in a thread from async code)."""
         with self._close_lock:

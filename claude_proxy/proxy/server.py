@@ -150,9 +150,10 @@ def run(settings: Settings, request_log: RequestLog | None = None, host: str | N
         reuse_port: bool = False) -> None:
     """Blocking entry point for the CLI; uses uvloop when it is installed.
 
-    The request-log writer is a thread: with CPython's default 5 ms switch interval the
-    event loop could wait that long for the GIL whenever the writer is busy, which shows
-    up as per-event stream delay and p99 latency. 0.5 ms bounds that wait.
+    Other threads share the GIL with the event loop (the request log's feeder, which hands
+    entries to its writer process, and ``to_thread`` work): with CPython's default 5 ms
+    switch interval the event loop could wait that long for the GIL whenever one is busy,
+    which shows up as per-event stream delay and p99 latency. 0.5 ms bounds that wait.
     """
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     coro = serve_until_stopped(settings, request_log, host, port, on_ready, reuse_port)

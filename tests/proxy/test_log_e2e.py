@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from claude_proxy.proxy.requestlog import RequestLog
 from tests.log.conftest import read_rows as rows
 from tests.support.fake_anthropic import Reply, split_events
+from tests.support.proxy_process import ServeProcess
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 CLIENT_KEY = "sk-ant-api03-clientSECRETvalue-7f3a"
@@ -121,3 +124,91 @@ async def test_unusable_log_file_is_one_clear_line(cli, cli_env, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("claude-proxy: error: cannot open the request log")
     assert "Traceback" not in result.stderr
+
+
+def _log_writer_of(pid: int) -> int:
+    """The pid of ``serve``'s request-log writer process (a child running claude_proxy.proxy.logwriter)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"claude_proxy.proxy.logwriter" in cmdline:
+            return int(entry)
+    raise AssertionError(f"no log writer process under pid {pid}")
+
+
+async def _ready(client: aiohttp.ClientSession, url: str) -> tuple[int, dict]:
+    async with client.get(url + "/health/ready") as resp:
+        return resp.status, await resp.json()
+
+
+async def test_ctrl_c_to_the_whole_process_group_loses_no_row(fake_upstream, fixtures_dir, cli_env, tmp_path):
+    """Ctrl-C reaches every process of the foreground group; a stream still in flight finishes and is logged."""
+    db = tmp_path / "serve.db"
+    proc = await ServeProcess(["--upstream", fake_upstream.url, "--log-db", str(db)], cli_env, cwd=tmp_path,
+                              new_session=True).start()
+    ids = []
+    async with aiohttp.ClientSession() as client:
+        for i in range(20):
+            body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8, "stream": i % 2 == 1,
+                               "messages": MESSAGES}).encode()
+            async with client.post(proc.url + "/v1/messages", data=body, headers={"x-api-key": CLIENT_KEY}) as resp:
+                await resp.read()
+                ids.append(resp.headers["x-claude-proxy-id"])
+        events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
+        fake_upstream.enqueue(Reply.sse(events, delay=0.1))
+        body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8, "stream": True, "messages": MESSAGES})
+        async with client.post(proc.url + "/v1/messages", data=body.encode(),
+                               headers={"x-api-key": CLIENT_KEY}) as resp:
+            ids.append(resp.headers["x-claude-proxy-id"])
+            first = await resp.content.readline()
+            stopping = asyncio.ensure_future(proc.stop(signal.SIGINT, group=True))
+            rest = await resp.read()
+    assert await stopping == 0
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    assert b"message_stop" in first + rest, "the in-flight stream was finished, not cut"
+    found = rows(db)
+    assert sorted(r["id"] for r in found) == sorted(ids)
+    assert all(r["status"] == 200 and r["output_tokens"] for r in found)
+    assert all(CLIENT_KEY not in r["request_headers"] for r in found)
+
+
+async def test_ready_reports_the_log_writer_and_serving_outlives_it(fake_upstream, cli_env, tmp_path):
+    db = tmp_path / "serve.db"
+    proc = await ServeProcess(["--upstream", fake_upstream.url, "--log-db", str(db)], cli_env, cwd=tmp_path).start()
+    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": MESSAGES}).encode()
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.post(proc.url + "/v1/messages", data=body, headers={"x-api-key": CLIENT_KEY}) as resp:
+                assert resp.status == 200
+            status, ready = await _ready(client, proc.url)
+            assert status == 200 and ready["log"]["healthy"] is True, ready
+            for _ in range(200):  # written within ~0.1 s: the feeder's and the writer's gathering
+                if rows(db):
+                    break
+                await asyncio.sleep(0.05)
+
+            os.kill(_log_writer_of(proc.proc.pid), signal.SIGKILL)
+            for _ in range(200):
+                status, ready = await _ready(client, proc.url)
+                if status == 503:
+                    break
+                await asyncio.sleep(0.05)
+            assert status == 503 and ready["log"] == {"healthy": False, "queue_depth": 0}, ready
+            assert "request log writer is not healthy" in ready["problems"]
+            async with client.get(proc.url + "/health") as resp:
+                assert (await resp.json())["status"] == "degraded"
+            for _ in range(3):  # still serving; the entries are counted as dropped
+                async with client.post(proc.url + "/v1/messages", data=body,
+                                       headers={"x-api-key": CLIENT_KEY}) as resp:
+                    assert resp.status == 200 and (await resp.json())["content"]
+    finally:
+        assert await proc.stop(signal.SIGTERM) == 0
+    errors = [line for line in proc.stderr.decode().splitlines() if "writer process" in line]
+    assert len(errors) == 1 and "ERROR" in errors[0] and "exited with code -9" in errors[0], proc.stderr.decode()
+    assert len(rows(db)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -17,11 +18,16 @@ READY = b"export ANTHROPIC_BASE_URL="
 
 @dataclass
 class ServeProcess:
-    """A ``claude-proxy serve --port 0`` child; ``url`` is read from its start-up line."""
+    """A ``claude-proxy serve --port 0`` child; ``url`` is read from its start-up line.
+
+    ``new_session=True`` starts it as the leader of its own process group, so a test can
+    signal the whole group as a terminal's Ctrl-C does (``stop(sig, group=True)``).
+    """
 
     args: list[str]
     env: dict[str, str]
     cwd: Path | None = None
+    new_session: bool = False
     proc: asyncio.subprocess.Process | None = None
     url: str = ""
     stdout: bytes = b""
@@ -32,7 +38,7 @@ class ServeProcess:
         cmd = [sys.executable, "-m", "claude_proxy", "serve", "--port", "0", *self.args]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, env=self.env, cwd=self.cwd, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+            stderr=asyncio.subprocess.PIPE, start_new_session=self.new_session)
         await asyncio.wait_for(self._read_url(), timeout)
         await asyncio.wait_for(self._wait_healthy(), timeout)
         return self
@@ -62,11 +68,16 @@ class ServeProcess:
                     pass
                 await asyncio.sleep(0.05)
 
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Send ``sig`` and wait; returns the exit code and keeps the remaining output."""
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0, group: bool = False) -> int:
+        """Send ``sig`` (to its whole process group with ``group``) and wait; returns the exit
+        code and keeps the remaining output."""
         assert self.proc is not None
         if self.proc.returncode is None:
-            self.proc.send_signal(sig)
+            if group:
+                assert self.new_session, "only a process started with new_session leads its own group"
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
         out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
         self.stdout = b"".join(self.lines) + out
         self.stderr = err
