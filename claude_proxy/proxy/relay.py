@@ -118,9 +118,12 @@ async def _relay_whole(upstream: http1.Response, entry: LogEntry, started: float
         upstream.close()
         raise ProxyError(502, _describe_read_failure(exc, f"{upstream.url.host}:{upstream.url.port}")) from None
     entry.ttfb_ms = (time.perf_counter() - started) * 1000
-    capture = BodyCapture(log_cap)
-    capture.add(body)
-    capture.fill(entry)
+    if len(body) <= log_cap:  # the usual case: the log shares the bytes, no copy
+        entry.response_body, entry.response_size = body, len(body)
+    else:
+        capture = BodyCapture(log_cap)
+        capture.add(body)
+        capture.fill(entry)
     upstream.release()
     response = web.Response(status=upstream.status, reason=upstream.reason, body=body,
                             headers=client_response_headers(upstream.headers))
