@@ -257,10 +257,87 @@ def _odd_cases() -> list[Case]:
     ]
 
 
+def _ev(data: dict[str, Any]) -> bytes:
+    return sse(str(data["type"]), data)
+
+
+_START = _ev({"type": "message_start", "message": {"id": "msg_edge", "type": "message", "role": "assistant",
+                                                   "content": [], "model": "claude-edge", "usage": {"input_tokens": 3}}})
+
+
+def _block(index: int, block: dict[str, Any]) -> bytes:
+    return _ev({"type": "content_block_start", "index": index, "content_block": block})
+
+
+def _delta(index: Any, delta: dict[str, Any]) -> bytes:
+    return _ev({"type": "content_block_delta", "index": index, "delta": delta})
+
+
+def _text(index: Any, text: Any) -> bytes:
+    return _delta(index, {"type": "text_delta", "text": text})
+
+
+def _stream_edge_cases() -> list[Case]:
+    """Streams that take the assembler off its usual path: interleaving, replacing, odd values, odd framing."""
+    stop = _ev({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}})
+    bodies = {
+        "interleaved-blocks": [_START, _block(0, {"type": "thinking", "thinking": ""}), _block(1, {"type": "text"}),
+                               _delta(0, {"type": "thinking_delta", "thinking": "hm"}), _text(1, "a"),
+                               _delta(0, {"type": "signature_delta", "signature": "sig1"}), _text(1, 5),
+                               _delta(0, {"type": "thinking_delta", "thinking": None}), _text(1, ["x"]),
+                               _delta(0, {"type": "signature_delta", "signature": "sig2"}), _text(1, "b"), stop],
+        "block-replaced-mid-text": [_START, _block(0, {"type": "text", "text": "x"}), _text(0, "a"), _text(0, "b"),
+                                    _block(0, {"type": "text", "text": "y"}), _text(0, "c"), stop],
+        "content-replaced-by-delta": [_START, _block(0, {"type": "text", "text": ""}), _text(0, "a"),
+                                      _ev({"type": "message_delta", "delta": {"content": [{"type": "text"}]}}),
+                                      _text(0, "b"), stop],
+        "non-string-text-start": [_START, _block(0, {"type": "text", "text": 7}), _text(0, "a"), stop],
+        "gapped-indices": [_START, _block(2, {"type": "text", "text": ""}), _text(2, "z"), _text(0, "lost"),
+                           _text(-1, "neg"), _text("1", "str"), _text(5, "far"), stop],
+        "two-message-starts": [_START, _block(0, {"type": "text", "text": ""}), _text(0, "first"), _START,
+                               _block(0, {"type": "text", "text": ""}), _text(0, "second"), stop],
+        "before-start-and-unknown": [_text(0, "early"), _ev({"type": "ping"}), _START,
+                                     _delta(0, {"type": "mystery_delta"}), _ev({"type": "mystery"}),
+                                     _block(0, {"type": "text", "text": ""}),
+                                     _delta(0, {"type": "citations_delta", "citation": {"n": 1}}), stop],
+        "tool-inputs": [_START, _block(0, {"type": "tool_use", "id": "t0", "name": "a", "input": {}}),
+                        _delta(0, {"type": "input_json_delta", "partial_json": '{"big": 123456789012345678901234,'}),
+                        _delta(0, {"type": "input_json_delta", "partial_json": ' "nan": NaN, "s": "\\ud800'}),
+                        _ev({"type": "content_block_stop", "index": 0}),
+                        _block(1, {"type": "tool_use", "id": "t1", "name": "b", "input": {}}),
+                        _delta(1, {"type": "input_json_delta", "partial_json": '[1, 2]'}),
+                        _ev({"type": "content_block_stop", "index": 1}),
+                        _block(2, {"type": "tool_use", "id": "t2", "name": "c", "input": {}}),
+                        _delta(2, {"type": "input_json_delta", "partial_json": '{"cut": "abc'}), stop],
+    }
+    framing = {
+        "comments-and-fields": b": hello\nid: 1\nretry: 5\n" + _START + b"event: content_block_start\ndata:" +
+        _block(0, {"type": "text", "text": ""}).split(b"data: ", 1)[1] + b"data\n\n" + b"event:content_block_delta\n"
+        b'data: {"type":"content_block_delta","index":0,\ndata: "delta":{"type":"text_delta","text":"two lines"}}\n\n'
+        b"event: with: colon\n\n\n\n" + stop + b"event: message_stop\n" + b'data: {"type": "message_stop"}',
+        "cr-only": (_START + _block(0, {"type": "text", "text": ""}) + _text(0, "cr") + stop).replace(b"\n", b"\r"),
+        "bom-and-untyped": b"\xef\xbb\xbf" + _START + b'data: {"index":0,"content_block":{"type":"text"}}\n\n'
+        + b'event: content_block_delta\ndata: {"index":0,"delta":{"type":"text_delta","text":"untyped"}}\n\n'
+        + b"data: [1, 2]\n\ndata: not json\n\n" + stop,
+        "escapes": _START + _block(0, {"type": "text", "text": ""}) + b'event: content_block_delta\ndata: '
+        b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\\ud83d\\ude00 \\ud800 \\u00e9"}}'
+        b"\n\n" + stop,
+    }
+    cases = [(f"stream-edge:{name}", _streamed(700 + i, b"".join(parts)), {}) for i, (name, parts) in
+             enumerate(sorted(bodies.items()))]
+    cases += [(f"stream-edge:{name}", _streamed(720 + i, body), {}) for i, (name, body) in
+              enumerate(sorted(framing.items()))]
+    tail_error = bench_stream(50)
+    cases.append(("stream-edge:tail-with-error", _streamed(730, tail_error[:1200], response_tail=(
+        tail_error[-300:] + b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+        b"\"message\":\"Overloaded\"}}\n\n"), response_size=len(tail_error) + 90), {}))
+    return cases
+
+
 def cases(fixtures: Path) -> list[Case]:
     """Every golden case as ``(name, entry, build_row options)``; names are unique."""
     every = (_fixture_cases(fixtures) + _header_cases() + _query_cases() + _encoding_cases()
-             + _size_cases() + _odd_cases())
+             + _size_cases() + _odd_cases() + _stream_edge_cases())
     assert len({name for name, _, _ in every}) == len(every)
     return every
 
@@ -278,11 +355,12 @@ def pinned(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def outcome(build: Callable[..., dict[str, Any]], item: LogEntry, options: dict[str, Any]) -> dict[str, Any]:
-    """The row ``build`` makes (pinned), or ``{"raises": type}`` for an entry it refuses."""
+    """The row ``build`` makes (pinned), or ``{"raises": "Type: message"}`` for an entry it refuses
+    (the message is what the fallback row's error column says)."""
     try:
         return pinned(build(item, **options))
     except Exception as exc:  # the golden file pins which entries are refused, too
-        return {"raises": type(exc).__name__}
+        return {"raises": f"{type(exc).__name__}: {exc}"}
 
 
 def main(argv: list[str]) -> int:
@@ -293,7 +371,7 @@ def main(argv: list[str]) -> int:
     from tests.conftest import FIXTURES
 
     rows = {name: outcome(build_row, item, options) for name, item, options in cases(FIXTURES)}
-    GOLDEN.write_text(json.dumps(rows, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    GOLDEN.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(rows)} rows to {GOLDEN}")
     return 0
 
