@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
+
+from claude_proxy.proxy.logjson import encode_ascii
 
 
 SECRET_HEADERS = frozenset({
@@ -51,16 +53,34 @@ def _mask_value(value: str) -> tuple[str, list[str]]:
     return mask_secret(value), [value]
 
 
-@lru_cache(maxsize=4096)
-def _mask_header(name: str, value: str) -> tuple[str, tuple[str, ...]]:
-    """One header's masked value and the clear secrets in it (cached: most headers repeat)."""
+def _may_hold_key(value: str) -> bool:
+    """False only where `_KEYLIKE` cannot match, found at a fraction of the regex's cost.
+
+    Every match is 12 characters or more and, in ASCII text (where ignoring case is
+    plain lower-casing), holds ``k-`` or ``eyj`` or follows ``bearer ``.
+    """
+    if len(value) < 12:
+        return False
+    if not value.isascii():
+        return True
+    lowered = value.lower()
+    return "k-" in lowered or "eyj" in lowered or "bearer " in lowered
+
+
+def _masked_header(name: str, value: str) -> tuple[str, tuple[str, ...]]:
+    """One header's masked value and the clear secrets in it."""
     if is_secret_name(name):
         masked, found = _mask_value(value)
         return masked, tuple(found)
+    if not _may_hold_key(value):
+        return value, ()
     found = _KEYLIKE.findall(value)
     for secret in found:
         value = value.replace(secret, mask_secret(secret))
     return value, tuple(found)
+
+
+_mask_header = lru_cache(maxsize=4096)(_masked_header)  # most headers repeat
 
 
 def mask_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -76,6 +96,46 @@ def mask_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]
         masked[name], found = _mask_header(name, str(value))
         secrets.extend(found)
     return masked, [s for s in secrets if len(s) >= MIN_SCRUB_LEN]
+
+
+# (name, value) as the proxy saw them -> (lower-cased name, the masked member's JSON text, secrets
+# long enough to scrub). A plain dict, emptied when full: cheaper per hit than an lru_cache, and
+# most headers repeat from one exchange to the next.
+_MEMBERS: dict[tuple[Any, Any], tuple[str, str, tuple[str, ...]]] = {}
+MEMBERS_CACHED = 4096
+
+
+def _member(name: Any, value: Any) -> tuple[str, str, tuple[str, ...]]:
+    lowered = str(name).lower()
+    masked, found = _masked_header(lowered, str(value))
+    if found:
+        found = tuple([s for s in found if len(s) >= MIN_SCRUB_LEN])
+    return lowered, encode_ascii(lowered) + ": " + encode_ascii(masked), found
+
+
+def mask_headers_json(headers: Mapping[str, str]) -> tuple[str, list[str]]:
+    """``json.dumps`` of :func:`mask_headers`' dict, and its secrets: the same text, built from cached parts.
+
+    Each header's masked ``"name": "value"`` text is computed once per distinct pair;
+    a name spelled twice keeps its first place and its last value, as in the dict.
+    """
+    members: dict[str, str] = {}
+    secrets: list[str] = []
+    cache = _MEMBERS
+    for item in headers.items():
+        try:
+            hit = cache.get(item)
+        except TypeError:  # an unhashable value: mask it, just don't keep it
+            hit = _member(*item)
+        if hit is None:
+            hit = _member(*item)
+            if len(cache) >= MEMBERS_CACHED:
+                cache.clear()
+            cache[item] = hit
+        members[hit[0]] = hit[1]
+        if hit[2]:
+            secrets.extend(hit[2])
+    return "{" + ", ".join(members.values()) + "}", secrets
 
 
 def mask_query(path: str) -> tuple[str, list[str]]:
@@ -96,18 +156,34 @@ def mask_query(path: str) -> tuple[str, list[str]]:
     return head + masked, [s for s in secrets if len(s) >= MIN_SCRUB_LEN]
 
 
-def scrub(data: bytes, secrets: Iterable[str]) -> bytes:
-    """Replace every clear occurrence of the given secrets in a body with its masked form."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
+def ordered_secrets(secrets: Iterable[str]) -> list[str]:
+    """The distinct secrets, longest first: the order scrubbing replaces them in (a long
+    secret that contains a shorter one is masked whole)."""
+    return sorted(set(secrets), key=len, reverse=True)
+
+
+def scrub_ordered(data: bytes, ordered: list[str]) -> bytes:
+    """:func:`scrub` with the secrets already put in order by :func:`ordered_secrets`."""
+    for secret in ordered:
         raw = secret.encode("utf-8", errors="ignore")
         if raw and raw in data:
             data = data.replace(raw, mask_secret(secret).encode())
     return data
 
 
-def scrub_text(text: str, secrets: Iterable[str]) -> str:
-    """The ``str`` twin of :func:`scrub`."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
+def scrub_text_ordered(text: str, ordered: list[str]) -> str:
+    """:func:`scrub_text` with the secrets already put in order by :func:`ordered_secrets`."""
+    for secret in ordered:
         if secret and secret in text:
             text = text.replace(secret, mask_secret(secret))
     return text
+
+
+def scrub(data: bytes, secrets: Iterable[str]) -> bytes:
+    """Replace every clear occurrence of the given secrets in a body with its masked form."""
+    return scrub_ordered(data, ordered_secrets(secrets))
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """The ``str`` twin of :func:`scrub`."""
+    return scrub_text_ordered(text, ordered_secrets(secrets))
