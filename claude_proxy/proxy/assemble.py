@@ -20,7 +20,7 @@ from claude_proxy.proxy.logjson import loads
 from claude_proxy.proxy.logsse import SSEEvent, after_first_boundary, looks_like_sse, parse_sse, sse_events
 
 __all__ = ["Assembled", "SSEEvent", "assemble", "assemble_json", "assemble_stream", "looks_like_sse",
-           "parse_partial_json", "parse_sse", "usage_of"]
+           "parse_partial_json", "parse_sse", "read_answer", "usage_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -252,19 +252,27 @@ def assemble_stream(body: bytes | str, *, tail: bytes = b"") -> Assembled:
     return asm.result()
 
 
+def read_answer(body: bytes) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """A non-streamed response body's (message, error, problem): what `assemble_json` keeps,
+    without building an `Assembled` (the log writer reads one per exchange)."""
+    try:
+        payload = jiter.from_json(body)
+    except ValueError:
+        return None, None, "response body is not JSON"
+    if not isinstance(payload, dict):
+        return None, None, "response body is not a JSON object"
+    kind = payload.get("type")
+    if kind == "error":
+        return None, _error_text(payload) or "error", None
+    return (payload if kind == "message" else None), None, None
+
+
 def assemble_json(body: bytes | str) -> Assembled:
     """Read a non-streamed response: a message, an error document, or neither."""
-    try:
-        payload = jiter.from_json(body if isinstance(body, bytes) else body.encode("utf-8"))
-    except ValueError:
-        return Assembled(problems=["response body is not JSON"])
-    if not isinstance(payload, dict):
-        return Assembled(problems=["response body is not a JSON object"])
-    if payload.get("type") == "error":
-        return Assembled(error=_error_text(payload) or "error", complete=True)
-    if payload.get("type") == "message":
-        return Assembled(message=payload, complete=True)
-    return Assembled(complete=True)
+    message, error, problem = read_answer(body if isinstance(body, bytes) else body.encode("utf-8"))
+    if problem is not None:
+        return Assembled(problems=[problem])
+    return Assembled(message=message, error=error, complete=True)
 
 
 def assemble(body: bytes, *, stream: bool | None = None, tail: bytes = b"") -> Assembled:

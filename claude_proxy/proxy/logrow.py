@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import jiter
 
-from claude_proxy.proxy.assemble import Assembled, assemble, looks_like_sse
+from claude_proxy.proxy.assemble import Assembled, assemble, read_answer
 from claude_proxy.proxy.logjson import dumps_unicode
+from claude_proxy.proxy.logsse import looks_like_sse
 from claude_proxy.proxy.masking import (
-    mask_headers_json, mask_query, ordered_secrets, scrub_ordered, scrub_text_ordered)
+    mask_headers_json, mask_query, mask_response_headers_json, ordered_secrets, scrub_ordered, scrub_text_ordered)
 
 if TYPE_CHECKING:
     from claude_proxy.proxy.requestlog import LogEntry
@@ -45,21 +46,14 @@ def _cut(body: bytes, limit: int) -> tuple[str, bool]:
     return body.decode("utf-8", errors="replace"), truncated
 
 
-def _round(ms: float | None) -> float | None:
-    return None if ms is None else round(ms, 2)
-
-
-def starts_with(body: bytes, prefixes: bytes | tuple[bytes, ...], width: int) -> bool:
-    """``body.lstrip()[:width].startswith(prefixes)`` without copying a long body to strip it."""
-    head = body[:64].lstrip()
-    if len(head) < width and len(body) > 64:  # a long run of whitespace first: do it the slow way
-        head = body.lstrip()
-    return head[:width].startswith(prefixes)
-
-
 def _request_fields(body: bytes) -> dict[str, Any]:
     """The top-level fields of a JSON request body, or {} when it is not one (or too big)."""
-    if not body or len(body) > PARSE_LIMIT or not starts_with(body, b"{", 1):
+    if not body or len(body) > PARSE_LIMIT:
+        return {}
+    head = body[:64].lstrip()
+    if not head and len(body) > 64:  # a long run of whitespace first: strip it all (no copy otherwise)
+        head = body.lstrip()
+    if not head.startswith(b"{"):
         return {}
     try:
         parsed = jiter.from_json(body)  # several times faster than json.loads on long prompts
@@ -94,56 +88,58 @@ def _assemble(entry: LogEntry, body: bytes, stream: bool) -> Assembled:
     return assemble(body, stream=stream, tail=entry.response_tail if stream else b"")
 
 
-def _content_headers(headers: dict[str, str]) -> tuple[str, str]:
-    """The first Content-Encoding and Content-Type values, whatever their names' case ("" if absent)."""
-    encoding = content_type = None
+def _header(headers: dict[str, str], name: str) -> str:
     for key, value in headers.items():
-        lowered = key.lower()
-        if lowered == "content-encoding" and encoding is None:
-            encoding = str(value)
-        elif lowered == "content-type" and content_type is None:
-            content_type = str(value)
-        if encoding is not None and content_type is not None:
-            break
-    return encoding or "", content_type or ""
+        if key.lower() == name:
+            return str(value)
+    return ""
 
 
 def _attempt_log(entry: LogEntry) -> str | None:
     return json.dumps(entry.attempt_log) if len(entry.attempt_log) > 1 else None
 
 
-def _int(usage: dict[str, Any], name: str) -> int | None:
-    value = usage.get(name)
-    return value if isinstance(value, int) else None
-
-
 def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 << 20) -> tuple[Any, ...]:
     """The column values for ``entry``, in `COLUMNS` order: masked, parsed, assembled and cut to the cap.
 
     Steps run in the order they always have, so an entry that cannot be processed
-    fails with the same error (which its fallback row records).
+    fails with the same error (which its fallback row records). This runs once per
+    exchange in the writer, so small helpers are written out in it.
     """
     request_headers, secrets = mask_headers_json(entry.request_headers)
-    response_headers, more = mask_headers_json(entry.response_headers)
+    response_headers, more, content = mask_response_headers_json(entry.response_headers)
     path, in_query = mask_query(entry.path)
     secrets += more + in_query
 
     fields = _request_fields(entry.request_body) if entry.requested_model is None else {}
-    encoding, content_type = _content_headers(entry.response_headers)
-    response_body = decode_body(entry.response_body, encoding.strip().lower())
+    if content is None:  # a header name that is not a str: the lookups decide what it means
+        encoding = _header(entry.response_headers, "content-encoding")
+        response_body = decode_body(entry.response_body, encoding.strip().lower())
+        content_type = _header(entry.response_headers, "content-type")
+    else:
+        encoding, content_type = content
+        response_body = decode_body(entry.response_body, encoding.strip().lower())
     stream = (entry.stream or "text/event-stream" in content_type or looks_like_sse(response_body)
               or fields.get("stream") is True)
-    assembled = _assemble(entry, response_body, stream)
-    message = assembled.message or {}
+    if stream or type(response_body) is not bytes or not response_body or len(response_body) > PARSE_LIMIT:
+        assembled = _assemble(entry, response_body, stream)
+        answer, answer_error = assembled.message, assembled.error
+    else:  # the usual JSON answer, read without the layers around it
+        answer, answer_error, _ = read_answer(response_body)
+    message = answer or {}
     usage = message.get("usage")
-    if not isinstance(usage, dict):
-        usage = {}
+    if isinstance(usage, dict):
+        input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+        cache_read, cache_creation = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+    else:
+        input_tokens = output_tokens = cache_read = cache_creation = None
     model = fields.get("model")
-    duration_ms, ttfb_ms = _round(entry.duration_ms), _round(entry.ttfb_ms)
+    duration_ms = None if entry.duration_ms is None else round(entry.duration_ms, 2)
+    ttfb_ms = None if entry.ttfb_ms is None else round(entry.ttfb_ms, 2)
     requested = entry.requested_model or (model if isinstance(model, str) else None)
     upstream_model = entry.upstream_model or message.get("model")
-    ordered = ordered_secrets(secrets) if secrets else secrets
-    error = scrub_text_ordered(entry.error, ordered) if entry.error else assembled.error
+    ordered = secrets if len(secrets) < 2 else ordered_secrets(secrets)  # one secret (the API key): no sort
+    error = scrub_text_ordered(entry.error, ordered) if entry.error else answer_error
     attempt_log = _attempt_log(entry)
     request_bytes = max(entry.request_size or 0, len(entry.request_body))
     response_bytes = max(entry.response_size or 0, len(entry.response_body))
@@ -153,16 +149,17 @@ def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 
     if bodies:
         request_body, request_truncated = _cut(scrub_ordered(entry.request_body, ordered), max_body_bytes)
         response_body_text, response_truncated = _cut(scrub_ordered(response_body, ordered), max_body_bytes)
-        if assembled.message is not None:
-            message_text = scrub_text_ordered(dumps_unicode(assembled.message), ordered)
+        if answer is not None:
+            message_text = scrub_text_ordered(dumps_unicode(answer), ordered)
     # A body the proxy already cut counts as truncated even when what it kept fits the cap.
     return (
         entry.id, entry.started_at, duration_ms, ttfb_ms, entry.method, path, requested, upstream_model,
         int(stream), entry.status, request_headers, response_headers, request_body, response_body_text,
         int(request_truncated or request_bytes > len(entry.request_body)),
         int(response_truncated or response_bytes > len(entry.response_body)),
-        message_text, _int(usage, "input_tokens"), _int(usage, "output_tokens"),
-        _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens"),
+        message_text, input_tokens if isinstance(input_tokens, int) else None,
+        output_tokens if isinstance(output_tokens, int) else None, cache_read if isinstance(cache_read, int) else None,
+        cache_creation if isinstance(cache_creation, int) else None,
         message.get("stop_reason"), error, entry.route, entry.attempts, request_bytes, response_bytes, attempt_log,
     )
 

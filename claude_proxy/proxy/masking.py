@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Union
 
 from claude_proxy.proxy.logjson import encode_ascii
 
@@ -99,18 +99,60 @@ def mask_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]
 
 
 # (name, value) as the proxy saw them -> (lower-cased name, the masked member's JSON text, secrets
-# long enough to scrub). A plain dict, emptied when full: cheaper per hit than an lru_cache, and
-# most headers repeat from one exchange to the next.
-_MEMBERS: dict[tuple[Any, Any], tuple[str, str, tuple[str, ...]]] = {}
+# long enough to scrub, the name again if it is one of `_CONTENT`, whether the name is a str).
+# A plain dict, emptied when full: cheaper per hit than an lru_cache, and most headers repeat from
+# one exchange to the next. Only pairs of strs go in, so a hit is a pair of strs (1, 1.0 and True
+# are equal keys that str() would tell apart).
+_Member = tuple[str, str, tuple[str, ...], Union[str, None], bool]
+_MEMBERS: dict[tuple[Any, Any], _Member] = {}
 MEMBERS_CACHED = 4096
+_CONTENT = frozenset({"content-encoding", "content-type"})
 
 
-def _member(name: Any, value: Any) -> tuple[str, str, tuple[str, ...]]:
+def _member(name: Any, value: Any) -> _Member:
     lowered = str(name).lower()
     masked, found = _masked_header(lowered, str(value))
     if found:
         found = tuple([s for s in found if len(s) >= MIN_SCRUB_LEN])
-    return lowered, encode_ascii(lowered) + ": " + encode_ascii(masked), found
+    return (lowered, encode_ascii(lowered) + ": " + encode_ascii(masked), found,
+            lowered if lowered in _CONTENT else None, isinstance(name, str))
+
+
+def _missed(item: tuple[Any, Any]) -> _Member:
+    hit = _member(*item)
+    if type(item[1]) is str and isinstance(item[0], str):
+        if len(_MEMBERS) >= MEMBERS_CACHED:
+            _MEMBERS.clear()
+        _MEMBERS[item] = hit
+    return hit
+
+
+def _members(headers: Mapping[str, str], content: dict[str, Any] | None, cached: bool = True) -> tuple[str, list[str]]:
+    """The masked dict's JSON text and its secrets; with ``content``, the first value of each
+    `_CONTENT` name goes there as it was sent (and ``None`` under the key ``None`` when a name
+    is not a str)."""
+    members: dict[str, str] = {}
+    secrets: list[str] = []
+    get = _MEMBERS.get
+    try:
+        for item in headers.items():
+            hit = (get(item) or _missed(item)) if cached else _member(*item)
+            members[hit[0]] = hit[1]
+            if hit[2]:
+                secrets.extend(hit[2])
+            if content is not None:
+                if hit[3] is not None and hit[3] not in content:
+                    content[hit[3]] = item[1]
+                if not hit[4]:
+                    content[None] = None
+    except TypeError:
+        if not cached:
+            raise
+        # An unhashable name or value: mask without the cache (which fails the same way if it must).
+        if content is not None:
+            content.clear()
+        return _members(headers, content, cached=False)
+    return "{" + ", ".join(members.values()) + "}", secrets
 
 
 def mask_headers_json(headers: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -119,23 +161,19 @@ def mask_headers_json(headers: Mapping[str, str]) -> tuple[str, list[str]]:
     Each header's masked ``"name": "value"`` text is computed once per distinct pair;
     a name spelled twice keeps its first place and its last value, as in the dict.
     """
-    members: dict[str, str] = {}
-    secrets: list[str] = []
-    cache = _MEMBERS
-    for item in headers.items():
-        try:
-            hit = cache.get(item)
-        except TypeError:  # an unhashable value: mask it, just don't keep it
-            hit = _member(*item)
-        if hit is None:
-            hit = _member(*item)
-            if len(cache) >= MEMBERS_CACHED:
-                cache.clear()
-            cache[item] = hit
-        members[hit[0]] = hit[1]
-        if hit[2]:
-            secrets.extend(hit[2])
-    return "{" + ", ".join(members.values()) + "}", secrets
+    return _members(headers, None)
+
+
+def mask_response_headers_json(headers: Mapping[str, str]) -> tuple[str, list[str], tuple[str, str] | None]:
+    """:func:`mask_headers_json`, plus the first Content-Encoding and Content-Type values as sent
+    (``""`` when absent), found on the same pass. None instead of those when a header name is
+    not a str: the caller looks them up its own way, which decides what such a name means.
+    """
+    content: dict[Any, Any] = {}
+    text, secrets = _members(headers, content)
+    if None in content:
+        return text, secrets, None
+    return text, secrets, (str(content.get("content-encoding", "")), str(content.get("content-type", "")))
 
 
 def mask_query(path: str) -> tuple[str, list[str]]:
@@ -166,7 +204,8 @@ def scrub_ordered(data: bytes, ordered: list[str]) -> bytes:
     """:func:`scrub` with the secrets already put in order by :func:`ordered_secrets`."""
     for secret in ordered:
         raw = secret.encode("utf-8", errors="ignore")
-        if raw and raw in data:
+        # find(), not `in`: bytes.__contains__ first tries the operand as an int and pays for a TypeError.
+        if raw and data.find(raw) != -1:
             data = data.replace(raw, mask_secret(secret).encode())
     return data
 

@@ -252,6 +252,16 @@ def _odd_cases() -> list[Case]:
         ("odd:not-bytes-raises", entry(619, response_body="a str"), {}),
         ("odd:error-answer-json", entry(620, status=429, response_body=b'{"type":"error","error":'
                                         b'{"type":"rate_limit_error","message":"slow down"}}'), {}),
+        ("odd:bytearray-answer-model-known", entry(623, requested_model="m", response_body=bytearray(ANSWER)), {}),
+        ("odd:header-names-not-str", entry(624, request_headers={5: "five", b"x-api-key": KEY, None: "n"},
+                                           response_headers={1: "one", "Content-Type": "application/json"}), {}),
+        ("odd:header-values-not-str", entry(625, request_headers={"x-n": 1, "x-f": 1.0, "x-b": True, "x-api-key": KEY},
+                                            response_headers={"content-type": "application/json", "x-n": None}), {}),
+        ("odd:response-header-bytes-name", entry(626, response_headers={b"content-type": "text/event-stream",
+                                                                        "Content-Type": "application/json"}), {}),
+        ("odd:duplicate-content-headers", entry(627, response_headers={
+            "Content-Encoding": "gzip", "content-encoding": "identity", "CONTENT-TYPE": "text/plain",
+            "content-type": "text/event-stream"}, response_body=gzip.compress(ANSWER, mtime=0)), {}),
         ("odd:huge-token-count", entry(622, response_body=ANSWER.replace(b"412", b"1" + b"0" * 22)), {}),
         ("odd:error-answer-empty-error", entry(621, status=500, response_body=b'{"type":"error","error":{}}'), {}),
     ]
@@ -261,8 +271,9 @@ def _ev(data: dict[str, Any]) -> bytes:
     return sse(str(data["type"]), data)
 
 
-_START = _ev({"type": "message_start", "message": {"id": "msg_edge", "type": "message", "role": "assistant",
-                                                   "content": [], "model": "claude-edge", "usage": {"input_tokens": 3}}})
+_START = _ev({"type": "message_start", "message": {
+    "id": "msg_edge", "type": "message", "role": "assistant", "content": [], "model": "claude-edge",
+    "usage": {"input_tokens": 3}}})
 
 
 def _block(index: int, block: dict[str, Any]) -> bytes:
@@ -320,7 +331,8 @@ def _stream_edge_cases() -> list[Case]:
         + b'event: content_block_delta\ndata: {"index":0,"delta":{"type":"text_delta","text":"untyped"}}\n\n'
         + b"data: [1, 2]\n\ndata: not json\n\n" + stop,
         "escapes": _START + _block(0, {"type": "text", "text": ""}) + b'event: content_block_delta\ndata: '
-        b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\\ud83d\\ude00 \\ud800 \\u00e9"}}'
+        b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta",'
+        b'"text":"\\ud83d\\ude00 \\ud800 \\u00e9"}}'
         b"\n\n" + stop,
     }
     cases = [(f"stream-edge:{name}", _streamed(700 + i, b"".join(parts)), {}) for i, (name, parts) in

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from claude_proxy.proxy import assemble, logsse
 from tests.log.reference import assemble_v1 as original
 
-_texts = st.sampled_from(["", "Hello", " world", "caf\u00e9 \U0001F600", "a\nb\t\"q\"\\", "\u2028", "sk-ant-x"]) | st.text(
-    max_size=8)
+_texts = (st.sampled_from(["", "Hello", " world", "caf\u00e9 \U0001F600", "a\nb\t\"q\"\\", "\u2028", "sk-ant-x"])
+          | st.text(max_size=8))
 _odd = st.none() | st.integers(-2, 3) | st.sampled_from(["1", 1.5, True, [], {}, [1]])
 
 

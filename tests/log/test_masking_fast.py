@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 from claude_proxy.proxy import masking
 
 _pieces = st.sampled_from(["sk-", "pk-", "rk-", "SK-", "eyJ", "EYj", "Bearer ", "bearer ", "bEaReR  ", "abcdefghijkl",
-                           "0123456789", "_-.~+/=", ".", " ", "\u212a-", "\u017fk-", "\u0130", "caf\u00e9", "\udcff", "K"])
+                           "0123456789", "_-.~+/=", ".", " ", "\u212a-", "\u017fk-", "\u0130", "caf\u00e9", "\udcff",
+                           "K"])
 _values = st.lists(_pieces | st.text(max_size=6), max_size=8).map("".join)
 _names = st.sampled_from(["x-api-key", "X-Api-Key", "Authorization", "cookie", "x-note", "X-Note", "request-id",
                           "x-session_id", "api_key", "content-type", "Content-Type", "x-tokens"]) | st.text(max_size=8)
@@ -37,3 +39,31 @@ def test_the_cache_stays_bounded() -> None:
     for n in range(masking.MEMBERS_CACHED + 10):
         masking.mask_headers_json({"request-id": f"req_{n}"})
     assert len(masking._MEMBERS) <= masking.MEMBERS_CACHED
+
+
+def _first(headers: dict[Any, Any], name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return ""
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Content-Type", "content-type", "CONTENT-ENCODING", "Content-Encoding",
+                                           "x-api-key", "date"]) | st.text(max_size=4), _values), max_size=6))
+def test_the_content_headers_come_from_the_same_pass(pairs: list[tuple[str, str]]) -> None:
+    headers = dict(pairs)
+    text, secrets, content = masking.mask_response_headers_json(headers)
+    assert (text, secrets) == masking.mask_headers_json(headers)
+    assert content == (_first(headers, "content-encoding"), _first(headers, "content-type"))
+
+
+def test_names_that_are_not_strings_leave_the_lookup_to_the_caller() -> None:
+    for headers in ({1: "x", "content-type": "a"}, {b"content-type": "a"}, {None: "n"}):
+        text, secrets, content = masking.mask_response_headers_json(headers)  # type: ignore[arg-type]
+        masked, expected_secrets = masking.mask_headers(headers)  # type: ignore[arg-type]
+        assert (text, secrets, content) == (json.dumps(masked), expected_secrets, None)
+    values = {"x-n": 1, "x-one": 1.0, "x-true": True, "x-list": ["unhashable"]}
+    for _ in range(2):
+        expected = (json.dumps(masking.mask_headers(values)[0]), [])  # type: ignore[arg-type]
+        assert masking.mask_headers_json(values) == expected  # type: ignore[arg-type]
