@@ -21,7 +21,7 @@ from typing import Any, Callable
 from bench import logcost, payloads
 from claude_proxy.proxy import logwire
 from claude_proxy.proxy.logrow import COLUMNS
-from claude_proxy.proxy.logschema import TABLE, connect, migrate
+from claude_proxy.proxy.logschema import TABLE, bind_none_directly, connect, migrate
 from claude_proxy.proxy.requestlog import LogEntry, RequestLog
 
 BATCH = 200  # the log's default batch_size: rows per transaction
@@ -79,6 +79,7 @@ def encoded_frames(entries: list[LogEntry]) -> list[tuple[bytes, bytes]]:
 def open_log(path: Path, schema: str | None = None) -> RequestLog:
     """A RequestLog whose connection is open but whose writer thread is not: `_insert` is called directly."""
     log = RequestLog(path)
+    bind_none_directly()  # as RequestLog.start() does
     log._conn = connect(path)
     migrate(log._conn)
     if schema:

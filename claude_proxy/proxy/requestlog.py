@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claude_proxy.proxy.logrow import COLUMNS, fallback_row, row_values
-from claude_proxy.proxy.logschema import TABLE, connect, migrate
+from claude_proxy.proxy.logschema import TABLE, bind_none_directly, connect, migrate
 
 if TYPE_CHECKING:
     from claude_proxy.settings import LogSettings
@@ -120,6 +120,7 @@ class RequestLog:
         """
         if self._thread is not None:
             return
+        bind_none_directly()
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout)
             version = migrate(self._conn)

@@ -18,6 +18,7 @@ import pytest
 from claude_proxy.proxy import logwire
 from claude_proxy.proxy.logprocess import ProcessRequestLog
 from claude_proxy.proxy.logrow import COLUMNS, build_row
+from claude_proxy.proxy.logschema import bind_none_directly
 from claude_proxy.proxy.requestlog import RequestLog
 from tests.log.conftest import read_rows
 from tests.log.golden_rows import GOLDEN, cases, outcome, pinned
@@ -103,7 +104,11 @@ def test_rows_reach_the_file_unchanged(tmp_path: Path, golden: dict[str, Any], a
                 assert pinned(stored[entry.id]) == expected, name
 
 
-def test_the_store_keeps_types_apart(tmp_path: Path) -> None:
-    """The comparison above uses ``==``; SQLite itself is what turns True into 1."""
+def test_none_is_still_bound_as_null(tmp_path: Path) -> None:
+    """The log registers a NoneType adapter to skip sqlite3's adaptation search: None stays NULL."""
+    bind_none_directly()
     conn = sqlite3.connect(tmp_path / "t.db")
-    assert conn.execute("SELECT ?", (True,)).fetchone() == (1,)
+    values = (None, 1, 1.5, "text", b"bytes", True)
+    assert conn.execute("SELECT " + ", ".join(["typeof(?)"] * len(values)), values).fetchone() == (
+        "null", "integer", "real", "text", "blob", "integer")
+    assert conn.execute("SELECT ?, ?", (None, True)).fetchone() == (None, 1)
