@@ -10,12 +10,12 @@ on the small event payloads a stream is made of.
 from __future__ import annotations
 
 import json
-from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
+from json.encoder import c_make_encoder, encode_basestring
 from typing import Any
 
 import jiter
 
-__all__ = ["dumps_unicode", "encode_ascii", "loads"]
+__all__ = ["dumps_unicode", "loads"]
 
 
 def _default(o: Any) -> Any:
@@ -34,11 +34,6 @@ def dumps_unicode(obj: dict[str, Any]) -> str:
     if _UNICODE is None:  # an interpreter without the C accelerator
         return json.dumps(obj, ensure_ascii=False)
     return "".join(_UNICODE(obj, 0))
-
-
-def encode_ascii(text: str) -> str:
-    """A str as ``json.dumps`` writes it by default: quoted, non-ASCII escaped."""
-    return encode_basestring_ascii(text)
 
 
 def loads(text: str) -> Any:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any, Iterable, Mapping, Union
-
-from claude_proxy.proxy.logjson import encode_ascii
 
 
 SECRET_HEADERS = frozenset({
@@ -67,17 +66,22 @@ def _may_hold_key(value: str) -> bool:
     return "k-" in lowered or "eyj" in lowered or "bearer " in lowered
 
 
-def _masked_header(name: str, value: str) -> tuple[str, tuple[str, ...]]:
-    """One header's masked value and the clear secrets in it."""
-    if is_secret_name(name):
+def _masked(secret: bool, value: str) -> tuple[str, tuple[str, ...]]:
+    """A header value masked, and the clear secrets in it; ``secret`` when its name says it is one."""
+    if secret:
         masked, found = _mask_value(value)
         return masked, tuple(found)
     if not _may_hold_key(value):
         return value, ()
     found = _KEYLIKE.findall(value)
-    for secret in found:
-        value = value.replace(secret, mask_secret(secret))
+    for key in found:
+        value = value.replace(key, mask_secret(key))
     return value, tuple(found)
+
+
+def _masked_header(name: str, value: str) -> tuple[str, tuple[str, ...]]:
+    """One header's masked value and the clear secrets in it."""
+    return _masked(is_secret_name(name), value)
 
 
 _mask_header = lru_cache(maxsize=4096)(_masked_header)  # most headers repeat
@@ -109,13 +113,31 @@ MEMBERS_CACHED = 4096
 _CONTENT = frozenset({"content-encoding", "content-type"})
 
 
+# A str name as sent -> (lower-cased, its JSON text and ": ", whether it names a secret, itself again
+# if it is one of `_CONTENT`): a header whose value changes every time (request-id, date) still
+# finds its name's part here.
+_NAMES: dict[str, tuple[str, str, bool, Union[str, None]]] = {}
+
+
+def _name(name: Any) -> tuple[str, str, bool, str | None]:
+    known = _NAMES.get(name) if isinstance(name, str) else None
+    if known is None:
+        lowered = str(name).lower()
+        known = (lowered, encode_basestring_ascii(lowered) + ": ", is_secret_name(lowered),
+                 lowered if lowered in _CONTENT else None)
+        if isinstance(name, str):
+            if len(_NAMES) >= MEMBERS_CACHED:
+                _NAMES.clear()
+            _NAMES[name] = known
+    return known
+
+
 def _member(name: Any, value: Any) -> _Member:
-    lowered = str(name).lower()
-    masked, found = _masked_header(lowered, str(value))
+    lowered, prefix, secret, content = _name(name)
+    masked, found = _masked(secret, str(value))
     if found:
         found = tuple([s for s in found if len(s) >= MIN_SCRUB_LEN])
-    return (lowered, encode_ascii(lowered) + ": " + encode_ascii(masked), found,
-            lowered if lowered in _CONTENT else None, isinstance(name, str))
+    return lowered, prefix + encode_basestring_ascii(masked), found, content, isinstance(name, str)
 
 
 def _missed(item: tuple[Any, Any]) -> _Member:

@@ -90,8 +90,3 @@ def test_dumps_unicode_refuses_what_json_dumps_refuses() -> None:
             assert str(exc) == expected
         else:
             raise AssertionError(bad)
-
-
-@given(st.text())
-def test_encode_ascii_is_json_dumps_of_a_string(text: str) -> None:
-    assert logjson.encode_ascii(text) == json.dumps(text)

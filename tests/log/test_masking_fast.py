@@ -67,3 +67,10 @@ def test_names_that_are_not_strings_leave_the_lookup_to_the_caller() -> None:
     for _ in range(2):
         expected = (json.dumps(masking.mask_headers(values)[0]), [])  # type: ignore[arg-type]
         assert masking.mask_headers_json(values) == expected  # type: ignore[arg-type]
+
+
+@given(st.text())
+def test_a_member_is_json_dumps_of_the_masked_pair(value: str) -> None:
+    """The member text joins json.dumps of the name and the masked value (ASCII, escaped)."""
+    masked, _ = masking.mask_headers({"X-Note": value})
+    assert masking._member("X-Note", value)[1] == f"{json.dumps('x-note')}: {json.dumps(masked['x-note'])}"
