@@ -23,8 +23,14 @@ from typing import Any, Callable
 from bench import logcost, payloads
 from claude_proxy.proxy import logwire
 from claude_proxy.proxy.logrow import COLUMNS
-from claude_proxy.proxy.logschema import TABLE, bind_none_directly, connect, migrate
+from claude_proxy.proxy.logschema import TABLE, connect, migrate
 from claude_proxy.proxy.requestlog import LogEntry, RequestLog
+
+try:
+    from claude_proxy.proxy.logschema import bind_none_directly
+except ImportError:  # an older checkout, measured for comparison (PYTHONPATH=that checkout)
+    def bind_none_directly() -> None:
+        """Nothing: that checkout's log binds None through sqlite3's adaptation search."""
 
 BATCH = 200  # the log's default batch_size: rows per transaction
 _ids = itertools.count()
