@@ -4,6 +4,10 @@ Runs in the log's writer thread, never on the request path: this is where the
 JSON parsing the proxy skipped happens (the requested model, the stream flag,
 the assembled answer and its usage), where secrets are masked and where bodies
 are cut at the size cap.
+
+It runs once per exchange in the writer process, which shares the machine's cores
+with the proxy, so it is written for low CPU; what it produces must not change with
+that (tests/log/test_row_golden.py pins every column for a varied set of entries).
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ def _missed(item: tuple[Any, Any]) -> _Member:
     return hit
 
 
-def _members(headers: Mapping[str, str], content: dict[str, Any] | None, cached: bool = True) -> tuple[str, list[str]]:
+def _members(headers: Mapping[str, str], content: dict[Any, Any] | None,
+             cached: bool = True) -> tuple[str, list[str]]:
     """The masked dict's JSON text and its secrets; with ``content``, the first value of each
     `_CONTENT` name goes there as it was sent (and ``None`` under the key ``None`` when a name
     is not a str)."""
