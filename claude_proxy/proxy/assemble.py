@@ -10,25 +10,21 @@ it could recover instead of raising.
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import jiter
 
+from claude_proxy.proxy.logjson import loads
+from claude_proxy.proxy.logsse import SSEEvent, after_first_boundary, looks_like_sse, parse_sse, sse_events
+
+__all__ = ["Assembled", "SSEEvent", "assemble", "assemble_json", "assemble_stream", "looks_like_sse",
+           "parse_partial_json", "parse_sse", "read_answer", "usage_of"]
+
 logger = logging.getLogger(__name__)
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-
-
-@dataclass
-class SSEEvent:
-    """One server-sent event: its ``event:`` name (``message`` when absent) and joined ``data:`` lines."""
-
-    event: str
-    data: str
 
 
 @dataclass
@@ -54,43 +50,6 @@ class Assembled:
         return (self.message or {}).get("model")
 
 
-def parse_sse(data: bytes | str) -> list[SSEEvent]:
-    """Split a ``text/event-stream`` body into events, per the WHATWG rules.
-
-    Lines end in LF, CRLF or CR; ``:`` lines are comments; several ``data:``
-    lines join with LF; a blank line dispatches. A last event without its
-    blank line (a cut-off stream) is still returned when it carries data.
-    """
-    text = data.decode("utf-8", errors="replace") if isinstance(data, (bytes, bytearray)) else data
-    events: list[SSEEvent] = []
-    name = ""
-    lines: list[str] = []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not line:
-            if lines:
-                events.append(SSEEvent(name or "message", "\n".join(lines)))
-            name, lines = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        key, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if key == "event":
-            name = value
-        elif key == "data":
-            lines.append(value)
-    if lines:
-        events.append(SSEEvent(name or "message", "\n".join(lines)))
-    return events
-
-
-def looks_like_sse(body: bytes) -> bool:
-    """True when a body starts like an event stream rather than a JSON document."""
-    head = body.lstrip()[:16]
-    return head.startswith((b"event:", b"data:", b":", b"id:", b"retry:"))
-
-
 def parse_partial_json(text: str) -> Any:
     """Parse JSON that may be cut short, keeping only the values that are complete.
 
@@ -101,7 +60,7 @@ def parse_partial_json(text: str) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError:
         pass
     try:
@@ -127,14 +86,23 @@ def _error_text(payload: Any) -> str | None:
 
 
 class _StreamAssembler:
-    """Applies Messages API stream events to a message, the way the SDKs' accumulators do."""
+    """Applies Messages API stream events to a message, the way the SDKs' accumulators do.
+
+    Payloads are fresh from parsing and fed once, so their objects become the
+    message's own without a copy. Text and thinking deltas are gathered per block and
+    joined once at the end rather than concatenated per delta (quadratic in a long
+    answer); nothing reads a block's text before then, and the key takes its place
+    in the block at the first delta, as before.
+    """
 
     def __init__(self) -> None:
         self.message: dict[str, Any] | None = None
-        self.partial_json: dict[int, str] = {}
+        self.partial_json: dict[int, list[str]] = {}  # each block's tool input, in pieces
         self.error: str | None = None
         self.complete = False
         self.problems: list[str] = []
+        # (id(block), key) -> (block, the pieces of its text so far): the block is held so its id stays unique.
+        self._pieces: dict[tuple[int, str], tuple[dict[str, Any], list[str]]] = {}
 
     def _block(self, index: Any) -> dict[str, Any] | None:
         content = self.message["content"] if self.message else None
@@ -146,9 +114,14 @@ class _StreamAssembler:
 
     def feed(self, payload: dict[str, Any]) -> None:
         kind = payload.get("type")
-        if kind == "message_start":
+        if kind == "content_block_delta":  # nearly every event: tested first
+            if self.message is None:
+                self.problems.append(f"{kind} before message_start")
+            else:
+                self._delta(payload.get("index"), payload.get("delta") or {})
+        elif kind == "message_start":
             msg = payload.get("message")
-            self.message = copy.deepcopy(msg) if isinstance(msg, dict) else {}
+            self.message = msg if isinstance(msg, dict) else {}
             if not isinstance(self.message.get("content"), list):
                 self.message["content"] = []
         elif kind == "error":
@@ -159,7 +132,7 @@ class _StreamAssembler:
             self.problems.append(f"{kind} before message_start")
         elif kind == "content_block_start":
             block = payload.get("content_block")
-            block = copy.deepcopy(block) if isinstance(block, dict) else {}
+            block = block if isinstance(block, dict) else {}
             index = payload.get("index")
             content = self.message["content"]
             if isinstance(index, int) and index > len(content):
@@ -168,8 +141,6 @@ class _StreamAssembler:
                 content[index] = block
             else:
                 content.append(block)
-        elif kind == "content_block_delta":
-            self._delta(payload.get("index"), payload.get("delta") or {})
         elif kind == "content_block_stop":
             self._finish_block(payload.get("index"))
         elif kind == "message_delta":
@@ -185,20 +156,38 @@ class _StreamAssembler:
         elif kind == "message_stop":
             self.complete = True
 
+    def _start(self, block: dict[str, Any], key: str, piece: str) -> None:
+        """The first ``block[key] += piece`` of a block: the key takes its place, the pieces start."""
+        current = block.get(key, "")
+        if type(current) is not str:
+            block[key] = current + piece  # what a non-string does with a string (TypeError), right away
+            return
+        block[key] = current
+        self._pieces[(id(block), key)] = (block, [current, piece])
+
+    def _join(self) -> None:
+        for (_, key), (block, pieces) in self._pieces.items():
+            block[key] = "".join(pieces)
+        self._pieces.clear()
+
     def _delta(self, index: Any, delta: dict[str, Any]) -> None:
         block = self._block(index)
         if block is None:
             return
         kind = delta.get("type")
-        if kind == "text_delta":
-            block["text"] = block.get("text", "") + str(delta.get("text", ""))
-        elif kind == "thinking_delta":
-            block["thinking"] = block.get("thinking", "") + str(delta.get("thinking", ""))
+        if kind == "text_delta" or kind == "thinking_delta":
+            key = "text" if kind == "text_delta" else "thinking"
+            piece = str(delta.get(key, ""))
+            gathered = self._pieces.get((id(block), key))
+            if gathered is None:
+                self._start(block, key, piece)
+            else:
+                gathered[1].append(piece)
         elif kind == "signature_delta":
             # Sent once, right before the block ends; the SDKs replace rather than append.
             block["signature"] = str(delta.get("signature", ""))
         elif kind == "input_json_delta":
-            self.partial_json[index] = self.partial_json.get(index, "") + str(delta.get("partial_json", ""))
+            self.partial_json.setdefault(index, []).append(str(delta.get("partial_json", "")))
         elif kind == "citations_delta":
             block.setdefault("citations", []).append(delta.get("citation"))
         else:
@@ -208,7 +197,7 @@ class _StreamAssembler:
         if index not in self.partial_json:
             return
         block = self._block(index)
-        raw = self.partial_json.pop(index)
+        raw = "".join(self.partial_json.pop(index))
         if block is None:
             return
         parsed = parse_partial_json(raw)
@@ -218,6 +207,7 @@ class _StreamAssembler:
             self.problems.append(f"tool input of block {index} is not a JSON object")
 
     def result(self) -> Assembled:
+        self._join()
         for index in list(self.partial_json):
             self._finish_block(index)
         if self.message is not None:
@@ -228,28 +218,21 @@ class _StreamAssembler:
 
 _CLOSING_EVENTS = ("message_delta", "message_stop", "error")
 
-
 def _payloads(body: bytes | str, asm: _StreamAssembler) -> list[dict[str, Any]]:
     payloads = []
-    for event in parse_sse(body):
+    for name, data in sse_events(body):
         try:
-            payload = json.loads(event.data)
+            payload = loads(data)
         except ValueError:
-            asm.problems.append(f"{event.event}: data is not JSON")
+            asm.problems.append(f"{name}: data is not JSON")
             continue
-        if not isinstance(payload, dict):
-            asm.problems.append(f"{event.event}: data is not an object")
+        if type(payload) is not dict:
+            asm.problems.append(f"{name}: data is not an object")
             continue
-        if "type" not in payload and event.event:
-            payload["type"] = event.event
+        if "type" not in payload and name:
+            payload["type"] = name
         payloads.append(payload)
     return payloads
-
-
-def _after_first_boundary(tail: bytes) -> bytes:
-    """Drop the partial event a tail starts in the middle of."""
-    ends = [i + len(sep) for sep in (b"\n\n", b"\r\n\r\n", b"\r\r") if (i := tail.find(sep)) >= 0]
-    return tail[min(ends):] if ends else b""
 
 
 def assemble_stream(body: bytes | str, *, tail: bytes = b"") -> Assembled:
@@ -263,25 +246,33 @@ def assemble_stream(body: bytes | str, *, tail: bytes = b"") -> Assembled:
         asm.feed(payload)
     if tail:
         asm.problems.append("the middle of the stream was not kept")
-        for payload in _payloads(_after_first_boundary(tail), asm):
+        for payload in _payloads(after_first_boundary(tail), asm):
             if payload.get("type") in _CLOSING_EVENTS:
                 asm.feed(payload)
     return asm.result()
 
 
+def read_answer(body: bytes) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """A non-streamed response body's (message, error, problem): what `assemble_json` keeps,
+    without building an `Assembled` (the log writer reads one per exchange)."""
+    try:
+        payload = jiter.from_json(body)
+    except ValueError:
+        return None, None, "response body is not JSON"
+    if not isinstance(payload, dict):
+        return None, None, "response body is not a JSON object"
+    kind = payload.get("type")
+    if kind == "error":
+        return None, _error_text(payload) or "error", None
+    return (payload if kind == "message" else None), None, None
+
+
 def assemble_json(body: bytes | str) -> Assembled:
     """Read a non-streamed response: a message, an error document, or neither."""
-    try:
-        payload = jiter.from_json(body if isinstance(body, bytes) else body.encode("utf-8"))
-    except ValueError:
-        return Assembled(problems=["response body is not JSON"])
-    if not isinstance(payload, dict):
-        return Assembled(problems=["response body is not a JSON object"])
-    if payload.get("type") == "error":
-        return Assembled(error=_error_text(payload) or "error", complete=True)
-    if payload.get("type") == "message":
-        return Assembled(message=payload, complete=True)
-    return Assembled(complete=True)
+    message, error, problem = read_answer(body if isinstance(body, bytes) else body.encode("utf-8"))
+    if problem is not None:
+        return Assembled(problems=[problem])
+    return Assembled(message=message, error=error, complete=True)
 
 
 def assemble(body: bytes, *, stream: bool | None = None, tail: bytes = b"") -> Assembled:

@@ -4,6 +4,10 @@ Runs in the log's writer thread, never on the request path: this is where the
 JSON parsing the proxy skipped happens (the requested model, the stream flag,
 the assembled answer and its usage), where secrets are masked and where bodies
 are cut at the size cap.
+
+It runs once per exchange in the writer process, which shares the machine's cores
+with the proxy, so it is written for low CPU; what it produces must not change with
+that (tests/log/test_row_golden.py pins every column for a varied set of entries).
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import jiter
 
-from claude_proxy.proxy.assemble import Assembled, assemble, looks_like_sse
-from claude_proxy.proxy.masking import mask_headers, mask_query, scrub, scrub_text
+from claude_proxy.proxy.assemble import Assembled, assemble, read_answer
+from claude_proxy.proxy.logjson import dumps_unicode
+from claude_proxy.proxy.logsse import looks_like_sse
+from claude_proxy.proxy.masking import (
+    mask_headers_json, mask_query, mask_response_headers_json, ordered_secrets, scrub_ordered, scrub_text_ordered)
 
 if TYPE_CHECKING:
     from claude_proxy.proxy.requestlog import LogEntry
@@ -43,13 +50,14 @@ def _cut(body: bytes, limit: int) -> tuple[str, bool]:
     return body.decode("utf-8", errors="replace"), truncated
 
 
-def _round(ms: float | None) -> float | None:
-    return None if ms is None else round(ms, 2)
-
-
 def _request_fields(body: bytes) -> dict[str, Any]:
     """The top-level fields of a JSON request body, or {} when it is not one (or too big)."""
-    if not body or len(body) > PARSE_LIMIT or not body.lstrip().startswith(b"{"):
+    if not body or len(body) > PARSE_LIMIT:
+        return {}
+    head = body[:64].lstrip()
+    if not head and len(body) > 64:  # a long run of whitespace first: strip it all (no copy otherwise)
+        head = body.lstrip()
+    if not head.startswith(b"{"):
         return {}
     try:
         parsed = jiter.from_json(body)  # several times faster than json.loads on long prompts
@@ -76,10 +84,6 @@ def decode_body(body: bytes, encoding: str) -> bytes:
             return body
 
 
-def _is_stream(entry: LogEntry, content_type: str, body: bytes) -> bool:
-    return entry.stream or "text/event-stream" in content_type or looks_like_sse(body)
-
-
 def _assemble(entry: LogEntry, body: bytes, stream: bool) -> Assembled:
     if not body:
         return Assembled()
@@ -99,61 +103,74 @@ def _attempt_log(entry: LogEntry) -> str | None:
     return json.dumps(entry.attempt_log) if len(entry.attempt_log) > 1 else None
 
 
-def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 << 20) -> dict[str, Any]:
-    """The column values for ``entry``: masked, parsed, assembled and cut to the cap."""
-    request_headers, secrets = mask_headers(entry.request_headers)
-    response_headers, more = mask_headers(entry.response_headers)
+def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 << 20) -> tuple[Any, ...]:
+    """The column values for ``entry``, in `COLUMNS` order: masked, parsed, assembled and cut to the cap.
+
+    Steps run in the order they always have, so an entry that cannot be processed
+    fails with the same error (which its fallback row records). This runs once per
+    exchange in the writer, so small helpers are written out in it.
+    """
+    request_headers, secrets = mask_headers_json(entry.request_headers)
+    response_headers, more, content = mask_response_headers_json(entry.response_headers)
     path, in_query = mask_query(entry.path)
     secrets += more + in_query
 
     fields = _request_fields(entry.request_body) if entry.requested_model is None else {}
-    encoding = _header(entry.response_headers, "content-encoding").strip().lower()
-    response_body = decode_body(entry.response_body, encoding)
-    stream = (_is_stream(entry, _header(entry.response_headers, "content-type"), response_body)
+    if content is None:  # a header name that is not a str: the lookups decide what it means
+        encoding = _header(entry.response_headers, "content-encoding")
+        response_body = decode_body(entry.response_body, encoding.strip().lower())
+        content_type = _header(entry.response_headers, "content-type")
+    else:
+        encoding, content_type = content
+        response_body = decode_body(entry.response_body, encoding.strip().lower())
+    stream = (entry.stream or "text/event-stream" in content_type or looks_like_sse(response_body)
               or fields.get("stream") is True)
-    assembled = _assemble(entry, response_body, stream)
-    usage = assembled.usage
-    requested = entry.requested_model or (fields.get("model") if isinstance(fields.get("model"), str) else None)
+    if stream or type(response_body) is not bytes or not response_body or len(response_body) > PARSE_LIMIT:
+        assembled = _assemble(entry, response_body, stream)
+        answer, answer_error = assembled.message, assembled.error
+    else:  # the usual JSON answer, read without the layers around it
+        answer, answer_error, _ = read_answer(response_body)
+    message = answer or {}
+    usage = message.get("usage")
+    if isinstance(usage, dict):
+        input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+        cache_read, cache_creation = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+    else:
+        input_tokens = output_tokens = cache_read = cache_creation = None
+    model = fields.get("model")
+    duration_ms = None if entry.duration_ms is None else round(entry.duration_ms, 2)
+    ttfb_ms = None if entry.ttfb_ms is None else round(entry.ttfb_ms, 2)
+    requested = entry.requested_model or (model if isinstance(model, str) else None)
+    upstream_model = entry.upstream_model or message.get("model")
+    ordered = secrets if len(secrets) < 2 else ordered_secrets(secrets)  # one secret (the API key): no sort
+    error = scrub_text_ordered(entry.error, ordered) if entry.error else answer_error
+    attempt_log = _attempt_log(entry)
+    request_bytes = max(entry.request_size or 0, len(entry.request_body))
+    response_bytes = max(entry.response_size or 0, len(entry.response_body))
 
-    row: dict[str, Any] = {
-        "id": entry.id,
-        "started_at": entry.started_at,
-        "duration_ms": _round(entry.duration_ms),
-        "ttfb_ms": _round(entry.ttfb_ms),
-        "method": entry.method,
-        "path": path,
-        "requested_model": requested,
-        "upstream_model": entry.upstream_model or assembled.model,
-        "stream": int(stream),
-        "status": entry.status,
-        "request_headers": json.dumps(request_headers),
-        "response_headers": json.dumps(response_headers),
-        "request_body": None,
-        "response_body": None,
-        "request_truncated": 0,
-        "response_truncated": 0,
-        "message": None,
-        "input_tokens": usage.get("input_tokens"),
-        "output_tokens": usage.get("output_tokens"),
-        "cache_read_tokens": usage.get("cache_read_input_tokens"),
-        "cache_creation_tokens": usage.get("cache_creation_input_tokens"),
-        "stop_reason": assembled.stop_reason,
-        "error": scrub_text(entry.error, secrets) if entry.error else assembled.error,
-        "route": entry.route,
-        "attempts": entry.attempts,
-        "attempt_log": _attempt_log(entry),
-        "request_bytes": max(entry.request_size or 0, len(entry.request_body)),
-        "response_bytes": max(entry.response_size or 0, len(entry.response_body)),
-    }
+    request_body = response_body_text = message_text = None
+    request_truncated = response_truncated = False
     if bodies:
-        row["request_body"], row["request_truncated"] = _cut(scrub(entry.request_body, secrets), max_body_bytes)
-        row["response_body"], row["response_truncated"] = _cut(scrub(response_body, secrets), max_body_bytes)
-        if assembled.message is not None:
-            row["message"] = scrub_text(json.dumps(assembled.message, ensure_ascii=False), secrets)
+        request_body, request_truncated = _cut(scrub_ordered(entry.request_body, ordered), max_body_bytes)
+        response_body_text, response_truncated = _cut(scrub_ordered(response_body, ordered), max_body_bytes)
+        if answer is not None:
+            message_text = scrub_text_ordered(dumps_unicode(answer), ordered)
     # A body the proxy already cut counts as truncated even when what it kept fits the cap.
-    row["request_truncated"] = int(bool(row["request_truncated"]) or row["request_bytes"] > len(entry.request_body))
-    row["response_truncated"] = int(bool(row["response_truncated"]) or row["response_bytes"] > len(entry.response_body))
-    return row
+    return (
+        entry.id, entry.started_at, duration_ms, ttfb_ms, entry.method, path, requested, upstream_model,
+        int(stream), entry.status, request_headers, response_headers, request_body, response_body_text,
+        int(request_truncated or request_bytes > len(entry.request_body)),
+        int(response_truncated or response_bytes > len(entry.response_body)),
+        message_text, input_tokens if isinstance(input_tokens, int) else None,
+        output_tokens if isinstance(output_tokens, int) else None, cache_read if isinstance(cache_read, int) else None,
+        cache_creation if isinstance(cache_creation, int) else None,
+        message.get("stop_reason"), error, entry.route, entry.attempts, request_bytes, response_bytes, attempt_log,
+    )
+
+
+def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 << 20) -> dict[str, Any]:
+    """The column values for ``entry`` by column name (see `row_values`)."""
+    return dict(zip(COLUMNS, row_values(entry, bodies=bodies, max_body_bytes=max_body_bytes)))
 
 
 def fallback_row(entry: LogEntry, reason: str) -> dict[str, Any]:

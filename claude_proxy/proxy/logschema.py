@@ -103,6 +103,23 @@ def connect(path: Path, *, busy_timeout: float = 10.0, readonly: bool = False) -
     return conn
 
 
+def bind_none_directly() -> None:
+    """Let sqlite3 bind None parameters without looking for ways to adapt them first.
+
+    The sqlite3 module binds int, float, str and bytearray as they are, but sends every
+    other value, None included, through its adaptation protocol: a registry lookup, then
+    ``PrepareProtocol.__adapt__`` and ``None.__conform__``, two failed attribute lookups
+    that each format an AttributeError message. A log row has five or so NULLs, and that
+    was a sixth of an insert's CPU. An adapter registered for NoneType ends the search at
+    the registry: ``{}.get(None)`` returns None, which is bound as NULL exactly as before.
+    Process-wide, and harmless to any other sqlite3 user: None still means NULL.
+    """
+    sqlite3.register_adapter(type(None), _NONE)
+
+
+_NONE = {}.get
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 

@@ -139,23 +139,49 @@ def frames(entries: list[LogEntry]) -> Iterator[tuple[int, list[Any]]]:
         yield len(values), [FRAME_HEAD.pack(len(meta), size), meta, *bodies]
 
 
+def _header_dict(joined: str) -> dict[str, str]:
+    if not joined:
+        return {}
+    parts = iter(joined.split("\0"))
+    return dict(zip(parts, parts))
+
+
+_REQUEST_HEADERS, _RESPONSE_HEADERS = _HEADERS
+_REQUEST_BODY, _RESPONSE_BODY, _RESPONSE_TAIL = _BODIES
+
+
 def decode_frame(meta: bytes, blob: bytes) -> list[LogEntry]:
-    """The entries of one frame, from its marshal part and its body part."""
+    """The entries of one frame, from its marshal part and its body part.
+
+    The per-field loops are written out: this runs once per entry in the writer.
+    """
     entries = []
     offset = 0
     for values in marshal.loads(meta):
-        for i in _HEADERS:
-            headers = values[i]
-            if isinstance(headers, str):
-                parts = headers.split("\0") if headers else []
-                values[i] = dict(zip(parts[::2], parts[1::2]))
-        for i in _BODIES:
-            body = values[i]
-            if type(body) is int:
-                values[i] = blob[offset:offset + body]
-                offset += body
-            else:
-                values[i] = body[0]
+        headers = values[_REQUEST_HEADERS]
+        if type(headers) is str:
+            values[_REQUEST_HEADERS] = _header_dict(headers)
+        headers = values[_RESPONSE_HEADERS]
+        if type(headers) is str:
+            values[_RESPONSE_HEADERS] = _header_dict(headers)
+        size = values[_REQUEST_BODY]
+        if type(size) is int:
+            values[_REQUEST_BODY] = blob[offset:offset + size]
+            offset += size
+        else:
+            values[_REQUEST_BODY] = size[0]
+        size = values[_RESPONSE_BODY]
+        if type(size) is int:
+            values[_RESPONSE_BODY] = blob[offset:offset + size]
+            offset += size
+        else:
+            values[_RESPONSE_BODY] = size[0]
+        size = values[_RESPONSE_TAIL]
+        if type(size) is int:
+            values[_RESPONSE_TAIL] = blob[offset:offset + size]
+            offset += size
+        else:
+            values[_RESPONSE_TAIL] = size[0]
         entries.append(LogEntry(*values))
     if offset != len(blob):
         raise WireError(f"frame bodies: {len(blob)} bytes, entries account for {offset}")

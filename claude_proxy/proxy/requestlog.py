@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from claude_proxy.proxy.logrow import COLUMNS, build_row, fallback_row
-from claude_proxy.proxy.logschema import TABLE, connect, migrate
+from claude_proxy.proxy.logrow import COLUMNS, fallback_row, row_values
+from claude_proxy.proxy.logschema import TABLE, bind_none_directly, connect, migrate
 
 if TYPE_CHECKING:
     from claude_proxy.settings import LogSettings
@@ -120,6 +120,7 @@ class RequestLog:
         """
         if self._thread is not None:
             return
+        bind_none_directly()
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout)
             version = migrate(self._conn)
@@ -225,11 +226,11 @@ class RequestLog:
         rows = []
         for entry in entries:
             try:
-                row = build_row(entry, bodies=self.bodies, max_body_bytes=self.max_body_bytes)
+                rows.append(row_values(entry, bodies=self.bodies, max_body_bytes=self.max_body_bytes))
             except Exception as exc:  # the writer thread's edge: one bad entry must not stop the log
                 logger.exception("request log could not process entry %s", entry.id)
                 row = fallback_row(entry, f"{type(exc).__name__}: {exc}")
-            rows.append(tuple(row[c] for c in COLUMNS))
+                rows.append(tuple(row[c] for c in COLUMNS))
         return rows
 
     def _write(self, entries: list[LogEntry]) -> None:

@@ -1,0 +1,1 @@
+"""Frozen copies of code before its optimisation: oracles for equivalence tests, never edited."""
