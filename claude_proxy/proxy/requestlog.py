@@ -39,6 +39,9 @@ GATHER_SECONDS = 0.05
 # Tries per batch for errors other than another process holding the lock; a lock is
 # waited out for as long as it lasts (the queue keeps filling, and healthy says so).
 WRITE_TRIES = 4
+# What inserting a row can raise: the database's errors, and values SQLite cannot bind (an integer
+# past 64 bits, a string with a lone surrogate); either must cost that row, never the writer.
+_UNWRITABLE = (sqlite3.Error, OverflowError, UnicodeError)
 _INSERT = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
@@ -252,7 +255,7 @@ class RequestLog:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany(_INSERT, rows)
                 self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except _UNWRITABLE as exc:
                 if self._conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         self._conn.execute("ROLLBACK")

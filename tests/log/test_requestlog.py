@@ -333,3 +333,18 @@ def test_a_row_the_database_refuses_loses_only_itself(db: Path) -> None:
     log.close()
     assert [r["path"] for r in read_rows(db)] == ["/v1/a", "/v1/b"]
     assert log.lost == 1 and log.written == 2
+
+
+def test_a_row_sqlite_cannot_store_costs_that_row_only(db: Path) -> None:
+    # a usage count past 64 bits cannot be bound; before, it killed the writer and every later row was lost
+    huge = (b'{"type":"message","role":"assistant","content":[],"stop_reason":"end_turn",'
+            b'"usage":{"input_tokens":' + str(2 ** 70).encode() + b',"output_tokens":1}}')
+    before, bad, after = make_entry(), make_entry(response_body=huge), make_entry()
+    log = RequestLog(db)
+    log.start()
+    for entry in (before, bad, after):
+        log.record(entry)
+    log.close()
+    assert [row["id"] for row in read_rows(db)] == [before.id, after.id]
+    assert log.written == 2 and log.lost == 1
+    assert log.last_error is None  # the writer went on: the row after it was written
