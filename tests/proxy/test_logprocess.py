@@ -19,14 +19,7 @@ from claude_proxy.proxy.logprocess import ProcessRequestLog
 from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
 from tests.log.conftest import KEY, make_entry, read_rows, write_entries
 from tests.support.faulty_upstream import wait_until
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from tests.support.signals import alive
 
 
 def _write(path: Path, entries: list, **options) -> ProcessRequestLog:
@@ -89,7 +82,7 @@ def test_close_drains_every_entry_recorded(tmp_path: Path) -> None:
     log.close(timeout=120)
     assert [r["id"] for r in read_rows(db)] == ids
     assert (log.written, log.dropped, log.lost, log.queue_depth) == (3000, 0, 0, 0)
-    assert not _alive(log.pid)
+    assert not alive(log.pid)
     log.record(make_entry())
     assert log.dropped == 1, "a record after close is counted, not silently lost"
     log.close()
@@ -135,7 +128,7 @@ def test_signals_to_the_writer_do_not_stop_it(tmp_path: Path) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         os.kill(log.pid, sig)
     time.sleep(0.3)
-    assert _alive(log.pid) and log.healthy
+    assert alive(log.pid) and log.healthy
     log.record(make_entry())
     log.close()
     assert len(read_rows(db)) == 2 and log.healthy
@@ -217,12 +210,12 @@ def test_a_writer_whose_proxy_is_killed_writes_what_it_has_and_exits(tmp_path: P
         proxy.kill()
         proxy.wait(10)
         time.sleep(0.2)
-        assert _alive(writer), "it still has rows to write"
+        assert alive(writer), "it still has rows to write"
     finally:
         holder.execute("COMMIT")
         holder.close()
         proxy.kill()
-    assert wait_until(lambda: not _alive(writer), timeout=30)
+    assert wait_until(lambda: not alive(writer), timeout=30)
     assert len(read_rows(db)) == 40
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sqlite3
@@ -15,16 +14,9 @@ import anthropic
 import pytest
 
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.signals import alive
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def _pids_answering(url: str, connections: int = 40) -> set[int]:
@@ -55,7 +47,7 @@ async def test_two_workers_answer_log_to_one_file_and_stop_together(
 
     assert await proxy.stop(sig) == 0
     assert b"claude-proxy stopped" in proxy.stdout
-    assert not [pid for pid in workers if _alive(pid)]
+    assert not [pid for pid in workers if alive(pid)]
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT count(*) FROM requests WHERE path = '/v1/messages' AND status = 200").fetchone()
     assert rows[0] == 12
@@ -79,7 +71,7 @@ async def test_workers_do_not_outlive_a_killed_supervisor(serve_process, fake_up
     assert len(workers) == 2
     assert await proxy.stop(signal.SIGKILL) == -signal.SIGKILL
     for _ in range(200):
-        if not [pid for pid in workers if _alive(pid)]:
+        if not [pid for pid in workers if alive(pid)]:
             break
         await asyncio.sleep(0.05)
-    assert not [pid for pid in workers if _alive(pid)]
+    assert not [pid for pid in workers if alive(pid)]

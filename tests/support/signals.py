@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 
@@ -13,3 +14,12 @@ def default_sigint() -> None:
     SIGINT, so the child must get the default disposition a terminal user has.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
