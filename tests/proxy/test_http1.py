@@ -1,4 +1,4 @@
-"""The proxy's HTTP/1.1 client (claude_proxy/proxy/http1.py) against a raw upstream on 127.0.0.1.
+"""The proxy's HTTP/1.1 client (claude_proxy/proxy/http1/) against a raw upstream on 127.0.0.1.
 
 Keep-alive, body framing, what goes on the wire, and how each way an upstream can fail
 surfaces, both from the pool and as the `ProxyError` that `Upstream.send` turns it into.

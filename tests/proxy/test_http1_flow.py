@@ -1,4 +1,4 @@
-"""The proxy's HTTP/1.1 client (claude_proxy/proxy/http1.py): connection flow over real sockets.
+"""The proxy's HTTP/1.1 client (claude_proxy/proxy/http1/): connection flow over real sockets.
 
 Stale keep-alive connections, cancellation, backpressure on large bodies, the pool's
 connection limit, and TLS. Framing, the wire format and failures are in test_http1.py.

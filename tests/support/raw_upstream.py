@@ -1,6 +1,6 @@
 """A raw HTTP/1.1 upstream on ``asyncio.start_server``: byte-level control of the answers.
 
-Used by the tests of the proxy's own HTTP/1.1 client (claude_proxy/proxy/http1.py). Each
+Used by the tests of the proxy's own HTTP/1.1 client (claude_proxy/proxy/http1/). Each
 connection reads requests one by one (head, then a ``Content-Length`` body) and hands
 each to a *script*, ``async (conn, request) -> None``, which writes whatever bytes the
 test wants with ``conn.writer`` (or closes, or waits). The server records what a test
