@@ -146,42 +146,22 @@ def _header_dict(joined: str) -> dict[str, str]:
     return dict(zip(parts, parts))
 
 
-_REQUEST_HEADERS, _RESPONSE_HEADERS = _HEADERS
-_REQUEST_BODY, _RESPONSE_BODY, _RESPONSE_TAIL = _BODIES
-
-
 def decode_frame(meta: bytes, blob: bytes) -> list[LogEntry]:
-    """The entries of one frame, from its marshal part and its body part.
-
-    The per-field loops are written out: this runs once per entry in the writer.
-    """
+    """The entries of one frame, from its marshal part and its body part."""
     entries = []
     offset = 0
     for values in marshal.loads(meta):
-        headers = values[_REQUEST_HEADERS]
-        if type(headers) is str:
-            values[_REQUEST_HEADERS] = _header_dict(headers)
-        headers = values[_RESPONSE_HEADERS]
-        if type(headers) is str:
-            values[_RESPONSE_HEADERS] = _header_dict(headers)
-        size = values[_REQUEST_BODY]
-        if type(size) is int:
-            values[_REQUEST_BODY] = blob[offset:offset + size]
-            offset += size
-        else:
-            values[_REQUEST_BODY] = size[0]
-        size = values[_RESPONSE_BODY]
-        if type(size) is int:
-            values[_RESPONSE_BODY] = blob[offset:offset + size]
-            offset += size
-        else:
-            values[_RESPONSE_BODY] = size[0]
-        size = values[_RESPONSE_TAIL]
-        if type(size) is int:
-            values[_RESPONSE_TAIL] = blob[offset:offset + size]
-            offset += size
-        else:
-            values[_RESPONSE_TAIL] = size[0]
+        for index in _HEADERS:
+            headers = values[index]
+            if type(headers) is str:
+                values[index] = _header_dict(headers)
+        for index in _BODIES:
+            size = values[index]
+            if type(size) is int:  # its bytes follow in the frame's blob
+                values[index] = blob[offset:offset + size]
+                offset += size
+            else:  # an odd value sent inline, in a 1-tuple
+                values[index] = size[0]
         entries.append(LogEntry(*values))
     if offset != len(blob):
         raise WireError(f"frame bodies: {len(blob)} bytes, entries account for {offset}")
