@@ -29,14 +29,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import claude_proxy
 from claude_proxy.proxy.logwire import STATUS, frames, read_message, write_all
-from claude_proxy.proxy.requestlog import LogEntry, RequestLogError
-
-if TYPE_CHECKING:
-    from claude_proxy.settings import LogSettings
+from claude_proxy.proxy.requestlog import LogConfig, LogEntry, RequestLogError
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +47,13 @@ _PACKAGE_ROOT = str(Path(claude_proxy.__file__).resolve().parent.parent)
 _IDLE_STATUS = (0, 0, 0, None, 0, True)
 
 
-class ProcessRequestLog:
+class ProcessRequestLog(LogConfig):
     """The SQLite request log, built and written by a child process; ``record()`` only queues."""
 
     def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
                  queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
-        self.path = Path(path)
-        self.bodies = bodies
-        self.max_body_bytes = max_body_bytes
-        self.queue_size = queue_size
-        self.batch_size = max(1, batch_size)
-        self.busy_timeout = busy_timeout
+        super().__init__(path, bodies=bodies, max_body_bytes=max_body_bytes, queue_size=queue_size,
+                         batch_size=batch_size, busy_timeout=busy_timeout)
         self._pending: collections.deque[LogEntry] = collections.deque()
         self._wake = threading.Event()
         self._ready = threading.Event()
@@ -78,13 +71,6 @@ class ProcessRequestLog:
         self._discarded = 0  # taken from the queue but not deliverable (the child was gone)
         self._sent = 0       # delivered to the child's pipe
         self._in_hand = 0    # taken from the queue, being encoded and sent
-
-    @classmethod
-    def from_settings(cls, settings: LogSettings, path: Path | None = None) -> ProcessRequestLog:
-        """A log configured from the ``log:`` settings section (``path`` overrides ``log.path``)."""
-        return cls(path or settings.db_path(), bodies=settings.bodies,
-                   max_body_bytes=settings.max_body_bytes, queue_size=settings.queue_size,
-                   batch_size=settings.batch_size, busy_timeout=settings.busy_timeout)
 
     # --- the interface ----------------------------------------------------------------------
     def start(self) -> None:

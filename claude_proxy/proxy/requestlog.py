@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from claude_proxy.proxy.logrow import COLUMNS, fallback_row, row_values
 from claude_proxy.proxy.logschema import TABLE, bind_none_directly, connect, migrate
@@ -87,8 +87,8 @@ class RequestLogError(Exception):
     """The log file cannot be opened or migrated (raised by ``start()``)."""
 
 
-class RequestLog:
-    """The SQLite request log: ``record()`` queues, a writer thread inserts in batches."""
+class LogConfig:
+    """What every request log is configured with: the file and the ``log:`` settings' limits."""
 
     def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
                  queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
@@ -98,6 +98,25 @@ class RequestLog:
         self.queue_size = queue_size
         self.batch_size = max(1, batch_size)
         self.busy_timeout = busy_timeout
+
+    @classmethod
+    def from_settings(cls: type[_Log], settings: LogSettings, path: Path | None = None) -> _Log:
+        """A log configured from the ``log:`` settings section (``path`` overrides ``log.path``)."""
+        return cls(path or settings.db_path(), bodies=settings.bodies,
+                   max_body_bytes=settings.max_body_bytes, queue_size=settings.queue_size,
+                   batch_size=settings.batch_size, busy_timeout=settings.busy_timeout)
+
+
+_Log = TypeVar("_Log", bound=LogConfig)
+
+
+class RequestLog(LogConfig):
+    """The SQLite request log: ``record()`` queues, a writer thread inserts in batches."""
+
+    def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
+                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
+        super().__init__(path, bodies=bodies, max_body_bytes=max_body_bytes, queue_size=queue_size,
+                         batch_size=batch_size, busy_timeout=busy_timeout)
         self.written = 0
         self.dropped = 0
         self.lost = 0
@@ -107,13 +126,6 @@ class RequestLog:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._close_lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: LogSettings, path: Path | None = None) -> RequestLog:
-        """A log configured from the ``log:`` settings section (``path`` overrides ``log.path``)."""
-        return cls(path or settings.db_path(), bodies=settings.bodies,
-                   max_body_bytes=settings.max_body_bytes, queue_size=settings.queue_size,
-                   batch_size=settings.batch_size, busy_timeout=settings.busy_timeout)
 
     def start(self) -> None:
         """Open the database (running migrations) and start the writer thread.
