@@ -11,23 +11,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _find_fixtures() -> Path:
-    env = os.environ.get("CLAUDE_PROXY_FIXTURES")
-    if env:
-        return Path(env)
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "fixtures"
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError("cannot find shared/fixtures beside the repository; set CLAUDE_PROXY_FIXTURES")
-
-
-FIXTURES = _find_fixtures()
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """``../shared/fixtures``: recorded Anthropic and OpenAI wire bytes."""
+    """``tests/fixtures``: recorded Anthropic and OpenAI wire bytes, kept in the repository."""
     return FIXTURES
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 from collections import deque
 from dataclasses import dataclass, field
@@ -111,15 +110,8 @@ class Received:
 
 
 def default_folder() -> Path:
-    """``shared/fixtures/anthropic`` beside the repository (or under ``$CLAUDE_PROXY_FIXTURES``)."""
-    env = os.environ.get("CLAUDE_PROXY_FIXTURES")
-    if env:
-        return Path(env) / "anthropic"
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "fixtures" / "anthropic"
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError("cannot find shared/fixtures/anthropic; set CLAUDE_PROXY_FIXTURES")
+    """``tests/fixtures/anthropic`` in this repository."""
+    return Path(__file__).resolve().parents[1] / "fixtures" / "anthropic"
 
 
 class FakeAnthropic:

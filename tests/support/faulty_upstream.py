@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import socket
 import sys
@@ -48,13 +47,8 @@ _STREAM = re.compile(rb'"stream"\s*:\s*true')
 
 
 def _fixture(name: str) -> bytes:
-    """A recorded Anthropic fixture: ``$CLAUDE_PROXY_FIXTURES`` or ``shared/fixtures`` beside the repo."""
-    env = os.environ.get("CLAUDE_PROXY_FIXTURES")
-    candidates = [Path(env)] if env else [p / "shared" / "fixtures" for p in Path(__file__).resolve().parents]
-    for base in candidates:
-        if (base / "anthropic" / name).is_file():
-            return (base / "anthropic" / name).read_bytes()
-    raise FileNotFoundError(f"fixture {name} not found; set CLAUDE_PROXY_FIXTURES")
+    """A recorded Anthropic fixture from ``tests/fixtures/anthropic`` in this repository."""
+    return (Path(__file__).resolve().parents[1] / "fixtures" / "anthropic" / name).read_bytes()
 
 
 def _error(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -1,6 +1,6 @@
 """An OpenAI-compatible server on 127.0.0.1 for the tests: the upstream model name picks the scenario.
 
-Recorded streams are replayed from ``../shared/fixtures/openai/`` one SSE event per
+Recorded streams are replayed from ``tests/fixtures/openai/`` one SSE event per
 write; scripted ones reproduce provider quirks. Every request is recorded.
 """
 
