@@ -19,8 +19,9 @@ from pathlib import Path
 from multidict import CIMultiDict
 
 from bench import payloads
-from claude_proxy.proxy.logprocess import ProcessRequestLog
-from claude_proxy.proxy.requestlog import LogEntry, RequestLog, new_entry_id
+from claude_proxy.requestlog.process import ProcessRequestLog
+from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.requestlog.writer import SqliteRequestLog
 
 
 def _cpu(who: int) -> float:
@@ -90,7 +91,7 @@ def main() -> None:
     print(f"{args.count} entries at {args.rate}/s, request body "
           f"{len(entries(1, args.prompt_kb)[0].request_body)} bytes")
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in (NoLog, ProcessRequestLog, RequestLog):
+        for kind in (NoLog, ProcessRequestLog, SqliteRequestLog):
             own, children = measure(kind, args.count, args.rate, args.prompt_kb, Path(tmp))
             extra = f", writer process {children:.1f} µs/entry" if kind is ProcessRequestLog else ""
             print(f"{kind.__name__:>17}: serving process {own:.1f} µs/entry{extra}")

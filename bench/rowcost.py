@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import logcost, payloads
-from claude_proxy.proxy import logwire
-from claude_proxy.proxy.logrow import COLUMNS
-from claude_proxy.proxy.logschema import TABLE, connect, migrate
-from claude_proxy.proxy.requestlog import LogEntry, RequestLog
+from claude_proxy.requestlog import wire as logwire
+from claude_proxy.requestlog.row import COLUMNS
+from claude_proxy.requestlog.schema import TABLE, connect, migrate
+from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.requestlog.writer import SqliteRequestLog
 
 try:
-    from claude_proxy.proxy.logschema import bind_none_directly
+    from claude_proxy.requestlog.schema import bind_none_directly
 except ImportError:  # an older checkout, measured for comparison (PYTHONPATH=that checkout)
     def bind_none_directly() -> None:
         """Nothing: that checkout's log binds None through sqlite3's adaptation search."""
@@ -84,10 +85,10 @@ def encoded_frames(entries: list[LogEntry]) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def open_log(path: Path, schema: str | None = None) -> RequestLog:
-    """A RequestLog whose connection is open but whose writer thread is not: `_insert` is called directly."""
-    log = RequestLog(path)
-    bind_none_directly()  # as RequestLog.start() does
+def open_log(path: Path, schema: str | None = None) -> SqliteRequestLog:
+    """A SqliteRequestLog whose connection is open but whose writer thread is not: `_insert` is called directly."""
+    log = SqliteRequestLog(path)
+    bind_none_directly()  # as SqliteRequestLog.start() does
     log._conn = connect(path)
     migrate(log._conn)
     if schema:
@@ -99,7 +100,7 @@ def fresh_ids(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [(f"{row[0]}-{next(_ids):x}", *row[1:]) for row in rows]
 
 
-def insert_all(log: RequestLog, rows: list[tuple[Any, ...]], batch: int = BATCH) -> None:
+def insert_all(log: SqliteRequestLog, rows: list[tuple[Any, ...]], batch: int = BATCH) -> None:
     for start in range(0, len(rows), batch):
         assert log._insert(rows[start:start + batch])
 
@@ -107,7 +108,7 @@ def insert_all(log: RequestLog, rows: list[tuple[Any, ...]], batch: int = BATCH)
 def measure_steps(count: int, kind: str, vary: bool, repeat: int, folder: Path) -> dict[str, float]:
     entries = make_entries(count, kind, vary)
     frames = encoded_frames(entries)
-    builder = RequestLog(folder / "unused.db")
+    builder = SqliteRequestLog(folder / "unused.db")
     log = open_log(folder / f"steps-{kind}-{vary}.db")
     rows = builder._rows(entries)
     fresh = [fresh_ids(rows) for _ in range(repeat)]
@@ -130,7 +131,7 @@ def _cpu() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-def _user_sys_per_row(log: RequestLog, rows: list[tuple[Any, ...]], batch: int, repeat: int) -> tuple[float, float]:
+def _user_sys_per_row(log: SqliteRequestLog, rows: list[tuple[Any, ...]], batch: int, repeat: int) -> tuple[float, float]:
     """(user, system) CPU µs per row inserted, from the run with the least of both."""
     best = (float("inf"), float("inf"))
     for _ in range(repeat):
@@ -143,8 +144,8 @@ def _user_sys_per_row(log: RequestLog, rows: list[tuple[Any, ...]], batch: int, 
     return best
 
 
-def _memory_log(folder: Path, schema: str | None) -> RequestLog:
-    log = RequestLog(folder / "unused.db")
+def _memory_log(folder: Path, schema: str | None) -> SqliteRequestLog:
+    log = SqliteRequestLog(folder / "unused.db")
     bind_none_directly()
     log._conn = sqlite3.connect(":memory:", isolation_level=None)
     migrate(log._conn)
@@ -158,10 +159,10 @@ _NO_PK = f"DROP TABLE {TABLE}; CREATE TABLE {TABLE} ({', '.join(COLUMNS)});"
 
 def measure_sqlite(count: int, repeat: int, folder: Path) -> dict[str, tuple[float, float]]:
     """The insert's (user, system) CPU per row under variations, each on its own scratch file."""
-    rows = RequestLog(folder / "unused.db")._rows(make_entries(count, "json", True))
+    rows = SqliteRequestLog(folder / "unused.db")._rows(make_entries(count, "json", True))
     small = [tuple(None if c in ("request_body", "response_body", "message") else v
                    for c, v in zip(COLUMNS, row)) for row in rows]
-    variants: list[tuple[str, Callable[[], RequestLog], list[tuple[Any, ...]], int]] = [
+    variants: list[tuple[str, Callable[[], SqliteRequestLog], list[tuple[Any, ...]], int]] = [
         ("as is: INSERT OR REPLACE, 4 indexes, ~2.7 KB rows, 200 rows/transaction",
          lambda: open_log(folder / "asis.db"), rows, BATCH),
         ("without the 3 secondary indexes", lambda: open_log(folder / "bare.db", _BARE), rows, BATCH),

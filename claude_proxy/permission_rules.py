@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable, Literal, Protocol
 
 import pathspec
 
@@ -177,10 +177,17 @@ def session_rules(texts: Iterable[str]) -> list[Rule]:
     return rules
 
 
-def settings_rules(settings: Any, kind: str) -> list[Rule]:
-    """The parsed ``permissions.<kind>`` rules of a Settings object (empty without settings)."""
-    permissions = getattr(settings, "permissions", None)
-    texts = getattr(permissions, kind, None) or []
+class RuleLists(Protocol):
+    """Rule texts by behaviour: the ``permissions:`` settings section."""
+
+    allow: list[str]
+    ask: list[str]
+    deny: list[str]
+
+
+def settings_rules(lists: RuleLists, kind: Literal["allow", "ask", "deny"]) -> list[Rule]:
+    """The parsed ``permissions.<kind>`` rules."""
+    texts = {"allow": lists.allow, "ask": lists.ask, "deny": lists.deny}[kind]
     return [parse_rule(text) for text in texts]
 
 

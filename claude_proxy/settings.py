@@ -17,8 +17,7 @@ import yaml
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from claude_proxy.errors import SettingsError
-# Defined beside the request log's masking (which must not import pydantic); re-exported here.
-from claude_proxy.proxy.masking import mask_secret  # noqa: F401
+from claude_proxy.secrets import is_secret_name, mask_secret
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
@@ -134,7 +133,7 @@ class RouteSettings(_Section):
 
 
 def _check_rule(rule: str) -> str:
-    from claude_proxy.tools.guard.rules import RuleError, parse_rule
+    from claude_proxy.permission_rules import RuleError, parse_rule
 
     try:
         parse_rule(rule)
@@ -322,15 +321,12 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     return parse_settings(data, str(path))
 
 
-SECRET_KEYS = re.compile(r"(api_key|auth_keys|token|secret|password)", re.I)
-
-
 def masked(data: Any, key: str = "") -> Any:
     """A copy of a settings tree with every secret-looking value masked."""
     if isinstance(data, dict):
         return {k: masked(v, k) for k, v in data.items()}
     if isinstance(data, list):
         return [masked(v, key) for v in data]
-    if isinstance(data, str) and SECRET_KEYS.search(key):
+    if isinstance(data, str) and is_secret_name(key):
         return mask_secret(data)
     return data

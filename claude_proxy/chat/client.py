@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from claude_proxy.settings import Settings, mask_secret
+from claude_proxy.secrets import mask_secret
+from claude_proxy.settings import Settings
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic

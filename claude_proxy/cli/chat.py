@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
 
 def _check_rules(rules: list[str]) -> None:
     """A malformed --allowed-tools rule is a usage error, named."""
-    from claude_proxy.tools.guard.rules import RuleError, parse_rule
+    from claude_proxy.permission_rules import RuleError, parse_rule
 
     for rule in rules:
         try:

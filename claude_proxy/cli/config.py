@@ -35,7 +35,7 @@ def show(config: Optional[str] = ConfigOption, json_out: bool = typer.Option(Fal
 @app.command()
 def check(config: Optional[str] = ConfigOption) -> None:
     """Validate the settings; exit 1 with the reason when they are wrong."""
-    from claude_proxy.proxy.routing import Router
+    from claude_proxy.proxy.routing.routes import Router
     from claude_proxy.settings import SettingsError, load_settings
 
     try:
@@ -79,7 +79,7 @@ def route(
     config: Optional[str] = ConfigOption,
 ) -> None:
     """Show where a request for MODEL would go: route, backend, upstream model."""
-    from claude_proxy.proxy.routing import Router
+    from claude_proxy.proxy.routing.routes import Router
     from claude_proxy.settings import SettingsError, load_settings
 
     try:

@@ -28,7 +28,7 @@ def _reading(log_db: Optional[str], config: Optional[str]) -> Iterator[sqlite3.C
     """Open the log read-only; its failures become one CLI error line."""
     import sqlite3
 
-    from claude_proxy.proxy.logquery import LogQueryError, open_log
+    from claude_proxy.requestlog.query import LogQueryError, open_log
     from claude_proxy.settings import load_settings
 
     path = Path(log_db).expanduser() if log_db else load_settings(config).log.db_path()
@@ -69,7 +69,7 @@ def list_(
     """List the newest exchanges."""
     import time
 
-    from claude_proxy.proxy.logquery import list_entries, parse_since, public
+    from claude_proxy.requestlog.query import list_entries, parse_since, public
 
     with _reading(log_db, config) as conn:
         start = parse_since(since, time.time()) if since else None
@@ -80,7 +80,7 @@ def list_(
     if not entries:
         typer.echo("no matching requests in the log")
         return
-    from claude_proxy.proxy.logview import entries_table
+    from claude_proxy.requestlog.view import entries_table
 
     _console().print(entries_table(entries))
 
@@ -94,14 +94,14 @@ def show(
     config: Optional[str] = ConfigOption,
 ) -> None:
     """Show one exchange: request, response and the assembled answer."""
-    from claude_proxy.proxy.logquery import get_entry, public
+    from claude_proxy.requestlog.query import get_entry, public
 
     with _reading(log_db, config) as conn:
         entry = get_entry(conn, ident)
     if json_out:
         _print_json(public(entry))
         return
-    from claude_proxy.proxy.logview import entry_view
+    from claude_proxy.requestlog.view import entry_view
 
     _console().print(entry_view(entry, raw=raw))
 
@@ -119,8 +119,8 @@ def tail(
     """Print the newest rows, then follow new ones until Ctrl-C."""
     import json
 
-    from claude_proxy.proxy.logquery import public
-    from claude_proxy.proxy.logview import tail_line
+    from claude_proxy.requestlog.query import public
+    from claude_proxy.requestlog.view import tail_line
 
     def emit(entry: dict[str, Any]) -> None:
         typer.echo(json.dumps(public(entry), ensure_ascii=False) if json_out else tail_line(entry))
@@ -134,7 +134,7 @@ def _follow(conn: sqlite3.Connection, lines: int, model: Optional[str], status: 
     """Print the last ``lines`` rows, then poll for new ones; Ctrl-C ends it quietly."""
     import time
 
-    from claude_proxy.proxy.logquery import entries_after, last_rowid, list_entries
+    from claude_proxy.requestlog.query import entries_after, last_rowid, list_entries
 
     try:
         newest = last_rowid(conn)
@@ -162,8 +162,8 @@ def stats(
     """Requests, errors, tokens by model and p50/p95 latency."""
     import time
 
-    from claude_proxy.proxy.logquery import parse_since
-    from claude_proxy.proxy.logquery import stats as compute
+    from claude_proxy.requestlog.query import parse_since
+    from claude_proxy.requestlog.query import stats as compute
 
     with _reading(log_db, config) as conn:
         start = parse_since(since, time.time()) if since else None
@@ -171,6 +171,6 @@ def stats(
     if json_out:
         _print_json(data)
         return
-    from claude_proxy.proxy.logview import stats_view
+    from claude_proxy.requestlog.view import stats_view
 
     _console().print(stats_view(data))

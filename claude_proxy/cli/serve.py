@@ -73,8 +73,8 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     import logging
     import sys
 
-    from claude_proxy.proxy.access import AccessKeys
-    from claude_proxy.proxy.logprocess import ProcessRequestLog
+    from claude_proxy.proxy.protection.access import AccessKeys
+    from claude_proxy.requestlog.process import ProcessRequestLog
     from claude_proxy.proxy.server import ServeError, run
     from claude_proxy.settings import load_settings
 
@@ -97,7 +97,7 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
             typer.echo(f"workers: {settings.server.workers} processes sharing the port")
         typer.echo(f"request log: {settings.log.db_path() if settings.log.enabled else 'off'}")
         if settings.routes:
-            from claude_proxy.proxy.routing import Router
+            from claude_proxy.proxy.routing.routes import Router
 
             typer.echo(f"routes: {Router(settings).describe()}")
         keys = len(AccessKeys.from_settings(settings.server))

@@ -10,8 +10,8 @@ from aiohttp import web
 from claude_proxy.proxy.cors import Cors
 from claude_proxy.proxy.forward import forward, not_found
 from claude_proxy.proxy.health import health, hello
-from claude_proxy.proxy.protection import Protection
-from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.proxy.protection.middleware import Protection
+from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.proxy.state import STATE, ProxyState
 from claude_proxy.settings import Settings
 

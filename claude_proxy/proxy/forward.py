@@ -22,12 +22,12 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.headers import ID_HEADER, seen_hops, upstream_request_headers
 from claude_proxy.proxy.hooks import HookContext
-from claude_proxy.proxy.protection import report
+from claude_proxy.proxy.protection.middleware import report
 from claude_proxy.proxy.relay import CLIENT_CLOSED, relay
-from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
+from claude_proxy.requestlog.entry import LogEntry, new_entry_id
 from claude_proxy.proxy.resilience import send_resilient
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
-from claude_proxy.proxy.translate.relay import ROUTE_HEADER
+from claude_proxy.proxy.routing.openai import ROUTE_HEADER
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Mapping
 
 from aiohttp import web
 
-from claude_proxy.proxy import http1
-from claude_proxy.proxy.capture import BodyCapture
+from claude_proxy.proxy.upstream import http1
+from claude_proxy.requestlog.capture import BodyCapture
 from claude_proxy.proxy.errors import ProxyError, error_event
 from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
-from claude_proxy.proxy.requestlog import LogEntry
+from claude_proxy.requestlog.entry import LogEntry
 
 log = logging.getLogger(__name__)
 

@@ -24,17 +24,17 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.fallbacks import fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.upstream.fallbacks import fallback_chain, send_with_fallbacks
 from claude_proxy.proxy.headers import ID_HEADER, upstream_request_headers
-from claude_proxy.proxy.protection import PROTECTION
-from claude_proxy.proxy.retry import Outcome, RetryPolicy, send_with_retries
-from claude_proxy.proxy.upstream import Upstream
+from claude_proxy.proxy.protection.middleware import PROTECTION
+from claude_proxy.proxy.upstream.retry import Outcome, RetryPolicy, send_with_retries
+from claude_proxy.proxy.upstream.client import Upstream
 
 if TYPE_CHECKING:
-    from claude_proxy.proxy.http1 import Response as UpstreamResponse
+    from claude_proxy.proxy.upstream.http1 import Response as UpstreamResponse
 
-    from claude_proxy.proxy.requestlog import LogEntry
-    from claude_proxy.proxy.routing import Route
+    from claude_proxy.requestlog.entry import LogEntry
+    from claude_proxy.proxy.routing.routes import Route
     from claude_proxy.proxy.state import ProxyState
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,11 @@ from typing import Callable
 
 from aiohttp import web
 
-from claude_proxy.proxy.access import AccessKeys, check_exposure
+from claude_proxy.proxy.protection.access import AccessKeys, check_exposure
 from claude_proxy.proxy.app import create_app
 from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
-from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
+from claude_proxy.requestlog.entry import RequestLog
+from claude_proxy.requestlog.entry import RequestLogError
 from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)

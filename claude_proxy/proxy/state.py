@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from claude_proxy.proxy.hooks import load_hooks
-from claude_proxy.proxy.requestlog import LogEntry, RequestLog
+from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.proxy.rewrite import Rewriter
-from claude_proxy.proxy.routed import Routing
-from claude_proxy.proxy.upstream import Upstream
+from claude_proxy.proxy.routing.dispatch import Routing
+from claude_proxy.proxy.upstream.client import Upstream
 from claude_proxy.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)

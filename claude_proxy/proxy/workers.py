@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Callable
 
-from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.proxy.server import ServeError
 from claude_proxy.settings import Settings
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import jiter
 
-from claude_proxy.proxy.logjson import loads
-from claude_proxy.proxy.logsse import SSEEvent, after_first_boundary, looks_like_sse, parse_sse, sse_events
+from claude_proxy.requestlog.jsontext import loads
+from claude_proxy.requestlog.sse import SSEEvent, after_first_boundary, looks_like_sse, parse_sse, sse_events
 
 __all__ = ["Assembled", "SSEEvent", "assemble", "assemble_json", "assemble_stream", "looks_like_sse",
            "parse_partial_json", "parse_sse", "read_answer", "usage_of"]

@@ -7,7 +7,7 @@ Memory stays bounded whatever the body's length; per chunk the work is a slice a
 
 from __future__ import annotations
 
-from claude_proxy.proxy.requestlog import LogEntry
+from claude_proxy.requestlog.entry import LogEntry
 
 TAIL_BYTES = 8192
 

@@ -1,7 +1,7 @@
-"""The request-log writer process: ``python -m claude_proxy.proxy.logwriter '<json options>'``.
+"""The request-log writer process: ``python -m claude_proxy.requestlog.child '<json options>'``.
 
 Started by `ProcessRequestLog` (logprocess.py), never by hand. It runs an ordinary
-thread-based `RequestLog` (row building, batching, lock waits and migrations stay in
+thread-based `SqliteRequestLog` (row building, batching, lock waits and migrations stay in
 one place) and feeds it the entries the proxy writes to its stdin (`logwire` frames).
 It reports ``ready`` or the reason the file cannot be opened, then its counters every
 `STATUS_SECONDS` while they change, and forwards its log records to the proxy's
@@ -32,13 +32,14 @@ import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from claude_proxy.proxy.logwire import STATUS, WireError, pack_message, read_frames  # noqa: E402
-from claude_proxy.proxy.requestlog import RequestLog, RequestLogError  # noqa: E402
+from claude_proxy.requestlog.wire import STATUS, WireError, pack_message, read_frames  # noqa: E402
+from claude_proxy.requestlog.writer import SqliteRequestLog
+from claude_proxy.requestlog.entry import RequestLogError  # noqa: E402
 
 STATUS_SECONDS = 0.1
 READ_BUFFER = 1 << 20
 
-logger = logging.getLogger("claude_proxy.proxy.logwriter")
+logger = logging.getLogger("claude_proxy.requestlog.child")
 
 
 class Channel:
@@ -76,11 +77,11 @@ class ForwardHandler(logging.Handler):
             self.handleError(record)
 
 
-def status(log: RequestLog) -> tuple[Any, ...]:
+def status(log: SqliteRequestLog) -> tuple[Any, ...]:
     return tuple(getattr(log, name) for name in STATUS)
 
 
-def _report(channel: Channel, log: RequestLog, stop: threading.Event) -> None:
+def _report(channel: Channel, log: SqliteRequestLog, stop: threading.Event) -> None:
     last = None
     while not stop.wait(STATUS_SECONDS):
         now = status(log)
@@ -102,7 +103,7 @@ def main(argv: list[str]) -> int:
     root.setLevel(int(options.get("log_level", logging.WARNING)))
     root.addHandler(ForwardHandler(channel))
 
-    log = RequestLog(Path(options["path"]), bodies=options["bodies"], max_body_bytes=options["max_body_bytes"],
+    log = SqliteRequestLog(Path(options["path"]), bodies=options["bodies"], max_body_bytes=options["max_body_bytes"],
                      queue_size=options["queue_size"], batch_size=options["batch_size"],
                      busy_timeout=options["busy_timeout"])
     try:

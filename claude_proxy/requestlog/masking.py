@@ -2,8 +2,7 @@
 
 A secret keeps only its last four characters (``****wxyz``), enough to tell two
 keys apart and useless to anyone reading the log. What counts as a secret is
-decided by the header or parameter name (``x-api-key``, ``authorization``,
-cookies, any ``*-key`` / ``*-token`` / ``*-secret``) and by the value's shape
+decided by the header or parameter name (`claude_proxy.secrets.is_secret_name`) and by the value's shape
 (``sk-...`` keys, bearer tokens, JWTs) wherever it appears in a header.
 """
 
@@ -14,35 +13,14 @@ from functools import lru_cache
 from json.encoder import encode_basestring_ascii
 from typing import Any, Iterable, Mapping, Union
 
+from claude_proxy.secrets import is_secret_name, mask_secret
 
-SECRET_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie",
-})
-_SECRET_PARTS = frozenset({
-    "key", "apikey", "token", "secret", "password", "passwd", "auth", "session", "cookie",
-    "credential", "credentials", "signature", "sig",
-})
+
 _SCHEME = re.compile(r"^(Bearer|Basic|Token|Bot)\s+(\S.*)$", re.I)
 _KEYLIKE = re.compile(r"(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]{8,}"
                       r"|(?<=Bearer )[A-Za-z0-9_\-.~+/=]{12,}", re.I)
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
 MIN_SCRUB_LEN = 8
-
-
-def mask_secret(value: str) -> str:
-    """Show only the last four characters of a secret."""
-    if not value:
-        return value
-    return "****" + value[-4:] if len(value) > 8 else "****"
-
-
-@lru_cache(maxsize=2048)
-def is_secret_name(name: str) -> bool:
-    """True for header or parameter names that carry credentials."""
-    lowered = name.lower()
-    if lowered in SECRET_HEADERS:
-        return True
-    return any(part in _SECRET_PARTS for part in re.split(r"[-_.\s]+", lowered))
 
 
 def _mask_value(value: str) -> tuple[str, list[str]]:

@@ -5,7 +5,7 @@ Same interface as `RequestLog` (``record``, ``start``, ``close``, ``queue_depth`
 appends the entry to a deque, and a feeder thread wakes every `GATHER_SECONDS` (or
 once `WAKE_AT` entries wait), encodes what gathered (`logwire`: the small fields with
 marshal, the bodies handed to ``writev`` uncopied) and writes it down a pipe to a
-``python -m claude_proxy.proxy.logwriter`` child. The child parses, masks, assembles
+``python -m claude_proxy.requestlog.child`` child. The child parses, masks, assembles
 and inserts, exactly as the thread-based log does (it runs one), and reports its
 counters back on a second pipe so ``healthy`` and ``queue_depth`` stay truthful.
 
@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import claude_proxy
-from claude_proxy.proxy.logwire import STATUS, frames, read_message, write_all
-from claude_proxy.proxy.requestlog import LogConfig, LogEntry, RequestLogError
+from claude_proxy.requestlog.wire import STATUS, frames, read_message, write_all
+from claude_proxy.requestlog.config import LogConfig
+from claude_proxy.requestlog.entry import LogEntry, RequestLogError
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class ProcessRequestLog(LogConfig):
             if not sys.executable:
                 raise OSError("sys.executable is unknown")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "claude_proxy.proxy.logwriter", json.dumps(options)],
+                [sys.executable, "-m", "claude_proxy.requestlog.child", json.dumps(options)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
                 start_new_session=True)
         except OSError as exc:

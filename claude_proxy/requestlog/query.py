@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from claude_proxy.proxy.logschema import TABLE, columns, connect
+from claude_proxy.requestlog.schema import TABLE, columns, connect
 
 SUMMARY_FIELDS: tuple[str, ...] = (
     "id", "started_at", "method", "path", "requested_model", "upstream_model", "stream", "status",

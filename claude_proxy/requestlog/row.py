@@ -19,14 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 import jiter
 
-from claude_proxy.proxy.assemble import Assembled, assemble, read_answer
-from claude_proxy.proxy.logjson import dumps_unicode
-from claude_proxy.proxy.logsse import looks_like_sse
-from claude_proxy.proxy.masking import (
-    mask_headers_json, mask_query, mask_response_headers_json, ordered_secrets, scrub_ordered, scrub_text_ordered)
+from claude_proxy.requestlog.assemble import Assembled, assemble, read_answer
+from claude_proxy.requestlog.jsontext import dumps_unicode
+from claude_proxy.requestlog.sse import looks_like_sse
+from claude_proxy.requestlog.masking import (
+    mask_headers_json,
+    mask_query,
+    mask_response_headers_json,
+    ordered_secrets,
+    scrub_ordered,
+    scrub_text_ordered,
+)
 
 if TYPE_CHECKING:
-    from claude_proxy.proxy.requestlog import LogEntry
+    from claude_proxy.requestlog.entry import LogEntry
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import IO, Any, Iterator
 
-from claude_proxy.proxy.requestlog import LogEntry
+from claude_proxy.requestlog.entry import LogEntry
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LogEntry))
 _GET = attrgetter(*FIELDS)

@@ -1,7 +1,7 @@
 """The request log: every exchange becomes a SQLite row, written off the request path.
 
 Interface contract (the proxy calls only this): build a `LogEntry` per exchange,
-hand it to `RequestLog.record()` (never blocks), and `close()` at shutdown, which
+hand it to `SqliteRequestLog.record()` (never blocks), and `close()` at shutdown, which
 drains the queue so nothing a completed request produced is lost.
 
 Behind it: a queue feeding one writer thread that parses, masks and cuts each
@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from claude_proxy.proxy.logrow import COLUMNS, fallback_row, row_values
-from claude_proxy.proxy.logschema import TABLE, bind_none_directly, connect, migrate
+from claude_proxy.requestlog.config import LogConfig
+from claude_proxy.requestlog.entry import LogEntry, RequestLogError
+from claude_proxy.requestlog.row import COLUMNS, fallback_row, row_values
+from claude_proxy.requestlog.schema import TABLE, bind_none_directly, connect, migrate
 
 if TYPE_CHECKING:
     from claude_proxy.settings import LogSettings
@@ -45,72 +47,7 @@ _UNWRITABLE = (sqlite3.Error, OverflowError, UnicodeError)
 _INSERT = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
-def new_entry_id() -> str:
-    """A short, time-ordered, unique id: shown to users and sent as ``x-claude-proxy-id``.
-
-    `random` is reseeded in every forked worker, and unlike os.urandom costs no syscall per request.
-    """
-    return f"{int(time.time() * 1000):x}{random.getrandbits(32):08x}"
-
-
-@dataclass
-class LogEntry:
-    """One exchange, as the proxy saw it. Bodies are raw bytes; the writer parses them later."""
-
-    id: str
-    started_at: float
-    method: str
-    path: str
-    duration_ms: float | None = None
-    ttfb_ms: float | None = None
-    requested_model: str | None = None
-    upstream_model: str | None = None
-    stream: bool = False
-    status: int | None = None
-    request_headers: dict[str, str] = field(default_factory=dict)
-    response_headers: dict[str, str] = field(default_factory=dict)
-    request_body: bytes = b""
-    response_body: bytes = b""
-    error: str | None = None
-    route: str | None = None
-    attempts: int = 1
-    # Every upstream try when there was more than one: [{"n", "target", "status" | "error", "wait_ms"}].
-    attempt_log: list[dict[str, Any]] = field(default_factory=list)
-    # When the proxy keeps only the first part of a long body: the real sizes, and the
-    # last bytes of the response, so a long stream's closing usage and stop reason still get logged.
-    request_size: int | None = None
-    response_size: int | None = None
-    response_tail: bytes = b""
-
-
-class RequestLogError(Exception):
-    """The log file cannot be opened or migrated (raised by ``start()``)."""
-
-
-class LogConfig:
-    """What every request log is configured with: the file and the ``log:`` settings' limits."""
-
-    def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
-                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
-        self.path = Path(path)
-        self.bodies = bodies
-        self.max_body_bytes = max_body_bytes
-        self.queue_size = queue_size
-        self.batch_size = max(1, batch_size)
-        self.busy_timeout = busy_timeout
-
-    @classmethod
-    def from_settings(cls: type[_Log], settings: LogSettings, path: Path | None = None) -> _Log:
-        """A log configured from the ``log:`` settings section (``path`` overrides ``log.path``)."""
-        return cls(path or settings.db_path(), bodies=settings.bodies,
-                   max_body_bytes=settings.max_body_bytes, queue_size=settings.queue_size,
-                   batch_size=settings.batch_size, busy_timeout=settings.busy_timeout)
-
-
-_Log = TypeVar("_Log", bound=LogConfig)
-
-
-class RequestLog(LogConfig):
+class SqliteRequestLog(LogConfig):
     """The SQLite request log: ``record()`` queues, a writer thread inserts in batches."""
 
     def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,

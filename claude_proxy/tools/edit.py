@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import resolve_async, atomic_write, record_read, stale_reason
+from claude_proxy.tools.workspace import resolve_async, atomic_write, record_read, stale_reason
 from claude_proxy.tools.files import numbered
 from claude_proxy.tools.guard import PathDenied
 

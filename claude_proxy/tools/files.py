@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import resolve_async, display, inside_roots, record_read
+from claude_proxy.tools.workspace import resolve_async, display, inside_roots, record_read
 from claude_proxy.tools.guard import PathDenied
 
 DEFAULT_LIMIT = 2000

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import resolve_async, display, resolve, tool_settings
+from claude_proxy.tools.workspace import resolve_async, display, resolve
 from claude_proxy.tools.grepengine import FileHits, GrepError, GrepQuery, python_search, ripgrep_path, ripgrep_search
 from claude_proxy.tools.guard import PathDenied
 from claude_proxy.tools.walk import glob_match, walk_files
@@ -216,7 +216,7 @@ class GrepTool(Tool):
         offset = int(tool_input.get("offset", 0) or 0)
         if mode == "content" and head_limit:
             query.max_lines = offset + head_limit + 1
-        backend = tool_settings(context).grep.backend
+        backend = context.settings.tools.grep.backend
         rg = ripgrep_path() if backend != "python" else None
         if backend == "ripgrep" and rg is None:
             return ToolResult.error("settings ask for the ripgrep Grep back end (tools.grep.backend) but rg is not installed")

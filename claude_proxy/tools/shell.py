@@ -17,8 +17,8 @@ import shutil
 import signal
 from typing import Any
 
+from claude_proxy.secrets import is_secret_name
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import tool_settings
 from claude_proxy.tools.guard import sandbox_argv
 from claude_proxy.tools.guard.sandbox import SandboxUnavailable
 
@@ -71,13 +71,10 @@ def kill_group(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> N
         pass
 
 
-# Variables named like credentials stay out of model-run commands unless settings say otherwise.
-SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.I)
-
-
 def command_env(pass_secrets: bool) -> dict[str, str]:
     """The environment a Bash command sees: the user's, minus credentials, pagers off."""
-    env = dict(os.environ) if pass_secrets else {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
+    # variables named like credentials stay out of model-run commands unless settings say otherwise
+    env = dict(os.environ) if pass_secrets else {k: v for k, v in os.environ.items() if not is_secret_name(k)}
     env.update(PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
     return env
 
@@ -118,7 +115,7 @@ class BashTool(Tool):
     }
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
-        settings = tool_settings(context).bash
+        settings = context.settings.tools.bash
         timeout_ms = tool_input.get("timeout")
         timeout = min(timeout_ms / 1000, MAX_TIMEOUT_MS / 1000) if timeout_ms else settings.default_timeout
         try:

@@ -13,7 +13,6 @@ from typing import Any
 
 from claude_proxy.settings import WebToolSettings
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import tool_settings
 from claude_proxy.tools.netpolicy import PinnedResolver, URLRefused, check_url, resolve_checked
 
 log = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ class WebFetchTool(Tool):
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         import aiohttp
 
-        settings = tool_settings(context).web
+        settings = context.settings.tools.web
         url, prompt = tool_input["url"], tool_input["prompt"]
         try:
             final, status, content_type, body, cut = await fetch(url, settings)

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from claude_proxy.settings import SearchToolSettings
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.common import tool_settings
 from claude_proxy.tools.netpolicy import host_matches
 
 HOW_TO_CONFIGURE = (
@@ -171,7 +170,7 @@ class WebSearchTool(Tool):
     }
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
-        settings = tool_settings(context).search
+        settings = context.settings.tools.search
         query = tool_input["query"]
         try:
             backend = make_backend(settings)

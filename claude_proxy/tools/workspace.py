@@ -13,15 +13,8 @@ import stat
 import secrets
 from pathlib import Path
 
-from claude_proxy.settings import ToolsSettings
 from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard import PathDenied, check_path
-
-
-def tool_settings(context: ToolContext) -> ToolsSettings:
-    """The ``tools:`` settings section of the context, or the defaults."""
-    section = getattr(context.settings, "tools", None)
-    return section if isinstance(section, ToolsSettings) else ToolsSettings()
 
 
 def roots(context: ToolContext) -> list[Path]:

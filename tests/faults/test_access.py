@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.access import AccessKeys, check_exposure, is_loopback, presented_key, use_upstream_key
+from claude_proxy.proxy.protection.access import (
+    AccessKeys,
+    check_exposure,
+    is_loopback,
+    presented_key,
+    use_upstream_key,
+)
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.settings import parse_settings
 

@@ -6,7 +6,8 @@ import json
 import subprocess
 import time
 
-from claude_proxy.proxy.requestlog import LogEntry, RequestLog
+from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.requestlog.writer import SqliteRequestLog
 
 TRIES = [{"n": 1, "status": 529, "wait_ms": 480}, {"n": 2, "error": "cannot reach upstream", "wait_ms": 900},
          {"n": 3, "target": "haiku", "status": 200}]
@@ -14,7 +15,7 @@ TRIES = [{"n": 1, "status": 529, "wait_ms": 480}, {"n": 2, "error": "cannot reac
 
 def test_attempts_round_trip_through_the_log_and_logs_show(tmp_path, cli, cli_env):
     db = tmp_path / "requests.db"
-    log = RequestLog(db)
+    log = SqliteRequestLog(db)
     log.start()
     log.record(LogEntry(id="retried1", started_at=time.time(), method="POST", path="/v1/messages", status=200,
                         attempts=3, attempt_log=TRIES, route="haiku"))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from claude_proxy.proxy.fallbacks import fallback_chain, send_with_fallbacks
-from claude_proxy.proxy.retry import RetryPolicy, send_with_retries
+from claude_proxy.proxy.upstream.fallbacks import fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.upstream.retry import RetryPolicy, send_with_retries
 from claude_proxy.settings import parse_settings
 
 ROUTES = parse_settings({

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 
 from claude_proxy.proxy.errors import ProxyError, from_exception
-from claude_proxy.proxy.limits import ConcurrencyGate, read_body
+from claude_proxy.proxy.protection.limits import ConcurrencyGate, read_body
 
 
 async def test_requests_over_the_cap_queue_then_proceed_in_order():

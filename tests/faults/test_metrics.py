@@ -7,9 +7,9 @@ import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from claude_proxy.proxy.readiness import UpstreamProbe, readiness
-from claude_proxy.proxy.metrics import MAX_MODELS, ProxyMetrics, endpoint_of
-from claude_proxy.proxy.usage import extract_usage
+from claude_proxy.proxy.protection.readiness import UpstreamProbe, readiness
+from claude_proxy.proxy.protection.metrics import MAX_MODELS, ProxyMetrics, endpoint_of
+from claude_proxy.proxy.protection.usage import extract_usage
 
 
 def _samples(metrics: ProxyMetrics) -> dict[tuple, float]:
@@ -124,7 +124,7 @@ async def test_probe_results_are_cached():
 
 
 def test_usage_survives_sampling_a_long_stream(fixtures_dir):
-    from claude_proxy.proxy.protection import usage_sample
+    from claude_proxy.proxy.protection.middleware import usage_sample
 
     stream = (fixtures_dir / "anthropic" / "anthropic-stream-tool-use.sse").read_bytes()
     events = stream.split(b"\n\n")

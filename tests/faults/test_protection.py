@@ -8,7 +8,7 @@ import json
 import pytest
 from aiohttp import web
 
-from claude_proxy.proxy.protection import BODY, CLIENT, Protection
+from claude_proxy.proxy.protection.middleware import BODY, CLIENT, Protection
 from claude_proxy.settings import parse_settings
 
 UPSTREAM_KEY = "sk-ant-upstream-key-0000"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.ratelimit import RateLimiter, estimate_input_tokens
+from claude_proxy.proxy.protection.ratelimit import RateLimiter, estimate_input_tokens
 
 
 class Clock:
@@ -82,7 +82,7 @@ def test_token_estimate_counts_text_and_flattens_images():
 
 
 def test_a_shared_store_is_one_budget_for_every_process(tmp_path):
-    from claude_proxy.proxy.ratelimit_shared import SqliteStore
+    from claude_proxy.proxy.protection.buckets import SqliteStore
 
     clock = Clock()
     path = tmp_path / "limits.db"
@@ -113,7 +113,7 @@ def test_shared_state_from_settings_and_unusable_file_fails_closed(tmp_path):
 
 
 async def test_acquire_runs_a_shared_store_off_the_loop(tmp_path):
-    from claude_proxy.proxy.ratelimit_shared import SqliteStore
+    from claude_proxy.proxy.protection.buckets import SqliteStore
 
     limiter = RateLimiter(requests_per_minute=1, store=SqliteStore(tmp_path / "l.db"))
     await limiter.acquire("k")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from claude_proxy.proxy.retry import RetryPolicy, parse_retry_after, send_with_retries
+from claude_proxy.proxy.upstream.retry import RetryPolicy, parse_retry_after, send_with_retries
 from claude_proxy.settings import parse_settings
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from claude_proxy.proxy.requestlog import LogEntry, RequestLog, new_entry_id
+from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.requestlog.writer import SqliteRequestLog
 
 KEY = "sk-ant-api03-TESTKEYdoNotLogThis-0123456789abcdefWXYZ"
 
@@ -49,7 +50,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def write_entries(path: Path, entries: list[LogEntry], **options: Any) -> None:
-    log = RequestLog(path, **options)
+    log = SqliteRequestLog(path, **options)
     log.start()
     for entry in entries:
         log.record(entry)

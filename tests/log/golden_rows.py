@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.requestlog import LogEntry
+from claude_proxy.requestlog.entry import LogEntry
 
 GOLDEN = Path(__file__).with_name("row_golden.json")
 KEY = "sk-ant-api03-GOLDENkeyDoNotLog-0123456789abcdefWXYZ"
@@ -379,7 +379,7 @@ def main(argv: list[str]) -> int:
     if argv[1:] != ["--write"]:
         print(__doc__)
         return 2
-    from claude_proxy.proxy.logrow import build_row
+    from claude_proxy.requestlog.row import build_row
     from tests.conftest import FIXTURES
 
     rows = {name: outcome(build_row, item, options) for name, item, options in cases(FIXTURES)}

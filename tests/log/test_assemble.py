@@ -9,7 +9,13 @@ import anthropic
 import pytest
 from aiohttp import web
 
-from claude_proxy.proxy.assemble import assemble, assemble_json, assemble_stream, parse_sse, parse_partial_json
+from claude_proxy.requestlog.assemble import (
+    assemble,
+    assemble_json,
+    assemble_stream,
+    parse_sse,
+    parse_partial_json,
+)
 
 # The thinking stream is left out: it carries no usage, and the SDK's accumulator fails on it.
 SDK_COMPARABLE = [

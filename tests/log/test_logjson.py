@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claude_proxy.proxy import logjson
+from claude_proxy.requestlog import jsontext as logjson
 
 _scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(10**40), max_value=10**40)
             | st.floats(allow_nan=True, allow_infinity=True) | st.text())

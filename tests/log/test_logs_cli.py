@@ -1,4 +1,4 @@
-"""`claude-proxy logs ...` run as real subprocesses on a log filled through RequestLog."""
+"""`claude-proxy logs ...` run as real subprocesses on a log filled through SqliteRequestLog."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_proxy.proxy.logschema import connect, migrate
+from claude_proxy.requestlog.schema import connect, migrate
 from tests.log.conftest import KEY, make_entry, write_entries
 from tests.support.signals import default_sigint
 

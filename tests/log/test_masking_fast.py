@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claude_proxy.proxy import masking
+from claude_proxy.requestlog import masking
 
 _pieces = st.sampled_from(["sk-", "pk-", "rk-", "SK-", "eyJ", "EYj", "Bearer ", "bearer ", "bEaReR  ", "abcdefghijkl",
                            "0123456789", "_-.~+/=", ".", " ", "\u212a-", "\u017fk-", "\u0130", "caf\u00e9", "\udcff",

@@ -1,4 +1,4 @@
-"""The SQLite request log, written through the real RequestLog into real files."""
+"""The SQLite request log, written through the real SqliteRequestLog into real files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_proxy.proxy.logschema import MIGRATIONS, SCHEMA_VERSION, connect, migrate
-from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
+from claude_proxy.requestlog.schema import MIGRATIONS, SCHEMA_VERSION, connect, migrate
+from claude_proxy.requestlog.writer import SqliteRequestLog
+from claude_proxy.requestlog.entry import RequestLogError
 from claude_proxy.settings import LogSettings
 from tests.log.conftest import KEY, make_entry, read_rows, write_entries
 
@@ -95,7 +96,7 @@ def test_secrets_never_reach_the_file(db: Path, fixtures_dir: Path) -> None:
                    response_headers={"set-cookie": "sid=zzzzzzzzzzzzzzzz7777; HttpOnly"},
                    error=f"upstream rejected key {KEY}"),
     ]
-    log = RequestLog(db)
+    log = SqliteRequestLog(db)
     log.start()
     for entry in entries:
         log.record(entry)
@@ -141,7 +142,7 @@ def test_bodies_off_keeps_metadata_only(db: Path, fixtures_dir: Path) -> None:
 
 def test_settings_build_the_log(tmp_path: Path, fixtures_dir: Path) -> None:
     settings = LogSettings(path=str(tmp_path / "from-settings.db"), bodies=False, max_body_bytes=10)
-    log = RequestLog.from_settings(settings)
+    log = SqliteRequestLog.from_settings(settings)
     assert (log.path, log.bodies, log.max_body_bytes) == (tmp_path / "from-settings.db", False, 10)
     log.start()
     log.record(make_entry())
@@ -180,7 +181,7 @@ def test_a_later_release_adds_a_column_and_an_older_one_still_writes(db: Path) -
 
 
 def test_many_threads_lose_nothing(db: Path) -> None:
-    log = RequestLog(db, batch_size=16)
+    log = SqliteRequestLog(db, batch_size=16)
     log.start()
     ids: list[str] = []
     lock = threading.Lock()
@@ -206,9 +207,10 @@ def test_many_threads_lose_nothing(db: Path) -> None:
 WRITER = """
 import sys, time
 from pathlib import Path
-from claude_proxy.proxy.requestlog import LogEntry, RequestLog, new_entry_id
+from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.requestlog.writer import SqliteRequestLog
 path, count, name = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-log = RequestLog(path, batch_size=7)
+log = SqliteRequestLog(path, batch_size=7)
 log.start()
 for i in range(count):
     log.record(LogEntry(id=new_entry_id(), started_at=time.time(), method="POST",
@@ -234,7 +236,7 @@ def test_several_processes_share_one_file(db: Path, cli_env: dict[str, str]) -> 
 
 
 def test_close_drains_everything_queued(db: Path) -> None:
-    log = RequestLog(db)
+    log = SqliteRequestLog(db)
     log.start()
     entries = [make_entry(path=f"/v1/messages?i={i}") for i in range(3000)]
     for entry in entries:
@@ -251,7 +253,7 @@ async def test_record_never_waits_for_sqlite(db: Path) -> None:
     write_entries(db, [])
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    log = RequestLog(db, busy_timeout=60)
+    log = SqliteRequestLog(db, busy_timeout=60)
     log.start()
     for i in range(50):
         log.record(make_entry(path=f"/v1/messages?i={i}"))
@@ -263,7 +265,7 @@ async def test_record_never_waits_for_sqlite(db: Path) -> None:
 
 
 def test_a_full_queue_drops_and_reports_unhealthy(db: Path) -> None:
-    log = RequestLog(db, queue_size=10)
+    log = SqliteRequestLog(db, queue_size=10)
     for i in range(15):
         log.record(make_entry(path=f"/v1/messages?i={i}"))
     assert log.queue_depth == 10 and log.dropped == 5 and not log.healthy
@@ -284,7 +286,7 @@ def test_an_unprocessable_entry_still_leaves_a_row(db: Path) -> None:
 def test_an_unopenable_file_fails_at_start(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(RequestLogError, match="cannot open the request log"):
-        RequestLog(tmp_path / "dir.db").start()
+        SqliteRequestLog(tmp_path / "dir.db").start()
 
 
 def test_a_long_stream_the_proxy_cut_still_logs_its_closing_usage(db: Path, fixtures_dir: Path) -> None:
@@ -303,7 +305,7 @@ def test_a_locked_file_makes_the_log_unhealthy_until_a_retry_succeeds(db: Path) 
     write_entries(db, [])
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    log = RequestLog(db, busy_timeout=0.05)
+    log = SqliteRequestLog(db, busy_timeout=0.05)
     log.start()
     entry = make_entry()
     log.record(entry)
@@ -325,7 +327,7 @@ def test_a_row_the_database_refuses_loses_only_itself(db: Path) -> None:
                  " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END")
     conn.commit()
     conn.close()
-    log = RequestLog(db)
+    log = SqliteRequestLog(db)
     entries = [make_entry(path="/v1/a"), make_entry(path="/refused"), make_entry(path="/v1/b")]
     for entry in entries:
         log.record(entry)
@@ -340,7 +342,7 @@ def test_a_row_sqlite_cannot_store_costs_that_row_only(db: Path) -> None:
     huge = (b'{"type":"message","role":"assistant","content":[],"stop_reason":"end_turn",'
             b'"usage":{"input_tokens":' + str(2 ** 70).encode() + b',"output_tokens":1}}')
     before, bad, after = make_entry(), make_entry(response_body=huge), make_entry()
-    log = RequestLog(db)
+    log = SqliteRequestLog(db)
     log.start()
     for entry in (before, bad, after):
         log.record(entry)

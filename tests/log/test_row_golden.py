@@ -15,18 +15,18 @@ from typing import Any
 
 import pytest
 
-from claude_proxy.proxy import logwire
-from claude_proxy.proxy.logprocess import ProcessRequestLog
-from claude_proxy.proxy.logrow import COLUMNS, build_row
-from claude_proxy.proxy.logschema import bind_none_directly
-from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.requestlog import wire as logwire
+from claude_proxy.requestlog.process import ProcessRequestLog
+from claude_proxy.requestlog.row import COLUMNS, build_row
+from claude_proxy.requestlog.schema import bind_none_directly
+from claude_proxy.requestlog.writer import SqliteRequestLog
 from tests.log.conftest import read_rows
 from tests.log.golden_rows import GOLDEN, cases, outcome, pinned
 
 
 # bytearray bodies become bytes on the wire (and build_row refuses them, as the golden rows say).
 # A token count past 64 bits (OverflowError) and a lone surrogate in the message (UnicodeEncodeError)
-# make rows SQLite's binding refuses with errors the writer does not catch, which stops a RequestLog's
+# make rows SQLite's binding refuses with errors the writer does not catch, which stops a SqliteRequestLog's
 # writer thread: a known gap, not row building's business. None of these has a golden row downstream.
 NOT_DOWNSTREAM = {"odd:bytearray-bodies", "odd:bytearray-answer-model-known", "odd:huge-token-count",
                   "stream-edge:escapes"}
@@ -78,7 +78,7 @@ def test_entries_read_back_from_the_wire_give_the_same_rows(golden: dict[str, An
         assert _text(outcome(build_row, entry, options)) == _text(golden[name]), name
 
 
-@pytest.mark.parametrize("kind", [RequestLog, ProcessRequestLog])
+@pytest.mark.parametrize("kind", [SqliteRequestLog, ProcessRequestLog])
 def test_rows_reach_the_file_unchanged(tmp_path: Path, golden: dict[str, Any], all_cases: list[Any],
                                        kind: type) -> None:
     """Through a whole log, thread or writer process: the stored rows are the golden ones."""

@@ -24,8 +24,8 @@ import pytest
 import yaml
 from yarl import URL
 
-from claude_proxy.proxy.http1 import ConnectionPool
-from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.proxy.upstream.http1 import ConnectionPool
+from claude_proxy.requestlog.writer import SqliteRequestLog
 from claude_proxy.proxy.server import RunningServer, start_server
 from claude_proxy.settings import Settings, parse_settings
 from tests.support.fake_anthropic import FakeAnthropic
@@ -65,7 +65,7 @@ def make_settings(fake_upstream: FakeAnthropic) -> MakeSettings:
 async def start_proxy(make_settings: MakeSettings):
     servers: list[RunningServer] = []
 
-    async def start(settings: Settings | None = None, request_log: RequestLog | None = None) -> RunningServer:
+    async def start(settings: Settings | None = None, request_log: SqliteRequestLog | None = None) -> RunningServer:
         server = await start_server(settings or make_settings(), request_log, host="127.0.0.1", port=0)
         servers.append(server)
         return server

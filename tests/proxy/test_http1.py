@@ -1,4 +1,4 @@
-"""The proxy's HTTP/1.1 client (claude_proxy/proxy/http1/) against a raw upstream on 127.0.0.1.
+"""The proxy's HTTP/1.1 client (claude_proxy/proxy/upstream/http1/) against a raw upstream on 127.0.0.1.
 
 Keep-alive, body framing, what goes on the wire, and how each way an upstream can fail
 surfaces, both from the pool and as the `ProxyError` that `Upstream.send` turns it into.
@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from claude_proxy.proxy import http1
+from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.upstream import Upstream, describe_os_error
+from claude_proxy.proxy.upstream.client import Upstream, describe_os_error
 from tests.support.raw_upstream import fetch, read_chunks, reply, response, silent
 
 

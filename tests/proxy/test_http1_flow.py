@@ -1,4 +1,4 @@
-"""The proxy's HTTP/1.1 client (claude_proxy/proxy/http1/): connection flow over real sockets.
+"""The proxy's HTTP/1.1 client (claude_proxy/proxy/upstream/http1/): connection flow over real sockets.
 
 Stale keep-alive connections, cancellation, backpressure on large bodies, the pool's
 connection limit, and TLS. Framing, the wire format and failures are in test_http1.py.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_proxy.proxy import http1
+from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.upstream import Upstream
+from claude_proxy.proxy.upstream.client import Upstream
 from tests.support.raw_upstream import Conn, Request, fetch, reply, response, silent
 
 CL_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"

@@ -12,7 +12,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from claude_proxy.proxy.requestlog import RequestLog
+from claude_proxy.requestlog.writer import SqliteRequestLog
 from tests.log.conftest import read_rows as rows
 from tests.support.fake_anthropic import Reply, split_events
 from tests.support.proxy_process import ServeProcess
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # model n
 
 async def test_sdk_calls_become_rows_with_usage_and_the_proxy_id(start_proxy, make_settings, fake_upstream, tmp_path):
     db = tmp_path / "requests.db"
-    server = await start_proxy(make_settings(), RequestLog(db))
+    server = await start_proxy(make_settings(), SqliteRequestLog(db))
     async with anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY, max_retries=0) as sdk:
         raw = await sdk.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES)
         plain_id = raw.headers["x-claude-proxy-id"]
@@ -51,7 +51,7 @@ async def test_sdk_calls_become_rows_with_usage_and_the_proxy_id(start_proxy, ma
 async def test_injected_key_is_masked_in_the_stored_headers(start_proxy, make_settings, fake_upstream, tmp_path):
     db = tmp_path / "requests.db"
     server = await start_proxy(make_settings(upstream={"base_url": fake_upstream.url, "api_key": UPSTREAM_KEY}),
-                               RequestLog(db))
+                               SqliteRequestLog(db))
     async with aiohttp.ClientSession() as client:
         async with client.get(server.url + "/v1/models") as resp:
             await resp.read()
@@ -69,7 +69,7 @@ async def test_a_stream_past_the_body_cap_keeps_its_usage(start_proxy, make_sett
     fixture = (fixtures_dir / "anthropic" / "anthropic-stream-tool-use.sse").read_bytes()
     fake_upstream.enqueue(Reply.fixture("anthropic-stream-tool-use.sse"))
     settings = make_settings(log={"enabled": True, "max_body_bytes": 300})
-    server = await start_proxy(settings, RequestLog.from_settings(settings.log, db))
+    server = await start_proxy(settings, SqliteRequestLog.from_settings(settings.log, db))
     async with aiohttp.ClientSession() as client:
         async with client.post(server.url + "/v1/messages", data=b'{"model":"m","stream":true}') as resp:
             assert await resp.read() == fixture
@@ -85,7 +85,7 @@ async def test_mid_stream_death_row_keeps_what_was_received(start_proxy, make_se
     db = tmp_path / "requests.db"
     events = split_events((fixtures_dir / "anthropic" / "anthropic-stream-basic-text.sse").read_bytes())
     fake_upstream.enqueue(Reply.sse(events[:4], then="die"))
-    server = await start_proxy(make_settings(), RequestLog(db))
+    server = await start_proxy(make_settings(), SqliteRequestLog(db))
     async with aiohttp.ClientSession() as client:
         async with client.post(server.url + "/v1/messages", data=b'{"model":"m","stream":true}') as resp:
             await resp.read()
@@ -127,7 +127,7 @@ async def test_unusable_log_file_is_one_clear_line(cli, cli_env, tmp_path):
 
 
 def _log_writer_of(pid: int) -> int:
-    """The pid of ``serve``'s request-log writer process (a child running claude_proxy.proxy.logwriter)."""
+    """The pid of ``serve``'s request-log writer process (a child running claude_proxy.requestlog.child)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -137,7 +137,7 @@ def _log_writer_of(pid: int) -> int:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"claude_proxy.proxy.logwriter" in cmdline:
+        if ppid == pid and b"claude_proxy.requestlog.child" in cmdline:
             return int(entry)
     raise AssertionError(f"no log writer process under pid {pid}")
 

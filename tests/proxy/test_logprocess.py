@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_proxy.proxy.logprocess import ProcessRequestLog
-from claude_proxy.proxy.requestlog import RequestLog, RequestLogError
+from claude_proxy.requestlog.process import ProcessRequestLog
+from claude_proxy.requestlog.writer import SqliteRequestLog
+from claude_proxy.requestlog.entry import RequestLogError
 from tests.log.conftest import KEY, make_entry, read_rows, write_entries
 from tests.support.faulty_upstream import wait_until
 from tests.support.signals import alive
@@ -185,7 +186,7 @@ def test_a_locked_file_shows_as_unhealthy_until_it_is_written(tmp_path: Path) ->
 KILLED_PARENT = """
 import sys, time
 from pathlib import Path
-from claude_proxy.proxy.logprocess import ProcessRequestLog
+from claude_proxy.requestlog.process import ProcessRequestLog
 from tests.log.conftest import make_entry
 log = ProcessRequestLog(Path(sys.argv[1]), busy_timeout=60)
 log.start()
@@ -225,7 +226,7 @@ def test_settings_build_the_process_log(tmp_path: Path) -> None:
     settings = LogSettings(path=str(tmp_path / "x.db"), bodies=False, max_body_bytes=10, queue_size=3,
                            batch_size=2, busy_timeout=1.5)
     log = ProcessRequestLog.from_settings(settings)
-    thread = RequestLog.from_settings(settings)
+    thread = SqliteRequestLog.from_settings(settings)
     assert (log.path, log.bodies, log.max_body_bytes, log.queue_size, log.batch_size, log.busy_timeout) == (
         thread.path, thread.bodies, thread.max_body_bytes, thread.queue_size, thread.batch_size, thread.busy_timeout)
     _write(log.path, [make_entry()], bodies=False)

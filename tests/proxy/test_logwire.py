@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict, istr
 
-from claude_proxy.proxy import logwire
-from claude_proxy.proxy.requestlog import LogEntry
+from claude_proxy.requestlog import wire as logwire
+from claude_proxy.requestlog.entry import LogEntry
 from tests.log.conftest import KEY, make_entry
 
 

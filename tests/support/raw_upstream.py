@@ -1,6 +1,6 @@
 """A raw HTTP/1.1 upstream on ``asyncio.start_server``: byte-level control of the answers.
 
-Used by the tests of the proxy's own HTTP/1.1 client (claude_proxy/proxy/http1/). Each
+Used by the tests of the proxy's own HTTP/1.1 client (claude_proxy/proxy/upstream/http1/). Each
 connection reads requests one by one (head, then a ``Content-Length`` body) and hands
 each to a *script*, ``async (conn, request) -> None``, which writes whatever bytes the
 test wants with ``conn.writer`` (or closes, or waits). The server records what a test
@@ -20,7 +20,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable
 
-from claude_proxy.proxy import http1
+from claude_proxy.proxy.upstream import http1
 
 
 @dataclass

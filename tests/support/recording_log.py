@@ -1,4 +1,4 @@
-"""An in-memory `RequestLog` for tests that check what the proxy hands to the log.
+"""An in-memory `SqliteRequestLog` for tests that check what the proxy hands to the log.
 
 It keeps every `LogEntry` in ``entries`` instead of writing SQLite, and notes whether
 ``start()`` and ``close()`` were called. Tests of the SQLite writer use the real class.
@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from claude_proxy.proxy.requestlog import LogEntry, RequestLog
+from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.requestlog.writer import SqliteRequestLog
 
 
-class RecordingLog(RequestLog):
+class RecordingLog(SqliteRequestLog):
     def __init__(self, max_body_bytes: int = 1 << 20) -> None:
         super().__init__(Path("unused.db"), max_body_bytes=max_body_bytes)
         self.entries: list[LogEntry] = []

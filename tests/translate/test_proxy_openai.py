@@ -264,11 +264,11 @@ async def test_client_disconnect_cancels_the_backend_request(start_proxy, routed
 
 
 async def test_a_routed_stream_lands_in_the_sqlite_log(start_proxy, routed_settings, tmp_path):
-    from claude_proxy.proxy.logquery import get_entry, open_log
-    from claude_proxy.proxy.requestlog import RequestLog
+    from claude_proxy.requestlog.query import get_entry, open_log
+    from claude_proxy.requestlog.writer import SqliteRequestLog
 
     db = tmp_path / "requests.db"
-    server = await start_proxy(routed_settings(), RequestLog(db))
+    server = await start_proxy(routed_settings(), SqliteRequestLog(db))
     client = anthropic.AsyncAnthropic(base_url=server.url, api_key=CLIENT_KEY, max_retries=0)
     try:
         async with client.messages.stream(model="recorded-parallel", max_tokens=64, messages=MESSAGES) as stream:
@@ -312,7 +312,7 @@ async def test_a_claude_code_request_through_the_sdk_reaches_the_provider_whole(
 
 
 async def test_claude_proxy_serve_routes_to_an_openai_backend(serve_process, fake_openai, tmp_path):
-    from claude_proxy.proxy.logquery import get_entry, open_log
+    from claude_proxy.requestlog.query import get_entry, open_log
 
     db = tmp_path / "serve.db"
     config = {

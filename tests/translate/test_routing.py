@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from claude_proxy.proxy.routing import PASS_THROUGH, Router, peek_model
+from claude_proxy.proxy.routing.routes import PASS_THROUGH, Router, peek_model
 from claude_proxy.settings import SettingsError, parse_settings
 
 ISSUE_SHAPE = {

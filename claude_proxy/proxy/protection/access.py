@@ -17,7 +17,7 @@ import re
 from typing import Iterable, Mapping, MutableMapping
 
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.settings import mask_secret
+from claude_proxy.secrets import mask_secret
 
 KEYS_ENV = "CLAUDE_PROXY_KEYS"
 CREDENTIAL_HEADERS = ("x-api-key", "authorization")

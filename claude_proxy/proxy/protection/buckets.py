@@ -1,4 +1,6 @@
-"""Rate-limit buckets shared by every proxy process on a host, in one SQLite file.
+"""Where rate-limit buckets live: this process's memory, or one SQLite file for a host.
+
+``MemoryStore`` is the default, one per process. ``SqliteStore`` is the shared one:
 
 Set ``limits.shared_state: /path/ratelimit.db`` and run several workers (or
 proxies) on the same host: each admission is one short ``BEGIN IMMEDIATE``
@@ -13,12 +15,50 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.ratelimit import Bucket
 
 log = logging.getLogger(__name__)
+
+MAX_BUCKETS = 10_000
+
+
+@dataclass
+class Bucket:
+    """One key's allowance of one kind: how much is left, as of when."""
+
+    level: float
+    stamp: float
+
+
+class BucketStore(Protocol):
+    """Where buckets live. ``transaction`` runs ``fn`` over the named buckets atomically."""
+
+    blocking: bool
+
+    def transaction(self, names: list[str], now: float,
+                    fn: Callable[[dict[str, Bucket | None]], dict[str, Bucket]]) -> None: ...
+
+
+class MemoryStore:
+    """Buckets in this process's memory; old full buckets are forgotten past ``MAX_BUCKETS``."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, Bucket] = {}
+
+    def transaction(self, names: list[str], now: float,
+                    fn: Callable[[dict[str, Bucket | None]], dict[str, Bucket]]) -> None:
+        updates = fn({name: self._buckets.get(name) for name in names})
+        if len(self._buckets) + len(updates) > MAX_BUCKETS:
+            # a bucket untouched for a minute is full again, unless a huge request left it in debt
+            self._buckets = {k: b for k, b in self._buckets.items() if b.stamp > now - 60 or b.level < 0}
+        self._buckets.update(updates)
+
+
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, level REAL NOT NULL, stamp REAL NOT NULL)"
 

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.access import AccessKeys, presented_key, use_upstream_key
+from claude_proxy.proxy.protection.access import AccessKeys, presented_key, use_upstream_key
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.headers import ID_HEADER
-from claude_proxy.proxy.limits import ConcurrencyGate, read_body
-from claude_proxy.proxy.metrics import ProxyMetrics
-from claude_proxy.proxy.ratelimit import RateLimiter, estimate_input_tokens
-from claude_proxy.proxy.readiness import UpstreamProbe, readiness
-from claude_proxy.proxy.requestlog import LogEntry, new_entry_id
-from claude_proxy.proxy.retry import RetryPolicy
-from claude_proxy.proxy.usage import extract_usage
+from claude_proxy.proxy.protection.limits import ConcurrencyGate, read_body
+from claude_proxy.proxy.protection.metrics import ProxyMetrics
+from claude_proxy.proxy.protection.ratelimit import RateLimiter, estimate_input_tokens
+from claude_proxy.proxy.protection.readiness import UpstreamProbe, readiness
+from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.proxy.upstream.retry import RetryPolicy
+from claude_proxy.proxy.protection.usage import extract_usage
 
 if TYPE_CHECKING:
     from claude_proxy.settings import Settings

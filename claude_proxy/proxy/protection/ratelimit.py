@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from claude_proxy.proxy.errors import ProxyError
+from claude_proxy.proxy.protection.buckets import Bucket, BucketStore, MemoryStore, SqliteStore
 
 BYTES_PER_TOKEN = 4
 TOKENS_PER_IMAGE = 1600
 _BASE64_RUN = re.compile(rb'"data"\s*:\s*"[A-Za-z0-9+/=\\]{1024,}"')
-MAX_BUCKETS = 10_000
 
 
 def estimate_input_tokens(body: bytes) -> int:
@@ -38,40 +38,6 @@ def estimate_input_tokens(body: bytes) -> int:
             size -= match.end() - match.start()
             images += 1
     return math.ceil(size / BYTES_PER_TOKEN) + images * TOKENS_PER_IMAGE
-
-
-@dataclass
-class Bucket:
-    """One key's allowance of one kind: how much is left, as of when."""
-
-    level: float
-    stamp: float
-
-
-class BucketStore(Protocol):
-    """Where buckets live. ``transaction`` runs ``fn`` over the named buckets atomically."""
-
-    blocking: bool
-
-    def transaction(self, names: list[str], now: float,
-                    fn: Callable[[dict[str, Bucket | None]], dict[str, Bucket]]) -> None: ...
-
-
-class MemoryStore:
-    """Buckets in this process's memory; old full buckets are forgotten past ``MAX_BUCKETS``."""
-
-    blocking = False
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, Bucket] = {}
-
-    def transaction(self, names: list[str], now: float,
-                    fn: Callable[[dict[str, Bucket | None]], dict[str, Bucket]]) -> None:
-        updates = fn({name: self._buckets.get(name) for name in names})
-        if len(self._buckets) + len(updates) > MAX_BUCKETS:
-            # a bucket untouched for a minute is full again, unless a huge request left it in debt
-            self._buckets = {k: b for k, b in self._buckets.items() if b.stamp > now - 60 or b.level < 0}
-        self._buckets.update(updates)
 
 
 @dataclass(frozen=True)
@@ -111,8 +77,6 @@ class RateLimiter:
         """Per process, or shared through a SQLite file when ``limits.shared_state`` is set."""
         path = getattr(limits, "shared_state", None)
         if path:
-            from claude_proxy.proxy.ratelimit_shared import SqliteStore
-
             return cls(getattr(limits, "requests_per_minute", 0), getattr(limits, "input_tokens_per_minute", 0),
                        clock=time.time, store=SqliteStore(Path(path).expanduser()))
         return cls(getattr(limits, "requests_per_minute", 0), getattr(limits, "input_tokens_per_minute", 0))

@@ -20,10 +20,10 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.headers import ID_HEADER
-from claude_proxy.proxy.requestlog import LogEntry
-from claude_proxy.proxy.routing import PASS_THROUGH, Route, Router, peek_model
-from claude_proxy.proxy.translate.relay import ROUTE_HEADER, OpenAIRelay, count_tokens_response
-from claude_proxy.proxy.upstream import Upstream
+from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.proxy.routing.routes import PASS_THROUGH, Route, Router, peek_model
+from claude_proxy.proxy.routing.openai import ROUTE_HEADER, OpenAIRelay, count_tokens_response
+from claude_proxy.proxy.upstream.client import Upstream
 from claude_proxy.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ from yarl import URL
 
 from claude_proxy.proxy.translate import jsonio
 from claude_proxy import __version__
-from claude_proxy.proxy import http1
+from claude_proxy.proxy.upstream import http1
 
-from claude_proxy.proxy.capture import BodyCapture
+from claude_proxy.requestlog.capture import BodyCapture
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.translate.errors import upstream_error
 from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
@@ -32,11 +32,11 @@ from claude_proxy.proxy.translate.response import to_anthropic_message
 from claude_proxy.proxy.translate.sse import PING
 from claude_proxy.proxy.translate.stream import StreamTranslator, message_events
 from claude_proxy.proxy.translate.tokens import estimate_input_tokens
-from claude_proxy.settings import mask_secret
+from claude_proxy.secrets import is_secret_name, mask_secret
 
 if TYPE_CHECKING:
-    from claude_proxy.proxy.requestlog import LogEntry
-    from claude_proxy.proxy.routing import Route
+    from claude_proxy.requestlog.entry import LogEntry
+    from claude_proxy.proxy.routing.routes import Route
     from claude_proxy.settings import BackendSettings
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,9 @@ def completions_url(backend: "BackendSettings") -> str:
     return backend.base_url.rstrip("/") + "/chat/completions"
 
 
-_SECRET_HEADER = re.compile(r"authorization|key|token|secret|cookie", re.I)
-
-
 def masked(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``headers`` with credentials masked (last 4 characters kept), for the log."""
-    return {k: mask_secret(v) if _SECRET_HEADER.search(k) else v for k, v in headers.items()}
+    return {k: mask_secret(v) if is_secret_name(k) else v for k, v in headers.items()}
 
 
 def backend_headers(backend: "BackendSettings", stream: bool) -> dict[str, str]:

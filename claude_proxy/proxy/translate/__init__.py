@@ -1,8 +1,13 @@
 """Translation between the Anthropic Messages API and OpenAI-compatible chat completions.
 
-Pure, I/O-free modules: ``request`` (Anthropic request -> chat request), ``response``
-(chat JSON -> Anthropic message), ``stream`` (chat SSE bytes -> Anthropic SSE bytes),
-``errors`` (provider errors -> Anthropic errors), ``tokens`` (local count_tokens estimate).
+Pure modules, no I/O (the HTTP side is `claude_proxy.proxy.routing.openai`):
+
+- ``request``: Anthropic request -> chat request; ``schema``: tool schemas providers accept.
+- ``response``: chat JSON -> Anthropic message.
+- ``stream``: chat SSE bytes -> Anthropic SSE bytes, over ``sse`` (parser and encoder).
+- ``errors``: provider errors -> Anthropic errors.
+- ``tokens``: the local count_tokens estimate.
+- ``jsonio``: JSON in and out with orjson.
 """
 
 from claude_proxy.proxy.translate.errors import upstream_error

@@ -16,7 +16,7 @@ from typing import Mapping
 
 from yarl import URL
 
-from claude_proxy.proxy import http1
+from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.errors import ProxyError
 
 log = logging.getLogger(__name__)

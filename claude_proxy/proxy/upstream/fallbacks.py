@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable, Mapping, TypeVar
 
-from claude_proxy.proxy.retry import Attempt, Outcome
+from claude_proxy.proxy.upstream.retry import Attempt, Outcome
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-# A frozen copy of claude_proxy/proxy/assemble.py as it was before the log writer was optimised
+# A frozen copy of claude_proxy/requestlog/assemble.py as it was before the log writer was optimised
 # (main at 69a13b5), kept as the oracle the optimised assembler is checked against. Never edit.
 """Turn logged response bytes back into an Anthropic message, after the fact.
 

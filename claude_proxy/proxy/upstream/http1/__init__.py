@@ -14,7 +14,7 @@ Failures are `UpstreamError` subclasses that say what happened: no connection
 a read that waits longer than the read timeout raises `asyncio.TimeoutError`).
 """
 
-from claude_proxy.proxy.http1.errors import (
+from claude_proxy.proxy.upstream.http1.errors import (
     BadResponse,
     BodyError,
     CertificateError,
@@ -24,8 +24,8 @@ from claude_proxy.proxy.http1.errors import (
     ResponseTimeout,
     UpstreamError,
 )
-from claude_proxy.proxy.http1.pool import KEEPALIVE_SECONDS, ConnectionPool
-from claude_proxy.proxy.http1.response import HIGH_WATER, Response
+from claude_proxy.proxy.upstream.http1.pool import KEEPALIVE_SECONDS, ConnectionPool
+from claude_proxy.proxy.upstream.http1.response import HIGH_WATER, Response
 
 __all__ = [
     "HIGH_WATER", "KEEPALIVE_SECONDS", "BadResponse", "BodyError", "CertificateError", "ConnectError",

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httptools
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.http1.errors import BadResponse, BodyError, Disconnected
-from claude_proxy.proxy.http1.response import Response
-
-if TYPE_CHECKING:
-    from claude_proxy.proxy.http1.pool import ConnectionPool
+from claude_proxy.proxy.upstream.http1.errors import BadResponse, BodyError, Disconnected
+from claude_proxy.proxy.upstream.http1.response import Response
+from yarl import URL
 
 # Past this, a request body is written apart from its head instead of copied into one buffer.
 _JOIN_MAX = 64 * 1024
 
 
+class Owner(Protocol):
+    """What a connection needs of its pool: the loop, the timeout, and where to go when done."""
+
+    loop: asyncio.AbstractEventLoop
+    read_timeout: float
+    url: URL
+
+    def _put_idle(self, conn: "_Connection") -> None: ...
+
+    def _forget(self, conn: "_Connection") -> None: ...
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: at most one exchange at a time."""
 
-    def __init__(self, pool: "ConnectionPool") -> None:
+    def __init__(self, pool: Owner) -> None:
         self.pool = pool
         self.loop = pool.loop
         self.read_timeout = pool.read_timeout

@@ -9,15 +9,15 @@ from typing import Any, Iterable
 
 from yarl import URL
 
-from claude_proxy.proxy.http1.connection import _Connection
-from claude_proxy.proxy.http1.errors import (
+from claude_proxy.proxy.upstream.http1.connection import _Connection
+from claude_proxy.proxy.upstream.http1.errors import (
     CertificateError,
     ConnectError,
     ConnectTimeout,
     Disconnected,
     ResponseTimeout,
 )
-from claude_proxy.proxy.http1.response import Response
+from claude_proxy.proxy.upstream.http1.response import Response
 
 # Idle connections older than this are closed rather than reused (servers drop them around 60 s).
 KEEPALIVE_SECONDS = 15.0

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from multidict import CIMultiDict
 from yarl import URL
 
-from claude_proxy.proxy.http1.errors import BodyError
-
-if TYPE_CHECKING:
-    from claude_proxy.proxy.http1.connection import _Connection
+from claude_proxy.proxy.upstream.http1.errors import BodyError
 
 # Buffered body bytes past which the socket stops being read until the client catches up.
 HIGH_WATER = 256 * 1024
+
+
+class Reader(Protocol):
+    """What a response needs of the connection under it: its loop and timeout, flow control
+    of the socket reads, and a way to hand it back (``reuse``) or drop it (``close``)."""
+
+    loop: asyncio.AbstractEventLoop
+    read_timeout: float
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def reuse(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Response:
@@ -29,7 +42,7 @@ class Response:
     __slots__ = ("status", "reason", "headers", "content_length", "url", "_conn", "_chunks", "_buffered",
                  "_done", "_error", "_waiter", "_paused")
 
-    def __init__(self, conn: "_Connection", status: int, reason: str, headers: CIMultiDict[str],
+    def __init__(self, conn: Reader, status: int, reason: str, headers: CIMultiDict[str],
                  url: URL) -> None:
         self.status = status
         self.reason = reason
@@ -37,7 +50,7 @@ class Response:
         length = headers.get("Content-Length")
         self.content_length: int | None = int(length) if length is not None and length.isdigit() else None
         self.url = url
-        self._conn: _Connection | None = conn
+        self._conn: Reader | None = conn
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._done = False
