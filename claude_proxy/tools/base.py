@@ -1,7 +1,7 @@
 """The contract every tool, the guard and their callers share.
 
-A caller (the chat loop, `claude-proxy tools run`, an MCP server) builds a
-`ToolContext` once per session and calls `execute()`; it never needs to know how a
+A caller (the chat loop, `claude-proxy tools run`) builds a `ToolContext` once per
+session and calls `claude_proxy.tools.registry.run_tool`; it never needs to know how a
 particular tool works. Everything a tool can fail at comes back as a `ToolResult`
 with ``is_error`` set and a reason the model can read; nothing raises to the caller.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+
+from claude_proxy.settings import Settings
 
 Behavior = Literal["allow", "ask", "deny"]
 
@@ -57,7 +59,7 @@ class ToolContext:
     """Where and under which rules a tool runs."""
 
     cwd: Path
-    settings: Any = None
+    settings: Settings = field(default_factory=Settings)
     session: ToolSession = field(default_factory=ToolSession)
     extra_roots: list[Path] = field(default_factory=list)
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult, ToolSession
 from claude_proxy.tools.validation import validation_error
 
@@ -62,11 +63,11 @@ def definitions(tools: list[Tool] | None = None) -> list[dict[str, Any]]:
     return [tool.definition() for tool in (all_tools() if tools is None else tools)]
 
 
-def new_context(cwd: str | Path, settings: Any = None, session: ToolSession | None = None) -> ToolContext:
+def new_context(cwd: str | Path, settings: Settings | None = None, session: ToolSession | None = None) -> ToolContext:
     """A context for one session: the workspace is ``cwd`` plus ``tools.extra_roots``."""
     root = Path(cwd).expanduser().resolve()
-    extra = getattr(getattr(settings, "tools", None), "extra_roots", None) or []
-    roots = [(root / Path(r).expanduser()).resolve() for r in extra]
+    settings = settings if settings is not None else Settings()
+    roots = [(root / Path(r).expanduser()).resolve() for r in settings.tools.extra_roots]
     return ToolContext(cwd=root, settings=settings, session=session or ToolSession(), extra_roots=roots)
 
 

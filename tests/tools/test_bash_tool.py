@@ -130,9 +130,10 @@ async def test_commands_cannot_write_outside_the_workspace(ws: Path, call) -> No
     import shutil
     import tempfile
 
+    from claude_proxy.settings import Settings
     from claude_proxy.tools.guard.sandbox import sandbox_status
 
-    if not sandbox_status(None).active:
+    if not sandbox_status(Settings()).active:
         pytest.skip("bubblewrap cannot create a sandbox on this machine")
     outside = Path(tempfile.mkdtemp(prefix="claude-proxy-test-", dir="/var/tmp"))
     try:

@@ -32,7 +32,7 @@ from typing import Any
 import pathspec
 
 from claude_proxy.tools.base import ToolContext
-from claude_proxy.tools.guard.rules import (
+from claude_proxy.permission_rules import (
     EDIT_TOOLS,
     READ_TOOLS,
     Rule,
@@ -65,7 +65,7 @@ class PathDenied(Exception):
 def workspace_roots(context: ToolContext) -> list[Path]:
     """The resolved workspace roots: cwd, the context's extra roots and ``tools.extra_roots``."""
     cwd = Path(os.path.realpath(os.path.expanduser(str(context.cwd))))
-    configured = getattr(getattr(context.settings, "tools", None), "extra_roots", None) or []
+    configured = context.settings.tools.extra_roots
     roots: list[Path] = []
     for raw in [cwd, *context.extra_roots, *configured]:
         expanded = os.path.expanduser(str(raw))
@@ -105,7 +105,7 @@ def _protected(path: Path, write: bool) -> str | None:
 
 
 def _rules(context: ToolContext, kind: str) -> list[Rule]:
-    rules = settings_rules(context.settings, kind)
+    rules = settings_rules(context.settings.permissions, kind)
     if kind == "allow":
         rules += session_rules(context.session.session_allow)
     return rules

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, Tool, ToolContext
 from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
 from claude_proxy.tools.guard.paths import PathDenied, check_path
-from claude_proxy.tools.guard.rules import (
+from claude_proxy.permission_rules import (
     EDIT_TOOLS,
     READ_TOOLS,
     Rule,
@@ -80,14 +81,14 @@ def _path_inputs(name: str, tool_input: dict[str, Any], context: ToolContext) ->
 class Guard:
     """Decides allow / ask / deny for one tool call from settings, mode and session rules."""
 
-    def __init__(self, settings: Any = None, mode: str | None = None) -> None:
-        self.settings = settings
-        permissions = getattr(settings, "permissions", None)
+    def __init__(self, settings: Settings | None = None, mode: str | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+        permissions = self.settings.permissions
         self.mode = "default"
-        self.set_mode(mode or getattr(permissions, "default_mode", None) or "default")
-        self.deny_rules = settings_rules(settings, "deny")
-        self.ask_rules = settings_rules(settings, "ask")
-        self.allow_rules = settings_rules(settings, "allow")
+        self.set_mode(mode or permissions.default_mode)
+        self.deny_rules = settings_rules(permissions, "deny")
+        self.ask_rules = settings_rules(permissions, "ask")
+        self.allow_rules = settings_rules(permissions, "allow")
 
     def set_mode(self, mode: str) -> None:
         """Switch modes mid-session (e.g. the chat loop's mode toggle); unknown names raise ValueError."""

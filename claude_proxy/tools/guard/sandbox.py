@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from claude_proxy.settings import Settings
 from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard.paths import workspace_roots
 
@@ -43,12 +44,9 @@ class SandboxStatus:
     message: str
 
 
-def _section(settings: Any) -> tuple[str, bool, list[str]]:
-    sandbox = getattr(settings, "sandbox", None)
-    mode = getattr(sandbox, "mode", "auto") or "auto"
-    network = bool(getattr(sandbox, "network", False))
-    writable = list(getattr(sandbox, "writable_paths", []) or [])
-    return mode, network, writable
+def _section(settings: Settings) -> tuple[str, bool, list[str]]:
+    sandbox = settings.sandbox
+    return sandbox.mode, sandbox.network, list(sandbox.writable_paths)
 
 
 @lru_cache(maxsize=4)
@@ -65,7 +63,7 @@ def _probe(bwrap: str) -> str | None:
     return None
 
 
-def sandbox_status(settings: Any) -> SandboxStatus:
+def sandbox_status(settings: Settings) -> SandboxStatus:
     """Whether shell commands will run sandboxed under these settings, and why (not)."""
     mode, network, _ = _section(settings)
     if mode == "off":
