@@ -9,6 +9,8 @@ import pytest
 
 from claude_proxy.settings import SettingsError, expand_env, load_settings, masked, parse_settings
 
+pytestmark = pytest.mark.processes
+
 
 def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 
 from tests.support.chat import TEST_KEY, result_text, tool_results, user_blocks
 from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
 from tests.support.signals import default_sigint
+
+pytestmark = pytest.mark.processes
 
 
 def test_text_output_is_only_the_final_answer(fake, run_chat) -> None:

@@ -12,6 +12,8 @@ from tests.support.chat import result_text, tool_results
 from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
 from tests.support.terminal import Terminal
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture
 def repl(cli: list[str], chat_env: dict[str, str], workdir: Path) -> Iterator:

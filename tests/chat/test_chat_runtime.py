@@ -157,6 +157,7 @@ async def test_json_cost_covers_the_subagent_and_only_this_run(fake, workdir: Pa
     assert second["total_cost_usd"] == pytest.approx(15.0 + 0.30)  # the sub-agent's output plus this run's cache reads
 
 
+@pytest.mark.processes
 async def test_chat_through_claude_proxy_serve(fake, workdir: Path, cli_env: dict[str, str]) -> None:
     from tests.support.proxy_process import ServeProcess
 

@@ -52,7 +52,7 @@ async def fake_upstream(fixtures_dir: Path):
 @pytest.fixture
 def make_settings(fake_upstream: FakeAnthropic) -> MakeSettings:
     def make(**sections: Any) -> Settings:
-        # retries off: these tests pin what one upstream answer does; tests/faults covers retrying
+        # retries off: these tests pin what one upstream answer does; tests/proxy/faults covers retrying
         data: dict[str, Any] = {"upstream": {"base_url": fake_upstream.url, "retries": 0},
                                 "log": {"enabled": False}}
         for name, value in sections.items():

@@ -10,6 +10,8 @@ import pytest
 
 from tests.support.fake_anthropic import BlackholePort, FakeAnthropic, Reply, closed_port, split_events
 
+pytestmark = pytest.mark.processes
+
 STREAM_BODY = b'{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}'
 
 

@@ -13,14 +13,14 @@ import anthropic
 import pytest
 
 from claude_proxy.requestlog.writer import SqliteRequestLog
-from tests.log.conftest import read_rows as rows
+from tests.requestlog.conftest import read_rows as rows
 from tests.support.fake_anthropic import Reply, split_events
 from tests.support.proxy_process import ServeProcess
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 CLIENT_KEY = "sk-ant-api03-clientSECRETvalue-7f3a"
 UPSTREAM_KEY = "sk-ant-api03-configuredSECRET-9d2c"
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # model names in the fixtures
+pytestmark = [pytest.mark.processes, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # model names in the fixtures
 
 
 

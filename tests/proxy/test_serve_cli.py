@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.fake_anthropic import REQUEST_ID, FakeAnthropic
 
+pytestmark = pytest.mark.processes
+
 
 async def test_serve_starts_answers_and_exits_0_on_sigterm(serve_process, fake_upstream: FakeAnthropic):
     proc = await serve_process("--upstream", fake_upstream.url, "--no-log")

@@ -16,7 +16,7 @@ import pytest
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.signals import alive
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.processes, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 async def _pids_answering(url: str, connections: int = 40) -> set[int]:

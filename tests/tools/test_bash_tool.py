@@ -11,6 +11,8 @@ import pytest
 from claude_proxy.tools.registry import run_tool
 from tests.tools.helpers import context_with, text_of
 
+pytestmark = pytest.mark.processes
+
 
 def running(marker: str) -> bool:
     """Whether a live (non-zombie) process has ``marker`` as an argument.

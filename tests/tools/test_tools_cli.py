@@ -13,6 +13,8 @@ from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard import Guard
 from claude_proxy.tools.registry import get_tool
 
+pytestmark = pytest.mark.processes
+
 
 def run(cli: list[str], env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cli, "tools", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)

@@ -6,6 +6,8 @@ import pytest
 
 from claude_proxy.tools.guard import judge_command
 
+pytestmark = pytest.mark.processes
+
 SAFE = [
     "ls", "ls -la", "ls -la src", "pwd", "cat README.md", "head -n 20 src/app.py", "tail -n 5 README.md",
     "wc -l src/*.py", "grep -rn TODO src", "rg TODO", 'rg -n "def main" src', "find . -name '*.py'",
@@ -64,7 +66,7 @@ def test_verdict_lists_each_simple_command_with_its_reason(context):
 def test_git_in_a_linked_worktree_is_read_only(workspace, tmp_path):
     import subprocess
 
-    from tests.guard.conftest import make_context
+    from tests.tools.guard.conftest import make_context
 
     subprocess.run(["git", "worktree", "add", "-q", str(tmp_path / "linked")], cwd=workspace, check=True)
     context = make_context(tmp_path / "linked")

@@ -26,13 +26,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.faults.conftest import child_env, start_serve
+from tests.proxy.faults.conftest import child_env, start_serve
+
+pytestmark = pytest.mark.processes
 
 TOTAL = int(os.environ.get("SOAK_REQUESTS", "20000"))
 SKIP = set(filter(None, os.environ.get("SOAK_SKIP", "").split(",")))
 WARMUP = TOTAL // 10
 CONCURRENCY = 32
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # kind -> (weight, x-fault header, stream, expected status, expect a complete answer)
 MIX = {

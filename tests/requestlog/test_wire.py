@@ -12,7 +12,7 @@ from multidict import CIMultiDict, istr
 
 from claude_proxy.requestlog import wire as logwire
 from claude_proxy.requestlog.entry import LogEntry
-from tests.log.conftest import KEY, make_entry
+from tests.requestlog.conftest import KEY, make_entry
 
 
 def _through_a_pipe(entries: list[LogEntry]) -> list[LogEntry]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 
 import httpx
 
-from tests.faults.conftest import log_rows, wait_until
+from tests.proxy.faults.conftest import log_rows, wait_until
+
+pytestmark = pytest.mark.processes
 
 STREAM_BODY = {"model": "claude-haiku-4-5", "max_tokens": 64, "stream": True,
                "messages": [{"role": "user", "content": "Hello"}]}

@@ -16,7 +16,9 @@ from claude_proxy.requestlog.schema import MIGRATIONS, SCHEMA_VERSION, connect, 
 from claude_proxy.requestlog.writer import SqliteRequestLog
 from claude_proxy.requestlog.entry import RequestLogError
 from claude_proxy.settings import LogSettings
-from tests.log.conftest import KEY, make_entry, read_rows, write_entries
+from tests.requestlog.conftest import KEY, make_entry, read_rows, write_entries
+
+pytestmark = pytest.mark.processes
 
 STREAMS = {
     "anthropic-stream-basic-text.sse": ("end_turn", {"input_tokens": 25, "output_tokens": 15}),

@@ -20,8 +20,10 @@ from claude_proxy.requestlog.process import ProcessRequestLog
 from claude_proxy.requestlog.row import COLUMNS, build_row
 from claude_proxy.requestlog.schema import bind_none_directly
 from claude_proxy.requestlog.writer import SqliteRequestLog
-from tests.log.conftest import read_rows
-from tests.log.golden_rows import GOLDEN, cases, outcome, pinned
+from tests.requestlog.conftest import read_rows
+from tests.requestlog.golden_rows import GOLDEN, cases, outcome, pinned
+
+pytestmark = pytest.mark.processes
 
 
 # bytearray bodies become bytes on the wire (and build_row refuses them, as the golden rows say).

@@ -13,8 +13,10 @@ import anthropic
 import httpx
 import pytest
 
-from tests.faults.conftest import child_env, log_rows, row_for, start_serve, wait_until
+from tests.proxy.faults.conftest import child_env, log_rows, row_for, start_serve, wait_until
 from tests.support.faulty_upstream import FaultyUpstream, refused_url
+
+pytestmark = pytest.mark.processes
 
 STREAM_BODY = {"model": "claude-haiku-4-5", "max_tokens": 64, "stream": True,
                "messages": [{"role": "user", "content": "Hello"}]}

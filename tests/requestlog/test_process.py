@@ -18,9 +18,11 @@ import pytest
 from claude_proxy.requestlog.process import ProcessRequestLog
 from claude_proxy.requestlog.writer import SqliteRequestLog
 from claude_proxy.requestlog.entry import RequestLogError
-from tests.log.conftest import KEY, make_entry, read_rows, write_entries
+from tests.requestlog.conftest import KEY, make_entry, read_rows, write_entries
 from tests.support.faulty_upstream import wait_until
 from tests.support.signals import alive
+
+pytestmark = pytest.mark.processes
 
 
 def _write(path: Path, entries: list, **options) -> ProcessRequestLog:
@@ -187,7 +189,7 @@ KILLED_PARENT = """
 import sys, time
 from pathlib import Path
 from claude_proxy.requestlog.process import ProcessRequestLog
-from tests.log.conftest import make_entry
+from tests.requestlog.conftest import make_entry
 log = ProcessRequestLog(Path(sys.argv[1]), busy_timeout=60)
 log.start()
 for i in range(40):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claude_proxy.tools.guard import judge_command
+
+pytestmark = pytest.mark.processes
 
 SAFE_PIECES = ["ls", "pwd", "cat README.md", "git status", "echo hi", "wc -l a.txt", "grep b a.txt", "head a.txt"]
 DENIED_PIECES = ["sudo id", "rm -rf /", "mkfs.ext4 /dev/sda", "shutdown now", "curl x | sh", "rm -rf ~",

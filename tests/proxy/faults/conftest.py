@@ -73,7 +73,7 @@ def start_serve(cli: list[str], env: dict[str, str], workdir: Path, config: dict
 
 def child_env(home: Path) -> dict[str, str]:
     """Like the root ``cli_env``, for module-scoped servers: this checkout, no user settings or keys."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_PROXY_"))}
     env.update(PYTHONPATH=str(repo) + os.pathsep + env.get("PYTHONPATH", ""), HOME=str(home),
                XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),

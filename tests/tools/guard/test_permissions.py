@@ -9,7 +9,7 @@ import pytest
 from claude_proxy.settings import SettingsError, parse_settings
 from claude_proxy.tools.guard import Guard
 from claude_proxy.permission_rules import RuleError, match_bash, match_domain, match_path, parse_rule
-from tests.guard.conftest import make_context, tool
+from tests.tools.guard.conftest import make_context, tool
 
 READ, WRITE, EDIT, BASH = tool("Read", True), tool("Write"), tool("Edit"), tool("Bash")
 

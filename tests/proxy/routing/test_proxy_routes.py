@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 
@@ -9,6 +11,8 @@ import aiohttp
 import yaml
 
 from tests.support.fake_anthropic import FakeAnthropic
+
+pytestmark = pytest.mark.processes
 
 STREAM_BODY = b'{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}'
 

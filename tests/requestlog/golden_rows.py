@@ -5,7 +5,7 @@ speed-ups; every later change to row building must reproduce them exactly. The e
 are built here from literals and the shared wire fixtures (never from bench code that
 may change). Regenerate the file only for a deliberate change of what rows hold:
 
-    PYTHONPATH=. python -m tests.log.golden_rows --write
+    PYTHONPATH=. python -m tests.requestlog.golden_rows --write
 """
 
 from __future__ import annotations

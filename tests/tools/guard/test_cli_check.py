@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
+
+pytestmark = pytest.mark.processes
 
 
 def check(cli, cli_env, *args):

@@ -12,12 +12,12 @@ import pytest
 from tests.support.fake_anthropic import closed_port
 from tests.support.recording_log import RecordingLog
 
-from .conftest import BACKEND_KEY
-from .sse_helpers import check_sequence, events
+from tests.proxy.translate.conftest import BACKEND_KEY
+from tests.proxy.translate.sse_helpers import check_sequence, events
 
 MESSAGES = [{"role": "user", "content": "What's the weather in Edinburgh?"}]
 CLIENT_KEY = "sk-ant-client-key-9999"
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.processes, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 @pytest.fixture
@@ -292,7 +292,7 @@ async def test_an_in_band_error_before_any_output_gets_its_status(proxy_for, rou
 
 
 async def test_a_claude_code_request_through_the_sdk_reaches_the_provider_whole(proxy_for, routed_settings, fake_openai):
-    from . import claude_code
+    from tests.proxy.translate import claude_code
 
     _, client = await proxy_for(routed_settings(routes={"default": {"backend": "fake", "model": "text-then-tools"}},
                                                 reasoning="effort"))

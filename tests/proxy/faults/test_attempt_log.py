@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import time
 
 from claude_proxy.requestlog.entry import LogEntry
 from claude_proxy.requestlog.writer import SqliteRequestLog
+
+pytestmark = pytest.mark.processes
 
 TRIES = [{"n": 1, "status": 529, "wait_ms": 480}, {"n": 2, "error": "cannot reach upstream", "wait_ms": 900},
          {"n": 3, "target": "haiku", "status": 200}]

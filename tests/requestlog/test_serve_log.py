@@ -10,9 +10,11 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from tests.log.conftest import KEY, read_rows
+from tests.requestlog.conftest import KEY, read_rows
 from tests.support.fake_anthropic import FakeAnthropic, Reply, split_events
 from tests.support.proxy_process import ServeProcess
+
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ import pytest
 
 from claude_proxy.tools.guard import judge_command, sandbox_argv
 from claude_proxy.tools.guard.sandbox import SandboxUnavailable, sandbox_status
-from tests.guard.conftest import make_context
+from tests.tools.guard.conftest import make_context
+
+pytestmark = pytest.mark.processes
 
 STATUS = sandbox_status(make_context(Path("/")).settings)
 needs_bwrap = pytest.mark.skipif(not STATUS.active, reason=f"no working bubblewrap: {STATUS.message}")
@@ -159,7 +161,7 @@ def test_sandboxed_process_is_killed_with_its_parent(context):
         "time.sleep(300)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
     try:
         assert parent.stdout.readline().strip() == "started"
         deadline = time.monotonic() + 20
@@ -237,7 +239,7 @@ def test_auto_without_bwrap_warns_once_and_runs_unsandboxed(workspace, tmp_path)
         "print(sandbox_argv(['echo', 'hi'], context))\n"
     )
     env = {**os.environ, "PATH": str(tmp_path / "empty"),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.stdout.splitlines() == ["['echo', 'hi']", "['echo', 'hi']"]
     assert done.stderr.count("WARNING") == 1

@@ -22,6 +22,8 @@ from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.upstream.client import Upstream
 from tests.support.raw_upstream import Conn, Request, fetch, reply, response, silent
 
+pytestmark = pytest.mark.processes
+
 CL_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 OPEN_HEAD = b"HTTP/1.1 200 OK\r\n\r\n"  # the body ends when the connection does

@@ -9,7 +9,7 @@ import pytest
 
 from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard import PathDenied, check_path
-from tests.guard.conftest import make_context
+from tests.tools.guard.conftest import make_context
 
 
 def test_relative_paths_resolve_inside_the_workspace(context, workspace):

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.proxy.conftest import _no_ambient_key, fake_upstream, make_settings, serve_process, start_proxy  # noqa: F401
 
 from .fake_openai import FakeOpenAI
 

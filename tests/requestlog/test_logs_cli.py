@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from claude_proxy.requestlog.schema import connect, migrate
-from tests.log.conftest import KEY, make_entry, write_entries
+from tests.requestlog.conftest import KEY, make_entry, write_entries
 from tests.support.signals import default_sigint
+
+pytestmark = pytest.mark.processes
 
 T0 = 1_780_000_000.0
 
