@@ -7,7 +7,7 @@ are cut at the size cap.
 
 It runs once per exchange in the writer process, which shares the machine's cores
 with the proxy, so it is written for low CPU; what it produces must not change with
-that (tests/log/test_row_golden.py pins every column for a varied set of entries).
+that (tests/requestlog/test_row_golden.py pins every column for a varied set of entries).
 """
 
 from __future__ import annotations
