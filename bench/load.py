@@ -53,7 +53,7 @@ def run_wrk(url: str, body_path: Path, *, connections: int, seconds: float, thre
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
             "-s", str(LUA), url.rstrip("/") + "/v1/messages"]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no figures: {out.stdout[-500:]} {out.stderr[-500:]}")
     d = json.loads(line[len("BENCH_JSON "):])

@@ -19,8 +19,8 @@ from pathlib import Path
 from multidict import CIMultiDict
 
 from bench import payloads
-from claude_proxy.requestlog.process import ProcessRequestLog
 from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.requestlog.process import ProcessRequestLog
 from claude_proxy.requestlog.writer import SqliteRequestLog
 
 

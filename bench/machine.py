@@ -32,13 +32,13 @@ def describe() -> dict:
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next((l.split(":", 1)[1].strip() for l in fh if l.startswith("model name")), cpu)
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
     except OSError:
         pass
     mem_kb = 0
     try:
         with open("/proc/meminfo") as fh:
-            mem_kb = int(next(l for l in fh if l.startswith("MemTotal")).split()[1])
+            mem_kb = int(next(ln for ln in fh if ln.startswith("MemTotal")).split()[1])
     except (OSError, StopIteration):
         pass
     tools = {}

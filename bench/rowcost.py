@@ -22,9 +22,9 @@ from typing import Any, Callable
 
 from bench import logcost, payloads
 from claude_proxy.requestlog import wire as logwire
+from claude_proxy.requestlog.entry import LogEntry
 from claude_proxy.requestlog.row import COLUMNS
 from claude_proxy.requestlog.schema import TABLE, connect, migrate
-from claude_proxy.requestlog.entry import LogEntry
 from claude_proxy.requestlog.writer import SqliteRequestLog
 
 try:
@@ -131,7 +131,8 @@ def _cpu() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-def _user_sys_per_row(log: SqliteRequestLog, rows: list[tuple[Any, ...]], batch: int, repeat: int) -> tuple[float, float]:
+def _user_sys_per_row(log: SqliteRequestLog, rows: list[tuple[Any, ...]], batch: int,
+                      repeat: int) -> tuple[float, float]:
     """(user, system) CPU µs per row inserted, from the run with the least of both."""
     best = (float("inf"), float("inf"))
     for _ in range(repeat):
@@ -161,7 +162,7 @@ def measure_sqlite(count: int, repeat: int, folder: Path) -> dict[str, tuple[flo
     """The insert's (user, system) CPU per row under variations, each on its own scratch file."""
     rows = SqliteRequestLog(folder / "unused.db")._rows(make_entries(count, "json", True))
     small = [tuple(None if c in ("request_body", "response_body", "message") else v
-                   for c, v in zip(COLUMNS, row)) for row in rows]
+                   for c, v in zip(COLUMNS, row, strict=True)) for row in rows]
     variants: list[tuple[str, Callable[[], SqliteRequestLog], list[tuple[Any, ...]], int]] = [
         ("as is: INSERT OR REPLACE, 4 indexes, ~2.7 KB rows, 200 rows/transaction",
          lambda: open_log(folder / "asis.db"), rows, BATCH),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from claude_proxy.errors import SettingsError
 from claude_proxy.secrets import is_secret_name, mask_secret
@@ -40,6 +42,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8082, ge=0, le=65535)
@@ -49,7 +54,7 @@ class ServerSettings(_Section):
     allow_unauthenticated: bool = False
     shutdown_timeout: float = Field(30.0, ge=0)
     workers: int = Field(1, ge=1)
-    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_level: LogLevel = "info"
 
 
 class UpstreamSettings(_Section):
@@ -250,15 +255,15 @@ class Settings(_Section):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def expand_env(value: Any, env: dict[str, str] | None = None) -> Any:
+def expand_env(value: Any, env: Mapping[str, str] | None = None) -> Any:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of a loaded YAML tree."""
-    env = os.environ if env is None else env
+    variables: Mapping[str, str] = os.environ if env is None else env
     if isinstance(value, str):
-        return _VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
+        return _VAR.sub(lambda m: variables.get(m.group(1)) or (m.group(2) or ""), value)
     if isinstance(value, list):
-        return [expand_env(v, env) for v in value]
+        return [expand_env(v, variables) for v in value]
     if isinstance(value, dict):
-        return {k: expand_env(v, env) for k, v in value.items()}
+        return {k: expand_env(v, variables) for k, v in value.items()}
     return value
 
 
@@ -281,7 +286,7 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"unknown key '{key}'"

@@ -96,7 +96,8 @@ def test_config_cli(cli: list[str], cli_env: dict[str, str], tmp_path: Path) -> 
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("server:\n  prot: 1\n")
-    checked = subprocess.run([*cli, "config", "check", "--config", str(bad)], env=cli_env, capture_output=True, text=True)
+    checked = subprocess.run([*cli, "config", "check", "--config", str(bad)], env=cli_env,
+                             capture_output=True, text=True)
     assert checked.returncode == 1
     assert "server.prot" in checked.stderr and "Traceback" not in checked.stderr
     assert len(checked.stderr.strip().splitlines()) == 1

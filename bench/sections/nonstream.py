@@ -6,7 +6,7 @@ from bench import load, payloads
 from bench.procs import Proc
 from bench.sections.common import Check, Context, Section, alternate, log, start_fast_upstream, start_targets
 from bench.stats import fmt, median
-from bench.targets import BARE, DIRECT, PROXY_LOG, PROXY_NOLOG, compared, Target
+from bench.targets import BARE, DIRECT, PROXY_LOG, PROXY_NOLOG, Target, compared
 
 
 def loadgen(ctx: Context, notes: list[str]):
@@ -54,8 +54,8 @@ def throughput(ctx: Context, targets: list[Target], key: str, title: str, refere
         rps_ratio = p99_ratio = cpu_ratio = None
         cpu = median(r.cpu_us_per_request for r in runs if r.cpu_us_per_request is not None)
         if ref and name != reference and by_name[name].kind != "direct":
-            rps_ratio = median(r.rps / b.rps for r, b in zip(runs, ref) if b.rps)
-            p99_ratio = median(r.p99_ms / b.p99_ms for r, b in zip(runs, ref) if b.p99_ms)
+            rps_ratio = median(r.rps / b.rps for r, b in zip(runs, ref, strict=True) if b.rps)
+            p99_ratio = median(r.p99_ms / b.p99_ms for r, b in zip(runs, ref, strict=True) if b.p99_ms)
             ref_cpu = median(b.cpu_us_per_request for b in ref if b.cpu_us_per_request is not None)
             cpu_ratio = cpu / ref_cpu if cpu and ref_cpu else None
         fig = {

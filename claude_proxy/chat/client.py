@@ -108,7 +108,9 @@ def make_client(config: ChatConfig) -> "AsyncAnthropic":
         raise MissingCredentials(
             "no credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, or chat.api_key in the settings), "
             "or point ANTHROPIC_BASE_URL at a gateway that adds them")
-    return anthropic.AsyncAnthropic(**kwargs, default_headers={"Authorization": anthropic.Omit()})
+    # The SDK types default_headers as str-only, but documents and honours Omit() to drop a header.
+    omit_auth = {"Authorization": anthropic.Omit()}
+    return anthropic.AsyncAnthropic(**kwargs, default_headers=omit_auth)  # type: ignore[arg-type]
 
 
 HINTS_BY_STATUS = {

@@ -17,6 +17,7 @@ from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.prompt import build_request
 from claude_proxy.chat.toolrun import ToolRunner
 from claude_proxy.chat.ui import AgentUI, TurnResult
+from claude_proxy.tools.base import ToolGuard
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -62,7 +63,7 @@ class Agent:
         conversation: Conversation,
         *,
         tools: list["Tool"],
-        guard: Any,
+        guard: ToolGuard,
         context: "ToolContext",
         system: str,
         ui: AgentUI | None = None,

@@ -14,10 +14,9 @@ from typing import Any, TextIO
 
 from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
-from claude_proxy.chat.ui import AgentUI, ToolCall, TurnResult
+from claude_proxy.chat.ui import AgentUI, Answer, ToolCall, TurnResult
 from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, ToolResult
-
 
 
 class OneShotUI(AgentUI):
@@ -46,7 +45,7 @@ class OneShotUI(AgentUI):
         if self.stream:
             self.emit({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input})
 
-    async def ask(self, call: ToolCall, decision: Decision) -> str:
+    async def ask(self, call: ToolCall, decision: Decision) -> Answer:
         return "no"
 
     def notice(self, text: str) -> None:

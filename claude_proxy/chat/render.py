@@ -97,7 +97,8 @@ def change_preview(call: ToolCall, max_lines: int = PREVIEW_LINES) -> Text | Non
     """What an Edit or Write would change, shown before the user is asked."""
     tool_input = call.input
     name = call.tool.name if call.tool is not None else call.name
-    if name == "Edit" and isinstance(tool_input.get("old_string"), str) and isinstance(tool_input.get("new_string"), str):
+    if (name == "Edit" and isinstance(tool_input.get("old_string"), str)
+            and isinstance(tool_input.get("new_string"), str)):
         lines = list(difflib.unified_diff(tool_input["old_string"].splitlines(), tool_input["new_string"].splitlines(),
                                           lineterm="", n=1))[2:]
     elif name == "Write" and isinstance(tool_input.get("content"), str):

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from claude_proxy.tools.base import Tool, ToolContext
 
+if TYPE_CHECKING:
+    from claude_proxy.tools.base import ToolGuard
+
 log = logging.getLogger(__name__)
 
 
-def suggest_rules(guard: Any, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> list[str]:
+def suggest_rules(guard: ToolGuard, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> list[str]:
     """The rules an "always" answer remembers so this call (every part of it) runs next time."""
     suggest = getattr(guard, "suggest_rules", None)
     if callable(suggest):

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from claude_proxy.chat.client import ChatConfig, make_client, resolve_config
 from claude_proxy.chat.conversation import Conversation

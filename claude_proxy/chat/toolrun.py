@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 from claude_proxy.chat.rules import suggest_rules
 from claude_proxy.chat.ui import AgentUI, ToolCall
 from claude_proxy.tools import registry
-from claude_proxy.tools.base import Decision, Tool, ToolContext, ToolResult
+from claude_proxy.tools.base import Decision, Tool, ToolContext, ToolGuard, ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ INTERRUPTED = "Interrupted by the user: the call was stopped before it finished.
 class ToolRunner:
     """Runs tool calls for one agent; knows the offered tools, the guard and the front end."""
 
-    def __init__(self, tools: list[Tool], guard: Any, context: ToolContext, ui: AgentUI) -> None:
+    def __init__(self, tools: list[Tool], guard: ToolGuard, context: ToolContext, ui: AgentUI) -> None:
         self.tools = tools
         self.guard = guard
         self.context = context
@@ -89,7 +89,7 @@ class ToolRunner:
         if call.tool is None:
             self._finish(call, ToolResult.error(f"unknown tool: {call.name}"))
             return False
-        decision = await self._decide(call)
+        decision = await self._decide(call, call.tool)
         call.decision = decision
         if decision.behavior == "allow":
             return True
@@ -111,14 +111,14 @@ class ToolRunner:
         self._finish(call, ToolResult.error(f"Permission denied: {decision.reason or 'denied by the rules'}"))
         return False
 
-    async def _decide(self, call: ToolCall) -> Decision:
+    async def _decide(self, call: ToolCall, tool: Tool) -> Decision:
         """The guard's verdict, computed off the event loop (its validators touch the disk)."""
         decide_async = getattr(self.guard, "decide_async", None)
         try:
             if decide_async is not None:
-                decision = await decide_async(call.tool, call.input, self.context)
+                decision = await decide_async(tool, call.input, self.context)
             else:
-                decision = self.guard.decide(call.tool, call.input, self.context)
+                decision = self.guard.decide(tool, call.input, self.context)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the guard is a safety boundary: any failure denies

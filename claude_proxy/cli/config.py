@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -15,7 +15,8 @@ ConfigOption = typer.Option(None, "--config", "-c", help="Settings file (default
 
 
 @app.command()
-def show(config: Optional[str] = ConfigOption, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show(config: Optional[str] = ConfigOption,
+         json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print the effective settings, with secrets masked."""
     import json
 
@@ -86,7 +87,7 @@ def route(
         router = Router(load_settings(config))
     except SettingsError as exc:
         raise CLIError(str(exc), exit_code=1) from None
-    body = {"model": model, "messages": [{"role": "user", "content": "x" * (tokens * 4)}]}
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "x" * (tokens * 4)}]}
     if thinking:
         body["thinking"] = {"type": "enabled", "budget_tokens": 1024}
     chosen = router.route(model, body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import typer
 
@@ -12,6 +12,8 @@ from claude_proxy.cli.errors import CLIError
 
 if TYPE_CHECKING:
     import sqlite3
+
+    from rich.console import Console
 
 app = typer.Typer(help="Read the request log.", no_args_is_help=True)
 
@@ -44,7 +46,7 @@ def _reading(log_db: Optional[str], config: Optional[str]) -> Iterator[sqlite3.C
         raise CLIError(f"cannot read the request log {path}: {exc}") from None
 
 
-def _console() -> Any:
+def _console() -> "Console":
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)
@@ -130,7 +132,7 @@ def tail(
 
 
 def _follow(conn: sqlite3.Connection, lines: int, model: Optional[str], status: Optional[str],
-            interval: float, emit: Any) -> None:
+            interval: float, emit: Callable[[dict[str, Any]], None]) -> None:
     """Print the last ``lines`` rows, then poll for new ones; Ctrl-C ends it quietly."""
     import time
 

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Protocol, TypeGuard
 
 import typer
 
 from claude_proxy.cli.errors import CLIError
 
 if TYPE_CHECKING:
-    from claude_proxy.proxy.server import RunningServer
-    from claude_proxy.settings import Settings
+    from claude_proxy.settings import LogLevel, Settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class Listening(Protocol):
+    """Where the proxy listens: a single server or a group of workers sharing the port."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def client_url(self) -> str: ...
+
+
+def _is_log_level(value: str) -> "TypeGuard[LogLevel]":
+    return value in LOG_LEVELS
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
-        host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: server.host, 127.0.0.1)."),
-        port: Optional[int] = typer.Option(None, "--port", "-p", help="Port to listen on (default: server.port, 8082; 0 picks one)."),
-        upstream: Optional[str] = typer.Option(None, "--upstream", help="Upstream base URL (default: upstream.base_url)."),
-        config: Optional[str] = typer.Option(None, "--config", "-c", help="Settings file (default: the search order in the README)."),
+        host: Optional[str] = typer.Option(
+            None, "--host", help="Address to listen on (default: server.host, 127.0.0.1)."),
+        port: Optional[int] = typer.Option(
+            None, "--port", "-p", help="Port to listen on (default: server.port, 8082; 0 picks one)."),
+        upstream: Optional[str] = typer.Option(
+            None, "--upstream", help="Upstream base URL (default: upstream.base_url)."),
+        config: Optional[str] = typer.Option(
+            None, "--config", "-c", help="Settings file (default: the search order in the README)."),
         log_db: Optional[str] = typer.Option(None, "--log-db", help="SQLite request log file (default: log.path)."),
         no_log: bool = typer.Option(False, "--no-log", help="Do not write the request log."),
         log_level: Optional[str] = typer.Option(None, "--log-level", help="debug | info | warning | error | critical."),
@@ -44,8 +61,12 @@ def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[i
 
     if log_db and no_log:
         raise CLIError("--log-db and --no-log cannot be used together", 2)
-    if log_level is not None and log_level.lower() not in LOG_LEVELS:
-        raise CLIError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
+    level: LogLevel | None = None
+    if log_level is not None:
+        lowered = log_level.lower()
+        if not _is_log_level(lowered):
+            raise CLIError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
+        level = lowered
     try:
         if host is not None:
             settings.server.host = host
@@ -58,8 +79,8 @@ def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[i
             settings.log.enabled = True
         if no_log:
             settings.log.enabled = False
-        if log_level is not None:
-            settings.server.log_level = log_level.lower()
+        if level is not None:
+            settings.server.log_level = level
         if workers is not None:
             settings.server.workers = workers
     except ValidationError as exc:
@@ -74,8 +95,8 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     import sys
 
     from claude_proxy.proxy.protection.access import AccessKeys
-    from claude_proxy.requestlog.process import ProcessRequestLog
     from claude_proxy.proxy.server import ServeError, run
+    from claude_proxy.requestlog.process import ProcessRequestLog
     from claude_proxy.settings import load_settings
 
     settings = load_settings(config)
@@ -91,7 +112,7 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
 
     request_log = make_log() if settings.server.workers == 1 else None
 
-    def ready(server: "RunningServer") -> None:
+    def ready(server: Listening) -> None:
         typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
         if settings.server.workers > 1:
             typer.echo(f"workers: {settings.server.workers} processes sharing the port")

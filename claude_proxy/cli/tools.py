@@ -18,7 +18,9 @@ MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
 @app.command("list")
-def list_tools(json_out: bool = typer.Option(False, "--json", help="Print the tool definitions sent to the model.")) -> None:
+def list_tools(
+    json_out: bool = typer.Option(False, "--json", help="Print the tool definitions sent to the model."),
+) -> None:
     """List the tools: names and one line each."""
     import json
 
@@ -94,8 +96,11 @@ def run(
     decision = Guard(settings, mode).decide(tool, parsed, context)
     if decision.behavior != "allow":
         why = f": {decision.reason}" if decision.reason else ""
-        hint = " (nobody to ask here; allow it with a permissions rule or --permission-mode)" if decision.behavior == "ask" else ""
-        raise CLIError(f"{tool.name} {'denied' if decision.behavior == 'deny' else 'needs permission'}{why}{hint}", EXIT_GUARD)
+        hint = ""
+        if decision.behavior == "ask":
+            hint = " (nobody to ask here; allow it with a permissions rule or --permission-mode)"
+        verdict = "denied" if decision.behavior == "deny" else "needs permission"
+        raise CLIError(f"{tool.name} {verdict}{why}{hint}", EXIT_GUARD)
     result = asyncio.run(run_tool(tool.name, parsed, context))
     if json_out:
         typer.echo(json.dumps({"content": result.content, "is_error": result.is_error}, indent=2))

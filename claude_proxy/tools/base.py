@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from claude_proxy.settings import Settings
 
@@ -89,3 +89,15 @@ class Tool:
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         raise NotImplementedError
+
+
+class ToolGuard(Protocol):
+    """What the runner needs from a guard (`claude_proxy.tools.guard.Guard`).
+
+    Optional extras, used when present: ``decide_async`` (the same verdict off the
+    event loop) and ``suggest_rules`` (see ``claude_proxy.chat.rules.suggest_rules``).
+    """
+
+    def decide(self, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> Decision: ...
+
+    def remember(self, rule: str, context: ToolContext) -> None: ...

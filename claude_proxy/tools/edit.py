@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.workspace import resolve_async, atomic_write, record_read, stale_reason
 from claude_proxy.tools.files import numbered
 from claude_proxy.tools.guard import PathDenied
+from claude_proxy.tools.workspace import atomic_write, record_read, resolve_async, stale_reason
 
 SNIPPET_CONTEXT = 3
 
@@ -150,8 +150,10 @@ class EditTool(_FileChangeTool):
         "properties": {
             "file_path": {"type": "string", "description": "The absolute path to the file to modify"},
             "old_string": {"type": "string", "description": "The text to replace"},
-            "new_string": {"type": "string", "description": "The text to replace it with (must differ from old_string)"},
-            "replace_all": {"type": "boolean", "default": False, "description": "Replace all occurrences of old_string"},
+            "new_string": {"type": "string",
+                           "description": "The text to replace it with (must differ from old_string)"},
+            "replace_all": {"type": "boolean", "default": False,
+                            "description": "Replace all occurrences of old_string"},
         },
         "required": ["file_path", "old_string", "new_string"],
         "additionalProperties": False,

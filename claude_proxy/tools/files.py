@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.workspace import resolve_async, display, inside_roots, record_read
 from claude_proxy.tools.guard import PathDenied
+from claude_proxy.tools.workspace import display, inside_roots, record_read, resolve_async
 
 DEFAULT_LIMIT = 2000
 MAX_LINE = 2000
@@ -54,7 +54,8 @@ def _read_text(path: Path, offset: int, limit: int) -> ToolResult:
     if media is not None:
         size = path.stat().st_size
         if size > MAX_IMAGE_BYTES:
-            return ToolResult.error(f"{path} is an image of {size} bytes; images over {MAX_IMAGE_BYTES} bytes cannot be sent")
+            return ToolResult.error(
+                f"{path} is an image of {size} bytes; images over {MAX_IMAGE_BYTES} bytes cannot be sent")
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         return ToolResult([{"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}])
     if b"\x00" in head:
@@ -113,7 +114,8 @@ class ReadTool(Tool):
         "type": "object",
         "properties": {
             "file_path": {"type": "string", "description": "The absolute path to the file to read"},
-            "offset": {"type": "integer", "minimum": 0, "description": "The line number to start reading from (1-based)"},
+            "offset": {"type": "integer", "minimum": 0,
+                       "description": "The line number to start reading from (1-based)"},
             "limit": {"type": "integer", "minimum": 1, "description": "The number of lines to read"},
         },
         "required": ["file_path"],

@@ -133,7 +133,8 @@ class PinnedResolver(AbstractResolver):
     def __init__(self) -> None:
         self.pinned: dict[tuple[str, int], list[ResolveResult]] = {}
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         try:
             return self.pinned[(host, port)]
         except KeyError:

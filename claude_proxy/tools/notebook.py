@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.workspace import resolve_async, atomic_write, record_read, stale_reason
 from claude_proxy.tools.guard import PathDenied
+from claude_proxy.tools.workspace import atomic_write, record_read, resolve_async, stale_reason
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_OUTPUT_CHARS = 10_000
@@ -80,7 +80,8 @@ def render_cells(nb: Any, only: str | None = None) -> str | list[dict[str, Any]]
     """The cells as text; with image outputs, a text block followed by the images."""
     images: list[tuple[str, str, str]] = []
     metadata = nb.metadata
-    language = metadata.get("language_info", {}).get("name") or metadata.get("kernelspec", {}).get("language") or "python"
+    language = (metadata.get("language_info", {}).get("name")
+                or metadata.get("kernelspec", {}).get("language") or "python")
     parts = []
     for index, cell in enumerate(nb.cells):
         ref = cell_ref(nb, index)
@@ -180,10 +181,13 @@ class NotebookEditTool(Tool):
         "type": "object",
         "properties": {
             "notebook_path": {"type": "string", "description": "The absolute path to the notebook file"},
-            "cell_id": {"type": "string", "description": "The id of the cell to edit; for insert, the new cell goes after it"},
+            "cell_id": {"type": "string",
+                        "description": "The id of the cell to edit; for insert, the new cell goes after it"},
             "new_source": {"type": "string", "description": "The new source for the cell"},
-            "cell_type": {"type": "string", "enum": ["code", "markdown"], "description": "The type of the cell; required for insert"},
-            "edit_mode": {"type": "string", "enum": ["replace", "insert", "delete"], "description": "replace (default), insert or delete"},
+            "cell_type": {"type": "string", "enum": ["code", "markdown"],
+                          "description": "The type of the cell; required for insert"},
+            "edit_mode": {"type": "string", "enum": ["replace", "insert", "delete"],
+                          "description": "replace (default), insert or delete"},
         },
         "required": ["notebook_path", "new_source"],
         "additionalProperties": False,

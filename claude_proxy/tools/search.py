@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.workspace import resolve_async, display, resolve
 from claude_proxy.tools.grepengine import FileHits, GrepError, GrepQuery, python_search, ripgrep_path, ripgrep_search
 from claude_proxy.tools.guard import PathDenied
 from claude_proxy.tools.walk import glob_match, walk_files
+from claude_proxy.tools.workspace import display, resolve, resolve_async
 
 GLOB_CAP = 100
 GREP_HEAD_LIMIT = 250
@@ -111,7 +111,8 @@ def format_hits(hits: list[FileHits], query: GrepQuery, numbers: bool, head_limi
     elif query.mode == "count":
         entries = [f"{display(h.path)}:{h.count}" for h in hits]
         total = sum(h.count for h in hits)
-        summary = f"Found {total} matching line{'s' if total != 1 else ''} across {len(hits)} file{'s' if len(hits) != 1 else ''}"
+        summary = (f"Found {total} matching line{'s' if total != 1 else ''} "
+                   f"across {len(hits)} file{'s' if len(hits) != 1 else ''}")
     else:
         entries = []
         for index, h in enumerate(hits):
@@ -134,12 +135,13 @@ def format_hits(hits: list[FileHits], query: GrepQuery, numbers: bool, head_limi
     text = "\n".join(parts)
     rest = len(entries) - offset - len(shown)
     if len(text) > GREP_MAX_CHARS:
-        text = text[:GREP_MAX_CHARS] + f"\n[... output cut at {GREP_MAX_CHARS} characters; narrow the search or use head_limit/offset]"
+        text = text[:GREP_MAX_CHARS] + (f"\n[... output cut at {GREP_MAX_CHARS} characters; "
+                                        "narrow the search or use head_limit/offset]")
     if rest > 0:
         # content mode may stop searching early, so its total is not known: say only that more follow
-        total = "" if query.mode == "content" else f" of {len(entries)}"
+        of_total = "" if query.mode == "content" else f" of {len(entries)}"
         text += (
-            f"\n\n(Showing entries {offset + 1}-{offset + len(shown)}{total}; more follow: "
+            f"\n\n(Showing entries {offset + 1}-{offset + len(shown)}{of_total}; more follow: "
             f"pass offset={offset + len(shown)} to see them.)"
         )
     elif not shown:
@@ -171,8 +173,10 @@ class GrepTool(Tool):
         "type": "object",
         "properties": {
             "pattern": {"type": "string", "description": "The regular expression to search for"},
-            "path": {"type": "string", "description": "File or directory to search in; defaults to the working directory"},
-            "glob": {"type": "string", "description": 'Glob to filter files (e.g. "*.js", "*.{ts,tsx}"); several separated by spaces'},
+            "path": {"type": "string",
+                     "description": "File or directory to search in; defaults to the working directory"},
+            "glob": {"type": "string",
+                     "description": 'Glob to filter files (e.g. "*.js", "*.{ts,tsx}"); several separated by spaces'},
             "type": {"type": "string", "description": "File type to search (rg --type), e.g. py, js, rust, go, java"},
             "output_mode": {
                 "type": "string",
@@ -181,12 +185,17 @@ class GrepTool(Tool):
             },
             "-i": {"type": "boolean", "description": "Case insensitive search"},
             "-n": {"type": "boolean", "description": 'Show line numbers (content mode only); defaults to true'},
-            "-A": {"type": "integer", "minimum": 0, "description": "Lines to show after each match (content mode only)"},
-            "-B": {"type": "integer", "minimum": 0, "description": "Lines to show before each match (content mode only)"},
-            "-C": {"type": "integer", "minimum": 0, "description": "Lines to show before and after each match (content mode only)"},
+            "-A": {"type": "integer", "minimum": 0,
+                   "description": "Lines to show after each match (content mode only)"},
+            "-B": {"type": "integer", "minimum": 0,
+                   "description": "Lines to show before each match (content mode only)"},
+            "-C": {"type": "integer", "minimum": 0,
+                   "description": "Lines to show before and after each match (content mode only)"},
             "multiline": {"type": "boolean", "description": "Let . match newlines and patterns span lines"},
-            "head_limit": {"type": "integer", "minimum": 0, "description": "Show only the first N entries (default 250; 0 for all)"},
-            "offset": {"type": "integer", "minimum": 0, "description": "Skip the first N entries before head_limit applies"},
+            "head_limit": {"type": "integer", "minimum": 0,
+                           "description": "Show only the first N entries (default 250; 0 for all)"},
+            "offset": {"type": "integer", "minimum": 0,
+                       "description": "Skip the first N entries before head_limit applies"},
         },
         "required": ["pattern"],
         "additionalProperties": False,
@@ -219,7 +228,8 @@ class GrepTool(Tool):
         backend = context.settings.tools.grep.backend
         rg = ripgrep_path() if backend != "python" else None
         if backend == "ripgrep" and rg is None:
-            return ToolResult.error("settings ask for the ripgrep Grep back end (tools.grep.backend) but rg is not installed")
+            return ToolResult.error(
+                "settings ask for the ripgrep Grep back end (tools.grep.backend) but rg is not installed")
         try:
             hits = await ripgrep_search(query, rg) if rg else await asyncio.to_thread(python_search, query)
         except GrepError as exc:

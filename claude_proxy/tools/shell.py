@@ -12,7 +12,6 @@ import asyncio
 import codecs
 import logging
 import os
-import re
 import shutil
 import signal
 from typing import Any
@@ -108,7 +107,8 @@ class BashTool(Tool):
                 "type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_MS,
                 "description": "Optional timeout in milliseconds (max 600000)",
             },
-            "description": {"type": "string", "description": "Clear, concise description of what this command does in 5-10 words"},
+            "description": {"type": "string",
+                            "description": "Clear, concise description of what this command does in 5-10 words"},
         },
         "required": ["command"],
         "additionalProperties": False,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from claude_proxy.tools.base import Tool
-
 
 _VALIDATORS: dict[type[Tool], Draft202012Validator] = {}
 
@@ -36,7 +36,9 @@ def _describe(error: ValidationError) -> str:
         name = f"{where}.{missing}" if where else missing
         return f"missing required field '{name}'"
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        schema, instance = error.schema, error.instance
+        properties = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+        extra = sorted(set(instance) - set(properties)) if isinstance(instance, Mapping) else []
         names = ", ".join(f"'{f}'" for f in extra)
         return f"unknown field{'s' if len(extra) > 1 else ''} {names}" + (f" in '{where}'" if where else "")
     if error.validator == "type":

@@ -79,7 +79,8 @@ class SearxngBackend:
         hits = []
         for item in data.get("results", []) if isinstance(data, dict) else []:
             if isinstance(item, dict) and item.get("url"):
-                hits.append(SearchHit(str(item.get("title") or item["url"]), str(item["url"]), str(item.get("content") or "")))
+                url = str(item["url"])
+                hits.append(SearchHit(str(item.get("title") or url), url, str(item.get("content") or "")))
         return hits
 
 
@@ -162,8 +163,10 @@ class WebSearchTool(Tool):
         "type": "object",
         "properties": {
             "query": {"type": "string", "minLength": 2, "description": "The search query to use"},
-            "allowed_domains": {"type": "array", "items": {"type": "string"}, "description": "Only include results from these domains"},
-            "blocked_domains": {"type": "array", "items": {"type": "string"}, "description": "Never include results from these domains"},
+            "allowed_domains": {"type": "array", "items": {"type": "string"},
+                                "description": "Only include results from these domains"},
+            "blocked_domains": {"type": "array", "items": {"type": "string"},
+                                "description": "Never include results from these domains"},
         },
         "required": ["query"],
         "additionalProperties": False,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 import secrets
+import stat
 from pathlib import Path
 
 from claude_proxy.tools.base import ToolContext

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from claude_proxy.chat.ui import AgentUI
+from claude_proxy.settings import parse_settings
 from claude_proxy.tools import registry
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from tests.support.chat import chat_settings, make_agent, result_text, tool_results, user_blocks
-from claude_proxy.settings import parse_settings
-from tests.support.scripted_anthropic import ErrorReply, ScriptedAnthropic, Reply, thinking, tool_use
+from tests.support.scripted_anthropic import ErrorReply, Reply, ScriptedAnthropic, thinking, tool_use
 
 
 class Barrier(Tool):

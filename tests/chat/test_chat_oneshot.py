@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
+
+import pytest
 
 from tests.support.chat import TEST_KEY, result_text, tool_results, user_blocks
 from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use

@@ -68,7 +68,8 @@ async def test_read_image_comes_back_as_an_image_block(ws: Path, call) -> None:
     result = await call("Read", {"file_path": "dot.png"})
     assert not result.is_error
     assert result.content == [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}}
+        {"type": "image",
+         "source": {"type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}}
     ]
 
 

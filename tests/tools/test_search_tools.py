@@ -95,7 +95,8 @@ async def test_count_mode(grep, ws: Path) -> None:
 
 
 async def test_glob_and_type_filters(grep, ws: Path) -> None:
-    assert set(text_of(await grep(pattern="TODO", glob="*.{ts,tsx}")).splitlines()[1:]) == {str(ws / "src/web/view.tsx")}
+    by_glob = set(text_of(await grep(pattern="TODO", glob="*.{ts,tsx}")).splitlines()[1:])
+    assert by_glob == {str(ws / "src/web/view.tsx")}
     assert set(text_of(await grep(pattern="TODO", type="py")).splitlines()[1:]) == {str(ws / "src/util.py")}
     negated = set(text_of(await grep(pattern="TODO", glob="!*.md")).splitlines()[1:])
     assert str(ws / "README.md") not in negated and str(ws / "src/util.py") in negated

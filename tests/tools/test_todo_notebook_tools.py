@@ -76,7 +76,8 @@ async def test_notebook_read_shows_cells_and_outputs(ws: Path, call) -> None:
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
     ]
     assert f'<cell id="{ids[0]}" type="markdown">\n# Analysis\n</cell>' in text
-    assert f'<cell id="{ids[1]}" type="code" language="python" execution_count="1">\nprint(\'hi\')\n<output>\nhi\n</output>' in text
+    assert (f'<cell id="{ids[1]}" type="code" language="python" execution_count="1">\n'
+            'print(\'hi\')\n<output>\nhi\n</output>') in text
     assert "ZeroDivisionError: division by zero" in text and "\x1b" not in text
     one = text_of(await call("NotebookRead", {"notebook_path": "a.ipynb", "cell_id": ids[1]}))
     assert one.startswith(f'<cell id="{ids[1]}"') and "Analysis" not in one
@@ -91,7 +92,8 @@ async def test_read_tool_renders_notebooks_too(ws: Path, call) -> None:
 async def test_notebook_edit_replace_insert_delete_keeps_it_valid(ws: Path, call) -> None:
     path = ws / "a.ipynb"
     ids = make_notebook(path)
-    assert (await call("NotebookEdit", {"notebook_path": "a.ipynb", "cell_id": ids[1], "new_source": "print(1)"})).is_error
+    unread = await call("NotebookEdit", {"notebook_path": "a.ipynb", "cell_id": ids[1], "new_source": "print(1)"})
+    assert unread.is_error
     await call("NotebookRead", {"notebook_path": "a.ipynb"})
     replaced = await call("NotebookEdit", {"notebook_path": "a.ipynb", "cell_id": ids[1], "new_source": "print('bye')"})
     assert not replaced.is_error, replaced.content

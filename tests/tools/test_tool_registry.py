@@ -6,9 +6,9 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
+from claude_proxy.settings import parse_settings
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from claude_proxy.tools.registry import all_tools, definitions, get_tool, new_context, run_tool
-from claude_proxy.settings import parse_settings
 from tests.tools.helpers import text_of
 
 EXPECTED = {"Read", "Write", "Edit", "MultiEdit", "LS", "Glob", "Grep", "Bash", "WebFetch", "WebSearch",

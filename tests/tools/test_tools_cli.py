@@ -64,7 +64,8 @@ def test_run_write_needing_permission_exits_3_and_changes_nothing(cli, cli_env, 
 
 def _guard_allows_bypass() -> bool:
     tool = get_tool("Write")
-    decision = Guard(Settings(), "bypassPermissions").decide(tool, {"file_path": "x", "content": ""}, ToolContext(Path.cwd()))
+    guard = Guard(Settings(), "bypassPermissions")
+    decision = guard.decide(tool, {"file_path": "x", "content": ""}, ToolContext(Path.cwd()))
     return decision.behavior == "allow"
 
 

@@ -59,7 +59,8 @@ def url(server, path: str) -> str:
 
 
 async def fetch(ws: Path, target: str, **web_settings) -> object:
-    return await run_tool("WebFetch", {"url": target, "prompt": "What changed?"}, context_with(ws, {"web": web_settings}))
+    context = context_with(ws, {"web": web_settings})
+    return await run_tool("WebFetch", {"url": target, "prompt": "What changed?"}, context)
 
 
 async def test_loopback_is_refused_by_default_without_connecting(ws: Path, site) -> None:
@@ -92,7 +93,8 @@ async def test_redirect_to_denied_host_is_refused(ws: Path, site) -> None:
 
 async def test_redirect_to_host_outside_allow_list_is_refused(ws: Path, site) -> None:
     target = f"http://localhost:{site.port}/page"
-    result = await fetch(ws, url(site, f"/redirect?to={target}"), allow_private_addresses=True, allow_hosts=["127.0.0.1"])
+    result = await fetch(ws, url(site, f"/redirect?to={target}"), allow_private_addresses=True,
+                         allow_hosts=["127.0.0.1"])
     assert result.is_error and "allow_hosts" in text_of(result)
     assert site.hits == ["/redirect"]
 
@@ -157,7 +159,8 @@ async def searxng(aiohttp_server):
         if request.query.get("format") != "json":
             return web.Response(status=403)
         return web.json_response({"query": request.query["q"], "results": [
-            {"url": "https://docs.python.org/3/library/asyncio.html", "title": "asyncio", "content": "Asynchronous  I/O"},
+            {"url": "https://docs.python.org/3/library/asyncio.html", "title": "asyncio",
+             "content": "Asynchronous  I/O"},
             {"url": "https://blog.example.com/asyncio", "title": "A blog", "content": "Opinions"},
             {"url": "https://spam.test/x", "title": "Spam", "content": "buy"},
         ]})
@@ -192,7 +195,8 @@ async def test_websearch_domain_filters(ws: Path, searxng) -> None:
     context = search_context(ws, searxng)
     allowed = text_of(await run_tool("WebSearch", {"query": "asyncio", "allowed_domains": ["example.com"]}, context))
     assert "blog.example.com" in allowed and "python.org" not in allowed
-    blocked = text_of(await run_tool("WebSearch", {"query": "asyncio", "blocked_domains": ["spam.test", "python.org"]}, context))
+    blocked = text_of(await run_tool(
+        "WebSearch", {"query": "asyncio", "blocked_domains": ["spam.test", "python.org"]}, context))
     assert "blog.example.com" in blocked and "spam.test" not in blocked and "docs.python.org" not in blocked
 
 
@@ -239,7 +243,8 @@ async def brave(aiohttp_server):
 async def test_websearch_brave_backend(ws: Path, brave, monkeypatch) -> None:
     monkeypatch.delenv("BRAVE_API_KEY", raising=False)
     endpoint = f"http://127.0.0.1:{brave.port}/res/v1/web/search"
-    good = context_with(ws, {"search": {"backend": "brave", "brave_url": endpoint, "brave_api_key": "brave-secret-key-1234"}})
+    good = context_with(ws, {"search": {"backend": "brave", "brave_url": endpoint,
+                                        "brave_api_key": "brave-secret-key-1234"}})
     text = text_of(await run_tool("WebSearch", {"query": "bubblewrap"}, good))
     assert "1. Brave hit\n   https://brave.example/a\n   About bubblewrap" in text
     wrong = context_with(ws, {"search": {"backend": "brave", "brave_url": endpoint, "brave_api_key": "wrong-key-9876"}})

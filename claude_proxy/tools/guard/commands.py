@@ -20,10 +20,10 @@ from pathlib import Path
 
 from claude_proxy.tools.base import Behavior, ToolContext
 from claude_proxy.tools.guard.judgement import Judgement, ask, deny
+from claude_proxy.tools.guard.normalize import normalize
 from claude_proxy.tools.guard.paths import PathDenied, check_path, secret_under, workspace_roots
 from claude_proxy.tools.guard.programs import DOWNLOADERS, INTERPRETERS, WRAPPERS, judge_program
-from claude_proxy.tools.guard.normalize import normalize
-from claude_proxy.tools.guard.shell import Redirect, SimpleCommand, Word, parse
+from claude_proxy.tools.guard.shell import Redirect, Script, SimpleCommand, Word, parse
 
 MAX_COMMAND_CHARS = 10_000
 MAX_PARTS = 64

@@ -123,8 +123,10 @@ def repository_problem(cwd: Path | None) -> str | None:
 def judge_git(args: list[Word], env: Env) -> Judgement:
     """The verdict on ``git ARGS``: ``allow`` only for read-only inspection."""
     i = 0
-    while i < len(args) and args[i].value is not None and args[i].value.startswith("-"):
+    while i < len(args):
         option = args[i].value
+        if option is None or not option.startswith("-"):
+            break
         if option not in SAFE_GLOBAL:
             return ask(f"git {option} changes git's configuration, directory or the programs it runs")
         i += 1

@@ -31,7 +31,6 @@ from typing import Any
 
 import pathspec
 
-from claude_proxy.tools.base import ToolContext
 from claude_proxy.permission_rules import (
     EDIT_TOOLS,
     READ_TOOLS,
@@ -41,6 +40,7 @@ from claude_proxy.permission_rules import (
     session_rules,
     settings_rules,
 )
+from claude_proxy.tools.base import Behavior, ToolContext
 
 NO_ACCESS_DIRS = frozenset({".ssh", ".gnupg"})
 SECRET_DIRS = frozenset({".aws", ".kube", ".azure"})
@@ -104,14 +104,14 @@ def _protected(path: Path, write: bool) -> str | None:
     return None
 
 
-def _rules(context: ToolContext, kind: str) -> list[Rule]:
+def _rules(context: ToolContext, kind: Behavior) -> list[Rule]:
     rules = settings_rules(context.settings.permissions, kind)
     if kind == "allow":
         rules += session_rules(context.session.session_allow)
     return rules
 
 
-def _rule_for(context: ToolContext, kind: str, path: Path, write: bool) -> Rule | None:
+def _rule_for(context: ToolContext, kind: Behavior, path: Path, write: bool) -> Rule | None:
     """The first ``kind`` rule with a path specifier for reads (or writes) that matches ``path``."""
     family = EDIT_TOOLS if write else READ_TOOLS
     cwd = Path(os.path.realpath(str(context.cwd)))

@@ -25,10 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from claude_proxy.settings import Settings
-from claude_proxy.tools.base import Decision, Tool, ToolContext
-from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
-from claude_proxy.tools.guard.paths import PathDenied, check_path
 from claude_proxy.permission_rules import (
     EDIT_TOOLS,
     READ_TOOLS,
@@ -42,6 +38,10 @@ from claude_proxy.permission_rules import (
     session_rules,
     settings_rules,
 )
+from claude_proxy.settings import Settings
+from claude_proxy.tools.base import Decision, Tool, ToolContext
+from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
+from claude_proxy.tools.guard.paths import PathDenied, check_path
 
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 SESSION_TOOLS = frozenset({"TodoWrite", "TodoRead", "Task", "Agent"})
@@ -130,7 +130,7 @@ class Guard:
 
     # -- the decision ------------------------------------------------------
 
-    def decide(self, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> Decision:
+    def decide(self, tool: Tool, tool_input: object, context: ToolContext) -> Decision:
         """allow / ask / deny for one call, with a reason the user and the model can read."""
         name = tool.name
         if not isinstance(tool_input, dict):
@@ -197,9 +197,9 @@ class Guard:
         return Decision("ask", f"{name} is not a tool the guard knows to be safe")
 
     def _bash(self, verdict: CommandVerdict, allow: list[Rule]) -> Decision:
-        for rule in allow:
-            if rule.tool == "Bash" and rule.specifier is None:
-                return Decision("allow", f"allowed by the permission rule {rule}")
+        for blanket in allow:
+            if blanket.tool == "Bash" and blanket.specifier is None:
+                return Decision("allow", f"allowed by the permission rule {blanket}")
         pending: list[PartVerdict] = []
         used: list[str] = []
         for part in verdict.parts:
@@ -207,7 +207,7 @@ class Guard:
                 continue
             if part.kind == "redirect" and self.mode == "acceptEdits":
                 continue
-            rule = None
+            rule: Rule | None = None
             if part.kind == "command":
                 rule = next((r for r in allow if r.tool == "Bash" and r.specifier
                              and (match_bash(r.specifier, part.command))), None)
@@ -222,7 +222,7 @@ class Guard:
         reasons = list(dict.fromkeys(p.reason for p in pending))
         return Decision("ask", "; ".join(reasons[:3]))
 
-    async def decide_async(self, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> Decision:
+    async def decide_async(self, tool: Tool, tool_input: object, context: ToolContext) -> Decision:
         """`decide` in a worker thread: the validators stat files and expand globs."""
         return await asyncio.to_thread(self.decide, tool, tool_input, context)
 

@@ -19,7 +19,6 @@ from claude_proxy.tools.guard.judgement import spec as _spec
 from claude_proxy.tools.guard.readers import judge_reader
 from claude_proxy.tools.guard.shell import Word
 
-
 ESCALATION = frozenset({"sudo", "su", "doas", "pkexec", "run0", "sudoedit", "calife", "ksu"})
 DISK = frozenset({"mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "cfdisk", "parted", "gdisk", "sgdisk",
                   "blkdiscard", "mkdosfs", "mkntfs"})
@@ -94,8 +93,10 @@ def _wrapper(name: str, args: list[Word], env: Env) -> Judgement:
     if name == "command" and any(w.value in ("-v", "-V") for w in args[:1]):
         return _ok("command -v only looks a command up")
     i = 0
-    while i < len(args) and args[i].value is not None and args[i].value.startswith("-") and args[i].value != "-":
+    while i < len(args):
         option = args[i].value
+        if option is None or not option.startswith("-") or option == "-":
+            break
         i += 1
         if option == "--":
             break
@@ -104,7 +105,7 @@ def _wrapper(name: str, args: list[Word], env: Env) -> Judgement:
         if option in values:
             i += 1
     if name == "env":
-        while i < len(args) and args[i].value is not None and "=" in args[i].value:
+        while i < len(args) and "=" in (args[i].value or ""):
             i += 1
     i += leading
     inner = args[i:]

@@ -116,7 +116,7 @@ def _find(name: str, args: list[Word], env: Env) -> Judgement:
     while i < len(args) and args[i].value in ("-H", "-L", "-P"):
         i += 1
     roots: list[Word] = []
-    while i < len(args) and (args[i].value is None or not args[i].value.startswith(("-", "(", "!", ")", ","))):
+    while i < len(args) and not (args[i].value or "").startswith(("-", "(", "!", ")", ",")):
         roots.append(args[i])
         i += 1
     inner: list[list[Word]] = []
@@ -148,12 +148,12 @@ def _sed(name: str, args: list[Word], env: Env) -> Judgement:
     found = scan(args, spec)
     if found.bad:
         return _ask(f"sed {found.bad} edits files in place or runs a script file")
-    scripts = [w for opt, w in found.options if opt in ("-e", "--expression")]
+    scripts: list[Word | None] = [w for opt, w in found.options if opt in ("-e", "--expression")]
     files = found.positionals
     if not scripts:
         if not files:
             return _ask("sed without a script")
-        scripts, files = files[:1], files[1:]
+        scripts, files = [files[0]], files[1:]
     for script in scripts:
         if script is None or script.value is None:
             return _ask("sed script depends on a variable or substitution")

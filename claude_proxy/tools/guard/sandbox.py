@@ -19,7 +19,6 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from claude_proxy.settings import Settings
 from claude_proxy.tools.base import ToolContext

@@ -26,7 +26,6 @@ from functools import lru_cache
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-
 MAX_TREE_DEPTH = 120
 
 STRUCTURAL = frozenset({"program", "list", "pipeline", "subshell", "compound_statement", "negated_command", "comment"})

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import subprocess
+
+import pytest
 
 pytestmark = pytest.mark.processes
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from claude_proxy.permission_rules import RuleError, match_bash, match_domain, match_path, parse_rule
 from claude_proxy.settings import SettingsError, parse_settings
 from claude_proxy.tools.guard import Guard
-from claude_proxy.permission_rules import RuleError, match_bash, match_domain, match_path, parse_rule
 from tests.tools.guard.conftest import make_context, tool
 
 READ, WRITE, EDIT, BASH = tool("Read", True), tool("Write"), tool("Edit"), tool("Bash")
@@ -85,6 +85,12 @@ def test_default_mode(context):
 def test_unknown_tools_ask(context):
     decision = decide(Guard(), "FrobnicateEverything", {}, context, read_only=True)
     assert decision.behavior == "ask"
+
+
+@pytest.mark.parametrize("tool_input", [["ls"], "ls", None])
+def test_input_that_is_not_an_object_is_denied_in_every_mode(context, tool_input):
+    decision = Guard(context.settings, mode="bypassPermissions").decide(BASH, tool_input, context)
+    assert decision.behavior == "deny" and "JSON object" in decision.reason
 
 
 def test_accept_edits_mode(context):
