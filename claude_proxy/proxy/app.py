@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, shared state and its start/stop."""
+"""The aiohttp application, the one composition root: state built once, routes, start and stop."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from claude_proxy.proxy.cors import Cors
 from claude_proxy.proxy.forward import forward, not_found
 from claude_proxy.proxy.health import health, hello
 from claude_proxy.proxy.protection.middleware import Protection
-from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.proxy.state import STATE, ProxyState
+from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     if settings.server.cors_origins:
         Cors(settings.server.cors_origins).install(app)  # outside the key check: preflights carry no key
     # keys, limits, metrics; /health/ready, /metrics
-    Protection(settings, request_log, stopping=lambda: state.stopping).install(app)
+    Protection(settings, request_log, state.metrics, state.activity).install(app)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
     app.router.add_route("*", "/{tail:.*}", not_found)
     app.on_startup.append(_startup)
@@ -52,7 +52,7 @@ async def _startup(app: web.Application) -> None:
 
 async def _shutdown(app: web.Application) -> None:
     """Runs before in-flight requests are awaited: lets them tell shutdown from a client leaving."""
-    app[STATE].stopping = True
+    app[STATE].activity.stopping = True
 
 
 async def _cleanup(app: web.Application) -> None:

@@ -7,7 +7,10 @@ HTTP status before the first byte, or one ``event: error`` SSE frame after it.
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 STATUS_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -51,7 +54,7 @@ def error_event(error_type: str, message: str) -> bytes:
 
 
 def error_response(status: int, message: str, error_type: str | None = None,
-                   headers: Mapping[str, str] | None = None):
+                   headers: Mapping[str, str] | None = None) -> web.Response:
     """An aiohttp response carrying an Anthropic-shaped error."""
     from aiohttp import web
 
@@ -62,6 +65,3 @@ def error_response(status: int, message: str, error_type: str | None = None,
         headers=headers,
     )
 
-
-def from_exception(exc: ProxyError):
-    return error_response(exc.status, exc.message, exc.error_type, exc.headers)

@@ -1,79 +1,65 @@
 """The forwarding handler: one client request -> one upstream request -> the same bytes back.
 
 The path, in stages other features wrap or replace:
-1. `prepare`: loop check, size limit, read the body, rewrite only if a rule wants it.
-2. ``send_resilient(..., state.select_upstream(...), ...)``: send until the upstream's headers
-   arrive, with retries and fallbacks (the routing seam picks the upstream; raises `ProxyError`
-   before any byte is sent).
-3. `relay`: stream the upstream body to the client chunk by chunk as it arrives.
-Every exchange, failed or not, becomes one `LogEntry` handed to the request log.
+1. `prepare`: loop check, then rewrite the body only if a rule wants it (the protection
+   middleware has already read it, under its size cap, into the request's `Exchange`).
+2. routing, when routes exist: it may answer itself (a translated backend) or pick the
+   upstream and adjust the request.
+3. ``send_resilient``: send until the upstream's headers arrive, with retries and
+   fallbacks (raises `ProxyError` before any byte is sent).
+4. `relay`: stream the upstream body to the client chunk by chunk as it arrives.
+Every stage fills the exchange's `LogEntry`; the middleware that opened it logs it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
-from claude_proxy.proxy.headers import ID_HEADER, seen_hops, upstream_request_headers
+from claude_proxy.proxy.exchange import EXCHANGE, Exchange, Prepared
+from claude_proxy.proxy.headers import ID_HEADER, ROUTE_HEADER, seen_hops, upstream_request_headers
 from claude_proxy.proxy.hooks import HookContext
-from claude_proxy.proxy.protection.middleware import report
 from claude_proxy.proxy.relay import CLIENT_CLOSED, relay
-from claude_proxy.requestlog.entry import LogEntry, new_entry_id
 from claude_proxy.proxy.resilience import send_resilient
 from claude_proxy.proxy.state import MAX_HOPS, STATE, ProxyState
-from claude_proxy.proxy.routing.openai import ROUTE_HEADER
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Prepared:
-    """A request ready to go upstream."""
-
-    method: str
-    path_qs: str
-    headers: CIMultiDict[str]
-    body: bytes
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
     """aiohttp handler for every ``/v1/...`` route."""
     state = request.app[STATE]
-    entry = LogEntry(id=new_entry_id(), started_at=time.time(), method=request.method,
-                     path=request.raw_path)
-    started = time.perf_counter()
-    state.in_flight += 1
+    exchange = request[EXCHANGE]
+    entry = exchange.entry
     try:
-        prepared = await prepare(request, state, entry)
-        upstream, extra, route = state.select_upstream(prepared.method, request.path), None, None
+        prepared = await prepare(request, state, exchange)
+        upstream, extra, route = state.upstream, None, None
         if state.routing.active:
-            routed = await state.routing.dispatch(request, prepared, entry)
+            routed = await state.routing.dispatch(request, prepared, exchange)
             if routed.response is not None:
                 return routed.response
             upstream, extra, route = routed.upstream or upstream, routed.headers, routed.route
             entry.request_body = prepared.body
-        response = await send_resilient(request, state, upstream, prepared, entry, route)
+        response = await send_resilient(request, state, upstream, prepared, exchange, route)
         if isinstance(response, web.StreamResponse):  # a fallback to a translated backend answered
             return response
-        return await relay(request, response, entry, started, state.log_cap, extra)
+        return await relay(request, response, exchange, state.log_cap, extra)
     except ProxyError as exc:
         entry.status = exc.status
         entry.error = exc.message
         entry.response_body = error_body(exc.error_type, exc.message)
         log.info("%s %s -> %d %s", request.method, request.raw_path, exc.status, exc.message)
-        route = {ROUTE_HEADER: entry.route} if entry.route else {}
+        route_header = {ROUTE_HEADER: entry.route} if entry.route else {}
         return error_response(exc.status, exc.message, exc.error_type,
-                              headers={**exc.headers, ID_HEADER: entry.id, **route})
+                              headers={**exc.headers, ID_HEADER: entry.id, **route_header})
     except asyncio.CancelledError:
-        if not state.stopping:
+        stopping = state.activity.stopping
+        if not stopping:
             entry.status = CLIENT_CLOSED
-        entry.error = entry.error or ("cancelled: the proxy was shutting down" if state.stopping
+        entry.error = entry.error or ("cancelled: the proxy was shutting down" if stopping
                                       else "client disconnected")
         raise
     except Exception as exc:  # the HTTP edge: a bug must still answer in Anthropic's shape
@@ -81,27 +67,17 @@ async def forward(request: web.Request) -> web.StreamResponse:
         message = f"internal proxy error: {type(exc).__name__}"
         entry.status, entry.error = 500, message
         return error_response(500, message, headers={ID_HEADER: entry.id})
-    finally:
-        state.in_flight -= 1
-        entry.duration_ms = (time.perf_counter() - started) * 1000
-        report(request, entry)
-        state.record(entry)
 
 
-async def prepare(request: web.Request, state: ProxyState, entry: LogEntry) -> Prepared:
-    """Check, read and (only if a rule applies) rewrite the client's request."""
+async def prepare(request: web.Request, state: ProxyState, exchange: Exchange) -> Prepared:
+    """Check and (only if a rule applies) rewrite the client's request."""
+    entry = exchange.entry
     hops = seen_hops(request.headers)
     if state.hop_token in hops or len(hops) >= MAX_HOPS:
         raise ProxyError(508, f"proxy loop detected: the request came back to this proxy after "
                               f"{len(hops)} hop(s); upstream.base_url ({state.upstream.base_url}) "
                               "must not point at the proxy itself")
-    limit = state.settings.server.max_body_size
-    if request.content_length is not None and request.content_length > limit:
-        raise ProxyError(413, f"request body is {request.content_length} bytes; the limit is {limit}")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ProxyError(413, f"request body exceeds the limit of {limit} bytes") from None
+    body = exchange.body
     rewriter = state.rewriter
     if body and rewriter.active and rewriter.wants(request.method, request.path, request.content_type):
         if request.headers.get("Content-Encoding", "identity").lower() != "identity":

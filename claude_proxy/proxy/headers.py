@@ -28,6 +28,7 @@ _RESPONSE_DROP = HOP_BY_HOP | _RESPONSE_ONLY_DROP
 
 HOP_HEADER = "x-claude-proxy-hop"
 ID_HEADER = "x-claude-proxy-id"
+ROUTE_HEADER = "x-claude-proxy-route"  # backend/model that answered a routed request
 
 
 def _connection_listed(headers: Mapping[str, str]) -> frozenset[str]:
@@ -65,7 +66,7 @@ def upstream_request_headers(incoming: CIMultiDictProxy[str], *, api_key: str | 
     return out
 
 
-def client_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+def client_response_headers(upstream: CIMultiDict[str] | CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """Headers to send back to the client: everything end-to-end the upstream said."""
     return _filtered(upstream, _RESPONSE_DROP)
 

@@ -23,7 +23,7 @@ async def health(request: web.Request) -> web.Response:
         "pid": os.getpid(),
         "uptime_s": round(time.time() - state.started_at, 3),
         "upstream": state.upstream.base_url,
-        "in_flight": state.in_flight,
+        "in_flight": state.activity.in_flight,
         "log": log_info,
     })
 

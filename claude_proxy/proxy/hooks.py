@@ -46,7 +46,7 @@ class LoadedHook:
         result = self.func(body, context)
         if self.is_async or inspect.isawaitable(result):
             result = await result  # type: ignore[misc]
-        return result  # type: ignore[return-value]
+        return result
 
 
 def load_hook(spec: str) -> LoadedHook:

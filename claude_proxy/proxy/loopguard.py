@@ -42,7 +42,7 @@ async def check_upstream_not_self(upstream_url: str, listening: list[tuple[str, 
         infos = await asyncio.get_running_loop().getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
     except OSError:
         return
-    targets = {info[4][0] for info in infos}
+    targets = {str(info[4][0]) for info in infos}
     for host, port in listening:
         if port != url.port:
             continue

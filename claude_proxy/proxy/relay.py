@@ -1,7 +1,8 @@
 """Relay an upstream response to the client: same status, same bytes, as they arrive.
 
 No buffering and no re-framing: each chunk the upstream socket yields is written to
-the client at once (a small non-streamed body of known length goes in one write). A copy of at most ``log_cap`` bytes is kept for the request log.
+the client at once (a small non-streamed body of known length goes in one write).
+A copy of at most ``log_cap`` bytes is kept for the request log.
 If the upstream dies mid-stream, an SSE client gets one ``event: error`` frame
 (after a terminator if the stream stopped mid-event) and the response ends; any other
 body is cut by closing the connection, so a partial body never looks complete.
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Mapping
 
 from aiohttp import web
 
+from claude_proxy.proxy.errors import ProxyError, error_event
+from claude_proxy.proxy.exchange import Exchange
+from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
 from claude_proxy.proxy.upstream import http1
 from claude_proxy.requestlog.capture import BodyCapture
-from claude_proxy.proxy.errors import ProxyError, error_event
-from claude_proxy.proxy.headers import ID_HEADER, client_response_headers
 from claude_proxy.requestlog.entry import LogEntry
 
 log = logging.getLogger(__name__)
@@ -48,19 +49,20 @@ def _describe_read_failure(exc: BaseException, host: str) -> str:
     return f"upstream {host} {exc}"
 
 
-async def relay(request: web.Request, upstream: http1.Response, entry: LogEntry,
-                started: float, log_cap: int, extra_headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+async def relay(request: web.Request, upstream: http1.Response, exchange: Exchange,
+                log_cap: int, extra_headers: Mapping[str, str] | None = None) -> web.StreamResponse:
     """Stream ``upstream`` to the client; fills the entry's status, timings and body copy.
 
     ``extra_headers`` are the proxy's own (e.g. ``x-claude-proxy-route``), added to the upstream's.
     """
+    entry = exchange.entry
     entry.status = upstream.status
     content_type = upstream.headers.get("Content-Type", "")
     entry.stream = content_type.startswith("text/event-stream")
     entry.response_headers = dict(upstream.headers)
     length = upstream.content_length
     if length is not None and length <= WHOLE_BODY_MAX and not entry.stream:
-        return await _relay_whole(upstream, entry, started, log_cap, extra_headers)
+        return await _relay_whole(upstream, exchange, log_cap, extra_headers)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                   headers=client_response_headers(upstream.headers))
     response.headers[ID_HEADER] = entry.id
@@ -78,8 +80,7 @@ async def relay(request: web.Request, upstream: http1.Response, entry: LogEntry,
             except UPSTREAM_READ_ERRORS as exc:
                 await _fail_mid_body(request, response, upstream, entry, exc, capture.last_bytes)
                 return response
-            if entry.ttfb_ms is None:
-                entry.ttfb_ms = (time.perf_counter() - started) * 1000
+            exchange.first_byte()
             if not chunk:
                 break
             await response.write(chunk)
@@ -105,7 +106,7 @@ async def relay(request: web.Request, upstream: http1.Response, entry: LogEntry,
             upstream.close()
 
 
-async def _relay_whole(upstream: http1.Response, entry: LogEntry, started: float, log_cap: int,
+async def _relay_whole(upstream: http1.Response, exchange: Exchange, log_cap: int,
                        extra_headers: Mapping[str, str] | None) -> web.Response:
     """A small body of known length: read it whole, answer in one write (cheaper than streaming).
 
@@ -117,7 +118,8 @@ async def _relay_whole(upstream: http1.Response, entry: LogEntry, started: float
     except UPSTREAM_READ_ERRORS as exc:
         upstream.close()
         raise ProxyError(502, _describe_read_failure(exc, f"{upstream.url.host}:{upstream.url.port}")) from None
-    entry.ttfb_ms = (time.perf_counter() - started) * 1000
+    entry = exchange.entry
+    exchange.first_byte()
     if len(body) <= log_cap:  # the usual case: the log shares the bytes, no copy
         entry.response_body, entry.response_size = body, len(body)
     else:

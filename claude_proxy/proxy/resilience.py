@@ -15,27 +15,25 @@ it ends the chain.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Mapping
+from typing import Awaitable, Mapping
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.upstream.fallbacks import fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.exchange import Exchange, Prepared
 from claude_proxy.proxy.headers import ID_HEADER, upstream_request_headers
-from claude_proxy.proxy.protection.middleware import PROTECTION
-from claude_proxy.proxy.upstream.retry import Outcome, RetryPolicy, send_with_retries
+from claude_proxy.proxy.routing.routes import Route
+from claude_proxy.proxy.state import ProxyState
 from claude_proxy.proxy.upstream.client import Upstream
-
-if TYPE_CHECKING:
-    from claude_proxy.proxy.upstream.http1 import Response as UpstreamResponse
-
-    from claude_proxy.requestlog.entry import LogEntry
-    from claude_proxy.proxy.routing.routes import Route
-    from claude_proxy.proxy.state import ProxyState
+from claude_proxy.proxy.upstream.fallbacks import fallback_chain, send_with_fallbacks
+from claude_proxy.proxy.upstream.http1 import Response as UpstreamResponse
+from claude_proxy.proxy.upstream.retry import Attempt, Outcome, send_with_retries
+from claude_proxy.requestlog.entry import LogEntry
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +61,10 @@ class Target:
     body: bytes
     model: str | None = None
     label: str | None = None  # ``backend/model``: the log's route column, as routing writes it
-    route: "Route | None" = None  # set for an ``openai`` fallback, which the translating relay answers
+    route: Route | None = None  # set for an ``openai`` fallback, which the translating relay answers
 
 
-@dataclass
-class _Copy:
-    """A prepared request for one fallback (what ``Routing.retarget`` adjusts)."""
-
-    method: str
-    path_qs: str
-    headers: CIMultiDict[str]
-    body: bytes
-
-
-def _fallbacks(request: web.Request, state: "ProxyState", prepared: Any, route: "Route | None",
+def _fallbacks(request: web.Request, state: ProxyState, prepared: Prepared, route: Route | None,
                requested: str | None) -> list[Target]:
     """The targets after the primary, in the order the route lists them."""
     routing = state.routing
@@ -91,7 +79,7 @@ def _fallbacks(request: web.Request, state: "ProxyState", prepared: Any, route: 
         except ValueError:  # not JSON: the primary's answer (a 400, surely) is the client's answer
             return []
         headers = upstream_request_headers(request.headers, api_key=state.api_key, hop_token=state.hop_token)
-        copy = _Copy(prepared.method, prepared.path_qs, headers, body)
+        copy = dataclasses.replace(prepared, headers=headers, body=body)
         if fallback.kind == "openai":
             targets.append(Target(name, None, headers, body, model, fallback.label(requested), fallback))
             break  # the relay answers the client itself: nothing can follow it
@@ -101,17 +89,17 @@ def _fallbacks(request: web.Request, state: "ProxyState", prepared: Any, route: 
     return targets
 
 
-async def _discard(response: "UpstreamResponse") -> None:
+async def _discard(response: UpstreamResponse) -> None:
     response.close()
 
 
-def _status_of(response: "UpstreamResponse") -> tuple[int, Mapping[str, str]]:
+def _status_of(response: UpstreamResponse) -> tuple[int, Mapping[str, str]]:
     return response.status, response.headers
 
 
-async def send_resilient(request: web.Request, state: "ProxyState", upstream: Upstream, prepared: Any,
-                         entry: "LogEntry", route: "Route | None" = None,
-                         ) -> "UpstreamResponse | web.StreamResponse":
+async def send_resilient(request: web.Request, state: ProxyState, upstream: Upstream, prepared: Prepared,
+                         exchange: Exchange, route: Route | None = None,
+                         ) -> UpstreamResponse | web.StreamResponse:
     """Send ``prepared`` to ``upstream`` with retries, then to ``route``'s fallbacks, until headers arrive.
 
     Returns the upstream response to relay, or, when an ``openai`` fallback took
@@ -119,20 +107,21 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
     when every try failed to connect. Fills ``entry.attempts``, ``entry.attempt_log``
     and, after a fallback, ``entry.route`` and ``entry.upstream_model``.
     """
-    protection = request.app.get(PROTECTION)
-    policy = protection.retry_policy if protection else RetryPolicy.from_settings(state.settings.upstream)
-    metrics = protection.metrics if protection else None
+    entry = exchange.entry
+    policy, metrics = state.retry_policy, state.metrics
     primary = Target(route.name if route is not None and route.name else "upstream", upstream,
                      prepared.headers, prepared.body)
     targets = [primary, *_fallbacks(request, state, prepared, route, entry.requested_model)]
     by_name = {t.name: t for t in targets}
-    on_retry = (lambda a: metrics.retried(a.status)) if metrics else None
+    def on_retry(attempt: Attempt) -> None:
+        metrics.retried(attempt.status)
+
     method, path_qs = prepared.method, prepared.path_qs
 
-    def send_route(name: str, first_number: int) -> Awaitable[Outcome["UpstreamResponse"]]:
+    def send_route(name: str, first_number: int) -> Awaitable[Outcome[UpstreamResponse]]:
         target = by_name[name]
 
-        async def send() -> "UpstreamResponse":
+        async def send() -> UpstreamResponse:
             assert target.upstream is not None
             return await target.upstream.send(method, path_qs, target.headers, target.body)
 
@@ -141,8 +130,7 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
             target=name if len(targets) > 1 else None, first_number=first_number, on_retry=on_retry)
 
     def fell_back(old: str, new: str) -> None:
-        if metrics is not None:
-            metrics.fell_back(old, new)
+        metrics.fell_back(old, new)
 
     sendable = [t for t in targets if t.route is None]
     if len(sendable) == 1:  # the usual case: no fallbacks to walk
@@ -155,7 +143,7 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
         fell_back(answered, translated.name)
         if outcome.response is not None:
             await _discard(outcome.response)
-        return await _hand_to_relay(request, state, translated, outcome, entry)
+        return await _hand_to_relay(request, state, translated, outcome, exchange)
     _record(entry, outcome, by_name[answered], answered != primary.name, request)
     if outcome.error is not None:
         raise outcome.error
@@ -163,19 +151,20 @@ async def send_resilient(request: web.Request, state: "ProxyState", upstream: Up
     return outcome.response
 
 
-async def _hand_to_relay(request: web.Request, state: "ProxyState", target: Target, outcome: Outcome,
-                         entry: "LogEntry") -> web.StreamResponse:
+async def _hand_to_relay(request: web.Request, state: ProxyState, target: Target,
+                         outcome: Outcome[UpstreamResponse], exchange: Exchange) -> web.StreamResponse:
     """Let the translating relay answer from an ``openai`` fallback; it fills the entry's route and status."""
+    entry = exchange.entry
     tried = outcome.attempts
     entry.attempts = len(tried) + 1
     entry.attempt_log = [a.as_dict() for a in tried] + [{"n": len(tried) + 1, "target": target.name}]
     body = json.loads(target.body)
     assert target.route is not None
-    return await state.routing.relay.messages(request, body, target.route, entry=entry,
-                                              headers={ID_HEADER: entry.id}, log_cap=state.routing.log_cap)
+    return await state.routing.relay.messages(request, body, target.route, exchange, headers={ID_HEADER: entry.id})
 
 
-def _record(entry: "LogEntry", outcome: Outcome, target: Target, fell_back: bool, request: web.Request) -> None:
+def _record(entry: LogEntry, outcome: Outcome[UpstreamResponse], target: Target, fell_back: bool,
+            request: web.Request) -> None:
     entry.attempts = len(outcome.attempts)
     if len(outcome.attempts) > 1:
         entry.attempt_log = [a.as_dict() for a in outcome.attempts]

@@ -17,11 +17,10 @@ from typing import Callable
 
 from aiohttp import web
 
-from claude_proxy.proxy.protection.access import AccessKeys, check_exposure
 from claude_proxy.proxy.app import create_app
 from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
-from claude_proxy.requestlog.entry import RequestLog
-from claude_proxy.requestlog.entry import RequestLogError
+from claude_proxy.proxy.protection.access import AccessKeys, check_exposure
+from claude_proxy.requestlog.entry import RequestLog, RequestLogError
 from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)

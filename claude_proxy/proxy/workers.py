@@ -21,10 +21,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Callable
 
-from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.proxy.server import ServeError
+from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class _Stop:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def _stop_all(procs: list[multiprocessing.Process], timeout: float) -> None:
+def _stop_all(procs: list[BaseProcess], timeout: float) -> None:
     for proc in procs:
         if proc.is_alive() and proc.pid is not None:
             try:
@@ -167,7 +168,7 @@ def run_workers(settings: Settings, make_log: Callable[[], RequestLog | None], w
     reserve = _reserve_port(host, requested)
     port = reserve.getsockname()[1]
     context = multiprocessing.get_context("fork")
-    procs: list[multiprocessing.Process] = []
+    procs: list[BaseProcess] = []
     reports: dict[Connection, int] = {}
     grace = settings.server.shutdown_timeout + KILL_GRACE
     sys.stdout.flush()
@@ -196,7 +197,7 @@ def run_workers(settings: Settings, make_log: Callable[[], RequestLog | None], w
         raise ServeError(failed)
 
 
-def _wait_ready(procs: list[multiprocessing.Process], reports: dict[Connection, int], stop: _Stop,
+def _wait_ready(procs: list[BaseProcess], reports: dict[Connection, int], stop: _Stop,
                 workers: int) -> None:
     """Until every worker listens; a worker's own error (port, log file) becomes the ServeError."""
     readers = {index: reader for reader, index in reports.items()}
@@ -220,7 +221,7 @@ def _wait_ready(procs: list[multiprocessing.Process], reports: dict[Connection, 
                 raise ServeError(f"worker {index} exited with code {procs[index].exitcode} while starting")
 
 
-def _supervise(procs: list[multiprocessing.Process], stop: _Stop) -> str | None:
+def _supervise(procs: list[BaseProcess], stop: _Stop) -> str | None:
     """Wait for a stop signal (None) or a worker that died (its description)."""
     sentinels = {proc.sentinel: proc for proc in procs}
     while stop.signum is None:

@@ -32,9 +32,9 @@ import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from claude_proxy.requestlog.wire import STATUS, WireError, pack_message, read_frames  # noqa: E402
-from claude_proxy.requestlog.writer import SqliteRequestLog
 from claude_proxy.requestlog.entry import RequestLogError  # noqa: E402
+from claude_proxy.requestlog.wire import STATUS, WireError, pack_message, read_frames  # noqa: E402
+from claude_proxy.requestlog.writer import SqliteRequestLog  # noqa: E402
 
 STATUS_SECONDS = 0.1
 READ_BUFFER = 1 << 20

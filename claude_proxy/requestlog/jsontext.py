@@ -10,7 +10,7 @@ on the small event payloads a stream is made of.
 from __future__ import annotations
 
 import json
-from json.encoder import c_make_encoder, encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]  # json.dumps' own C encoder
 from typing import Any
 
 import jiter

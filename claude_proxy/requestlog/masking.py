@@ -15,7 +15,6 @@ from typing import Any, Iterable, Mapping, Union
 
 from claude_proxy.secrets import is_secret_name, mask_secret
 
-
 _SCHEME = re.compile(r"^(Bearer|Basic|Token|Bot)\s+(\S.*)$", re.I)
 _KEYLIKE = re.compile(r"(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]{8,}"
                       r"|(?<=Bearer )[A-Za-z0-9_\-.~+/=]{12,}", re.I)

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import claude_proxy
-from claude_proxy.requestlog.wire import STATUS, frames, read_message, write_all
 from claude_proxy.requestlog.config import LogConfig
 from claude_proxy.requestlog.entry import LogEntry, RequestLogError
+from claude_proxy.requestlog.wire import STATUS, frames, read_message, write_all
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +327,6 @@ def _grow_pipe(fd: int) -> None:
     try:
         import fcntl
 
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ"), PIPE_BYTES)
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     except (ImportError, AttributeError, OSError):
         pass

@@ -90,7 +90,8 @@ def parse_since(text: str, now: float) -> float:
 
 def _where(model: str | None, status: str | None, extra: str = "",
            since: float | None = None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if since is not None:
         clauses.append("started_at >= ?")
         params.append(since)

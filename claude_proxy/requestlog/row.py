@@ -21,7 +21,6 @@ import jiter
 
 from claude_proxy.requestlog.assemble import Assembled, assemble, read_answer
 from claude_proxy.requestlog.jsontext import dumps_unicode
-from claude_proxy.requestlog.sse import looks_like_sse
 from claude_proxy.requestlog.masking import (
     mask_headers_json,
     mask_query,
@@ -30,6 +29,7 @@ from claude_proxy.requestlog.masking import (
     scrub_ordered,
     scrub_text_ordered,
 )
+from claude_proxy.requestlog.sse import looks_like_sse
 
 if TYPE_CHECKING:
     from claude_proxy.requestlog.entry import LogEntry
@@ -176,7 +176,7 @@ def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 
 
 def build_row(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 << 20) -> dict[str, Any]:
     """The column values for ``entry`` by column name (see `row_values`)."""
-    return dict(zip(COLUMNS, row_values(entry, bodies=bodies, max_body_bytes=max_body_bytes)))
+    return dict(zip(COLUMNS, row_values(entry, bodies=bodies, max_body_bytes=max_body_bytes), strict=True))
 
 
 def fallback_row(entry: LogEntry, reason: str) -> dict[str, Any]:

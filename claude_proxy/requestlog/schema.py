@@ -117,7 +117,8 @@ def bind_none_directly() -> None:
     sqlite3.register_adapter(type(None), _NONE)
 
 
-_NONE = {}.get
+_EMPTY: dict[object, None] = {}
+_NONE = _EMPTY.get
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -143,7 +143,7 @@ def _header_dict(joined: str) -> dict[str, str]:
     if not joined:
         return {}
     parts = iter(joined.split("\0"))
-    return dict(zip(parts, parts))
+    return dict(zip(parts, parts))  # noqa: B905  (pairs from one iterator: the same length by construction)
 
 
 def decode_frame(meta: bytes, blob: bytes) -> list[LogEntry]:

@@ -16,13 +16,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import random
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from claude_proxy.requestlog.config import LogConfig
 from claude_proxy.requestlog.entry import LogEntry, RequestLogError
@@ -30,7 +28,7 @@ from claude_proxy.requestlog.row import COLUMNS, fallback_row, row_values
 from claude_proxy.requestlog.schema import TABLE, bind_none_directly, connect, migrate
 
 if TYPE_CHECKING:
-    from claude_proxy.settings import LogSettings
+    pass
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ import pytest
 import yaml
 from yarl import URL
 
+from claude_proxy.proxy.server import RunningServer, start_server
 from claude_proxy.proxy.upstream.http1 import ConnectionPool
 from claude_proxy.requestlog.writer import SqliteRequestLog
-from claude_proxy.proxy.server import RunningServer, start_server
 from claude_proxy.settings import Settings, parse_settings
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.proxy_process import ServeProcess

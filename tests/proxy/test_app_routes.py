@@ -49,10 +49,12 @@ async def test_cors_preflight_and_streamed_responses(start_proxy, make_settings,
             assert resp.headers["access-control-allow-origin"] == "http://app.example"
             assert "POST" in resp.headers["access-control-allow-methods"]
             assert resp.headers["access-control-allow-headers"] == preflight["Access-Control-Request-Headers"]
-        async with client.options(server.url + "/v1/messages", headers={**preflight, "Origin": "http://evil.example"}) as resp:
+        evil_preflight = {**preflight, "Origin": "http://evil.example"}
+        async with client.options(server.url + "/v1/messages", headers=evil_preflight) as resp:
             assert resp.status == 403
         body = b'{"stream": true}'
-        async with client.post(server.url + "/v1/messages", data=body, headers={"Origin": "http://app.example"}) as resp:
+        async with client.post(server.url + "/v1/messages", data=body,
+                               headers={"Origin": "http://app.example"}) as resp:
             assert resp.headers["access-control-allow-origin"] == "http://app.example"
             assert resp.headers["content-type"].startswith("text/event-stream")
             await resp.read()

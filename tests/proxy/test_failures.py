@@ -145,8 +145,10 @@ async def test_a_loop_through_the_proxy_itself_is_508(make_settings, fake_upstre
     from claude_proxy.proxy.server import start_server
 
     port_a, port_b = closed_port(), closed_port()
-    a = await start_server(make_settings(upstream={"base_url": f"http://127.0.0.1:{port_b}"}), None, "127.0.0.1", port_a)
-    b = await start_server(make_settings(upstream={"base_url": f"http://127.0.0.1:{port_a}"}), None, "127.0.0.1", port_b)
+    a = await start_server(make_settings(upstream={"base_url": f"http://127.0.0.1:{port_b}"}),
+                           None, "127.0.0.1", port_a)
+    b = await start_server(make_settings(upstream={"base_url": f"http://127.0.0.1:{port_a}"}),
+                           None, "127.0.0.1", port_b)
     try:
         status, _, body = await _post(a.url)
     finally:

@@ -20,7 +20,8 @@ from tests.support.proxy_process import ServeProcess
 MESSAGES = [{"role": "user", "content": "Hello"}]
 CLIENT_KEY = "sk-ant-api03-clientSECRETvalue-7f3a"
 UPSTREAM_KEY = "sk-ant-api03-configuredSECRET-9d2c"
-pytestmark = [pytest.mark.processes, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # model names in the fixtures
+# The DeprecationWarning filter: the SDK warns about the model names in the fixtures.
+pytestmark = [pytest.mark.processes, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 

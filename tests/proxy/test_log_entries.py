@@ -14,7 +14,8 @@ STREAM_BODY = b'{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"mess
 
 async def test_a_streamed_exchange_is_one_complete_entry(start_proxy, make_settings, fake_upstream, fixtures_dir):
     log = RecordingLog()
-    server = await start_proxy(make_settings(upstream={"base_url": fake_upstream.url, "api_key": "sk-ant-secret-1234"}), log)
+    settings = make_settings(upstream={"base_url": fake_upstream.url, "api_key": "sk-ant-secret-1234"})
+    server = await start_proxy(settings, log)
     assert log.started
     async with aiohttp.ClientSession() as client:
         async with client.post(server.url + "/v1/messages?beta=true", data=STREAM_BODY) as resp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import aiohttp
 import pytest
 from yarl import URL
@@ -54,7 +55,8 @@ async def test_stream_is_relayed_event_by_event_not_buffered(proxy, fake_upstrea
 async def test_json_responses_are_byte_exact(name, path, method, proxy, fake_upstream, fixtures_dir):
     expected = (fixtures_dir / "anthropic" / name).read_bytes()
     async with aiohttp.ClientSession() as client:
-        async with client.request(method, proxy.url + path, data=b'{"model":"m"}' if method == "POST" else None) as resp:
+        data = b'{"model":"m"}' if method == "POST" else None
+        async with client.request(method, proxy.url + path, data=data) as resp:
             assert resp.status == 200
             assert resp.headers["content-length"] == str(len(expected))
             assert await resp.read() == expected
@@ -64,7 +66,8 @@ async def test_json_responses_are_byte_exact(name, path, method, proxy, fake_ups
 
 async def test_request_body_bytes_are_untouched_without_rules(proxy, fake_upstream):
     # Odd spacing, key order, unicode escapes and a float: all must survive as-is.
-    body = b'{ "model" : "claude-x",\n "max_tokens": 10, "temperature": 0.70, "messages": [{"role":"user","content":"caf\\u00e9 \xe2\x98\x83"}]}'
+    body = (b'{ "model" : "claude-x",\n "max_tokens": 10, "temperature": 0.70, '
+            b'"messages": [{"role":"user","content":"caf\\u00e9 \xe2\x98\x83"}]}')
     async with aiohttp.ClientSession() as client:
         async with client.post(proxy.url + "/v1/messages", data=body,
                                headers={"content-type": "application/json"}) as resp:
@@ -108,7 +111,8 @@ async def test_end_to_end_headers_cross_both_ways_hop_by_hop_do_not(proxy, fake_
     }))
     sent = {
         "x-api-key": "sk-ant-client-key-1234", "anthropic-version": "2023-06-01",
-        "anthropic-beta": "prompt-caching-2024-07-31,tools-2024-04-04", "anthropic-dangerous-direct-browser-access": "true",
+        "anthropic-beta": "prompt-caching-2024-07-31,tools-2024-04-04",
+        "anthropic-dangerous-direct-browser-access": "true",
         "content-type": "application/json", "x-custom": "kept", "user-agent": "my-app/1.0",
         "keep-alive": "timeout=5", "te": "trailers", "proxy-authorization": "Basic abc",
         "connection": "keep-alive, x-conn-only", "x-conn-only": "dropped",

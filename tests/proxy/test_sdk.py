@@ -115,7 +115,8 @@ async def test_429_is_a_rate_limit_error_with_retry_after(client, fake_upstream)
 
 async def test_529_is_an_overloaded_error_with_retry_after(client, fake_upstream, fixtures_dir):
     body = (fixtures_dir / "anthropic" / "anthropic-error-overloaded.json").read_bytes()
-    fake_upstream.enqueue(Reply.raw(body, status=529, headers={"content-type": "application/json", "retry-after": "30"}))
+    headers = {"content-type": "application/json", "retry-after": "30"}
+    fake_upstream.enqueue(Reply.raw(body, status=529, headers=headers))
     with pytest.raises(anthropic.InternalServerError) as info:
         await client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES)
     if hasattr(anthropic, "OverloadedError"):

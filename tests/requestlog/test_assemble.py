@@ -13,8 +13,8 @@ from claude_proxy.requestlog.assemble import (
     assemble,
     assemble_json,
     assemble_stream,
-    parse_sse,
     parse_partial_json,
+    parse_sse,
 )
 
 # The thinking stream is left out: it carries no usage, and the SDK's accumulator fails on it.

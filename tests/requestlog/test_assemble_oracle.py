@@ -15,7 +15,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claude_proxy.requestlog import assemble, sse as logsse
+from claude_proxy.requestlog import assemble
+from claude_proxy.requestlog import sse as logsse
 from tests.requestlog.reference import assemble_v1 as original
 
 _texts = (st.sampled_from(["", "Hello", " world", "caf\u00e9 \U0001F600", "a\nb\t\"q\"\\", "\u2028", "sk-ant-x"])

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from claude_proxy.requestlog.entry import RequestLogError
 from claude_proxy.requestlog.process import ProcessRequestLog
 from claude_proxy.requestlog.writer import SqliteRequestLog
-from claude_proxy.requestlog.entry import RequestLogError
 from tests.requestlog.conftest import KEY, make_entry, read_rows, write_entries
 from tests.support.faulty_upstream import wait_until
 from tests.support.signals import alive
@@ -247,7 +247,7 @@ def test_a_writer_that_falls_behind_stops_reading_rather_than_dropping(tmp_path:
     for burst in range(4):
         for i in range(50):
             log.record(make_entry(path=f"/v1/messages?burst={burst}&i={i}"))
-        assert wait_until(lambda: log.queue_depth == 50 * (burst + 1) and not log._pending)
+        assert wait_until(lambda burst=burst: log.queue_depth == 50 * (burst + 1) and not log._pending)
     assert log.dropped == 0 and log.queue_depth == 200
     holder.execute("COMMIT")
     holder.close()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from claude_proxy.requestlog.entry import RequestLogError
 from claude_proxy.requestlog.schema import MIGRATIONS, SCHEMA_VERSION, connect, migrate
 from claude_proxy.requestlog.writer import SqliteRequestLog
-from claude_proxy.requestlog.entry import RequestLogError
 from claude_proxy.settings import LogSettings
 from tests.requestlog.conftest import KEY, make_entry, read_rows, write_entries
 

@@ -11,8 +11,8 @@ from claude_proxy.chat.loop import Agent
 from claude_proxy.chat.ui import AgentUI
 from claude_proxy.settings import Settings, parse_settings
 from claude_proxy.tools.base import Tool
-from claude_proxy.tools.registry import new_context
 from claude_proxy.tools.guard import Guard
+from claude_proxy.tools.registry import new_context
 from tests.support.scripted_anthropic import ScriptedAnthropic
 
 TEST_KEY = "sk-ant-test-key-9876"

@@ -14,10 +14,13 @@ import hmac
 import ipaddress
 import os
 import re
-from typing import Iterable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Iterable, Mapping, MutableMapping
 
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.secrets import mask_secret
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import ServerSettings
 
 KEYS_ENV = "CLAUDE_PROXY_KEYS"
 CREDENTIAL_HEADERS = ("x-api-key", "authorization")
@@ -49,11 +52,11 @@ class AccessKeys:
         self._labels = [f"key-{i + 1}:{mask_secret(k)}" for i, k in enumerate(unique)]
 
     @classmethod
-    def from_settings(cls, server: object, env: Mapping[str, str] | None = None) -> "AccessKeys":
+    def from_settings(cls, server: ServerSettings, env: Mapping[str, str] | None = None) -> AccessKeys:
         """``server.auth_keys`` plus ``$CLAUDE_PROXY_KEYS`` (comma or space separated)."""
         env = os.environ if env is None else env
         from_env = [k for k in _SPLIT.split(env.get(KEYS_ENV, "")) if k]
-        return cls([*getattr(server, "auth_keys", []), *from_env])
+        return cls([*server.auth_keys, *from_env])
 
     @property
     def enabled(self) -> bool:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
 from claude_proxy.proxy.errors import ProxyError

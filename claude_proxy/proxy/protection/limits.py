@@ -22,6 +22,8 @@ from claude_proxy.proxy.errors import ProxyError
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from claude_proxy.settings import LimitsSettings
+
 OVERLOAD_RETRY_AFTER = 1
 
 
@@ -36,9 +38,8 @@ class ConcurrencyGate:
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @classmethod
-    def from_settings(cls, limits: object) -> "ConcurrencyGate":
-        return cls(getattr(limits, "max_concurrent"), getattr(limits, "queue_size"),
-                   getattr(limits, "queue_timeout"))
+    def from_settings(cls, limits: LimitsSettings) -> ConcurrencyGate:
+        return cls(limits.max_concurrent, limits.queue_size, limits.queue_timeout)
 
     @property
     def waiting(self) -> int:

@@ -51,8 +51,9 @@ class _Histogram:
         self.total += value
 
     def buckets(self) -> list[tuple[str, float]]:
-        out, running = [], 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts):
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += count
             out.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
         return out
@@ -78,13 +79,13 @@ class _Exchanges(Collector):
                 ("claude_proxy_time_to_first_byte_seconds",
                  "Time from request to the first response byte sent to the client", self.ttfb)):
             family = HistogramMetricFamily(name, doc, labels=["endpoint", "route"])
-            for labels, hist in list(series.items()):
-                family.add_metric(list(labels), hist.buckets(), hist.total)
+            for series_labels, hist in list(series.items()):
+                family.add_metric(list(series_labels), hist.buckets(), hist.total)
             yield family
         tokens = CounterMetricFamily("claude_proxy_tokens", "Tokens reported by the upstream's usage",
                                      labels=["model", "kind"])
-        for labels, count in list(self.tokens.items()):
-            tokens.add_metric(list(labels), count)
+        for token_labels, token_count in list(self.tokens.items()):
+            tokens.add_metric(list(token_labels), token_count)
         yield tokens
 
 

@@ -3,18 +3,17 @@
 ``Protection.install(app)`` adds, without the forwarding code knowing:
 
 - access keys (401); the client's credentials are removed so the proxy sends its own,
-- the request body read under a size cap (413) and a deadline (408), left in
-  ``request[BODY]`` for the handler so it is read once,
+- the request body read under a size cap (413) and a deadline (408), kept on the
+  request's `Exchange` for the handler so it is read once,
 - per-key rate limits (429 with ``retry-after``),
 - the concurrency cap with its short queue (529 ``overloaded_error``),
 - metrics for every exchange, ``/metrics`` and ``/health/ready``.
 
-A refused request never reaches the handler, so it is logged here, as a row of its own.
-
-The forwarding handler reports back with ``report(request, entry)`` (its log entry:
-the status it logged, 499 for a client that went away; the model; the route; the
-ends of the response, for the token counts). Retries and fallbacks are counted on
-``metrics`` by ``resilience``.
+The middleware opens each request's `Exchange` and closes it: whatever the handler
+filled in (status, model, route, timings, the response's ends for the token counts)
+goes to the metrics, and the entry to the request log. A refused request never
+reaches the handler, so its entry is filled here. Retries and fallbacks are counted
+on ``metrics`` by ``resilience``.
 """
 
 from __future__ import annotations
@@ -23,36 +22,27 @@ import asyncio
 import hashlib
 import logging
 import re
-import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.protection.access import AccessKeys, presented_key, use_upstream_key
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
+from claude_proxy.proxy.exchange import EXCHANGE, Activity, Exchange
 from claude_proxy.proxy.headers import ID_HEADER
+from claude_proxy.proxy.protection.access import AccessKeys, presented_key, use_upstream_key
 from claude_proxy.proxy.protection.limits import ConcurrencyGate, read_body
 from claude_proxy.proxy.protection.metrics import ProxyMetrics
 from claude_proxy.proxy.protection.ratelimit import RateLimiter, estimate_input_tokens
 from claude_proxy.proxy.protection.readiness import UpstreamProbe, readiness
-from claude_proxy.requestlog.entry import LogEntry, new_entry_id
-from claude_proxy.proxy.upstream.retry import RetryPolicy
 from claude_proxy.proxy.protection.usage import extract_usage
+from claude_proxy.requestlog.entry import LogEntry, RequestLog
 
 if TYPE_CHECKING:
     from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BODY = "claude_proxy.body"
-CLIENT = "claude_proxy.client"
-ROUTE = "claude_proxy.route"
-MODEL = "claude_proxy.model"
-STATUS = "claude_proxy.status"
-RESPONSE_BODY = "claude_proxy.response_body"
-_STARTED = "claude_proxy.started"
-TTFB = "claude_proxy.ttfb"
 USAGE_EDGE = 4096
 BIG_BODY = 1 << 20  # past this, scanning the body for the token estimate leaves the event loop
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"([^"]{1,200})"')
@@ -67,32 +57,29 @@ def _is_protected(path: str) -> bool:
 class Protection:
     """Keys, limits, metrics and readiness for one proxy app, built from the settings."""
 
-    def __init__(self, settings: "Settings", request_log: Any = None, env: dict[str, str] | None = None,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, settings: Settings, request_log: RequestLog | None, metrics: ProxyMetrics,
+                 activity: Activity, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.request_log = request_log
-        self.stopping = stopping
+        self.activity = activity
         self.keys = AccessKeys.from_settings(settings.server, env)
         self.upstream_key: str | None = settings.upstream_key()
         self.limiter = RateLimiter.from_settings(settings.limits)
         self.gate = ConcurrencyGate.from_settings(settings.limits)
-        self.retry_policy = RetryPolicy.from_settings(settings.upstream)
-        self.metrics = ProxyMetrics()
+        self.metrics = metrics
         urls = [settings.upstream.base_url, *(b.base_url for b in settings.backends.values())]
         self.probes = [UpstreamProbe(url, timeout=min(settings.upstream.connect_timeout, 2.0))
                        for url in dict.fromkeys(urls)]
-        self.in_flight = 0
         if request_log is not None:
             self.metrics.log_queue.set_function(lambda: float(request_log.queue_depth))
         self.metrics.queued.set_function(lambda: float(self.gate.waiting))
-        self.metrics.in_flight.set_function(lambda: float(self.in_flight))
+        self.metrics.in_flight.set_function(lambda: float(activity.in_flight))
         if self.keys.enabled and not self.upstream_key:
             log.warning("access keys are set but no upstream key is configured: "
                         "requests reach the upstream without credentials")
 
     def install(self, app: web.Application) -> None:
         """Add the middleware, ``/metrics`` and ``/health/ready``."""
-        app[PROTECTION] = self
         app.middlewares.append(self.middleware)
         app.router.add_get("/health/ready", self.ready)
         if self.settings.limits.metrics:
@@ -108,7 +95,7 @@ class Protection:
             return "client:" + hashlib.sha256(key.encode()).hexdigest()[:16]
         return f"addr:{request.remote}"
 
-    async def _admit(self, request: web.Request) -> web.Request:
+    async def _admit(self, request: web.Request, exchange: Exchange) -> web.Request:
         """Authenticate, read the body, apply the rate limits; the request to hand on."""
         label = self.keys.identify(request.headers)
         if label is not None:
@@ -117,12 +104,12 @@ class Protection:
             # way it does for any client that sent none (so routing never passes it to another backend)
             use_upstream_key(headers, None)
             request = request.clone(headers=headers)
-            request[CLIENT] = label
+            exchange.client = label
         if request.body_exists:
             limits = self.settings.limits
-            request[BODY] = await read_body(request, self.settings.server.max_body_size, limits.body_timeout)
+            exchange.body = await read_body(request, self.settings.server.max_body_size, limits.body_timeout)
         if self.limiter.enabled:
-            body = request.get(BODY, b"")
+            body = exchange.body
             tokens = 0
             if self.limiter.counts_tokens and body:
                 tokens = (estimate_input_tokens(body) if len(body) <= BIG_BODY
@@ -134,65 +121,71 @@ class Protection:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not _is_protected(request.path):
             return await handler(request)
-        request[_STARTED] = time.monotonic()
-        self.in_flight += 1
+        exchange = Exchange.begin(request)
         status = 500
         response: web.StreamResponse | None = None
+        self.activity.in_flight += 1  # admitted, queued or being answered
         try:
             try:
-                request = await self._admit(request)
+                request = await self._admit(request, exchange)
+                request[EXCHANGE] = exchange
                 await self.gate.acquire()
                 try:
                     response = await handler(request)
                 finally:
                     self.gate.release()
             except ProxyError as exc:
-                response = self._reject(request, exc)
-            status = request.get(STATUS) or response.status
+                response = self._reject(request, exchange, exc)
+            status = exchange.entry.status or response.status
             return response
         except asyncio.CancelledError:
             status = 499
             raise
         finally:
-            self.in_flight -= 1
-            self._observe(request, status, response)
+            self.activity.in_flight -= 1
+            self._observe(request, exchange, status, response)
+            self._record(exchange.finish())
 
-    def _reject(self, request: web.Request, exc: ProxyError) -> web.Response:
-        """Answer a refused request and log it like any exchange (headers are masked by the writer)."""
+    def _record(self, entry: LogEntry) -> None:
+        """Hand an exchange to the request log; never raises into a request."""
+        if self.request_log is None:
+            return
+        try:
+            self.request_log.record(entry)
+        except Exception:  # the log must never break the proxy
+            log.exception("request log rejected entry %s", entry.id)
+
+    def _reject(self, request: web.Request, exchange: Exchange, exc: ProxyError) -> web.Response:
+        """Answer a refused request; its entry is logged like any exchange (headers masked by the writer)."""
         self.metrics.rejected.labels(exc.error_type).inc()
-        entry = LogEntry(id=new_entry_id(), started_at=time.time(), method=request.method,
-                         path=request.raw_path, status=exc.status, error=exc.message,
-                         request_headers=dict(request.headers), request_body=request.get(BODY, b""),
-                         response_body=error_body(exc.error_type, exc.message), attempts=0)
-        entry.duration_ms = (time.monotonic() - request.get(_STARTED, time.monotonic())) * 1000
-        if self.request_log is not None:
-            try:
-                self.request_log.record(entry)
-            except Exception:  # the log must never break the proxy
-                log.exception("request log rejected entry %s", entry.id)
+        entry = exchange.entry
+        entry.status, entry.error, entry.attempts = exc.status, exc.message, 0
+        entry.request_headers = dict(request.headers)
+        entry.request_body = exchange.body
+        entry.response_body = error_body(exc.error_type, exc.message)
         response = error_response(exc.status, exc.message, exc.error_type,
                                   headers={**exc.headers, ID_HEADER: entry.id})
         if exc.status in (408, 413):
             response.force_close()  # the rest of the body is not worth reading
         return response
 
-    def _observe(self, request: web.Request, status: int, response: web.StreamResponse | None) -> None:
-        now = time.monotonic()
-        started = request.get(_STARTED, now)
-        ttfb = request.get(TTFB)
+    def _observe(self, request: web.Request, exchange: Exchange, status: int,
+                 response: web.StreamResponse | None) -> None:
+        entry = exchange.entry
+        elapsed = exchange.elapsed()
+        ttfb = entry.ttfb_ms / 1000 if entry.ttfb_ms is not None else None
         if ttfb is None and response is not None and not response.prepared:
-            ttfb = now - started  # a whole response about to be sent: its first byte goes out now
-        model = request.get(MODEL)
+            ttfb = elapsed  # a whole response about to be sent: its first byte goes out now
+        model = entry.requested_model
         if model is None:
-            match = _MODEL_FIELD.search(request.get(BODY, b"")[:4096])
+            match = _MODEL_FIELD.search(exchange.body[:4096])
             model = match.group(1).decode("utf-8", "replace") if match else None
-        body = request.get(RESPONSE_BODY)
-        if body is None and isinstance(response, web.Response) and isinstance(response.body, bytes):
+        body = usage_sample(entry.response_body, entry.response_tail)
+        if not body and isinstance(response, web.Response) and isinstance(response.body, bytes):
             body = response.body
         usage = extract_usage(body) if body and 200 <= status < 300 else None
-        self.metrics.observe(path=request.path, route=request.get(ROUTE), model=model, status=status,
-                             duration_s=now - started,
-                             ttfb_s=ttfb, usage=usage)
+        self.metrics.observe(path=request.path, route=entry.route, model=model, status=status,
+                             duration_s=elapsed, ttfb_s=ttfb, usage=usage)
 
     # --- the routes -----------------------------------------------------------------------
     async def ready(self, request: web.Request) -> web.Response:
@@ -201,9 +194,9 @@ class Protection:
             self.probes,
             log_healthy=bool(log_.healthy) if log_ is not None else True,
             log_queue=int(log_.queue_depth) if log_ is not None else 0,
-            in_flight=self.in_flight,
+            in_flight=self.activity.in_flight,
             queued=self.gate.waiting,
-            stopping=self.stopping(),
+            stopping=self.activity.stopping,
         )
         return web.json_response(body, status=status)
 
@@ -218,9 +211,6 @@ class Protection:
         return response
 
 
-PROTECTION = web.AppKey("claude_proxy.protection", Protection)
-
-
 def usage_sample(body: bytes, tail: bytes = b"", edge: int = USAGE_EDGE) -> bytes:
     """The parts of a response that carry its usage: the start (``message_start``) and the end.
 
@@ -229,15 +219,3 @@ def usage_sample(body: bytes, tail: bytes = b"", edge: int = USAGE_EDGE) -> byte
     if not tail and len(body) <= 2 * edge:
         return body
     return body[:edge] + b"\n" + (tail or body)[-edge:]
-
-
-def report(request: web.Request, entry: Any) -> None:
-    """What the forwarding handler tells the metrics about an exchange it finished (its log entry)."""
-    request[STATUS] = entry.status
-    if entry.ttfb_ms is not None:
-        request[TTFB] = entry.ttfb_ms / 1000
-    request[RESPONSE_BODY] = usage_sample(entry.response_body, getattr(entry, "response_tail", b""))
-    if entry.requested_model:
-        request[MODEL] = entry.requested_model
-    if entry.route:
-        request[ROUTE] = entry.route

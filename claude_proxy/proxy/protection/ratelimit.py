@@ -19,10 +19,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable
 
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.protection.buckets import Bucket, BucketStore, MemoryStore, SqliteStore
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import LimitsSettings
 
 BYTES_PER_TOKEN = 4
 TOKENS_PER_IMAGE = 1600
@@ -73,13 +76,13 @@ class RateLimiter:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, limits: object) -> "RateLimiter":
+    def from_settings(cls, limits: LimitsSettings) -> RateLimiter:
         """Per process, or shared through a SQLite file when ``limits.shared_state`` is set."""
-        path = getattr(limits, "shared_state", None)
+        path = limits.shared_state
         if path:
-            return cls(getattr(limits, "requests_per_minute", 0), getattr(limits, "input_tokens_per_minute", 0),
+            return cls(limits.requests_per_minute, limits.input_tokens_per_minute,
                        clock=time.time, store=SqliteStore(Path(path).expanduser()))
-        return cls(getattr(limits, "requests_per_minute", 0), getattr(limits, "input_tokens_per_minute", 0))
+        return cls(limits.requests_per_minute, limits.input_tokens_per_minute)
 
     @property
     def enabled(self) -> bool:

@@ -17,13 +17,14 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.errors import ProxyError
-from claude_proxy.proxy.headers import ID_HEADER
-from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.proxy.exchange import Exchange, Prepared
+from claude_proxy.proxy.headers import ID_HEADER, ROUTE_HEADER
+from claude_proxy.proxy.routing.openai import OpenAIRelay, count_tokens_response
 from claude_proxy.proxy.routing.routes import PASS_THROUGH, Route, Router, peek_model
-from claude_proxy.proxy.routing.openai import ROUTE_HEADER, OpenAIRelay, count_tokens_response
+from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.upstream.client import Upstream
+from claude_proxy.requestlog.entry import LogEntry
 from claude_proxy.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -46,20 +47,19 @@ class Dispatch:
 class Routing:
     """The router and the clients routed requests need; built once from the settings."""
 
-    def __init__(self, settings: Settings, default_upstream: Upstream) -> None:
+    def __init__(self, settings: Settings, default_upstream: Upstream, *, log_cap: int) -> None:
         self.router = Router(settings)
         self.default_upstream = default_upstream
-        self.relay = OpenAIRelay(pool_size=settings.upstream.pool_size)
-        self.log_cap = settings.log.max_body_bytes + 1  # one byte past the limit marks a cut body
+        # every backend through the same client as the pass-through: one pool each, one error mapping
         self.upstreams: dict[str, Upstream] = {}
         for name, backend in settings.backends.items():
-            if backend.kind != "anthropic":
-                continue
+            connect = settings.upstream.connect_timeout if backend.kind == "anthropic" else backend.connect_timeout
             try:
-                self.upstreams[name] = Upstream(backend.base_url, connect_timeout=settings.upstream.connect_timeout,
-                                                read_timeout=backend.timeout, pool_size=settings.upstream.pool_size)
+                self.upstreams[name] = Upstream(backend.base_url, connect_timeout=connect, read_timeout=backend.timeout,
+                                                pool_size=settings.upstream.pool_size, name=name)
             except ValueError as exc:
                 raise SettingsError(f"backends.{name}.base_url: {exc}") from None
+        self.relay = OpenAIRelay(self.upstreams, log_cap=log_cap)
 
     @property
     def active(self) -> bool:
@@ -67,24 +67,24 @@ class Routing:
         return self.router.active
 
     async def start(self) -> None:
-        """Open the anthropic backends' pools (only when some route can reach them)."""
+        """Open the backends' pools (only when some route can reach them)."""
         if not self.active:
             return
         for upstream in self.upstreams.values():
             await upstream.start()
 
     async def close(self) -> None:
-        """Close every pool and the relay's session."""
+        """Close every backend's pool."""
         for upstream in self.upstreams.values():
             await upstream.close()
-        await self.relay.close()
 
     def upstream_for(self, route: Route) -> Upstream:
         """The pass-through pool of an anthropic route."""
         return self.upstreams.get(route.backend_name, self.default_upstream)
 
-    async def dispatch(self, request: web.Request, prepared: Any, entry: LogEntry) -> Dispatch:
+    async def dispatch(self, request: web.Request, prepared: Prepared, exchange: Exchange) -> Dispatch:
         """Route one request; ``prepared`` (path, headers, body) is adjusted for anthropic routes."""
+        entry = exchange.entry
         path = request.path
         if request.method == "GET" and (path.rstrip("/") == MODELS_PATH or path.startswith(MODELS_PATH + "/")):
             return self._models(request, path, entry)
@@ -107,17 +107,17 @@ class Routing:
                 entry.status = response.status
                 entry.response_body = response.body if isinstance(response.body, bytes) else b""
                 return Dispatch(response=response)
-            return Dispatch(response=await self.relay.messages(request, body, route, entry=entry,
-                                                               headers={ID_HEADER: entry.id}, log_cap=self.log_cap))
+            return Dispatch(response=await self.relay.messages(request, body, route, exchange,
+                                                               headers={ID_HEADER: entry.id}))
         if route is not PASS_THROUGH:
             self._adjust(request, prepared, route, model, body)
         return Dispatch(upstream=self.upstream_for(route), headers=headers, route=route)
 
-    def retarget(self, request: web.Request, prepared: Any, route: Route, model: str | None) -> None:
+    def retarget(self, request: web.Request, prepared: Prepared, route: Route, model: str | None) -> None:
         """Point a copy of a request at a fallback route: its model and credentials, as dispatch does."""
         self._adjust(request, prepared, route, model, None)
 
-    def _adjust(self, request: web.Request, prepared: Any, route: Route, model: str | None,
+    def _adjust(self, request: web.Request, prepared: Prepared, route: Route, model: str | None,
                 body: dict[str, Any] | None) -> None:
         """Rename the model and set the backend's credentials, touching only what the route changes."""
         if route.model and route.model != model:

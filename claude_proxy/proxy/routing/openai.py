@@ -12,42 +12,38 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-import ssl
-import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 from aiohttp import web
-from yarl import URL
 
-from claude_proxy.proxy.translate import jsonio
 from claude_proxy import __version__
-from claude_proxy.proxy.upstream import http1
-
-from claude_proxy.requestlog.capture import BodyCapture
 from claude_proxy.proxy.errors import ProxyError, error_body, error_response
+from claude_proxy.proxy.exchange import Exchange
+from claude_proxy.proxy.headers import ROUTE_HEADER
+from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.translate.errors import upstream_error
 from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
 from claude_proxy.proxy.translate.response import to_anthropic_message
 from claude_proxy.proxy.translate.sse import PING
 from claude_proxy.proxy.translate.stream import StreamTranslator, message_events
 from claude_proxy.proxy.translate.tokens import estimate_input_tokens
+from claude_proxy.proxy.upstream import http1
+from claude_proxy.proxy.upstream.client import Upstream
+from claude_proxy.requestlog.capture import BodyCapture
 from claude_proxy.secrets import is_secret_name, mask_secret
 
 if TYPE_CHECKING:
-    from claude_proxy.requestlog.entry import LogEntry
     from claude_proxy.proxy.routing.routes import Route
+    from claude_proxy.requestlog.entry import LogEntry
     from claude_proxy.settings import BackendSettings
 
 log = logging.getLogger(__name__)
 
-ROUTE_HEADER = "x-claude-proxy-route"
 USER_AGENT = f"claude-proxy/{__version__}"
 
 
-def completions_url(backend: "BackendSettings") -> str:
-    """Where chat completions live for a backend (``base_url`` ends at ``/v1`` or similar)."""
-    return backend.base_url.rstrip("/") + "/chat/completions"
+# Where chat completions live, under a backend's ``base_url`` (which ends at ``/v1`` or similar).
+COMPLETIONS_PATH = "/chat/completions"
 
 
 def masked(headers: Mapping[str, str]) -> dict[str, str]:
@@ -97,35 +93,20 @@ def count_tokens_response(body: dict[str, Any], route_label: str) -> web.Respons
 
 
 class OpenAIRelay:
-    """One client session for every OpenAI-compatible backend; close it at shutdown."""
+    """Answers from OpenAI-compatible backends, each through its `Upstream` (built by routing)."""
 
-    def __init__(self, *, pool_size: int = 100) -> None:
-        self._pool_size = pool_size
-        self._pools: dict[tuple[Any, ...], http1.ConnectionPool] = {}
+    def __init__(self, upstreams: Mapping[str, Upstream], *, log_cap: int) -> None:
+        self._upstreams = upstreams
+        self.log_cap = log_cap
 
-    def _pool(self, backend: "BackendSettings", url: URL) -> http1.ConnectionPool:
-        """The keep-alive pool for one provider origin and its timeouts (no cookies, no redirects)."""
-        key = (url.scheme, url.host, url.port, backend.connect_timeout, backend.timeout)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = http1.ConnectionPool(
-                url.origin(), connect_timeout=backend.connect_timeout, read_timeout=backend.timeout,
-                limit=self._pool_size, tls=ssl.create_default_context())
-        return pool
-
-    async def close(self) -> None:
-        """Close every provider connection."""
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.close()
-
-    async def messages(self, request: web.Request, body: dict[str, Any], route: "Route", *,
-                       entry: "LogEntry | None" = None, headers: Mapping[str, str] | None = None,
-                       log_cap: int = 1 << 20) -> web.StreamResponse:
+    async def messages(self, request: web.Request, body: dict[str, Any], route: Route, exchange: Exchange, *,
+                       headers: Mapping[str, str] | None = None) -> web.StreamResponse:
         """Answer one ``POST /v1/messages`` from ``route``'s OpenAI-compatible backend.
 
-        ``entry`` gets the route, status, timings and the answer (head and tail past ``log_cap``).
+        The exchange's entry gets the route, status, timings and the answer (head and
+        tail past the log's cap).
         """
+        entry = exchange.entry
         backend = route.backend
         if backend is None or backend.kind != "openai":
             raise ValueError(f"route {route.name!r} does not lead to an openai backend")
@@ -133,38 +114,33 @@ class OpenAIRelay:
         model = route.upstream_model(requested) or ""
         label = route.label(requested)
         extra = {ROUTE_HEADER: label, **(headers or {})}
-        if entry is not None:
-            entry.route = label
-            entry.upstream_model = model
+        entry.route = label
+        entry.upstream_model = model
         stream = bool(body.get("stream"))
-        if entry is not None:
-            entry.stream = stream
+        entry.stream = stream
         try:
             payload = jsonio.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)))
             estimate = estimate_input_tokens(body)
         except MALFORMED as exc:
             return self._fail(entry, malformed(exc), extra)
-        url = URL(completions_url(backend))
         try:
-            upstream = await self._pool(backend, url).request(
-                "POST", url.raw_path_qs, backend_headers(backend, stream).items(), payload)
-        except (http1.ConnectTimeout, http1.ResponseTimeout):
-            return self._fail(entry, ProxyError(504, f"{route.backend_name} did not answer within {backend.timeout:g}s"), extra)
-        except (http1.UpstreamError, ValueError) as exc:
-            return self._fail(entry, ProxyError(502, f"cannot reach {route.backend_name} at {url.raw_authority}: {exc}"), extra)
-        if entry is not None:
-            entry.request_headers = masked(backend_headers(backend, stream))
-            entry.response_headers = dict(upstream.headers)
+            upstream = await self._upstreams[route.backend_name].send(
+                "POST", COMPLETIONS_PATH, backend_headers(backend, stream), payload)
+        except ProxyError as exc:
+            return self._fail(entry, exc, extra)
+        entry.request_headers = masked(backend_headers(backend, stream))
+        entry.response_headers = dict(upstream.headers)
         try:
             if upstream.status >= 300:
                 raw = await self._read_all(upstream)
-                return self._fail(entry, upstream_error(upstream.status, raw, upstream.headers, route.backend_name), extra)
+                error = upstream_error(upstream.status, raw, upstream.headers, route.backend_name)
+                return self._fail(entry, error, extra)
             if "request-id" not in extra and upstream.headers.get("x-request-id"):
                 extra["request-id"] = upstream.headers["x-request-id"]
             as_json = upstream.headers.get("content-type", "").startswith("application/json")
             if stream and not as_json:
-                return await self._stream(request, upstream, route, backend, model, estimate, entry, extra, log_cap)
-            return await self._json(upstream, route, backend, model, estimate, entry, extra, as_stream=stream)
+                return await self._stream(request, upstream, route, backend, model, estimate, exchange, extra)
+            return await self._json(upstream, route, model, estimate, exchange, extra, as_stream=stream)
         finally:
             upstream.release()
 
@@ -175,10 +151,10 @@ class OpenAIRelay:
         except (asyncio.TimeoutError, http1.UpstreamError):
             return b""
 
-    async def _json(self, upstream: http1.Response, route: "Route", backend: "BackendSettings", model: str,
-                    estimate: int, entry: "LogEntry | None", extra: dict[str, str], *,
-                    as_stream: bool = False) -> web.StreamResponse:
+    async def _json(self, upstream: http1.Response, route: Route, model: str, estimate: int, exchange: Exchange,
+                    extra: dict[str, str], *, as_stream: bool = False) -> web.StreamResponse:
         """A whole completion; sent as a stream when the client asked for one and the provider ignored it."""
+        entry = exchange.entry
         try:
             raw = await upstream.read()
         except asyncio.TimeoutError:
@@ -188,7 +164,8 @@ class OpenAIRelay:
         try:
             completion = jsonio.loads(raw)
         except ValueError:
-            return self._fail(entry, ProxyError(502, f"{route.backend_name} answered with something that is not JSON"), extra)
+            error = ProxyError(502, f"{route.backend_name} answered with something that is not JSON")
+            return self._fail(entry, error, extra)
         if not isinstance(completion, dict) or "choices" not in completion:
             return self._fail(entry, embedded_error(completion, raw, route.backend_name), extra)
         message = to_anthropic_message(completion, model, estimate)
@@ -198,18 +175,18 @@ class OpenAIRelay:
         else:
             body = jsonio.dumps(message)
             kind = "application/json"
-        if entry is not None:
-            entry.status = 200
-            entry.response_body = body
-            entry.ttfb_ms = (time.time() - entry.started_at) * 1000
+        entry.status = 200
+        entry.response_body = body
+        exchange.first_byte()
         return web.Response(status=200, body=body, content_type=kind, headers=extra)
 
-    async def _stream(self, request: web.Request, upstream: http1.Response, route: "Route",
-                      backend: "BackendSettings", model: str, estimate: int, entry: "LogEntry | None",
-                      extra: dict[str, str], log_cap: int) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, upstream: http1.Response, route: Route,
+                      backend: BackendSettings, model: str, estimate: int, exchange: Exchange,
+                      extra: dict[str, str]) -> web.StreamResponse:
         translator = StreamTranslator(model, input_estimate=estimate)
         response: web.StreamResponse | None = None
-        capture = BodyCapture(log_cap)
+        entry = exchange.entry
+        capture = BodyCapture(self.log_cap)
 
         async def send(data: bytes) -> None:
             nonlocal response
@@ -217,9 +194,8 @@ class OpenAIRelay:
                 response = web.StreamResponse(status=200, headers={
                     "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", **extra})
                 await response.prepare(request)
-                if entry is not None:
-                    entry.status = 200
-                    entry.ttfb_ms = (time.time() - entry.started_at) * 1000
+                entry.status = 200
+                exchange.first_byte()
             capture.add(data)
             await response.write(data)
 
@@ -252,19 +228,18 @@ class OpenAIRelay:
                     break
         except ConnectionResetError:
             log.info("client went away during a stream from %s", route.backend_name)
-            if entry is not None:
-                entry.status = 499
-                entry.error = "client closed the connection"
+            entry.status = 499
+            entry.error = "client closed the connection"
         except (http1.UpstreamError, asyncio.TimeoutError) as exc:
             reason = "went silent" if isinstance(exc, asyncio.TimeoutError) else f"broke off the stream ({exc})"
             message = f"{route.backend_name} {reason}"
             if response is None:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
                 return self._fail(entry, ProxyError(status, message), extra)
-            if entry is not None:
-                entry.error = message
+            entry.error = message
             try:
-                await send(translator.fail(message, "timeout_error" if isinstance(exc, asyncio.TimeoutError) else "api_error"))
+                kind = "timeout_error" if isinstance(exc, asyncio.TimeoutError) else "api_error"
+                await send(translator.fail(message, kind))
             except ConnectionResetError:
                 pass
             if response is not None:
@@ -273,8 +248,7 @@ class OpenAIRelay:
             if response is None:
                 raise
             log.exception("translating the stream from %s failed", route.backend_name)
-            if entry is not None:
-                entry.error = "internal proxy error while translating the stream"
+            entry.error = "internal proxy error while translating the stream"
             try:
                 await send(translator.fail("internal proxy error while translating the stream"))
             except ConnectionResetError:
@@ -283,8 +257,7 @@ class OpenAIRelay:
         finally:
             if read is not None and not read.done():
                 read.cancel()
-            if entry is not None:
-                capture.fill(entry)
+            capture.fill(entry)
         if translator.failed and entry is not None and not entry.error:
             entry.error = translator.failed
         if response is None:
@@ -296,10 +269,9 @@ class OpenAIRelay:
         return response
 
     @staticmethod
-    def _fail(entry: "LogEntry | None", error: ProxyError, extra: Mapping[str, str]) -> web.Response:
-        if entry is not None:
-            entry.status = error.status
-            entry.error = error.message
-            entry.response_body = error_body(error.error_type, error.message)
+    def _fail(entry: LogEntry, error: ProxyError, extra: Mapping[str, str]) -> web.Response:
+        entry.status = error.status
+        entry.error = error.message
+        entry.response_body = error_body(error.error_type, error.message)
         log.warning("%s", error.message)
         return error_response(error.status, error.message, error.error_type, {**extra, **error.headers})

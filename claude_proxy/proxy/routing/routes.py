@@ -96,9 +96,11 @@ class Router:
         for name, route in self.routes.items():
             if route.backend != UPSTREAM and route.backend not in self.backends:
                 known = ", ".join(sorted({UPSTREAM, *self.backends}))
-                raise SettingsError(f"{where}: 'routes.{name}.backend': unknown backend {route.backend!r} (known: {known})")
+                raise SettingsError(f"{where}: 'routes.{name}.backend': unknown backend {route.backend!r} "
+                                    f"(known: {known})")
             if route.threshold is not None and name != LONG_CONTEXT:
-                raise SettingsError(f"{where}: 'routes.{name}.threshold': only the long_context route takes a threshold")
+                raise SettingsError(f"{where}: 'routes.{name}.threshold': "
+                                    "only the long_context route takes a threshold")
             for fallback in route.fallbacks:
                 if fallback not in self.routes:
                     raise SettingsError(f"{where}: 'routes.{name}.fallbacks': unknown route {fallback!r}")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_proxy.proxy.translate import jsonio
 from claude_proxy.proxy.translate.response import provider_tool_id
 from claude_proxy.proxy.translate.schema import strip_keywords
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import BackendSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ class TranslateOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_backend(cls, backend: Any) -> "TranslateOptions":
+    def from_backend(cls, backend: BackendSettings) -> TranslateOptions:
         """Options from a ``BackendSettings``."""
         return cls(
             strip_schema_keywords=tuple(backend.strip_schema_keywords),

@@ -75,7 +75,10 @@ class SSEParser:
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:
-            return self._dispatch() if self._data else self._reset()
+            if self._data:
+                return self._dispatch()
+            self._reset()
+            return None
         if line.startswith(":"):
             return None
         name, _, value = line.partition(":")

@@ -89,9 +89,13 @@ class StreamTranslator:
         out: list[bytes] = []
         for event in self._parser.feed(data):
             self._event(event.data, out)
-            if self.done:
+            if self._ended():
                 break
         return b"".join(out)
+
+    def _ended(self) -> bool:
+        """``done``, read after a call that may set it (a plain attribute test stays narrowed)."""
+        return self.done
 
     def start(self) -> bytes:
         """``message_start`` now if it has not gone out (a keep-alive ping must not come first)."""
@@ -106,7 +110,7 @@ class StreamTranslator:
         out: list[bytes] = []
         for event in self._parser.close():
             self._event(event.data, out)
-            if self.done:
+            if self._ended():
                 return b"".join(out)
         self._end(out)
         return b"".join(out)
@@ -227,12 +231,14 @@ class StreamTranslator:
         return block
 
     def _tool_call(self, call: dict[str, Any], out: list[bytes]) -> None:
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        given = call.get("function")
+        function: dict[str, Any] = given if isinstance(given, dict) else {}
         if not isinstance(call.get("id"), str):
             call = {k: v for k, v in call.items() if k != "id"}
         key = self._tool_key(call)
         block = self._tools.get(key)
-        name = function.get("name") if isinstance(function.get("name"), str) else ""
+        given_name = function.get("name")
+        name = given_name if isinstance(given_name, str) else ""
         if block is None:
             block = _Block("tool_use", tool_id=client_tool_id(call.get("id")), name=name)
             self._tools[key] = block

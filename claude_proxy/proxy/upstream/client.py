@@ -1,9 +1,11 @@
 """The upstream client: one keep-alive pool that sends a request until its headers arrive.
 
-This is the seam for retries, fallbacks and routing: `Upstream.send` either returns
-an `http1.Response` whose body has not been read yet, or raises a `ProxyError`
-(502 unreachable, 504 timed out) that says which host failed and why. Bytes cross
-untouched: no decompression, no auto-added headers, no cookies, no redirects followed.
+This is the one seam between the proxy and every backend (the pass-through upstream,
+``anthropic`` backends, OpenAI-compatible backends), and so the one place transport
+failures become errors: `Upstream.send` either returns an `http1.Response` whose body
+has not been read yet, or raises a `ProxyError` (502 unreachable, 504 timed out, 400 a
+request HTTP/1.1 cannot carry) that names the backend and host and says why. Bytes
+cross untouched: no decompression, no auto-added headers, no cookies, no redirects.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Mapping
 
 from yarl import URL
 
-from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.errors import ProxyError
+from claude_proxy.proxy.upstream import http1
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,11 @@ class Upstream:
     """One upstream base URL and the shared keep-alive connection pool to it."""
 
     def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float,
-                 pool_size: int) -> None:
+                 pool_size: int, name: str = "upstream") -> None:
         parsed = URL(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValueError(f"upstream URL must be http(s)://host[:port][/prefix], got {base_url!r}")
+        self.name = name
         self.base_url = base_url.rstrip("/")
         self.url = parsed
         self.host = parsed.host
@@ -44,8 +47,8 @@ class Upstream:
 
     @property
     def display(self) -> str:
-        """``host:port`` for messages."""
-        return f"{self.host}:{self.port}"
+        """``name host:port`` for messages (the name is ``upstream`` or the backend's)."""
+        return f"{self.name} {self.host}:{self.port}"
 
     async def start(self) -> None:
         """Open the pool; must run on the serving event loop."""
@@ -66,18 +69,18 @@ class Upstream:
         try:
             return await self._pool.request(method, self._prefix + path_qs, headers.items(), body)
         except http1.ConnectTimeout:
-            raise ProxyError(504, f"upstream {self.display} did not accept a connection within "
+            raise ProxyError(504, f"{self.display} did not accept a connection within "
                                   f"{self.connect_timeout:g}s") from None
         except http1.ResponseTimeout:
-            raise ProxyError(504, f"upstream {self.display} sent no response within "
+            raise ProxyError(504, f"{self.display} sent no response within "
                                   f"{self.read_timeout:g}s") from None
         except http1.CertificateError as exc:
-            raise ProxyError(502, f"upstream {self.display}: TLS certificate verification failed "
+            raise ProxyError(502, f"{self.display}: TLS certificate verification failed "
                                   f"({exc.reason})") from None
         except http1.ConnectError as exc:
-            raise ProxyError(502, f"cannot reach upstream {self.display}: {describe_os_error(exc.os_error)}") from None
+            raise ProxyError(502, f"cannot reach {self.display}: {describe_os_error(exc.os_error)}") from None
         except http1.UpstreamError as exc:
-            raise ProxyError(502, f"upstream {self.display} {exc}") from None
+            raise ProxyError(502, f"{self.display} {exc}") from None
         except ValueError as exc:  # a line break in a header: nothing an HTTP/1.1 request can carry
             raise ProxyError(400, f"cannot forward the request: {exc}") from None
 

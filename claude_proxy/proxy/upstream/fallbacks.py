@@ -12,20 +12,23 @@ This module knows nothing about how a route is sent: the forwarding code passes 
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, TypeVar
 
 from claude_proxy.proxy.upstream.retry import Attempt, Outcome
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import RouteSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-def fallback_chain(routes: Mapping[str, object], primary: str) -> list[str]:
+def fallback_chain(routes: Mapping[str, RouteSettings], primary: str) -> list[str]:
     """The route names to try, in order: the primary, then its fallbacks (no repeats)."""
     chain = [primary]
     route = routes.get(primary)
-    for name in getattr(route, "fallbacks", []) if route is not None else []:
+    for name in route.fallbacks if route is not None else []:
         if name in routes and name not in chain:
             chain.append(name)
     return chain

@@ -19,7 +19,10 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Generic, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Mapping, TypeVar
+
+if TYPE_CHECKING:
+    from claude_proxy.settings import UpstreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class RetryPolicy:
     retry_after_max: float = 60.0
 
     @classmethod
-    def from_settings(cls, upstream: Any) -> "RetryPolicy":
+    def from_settings(cls, upstream: UpstreamSettings) -> RetryPolicy:
         return cls(
             retries=upstream.retries,
             backoff=upstream.retry_backoff,

@@ -5,6 +5,7 @@
   mapping, its own request-log file, stdout/stderr in files (a chatty child never blocks on a
   full pipe); killed after the test if still running.
 - ``log_rows(db)``: the request-log rows, as dicts.
+- ``fake_openai``: the fake OpenAI backend of tests/proxy/translate/conftest.py, imported.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import httpx
 import pytest
 import yaml
 
+# ``fake_openai`` (a fake OpenAI-compatible backend) is the translate tests' fixture; imported here
+# so test_translated_fallback.py can request it without a module-level import.
+from tests.proxy.translate.conftest import fake_openai  # noqa: F401
 from tests.support.faulty_upstream import FaultyUpstream, wait_until  # noqa: F401  (re-exported for the tests)
 
 LISTENING = re.compile(r"listening on (http://\S+)")

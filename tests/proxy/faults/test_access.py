@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
+from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.protection.access import (
     AccessKeys,
     check_exposure,
@@ -12,7 +13,6 @@ from claude_proxy.proxy.protection.access import (
     presented_key,
     use_upstream_key,
 )
-from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.settings import parse_settings
 
 KEY_A = "team-key-alpha-0001"

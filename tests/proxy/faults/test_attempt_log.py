@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import time
+
+import pytest
 
 from claude_proxy.requestlog.entry import LogEntry
 from claude_proxy.requestlog.writer import SqliteRequestLog

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from claude_proxy.proxy.errors import ProxyError, from_exception
+from claude_proxy.proxy.errors import ProxyError, error_response
 from claude_proxy.proxy.protection.limits import ConcurrencyGate, read_body
 
 
@@ -82,7 +82,7 @@ async def body_server(aiohttp_client):
         try:
             body = await read_body(request, max_size=1000, timeout=0.3)
         except ProxyError as exc:
-            return from_exception(exc)
+            return error_response(exc.status, exc.message, exc.error_type, exc.headers)
         assert await request.read() == body  # still there for the handler
         return web.Response(text=str(len(body)))
 

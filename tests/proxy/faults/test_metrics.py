@@ -7,8 +7,8 @@ import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from claude_proxy.proxy.protection.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.protection.metrics import MAX_MODELS, ProxyMetrics, endpoint_of
+from claude_proxy.proxy.protection.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.protection.usage import extract_usage
 
 

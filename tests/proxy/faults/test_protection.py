@@ -8,7 +8,9 @@ import json
 import pytest
 from aiohttp import web
 
-from claude_proxy.proxy.protection.middleware import BODY, CLIENT, Protection
+from claude_proxy.proxy.exchange import EXCHANGE, Activity
+from claude_proxy.proxy.protection.metrics import ProxyMetrics
+from claude_proxy.proxy.protection.middleware import Protection
 from claude_proxy.settings import parse_settings
 
 UPSTREAM_KEY = "sk-ant-upstream-key-0000"
@@ -33,7 +35,8 @@ async def _client(aiohttp_client, settings, gate_event: asyncio.Event | None = N
     seen = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        seen.append({"headers": dict(request.headers), "body": request.get(BODY), "client": request.get(CLIENT),
+        exchange = request[EXCHANGE]
+        seen.append({"headers": dict(request.headers), "body": exchange.body, "client": exchange.client,
                      "read": await request.read()})
         if gate_event is not None:
             await gate_event.wait()
@@ -44,7 +47,7 @@ async def _client(aiohttp_client, settings, gate_event: asyncio.Event | None = N
 
     app = web.Application(client_max_size=settings.server.max_body_size)
     app.router.add_get("/health", health)
-    Protection(settings, request_log, env={}).install(app)
+    Protection(settings, request_log, ProxyMetrics(), Activity(), env={}).install(app)
     app.router.add_route("*", "/v1/{tail:.*}", handler)
     return await aiohttp_client(app, **session_options), seen
 

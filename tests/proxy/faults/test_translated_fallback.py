@@ -8,7 +8,6 @@ from claude_proxy.proxy.server import start_server
 from claude_proxy.settings import parse_settings
 from tests.support.faulty_upstream import FaultyUpstream
 from tests.support.recording_log import RecordingLog
-from tests.proxy.translate.conftest import fake_openai  # noqa: F401  (the fixture, shared with tests/translate)
 
 
 async def test_529_forever_falls_back_to_a_translated_backend(fake_openai, monkeypatch):

@@ -9,11 +9,10 @@ import aiohttp
 import anthropic
 import pytest
 
-from tests.support.fake_anthropic import closed_port
-from tests.support.recording_log import RecordingLog
-
 from tests.proxy.translate.conftest import BACKEND_KEY
 from tests.proxy.translate.sse_helpers import check_sequence, events
+from tests.support.fake_anthropic import closed_port
+from tests.support.recording_log import RecordingLog
 
 MESSAGES = [{"role": "user", "content": "What's the weather in Edinburgh?"}]
 CLIENT_KEY = "sk-ant-client-key-9999"
@@ -291,7 +290,8 @@ async def test_an_in_band_error_before_any_output_gets_its_status(proxy_for, rou
     assert "Upstream overloaded" in err.value.body["error"]["message"]
 
 
-async def test_a_claude_code_request_through_the_sdk_reaches_the_provider_whole(proxy_for, routed_settings, fake_openai):
+async def test_a_claude_code_request_through_the_sdk_reaches_the_provider_whole(
+        proxy_for, routed_settings, fake_openai):
     from tests.proxy.translate import claude_code
 
     _, client = await proxy_for(routed_settings(routes={"default": {"backend": "fake", "model": "text-then-tools"}},
@@ -340,7 +340,8 @@ async def test_a_malformed_request_is_a_400_not_a_crash(start_proxy, routed_sett
     bad = {"model": "x", "max_tokens": 5, "messages": [
         {"role": "assistant", "content": [{"type": "tool_use", "name": "Read", "input": {}}]}]}
     async with aiohttp.ClientSession() as session:
-        for path, body in [("/v1/messages", bad), ("/v1/messages/count_tokens", {"model": "x", "system": 5, "messages": []})]:
+        bad_count = {"model": "x", "system": 5, "messages": []}
+        for path, body in [("/v1/messages", bad), ("/v1/messages/count_tokens", bad_count)]:
             async with session.post(server.url + path, json=body) as resp:
                 assert resp.status == 400, path
                 error = (await resp.json())["error"]

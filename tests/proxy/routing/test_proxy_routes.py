@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 
 import aiohttp
+import pytest
 import yaml
 
 from tests.support.fake_anthropic import FakeAnthropic
@@ -31,7 +30,8 @@ async def test_without_routes_nothing_changes(start_proxy, fake_upstream: FakeAn
     assert fake_upstream.received[-1].body == STREAM_BODY
 
 
-async def test_a_route_to_upstream_keeps_the_bytes(start_proxy, make_settings, fake_upstream, fake_openai, fixtures_dir):
+async def test_a_route_to_upstream_keeps_the_bytes(
+        start_proxy, make_settings, fake_upstream, fake_openai, fixtures_dir):
     settings = make_settings(backends={"fake": {"kind": "openai", "base_url": fake_openai.url}},
                              routes={"claude-3-5-haiku*": {"backend": "fake"}, "default": {"backend": "upstream"}})
     server = await start_proxy(settings)
@@ -71,7 +71,8 @@ async def test_a_named_anthropic_backend_gets_its_own_key(start_proxy, make_sett
         assert sent.headers["x-team"] == "blue"
         # A backend without a key never receives the upstream's key the proxy would have added.
         async with aiohttp.ClientSession() as session:
-            async with session.post(server.url + "/v1/messages", data=STREAM_BODY.replace(b"claude-sonnet-4-5", b"free")) as resp:
+            free_body = STREAM_BODY.replace(b"claude-sonnet-4-5", b"free")
+            async with session.post(server.url + "/v1/messages", data=free_body) as resp:
                 assert resp.status == 200
         assert "x-api-key" not in other.received[-1].headers
 
@@ -161,4 +162,5 @@ def test_config_route_shows_where_a_model_goes(cli, cli_env, tmp_path):
     assert route("claude-3-5-haiku-latest") == \
         "claude-3-5-haiku-latest -> or/gemini-flash (openai; route: claude-3-5-haiku*)"
     assert route("claude-opus-4", "--thinking") == "claude-opus-4 -> or/r1 (openai; route: thinking)"
-    assert route("claude-opus-4") == "claude-opus-4 -> upstream/claude-opus-4 (anthropic; no route matches: pass-through)"
+    assert route("claude-opus-4") == \
+        "claude-opus-4 -> upstream/claude-opus-4 (anthropic; no route matches: pass-through)"

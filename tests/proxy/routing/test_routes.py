@@ -94,7 +94,8 @@ def test_peek_model_reads_only_the_top_level_model() -> None:
     nested = {"messages": [{"role": "assistant", "content": [
         {"type": "tool_use", "id": "t", "name": "n", "input": {"model": "decoy"}}]}], "model": "real"}
     assert peek_model(json.dumps(nested).encode()) == "real"
-    assert peek_model(json.dumps({"messages": [{"role": "user", "content": '"model": "decoy"'}], "model": "m"}).encode()) == "m"
+    decoy_in_text = {"messages": [{"role": "user", "content": '"model": "decoy"'}], "model": "m"}
+    assert peek_model(json.dumps(decoy_in_text).encode()) == "m"
     assert peek_model(json.dumps({"model": "caf\u00e9"}).encode()) == "caf\u00e9"
     assert peek_model(b'{"messages": []}') is None
     assert peek_model(b"not json") is None
@@ -133,7 +134,8 @@ def test_the_readme_example_is_valid() -> None:
 
     text = (REPO / "README.md").read_text()
     section = text[text.index("## Other providers"):]
-    block = section[section.index("```yaml\n") + len("```yaml\n"):section.index("```\n", section.index("```yaml\n") + 8)]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    block = section[start:section.index("```\n", section.index("```yaml\n") + 8)]
     r = Router(parse_settings(yaml.safe_load(block), "README.md"))
     assert r.route("local").label("local") == "ollama/qwen2.5-coder:32b"
     assert r.route("claude-3-5-haiku-latest").backend_name == "openrouter"

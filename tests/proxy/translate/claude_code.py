@@ -43,7 +43,8 @@ def request() -> dict[str, Any]:
         "system": [
             {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.",
              "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": "You are an interactive CLI tool that helps users with software engineering tasks.",
+            {"type": "text",
+             "text": "You are an interactive CLI tool that helps users with software engineering tasks.",
              "cache_control": {"type": "ephemeral"}},
         ],
         "tools": [tool(n) for n in TOOL_NAMES],

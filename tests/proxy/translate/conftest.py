@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-
 from .fake_openai import FakeOpenAI
 
 BACKEND_KEY = "sk-or-backend-5678"

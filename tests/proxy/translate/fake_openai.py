@@ -56,7 +56,8 @@ class FakeOpenAI:
             await asyncio.sleep(60)
         if model == "rate-limited":
             return web.json_response(
-                {"error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}},
+                {"error": {"message": "Rate limit reached for requests", "type": "requests",
+                           "code": "rate_limit_exceeded"}},
                 status=429, headers={"retry-after": "7"})
         if model == "unauthorized":
             return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
@@ -65,7 +66,8 @@ class FakeOpenAI:
         if model == "error-in-200":
             if not body.get("stream"):
                 return web.json_response({"error": {"message": "Provider returned error", "code": 429}})
-            return web.Response(body=scripted.chunk({"content": "Par"}) + b'data: {"error": {"message": "Provider returned error", "code": 429}}\n\n',
+            error = b'data: {"error": {"message": "Provider returned error", "code": 429}}\n\n'
+            return web.Response(body=scripted.chunk({"content": "Par"}) + error,
                                 content_type="text/event-stream")
         if model == "error-first":
             return web.Response(body=b'data: {"error": {"message": "Upstream overloaded", "code": 503}}\n\n',

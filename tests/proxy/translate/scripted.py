@@ -64,8 +64,10 @@ def one_piece_parallel() -> bytes:
     """Whole calls in one chunk, both numbered 0 (as some providers do), no usage, no [DONE]."""
     return b"".join([
         chunk({"role": "assistant", "tool_calls": [
-            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "ls"}'}},
-            {"index": 0, "id": "call_2", "type": "function", "function": {"name": "Bash", "arguments": '{"command": "pwd"}'}},
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "Bash", "arguments": '{"command": "ls"}'}},
+            {"index": 0, "id": "call_2", "type": "function",
+             "function": {"name": "Bash", "arguments": '{"command": "pwd"}'}},
         ]}),
         chunk(finish="stop"),
     ])

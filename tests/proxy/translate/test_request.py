@@ -25,7 +25,7 @@ def test_claude_code_sized_request_translates_without_loss() -> None:
 
     # every tool, with its description and a schema minus only the stripped keyword
     assert [t["function"]["name"] for t in out["tools"]] == claude_code.TOOL_NAMES
-    for sent, tool in zip(out["tools"], original["tools"]):
+    for sent, tool in zip(out["tools"], original["tools"], strict=True):
         assert sent["type"] == "function"
         assert sent["function"]["description"] == tool["description"]
         expected = dict(tool["input_schema"])
@@ -44,7 +44,8 @@ def test_claude_code_sized_request_translates_without_loss() -> None:
     # thinking from the earlier turn is dropped; text and both calls are kept
     assert assistant["content"] == "I'll read the test and take a screenshot."
     assert "Let me read" not in json.dumps(out)
-    assert [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in assistant["tool_calls"]] == [
+    calls = [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in assistant["tool_calls"]]
+    assert calls == [
         ("toolu_01", "Read", {"file_path": "/src/test_a.py"}),
         ("toolu_02", "Bash", {"command": "screenshot"}),
     ]
@@ -72,7 +73,8 @@ def test_tool_choice_and_parallel_calls() -> None:
         assert to_chat_request({**base, "tool_choice": choice}, "m")["tool_choice"] == expected
     out = to_chat_request({**base, "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}}, "m")
     assert out["parallel_tool_calls"] is False
-    no_tools = to_chat_request({"messages": [], "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}}, "m")
+    no_tools_body = {"messages": [], "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}}
+    no_tools = to_chat_request(no_tools_body, "m")
     assert "parallel_tool_calls" not in no_tools and "tool_choice" not in no_tools
 
 

@@ -45,7 +45,8 @@ def test_text_reasoning_cached_usage_and_missing_ids() -> None:
 
 
 def test_stop_reasons() -> None:
-    for finish, reason in [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal"), (None, "end_turn")]:
+    cases = [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal"), (None, "end_turn")]
+    for finish, reason in cases:
         completion = {"choices": [{"message": {"content": "x"}, "finish_reason": finish}]}
         assert to_anthropic_message(completion, "m")["stop_reason"] == reason
 

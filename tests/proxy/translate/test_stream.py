@@ -44,7 +44,7 @@ def test_recorded_streams_match_the_derived_translation(fixtures_dir: Path, name
     ours = events(translate(recorded(fixtures_dir, name)))
     derived = events((fixtures_dir / "derived" / f"derived-anthropic-from-openai-{name}.sse").read_bytes())
     assert [n for n, _ in ours] == [n for n, _ in derived]
-    for (_, mine), (_, theirs) in zip(ours[1:-2], derived[1:-2]):
+    for (_, mine), (_, theirs) in zip(ours[1:-2], derived[1:-2], strict=True):
         assert mine == theirs
     assert ours[-2][1]["delta"] == derived[-2][1]["delta"]
     # Where we differ on purpose: cached prompt tokens are reported apart (zero here).
@@ -116,7 +116,8 @@ def test_length_and_content_filter_stop_reasons() -> None:
 
 
 def test_upstream_error_chunk_mid_stream_becomes_one_error_event() -> None:
-    data = scripted.chunk({"content": "partial"}) + b'data: {"error": {"message": "provider overloaded", "code": 502}}\n\n'
+    error = b'data: {"error": {"message": "provider overloaded", "code": 502}}\n\n'
+    data = scripted.chunk({"content": "partial"}) + error
     evs = events(translate(data))
     assert evs[-1][0] == "error"
     assert "provider overloaded" in evs[-1][1]["error"]["message"]
@@ -194,7 +195,7 @@ def provider_streams(draw):
     for index, arguments in enumerate(tools):
         raw = json.dumps(arguments, ensure_ascii=False)
         cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=4)))
-        fragments = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)])]
+        fragments = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
         deltas = [{"tool_calls": [scripted.call(index, f"call_{index}", f"tool_{index}", fragments[0])]}]
         deltas += [{"tool_calls": [scripted.call(index, arguments=f)]} for f in fragments[1:]]
         pieces.append(deltas)

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.errors import ProxyError
+from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.upstream.client import Upstream, describe_os_error
 from tests.support.raw_upstream import fetch, read_chunks, reply, response, silent
 

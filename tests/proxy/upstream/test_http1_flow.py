@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.errors import ProxyError
+from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.upstream.client import Upstream
 from tests.support.raw_upstream import Conn, Request, fetch, reply, response, silent
 

@@ -7,10 +7,10 @@ from typing import Protocol
 
 import httptools
 from multidict import CIMultiDict
+from yarl import URL
 
 from claude_proxy.proxy.upstream.http1.errors import BadResponse, BodyError, Disconnected
 from claude_proxy.proxy.upstream.http1.response import Response
-from yarl import URL
 
 # Past this, a request body is written apart from its head instead of copied into one buffer.
 _JOIN_MAX = 64 * 1024
