@@ -116,3 +116,21 @@ async def test_a_stream_cut_by_the_shutdown_timeout_says_so(make_settings, fake_
     assert entry.error == "cancelled: the proxy was shutting down"
     assert log.closed
     await asyncio.wait_for(fake_upstream.client_gone.wait(), 10)
+
+
+async def test_every_v1_answer_is_one_entry_with_its_status(start_proxy, make_settings, fake_upstream):
+    """Each /v1 request gets one entry and one timing, whoever answers it: the forwarder, or a 404."""
+    log = RecordingLog()
+    server = await start_proxy(make_settings(), log)
+    async with aiohttp.ClientSession() as client:
+        async with client.get(server.url + "/v1") as resp:
+            assert resp.status == 404
+        async with client.post(server.url + "/v1/messages", json={"model": "m", "messages": []}) as resp:
+            assert resp.status == 200
+            proxy_id = resp.headers["x-claude-proxy-id"]
+    bare, forwarded = await log.wait_for(2)
+    assert (bare.path, bare.status) == ("/v1", 404)
+    assert (forwarded.id, forwarded.status) == (proxy_id, 200)
+    for entry in (bare, forwarded):
+        assert entry.duration_ms is not None and entry.duration_ms >= 0
+    assert forwarded.ttfb_ms is not None and forwarded.ttfb_ms <= forwarded.duration_ms

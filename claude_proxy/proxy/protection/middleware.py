@@ -136,7 +136,9 @@ class Protection:
                     self.gate.release()
             except ProxyError as exc:
                 response = self._reject(request, exchange, exc)
-            status = exchange.entry.status or response.status
+            if exchange.entry.status is None:  # answered without the forwarding handler (a 404)
+                exchange.entry.status = response.status
+            status = exchange.entry.status
             return response
         except asyncio.CancelledError:
             status = 499
