@@ -142,6 +142,9 @@ class Protection:
             return response
         except asyncio.CancelledError:
             status = 499
+            entry = exchange.entry
+            if entry.status is None and entry.error is None and not self.activity.stopping:
+                entry.status, entry.error = 499, "client disconnected"  # before the handler had it
             raise
         finally:
             self.activity.in_flight -= 1
