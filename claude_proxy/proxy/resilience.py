@@ -113,10 +113,10 @@ async def send_resilient(request: web.Request, state: ProxyState, upstream: Upst
                      prepared.headers, prepared.body)
     targets = [primary, *_fallbacks(request, state, prepared, route, entry.requested_model)]
     by_name = {t.name: t for t in targets}
+    method, path_qs = prepared.method, prepared.path_qs
+
     def on_retry(attempt: Attempt) -> None:
         metrics.retried(attempt.status)
-
-    method, path_qs = prepared.method, prepared.path_qs
 
     def send_route(name: str, first_number: int) -> Awaitable[Outcome[UpstreamResponse]]:
         target = by_name[name]
@@ -129,18 +129,15 @@ async def send_resilient(request: web.Request, state: ProxyState, upstream: Upst
             send, policy, status_of=_status_of, discard=_discard, retry_on=(ProxyError,),
             target=name if len(targets) > 1 else None, first_number=first_number, on_retry=on_retry)
 
-    def fell_back(old: str, new: str) -> None:
-        metrics.fell_back(old, new)
-
     sendable = [t for t in targets if t.route is None]
     if len(sendable) == 1:  # the usual case: no fallbacks to walk
         answered, outcome = primary.name, await send_route(primary.name, 1)
     else:
         answered, outcome = await send_with_fallbacks([t.name for t in sendable], send_route,
-                                                      discard=_discard, on_fallback=fell_back)
+                                                      discard=_discard, on_fallback=metrics.fell_back)
     translated = targets[-1] if targets[-1].route is not None else None
     if translated is not None and outcome.retryable:
-        fell_back(answered, translated.name)
+        metrics.fell_back(answered, translated.name)
         if outcome.response is not None:
             await _discard(outcome.response)
         return await _hand_to_relay(request, state, translated, outcome, exchange)
