@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,8 +17,6 @@ from claude_proxy.proxy.upstream.client import Upstream
 from claude_proxy.proxy.upstream.retry import RetryPolicy
 from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.settings import Settings, SettingsError
-
-log = logging.getLogger(__name__)
 
 MAX_HOPS = 8
 

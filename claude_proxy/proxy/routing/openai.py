@@ -123,12 +123,12 @@ class OpenAIRelay:
             estimate = estimate_input_tokens(body)
         except MALFORMED as exc:
             return self._fail(entry, malformed(exc), extra)
+        sent = backend_headers(backend, stream)
         try:
-            upstream = await self._upstreams[route.backend_name].send(
-                "POST", COMPLETIONS_PATH, backend_headers(backend, stream), payload)
+            upstream = await self._upstreams[route.backend_name].send("POST", COMPLETIONS_PATH, sent, payload)
         except ProxyError as exc:
             return self._fail(entry, exc, extra)
-        entry.request_headers = masked(backend_headers(backend, stream))
+        entry.request_headers = masked(sent)
         entry.response_headers = dict(upstream.headers)
         try:
             if upstream.status >= 300:
