@@ -121,6 +121,8 @@ class BackendSettings(_Section):
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     # openai kind only: the largest max_tokens the provider accepts; larger requests are lowered to it
     max_tokens_cap: int | None = Field(None, gt=0)
+    # openai kind only: stop_sequences sent upstream; the proxy enforces the rest on the answer's text
+    max_stop_sequences: int = Field(4, ge=0)
     # openai kind only: seconds of upstream silence before an `event: ping` keeps the client stream alive
     ping_interval: float = Field(10.0, gt=0)
     # openai kind only: seconds to open a connection to the provider
