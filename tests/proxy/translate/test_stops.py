@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,3 +91,17 @@ def test_a_whole_answer_is_cut_and_tool_calls_after_the_match_dropped() -> None:
     assert (message["stop_reason"], message["stop_sequence"]) == ("stop_sequence", "###")
     replayed = events(message_events(message))
     assert replayed[-2][1]["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "###"}
+
+
+def test_the_limit_is_a_validated_backend_setting() -> None:
+    from claude_proxy.errors import SettingsError
+    from claude_proxy.settings import parse_settings
+
+    def backend(**options) -> dict:
+        return {"backends": {"groq": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", **options}}}
+
+    assert parse_settings(backend(), "s.yaml").backends["groq"].max_stop_sequences == 4
+    options = TranslateOptions.from_backend(parse_settings(backend(max_stop_sequences=0), "s.yaml").backends["groq"])
+    assert options.max_stop_sequences == 0
+    with pytest.raises(SettingsError, match="max_stop_sequences"):
+        parse_settings(backend(max_stop_sequences=-1), "s.yaml")
