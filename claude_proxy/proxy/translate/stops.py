@@ -39,15 +39,22 @@ def cut_at_stop(text: str, sequences: Sequence[str]) -> tuple[str, str | None]:
     return text[: match[0]], match[1]
 
 
-def _pending(text: str, sequences: Sequence[str]) -> int:
-    """Length of the longest tail of ``text`` that begins some sequence without completing it."""
-    longest = 0
-    for sequence in sequences:
-        for size in range(min(len(sequence) - 1, len(text)), longest, -1):
-            if text.endswith(sequence[:size]):
-                longest = size
-                break
-    return longest
+def _pending(text: str, sequences: Sequence[str], firsts: frozenset[str], window: int) -> int:
+    """Length of the longest tail of ``text`` that begins some sequence without completing it.
+
+    Only a tail starting with some sequence's first character can, so those are found
+    with ``str.find`` (most chunks have none near their end) and checked in order.
+    """
+    position = max(len(text) - window, 0)
+    while True:
+        found = [i for i in (text.find(c, position) for c in firsts) if i >= 0]
+        if not found:
+            return 0
+        position = min(found)
+        tail = text[position:]
+        if any(len(s) > len(tail) and s.startswith(tail) for s in sequences):
+            return len(tail)
+        position += 1
 
 
 class StopScanner:
@@ -55,6 +62,8 @@ class StopScanner:
 
     def __init__(self, sequences: Sequence[str] = ()) -> None:
         self.sequences = tuple(s for s in sequences if s)
+        self._firsts = frozenset(s[0] for s in self.sequences)
+        self._window = max((len(s) for s in self.sequences), default=1) - 1
         self._held = ""
 
     @property
@@ -69,7 +78,7 @@ class StopScanner:
         if match is not None:
             self._held = ""
             return buffer[: match[0]], match[1]
-        keep = _pending(buffer, self.sequences)
+        keep = _pending(buffer, self.sequences, self._firsts, self._window) if self._window else 0
         cut = len(buffer) - keep
         self._held = buffer[cut:]
         return buffer[:cut], None
