@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from claude_proxy.proxy.translate import StreamTranslator, estimate_input_tokens, to_chat_request
 from claude_proxy.proxy.translate.errors import in_band_error, in_band_status
 
@@ -127,3 +130,30 @@ def test_strict_reaches_the_function() -> None:
              {"name": "b", "input_schema": {"type": "object"}}]
     out = to_chat_request({"model": "m", "max_tokens": 5, "messages": [], "tools": tools}, "m")
     assert out["tools"][0]["function"]["strict"] is True and "strict" not in out["tools"][1]["function"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["path", "n", "é"]), st.integers(0, 99), max_size=2),
+                min_size=1, max_size=3), st.data())
+def test_late_names_in_any_interleaving_keep_every_call_whole(tools: list[dict], data: st.DataObject) -> None:
+    pieces: list[list[dict]] = []
+    for index, arguments in enumerate(tools):
+        raw = json.dumps(arguments)
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), min_size=1, max_size=3)))
+        fragments = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+        named_at = data.draw(st.integers(1, len(fragments)))  # the name never comes with the first fragment
+        deltas = [scripted.call(index, f"call_{index}" if i == 0 else None,
+                                f"tool_{index}" if i == named_at else None, fragment)
+                  for i, fragment in enumerate(fragments)]
+        if named_at == len(fragments):
+            deltas.append(scripted.call(index, name=f"tool_{index}"))
+        pieces.append([{"tool_calls": [d]} for d in deltas])
+    pieces.append([{"content": t} for t in data.draw(st.lists(st.sampled_from(["x", "y "]), max_size=3))])
+    order: list[dict] = []
+    while any(pieces):
+        order.append(data.draw(st.sampled_from([p for p in pieces if p])).pop(0))
+    _, evs = run(b"".join(scripted.chunk(d) for d in order) + scripted.chunk(finish="tool_calls"))
+    check_sequence(evs)
+    assert all(p["content_block"].get("name") != "" for n, p in evs if n == "content_block_start")
+    calls = {b["name"]: b["input"] for b in assemble(evs)["content"] if b["type"] == "tool_use"}
+    assert calls == {f"tool_{i}": arguments for i, arguments in enumerate(tools)}

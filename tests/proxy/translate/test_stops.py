@@ -105,3 +105,18 @@ def test_the_limit_is_a_validated_backend_setting() -> None:
     assert options.max_stop_sequences == 0
     with pytest.raises(SettingsError, match="max_stop_sequences"):
         parse_settings(backend(max_stop_sequences=-1), "s.yaml")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="ab#<é", min_size=1, max_size=6), max_size=8), st.data())
+def test_a_stream_cut_anywhere_stops_where_the_whole_text_would(pieces: list[str], data: st.DataObject) -> None:
+    stops = ["##", "<a#", "bé"]
+    raw = b"".join(scripted.chunk({"content": p}) for p in pieces) + scripted.chunk(finish="stop")
+    splits = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=8)))
+    translator = StreamTranslator("m", stop_sequences=stops)
+    out = b"".join(translator.feed(raw[a:b]) for a, b in zip([0, *splits], [*splits, len(raw)], strict=True))
+    evs = events(out + translator.finish())
+    check_sequence(evs)
+    text, matched = cut_at_stop("".join(pieces), stops)
+    assert "".join(b["text"] for b in assemble(evs)["content"]) == text
+    assert evs[-2][1]["delta"] == {"stop_reason": "stop_sequence" if matched else "end_turn", "stop_sequence": matched}
