@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import uuid
 from pathlib import Path
@@ -215,3 +216,29 @@ def test_background_processes_do_not_outlive_the_command(box: Box) -> None:
                    f"setsid bash -c 'exec -a {marker} sleep 300' & sleep 0.3; echo started")
     assert "started" in done["stdout"]
     assert _alive(marker) == []
+
+
+def test_a_root_holding_the_system_is_not_mounted(box: Box) -> None:
+    done = box.run("touch /x /etc/x /usr/x && echo WROTE; ls -A /root /srv /work 2>&1 | grep -v 'No such'; "
+                   "echo end", cwd=Path("/"))
+    assert "WROTE" not in done["stdout"] and done["stdout"].split() == ["end"], done
+
+
+def test_a_linked_worktree_commits_but_cannot_touch_the_main_repositorys_config(
+        box: Box, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.tools.guard.conftest import GIT_ENV
+
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    linked = box.workspace.parent / "linked"
+    subprocess.run(["git", "-c", "safe.directory=*", "worktree", "add", "-q", str(linked)], cwd=box.workspace,
+                   check=True, capture_output=True)
+    subprocess.run(["chown", "-R", f"{box.uid}", str(linked), str(box.workspace / ".git")], check=True)
+    common = box.workspace / ".git"
+    before = snapshot(common / "hooks"), (common / "config").read_bytes()
+    done = box.run("echo x > new.txt && git add new.txt && git commit -qm linked && echo COMMITTED; "
+                   f"git config core.fsmonitor 'touch pwned' && echo CONFIG; touch {common}/hooks/post-checkout "
+                   f"&& echo HOOK; echo .. > {common}/worktrees/linked/commondir && echo COMMONDIR", cwd=linked)
+    assert "COMMITTED" in done["stdout"], done
+    assert not {"CONFIG", "HOOK", "COMMONDIR"} & set(done["stdout"].split())
+    assert (snapshot(common / "hooks"), (common / "config").read_bytes()) == before

@@ -79,6 +79,14 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
+def _holds_system(path: Path) -> bool:
+    """A root such as ``/`` would make the system writable again: it is left out (and logged)."""
+    if any(_inside(Path(system), [path]) for system in ("/etc", *SYSTEM_DIRS)):
+        log.warning("not mounting %s in the sandbox: it contains system directories", path)
+        return True
+    return False
+
+
 @lru_cache(maxsize=1)
 def _etc_private() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Entries of /etc that not every user may read (directories and files), and the targets
@@ -182,12 +190,12 @@ def mount_plan(workspace: list[Path], writable: list[Path]) -> MountPlan:
     """The mounts for one command: ``workspace`` roots (guarded) and ``writable`` extra paths."""
     plan = MountPlan()
     _system(plan)
-    roots = [r for r in workspace if r.is_dir()]
+    roots = [r for r in workspace if r.is_dir() and not _holds_system(r)]
     home = _home(plan, roots)
     for root in roots:
         plan.bind("--bind", root)
     for path in writable:
-        if path.is_dir() and path not in roots:
+        if path.is_dir() and path not in roots and not _holds_system(path):
             plan.bind("--bind", path)
     for root in roots:
         _git(plan, root)
