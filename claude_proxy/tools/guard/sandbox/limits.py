@@ -168,5 +168,20 @@ def process_limit() -> ProcessLimit:
             done = None
         remove_cgroup(path)
         if done is not None and done.returncode == 0:
+            _remove_stale(parent)
             return limit
     return ProcessLimit(MAX_PROCESSES, None)
+
+
+def _remove_stale(parent: Path) -> None:
+    """Empty cgroups an agent that was killed left behind (its pid is in the name)."""
+    for path in parent.glob("claude-proxy-sandbox-*-*"):
+        try:
+            owner = int(path.name.split("-")[-2])
+            os.kill(owner, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            remove_cgroup(path, wait=0)
+        except PermissionError:
+            continue

@@ -1,8 +1,9 @@
 """What a sandboxed command sees of the file system: an allow-list of mounts.
 
 Nothing of the host is there unless it is named here: the system directories
-read-only, ``/etc`` read-only without what only privileged users may read (a command
-run by root would otherwise read ``/etc/shadow``), a private ``/tmp`` and home, the
+read-only, ``/etc`` and ``/opt`` read-only without what only privileged users may read
+(a command run by root would otherwise read ``/etc/shadow``; a tree too large to check
+is left out), a private ``/tmp`` and home, the
 workspace roots read-write. So ``/root``, ``/home``, ``/run``, ``/var``, ``/srv``,
 ``/mnt``, ``/sys`` and the host's ``/tmp`` (and the unix sockets in them) are absent.
 
@@ -31,6 +32,8 @@ from claude_proxy.settings import LOCAL_FILE
 log = logging.getLogger(__name__)
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt")
+FILTERED = ("/etc", "/opt")  # mounted without what only privileged users may read
+SCAN_LIMIT = 100_000
 # relative to each workspace root: read-only, created as read-only placeholders when missing
 PROTECTED = (".gitmodules", LOCAL_FILE)
 GIT_PROTECTED = ("config", "hooks")
@@ -87,26 +90,27 @@ def _holds_system(path: Path) -> bool:
     return False
 
 
-@lru_cache(maxsize=1)
-def _etc_private() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Entries of /etc that not every user may read (directories and files), and the targets
-    of its top-level symlinks that point out of the mounted directories (resolv.conf)."""
+@lru_cache(maxsize=4)
+def _private(top: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Entries under ``top`` that not every user may read (to hide: root would read them), and
+    the targets of its top-level symlinks that point out of the mounted directories
+    (resolv.conf); None when ``top`` holds more than `SCAN_LIMIT` entries (not mounted then)."""
     hidden: list[str] = []
     targets: list[str] = []
-    for top, dirs, files in os.walk("/etc"):
+    seen = 0
+    for here, dirs, files in os.walk(top):
         for name in list(dirs) + files:
-            path = os.path.join(top, name)
+            seen += 1
+            if seen > SCAN_LIMIT:
+                return None
+            path = os.path.join(here, name)
             try:
                 info = os.lstat(path)
             except OSError:
                 continue
             if stat.S_ISLNK(info.st_mode):
-                if top == "/etc":
-                    real = os.path.realpath(path)
-                    mounted = ("/etc", "/proc", "/dev", "/sys", *SYSTEM_DIRS)
-                    if not any(real == d or real.startswith(d + "/") for d in mounted) \
-                            and os.path.isfile(real) and os.stat(real).st_mode & stat.S_IROTH:
-                        targets.append(real)
+                if here == top:
+                    _outside_target(path, targets)
                 continue
             needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(info.st_mode) else 0)
             if info.st_mode & needed != needed:
@@ -116,18 +120,32 @@ def _etc_private() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(hidden), tuple(targets)
 
 
+def _outside_target(link: str, targets: list[str]) -> None:
+    real = os.path.realpath(link)
+    mounted = ("/etc", "/proc", "/dev", "/sys", *SYSTEM_DIRS)
+    if not any(real == d or real.startswith(d + "/") for d in mounted) and os.path.isfile(real) \
+            and os.stat(real).st_mode & stat.S_IROTH:
+        targets.append(real)
+
+
 def _system(plan: MountPlan) -> None:
     for name in SYSTEM_DIRS:
         if os.path.islink(name):
             plan.args += ["--symlink", os.readlink(name), name]
-        elif os.path.isdir(name):
+        elif os.path.isdir(name) and name not in FILTERED:
             plan.bind("--ro-bind", name)
-    plan.bind("--ro-bind", "/etc")
-    hidden, targets = _etc_private()
-    for path in hidden:
-        plan.hide(Path(path))
-    for target in targets:
-        plan.bind("--ro-bind", target)
+    for name in FILTERED:
+        found = _private(name) if os.path.isdir(name) and not os.path.islink(name) else None
+        if found is None:
+            if os.path.isdir(name):
+                log.warning("not mounting %s in the sandbox: more than %d entries to check", name, SCAN_LIMIT)
+            continue
+        plan.bind("--ro-bind", name)
+        hidden, targets = found
+        for path in hidden:
+            plan.hide(Path(path))
+        for target in targets:
+            plan.bind("--ro-bind", target)
     plan.args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
 
 
