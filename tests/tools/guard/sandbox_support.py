@@ -61,6 +61,9 @@ class Box:
 
 
 def _run(command: str, context: ToolContext, timeout: float) -> dict[str, Any]:
+    status = sandbox_status(context.settings)
+    if not status.active:  # never run a hostile command unsandboxed, not even as nobody
+        return {"sandboxed": False, "status": status.message}
     prepared = prepare_command(["bash", "-c", command], context)
     try:
         done = subprocess.run(prepared.argv, env=prepared.env, cwd=context.cwd, capture_output=True,
@@ -68,7 +71,7 @@ def _run(command: str, context: ToolContext, timeout: float) -> dict[str, Any]:
     finally:
         prepared.close()
     return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr,
-            "sandboxed": prepared.sandboxed, "status": sandbox_status(context.settings).message}
+            "sandboxed": prepared.sandboxed, "status": status.message}
 
 
 def as_user(user: str, home: Path, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
