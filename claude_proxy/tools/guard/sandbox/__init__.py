@@ -68,12 +68,12 @@ class SandboxCommand:
     argv: list[str]
     env: dict[str, str]
     sandboxed: bool
-    _cleanups: list[Callable[[], None]] = field(default_factory=list)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
-        for cleanup in self._cleanups:
+        for cleanup in self.cleanups:
             cleanup()
-        self._cleanups.clear()
+        self.cleanups.clear()
 
 
 @lru_cache(maxsize=4)
@@ -134,7 +134,8 @@ def prepare_command(argv: list[str], context: ToolContext) -> SandboxCommand:
     """Wrap ``argv`` for the sandbox the settings ask for, with the environment it gets.
 
     Raises `SandboxUnavailable` when ``sandbox.mode`` is ``bwrap`` and bubblewrap cannot
-    be used; the Bash tool reports that as an ``is_error`` result.
+    be used, or when the mounts cannot be worked out; the Bash tool reports that as an
+    ``is_error`` result and runs nothing.
     """
     settings = context.settings
     status = sandbox_status(settings)
@@ -142,7 +143,10 @@ def prepare_command(argv: list[str], context: ToolContext) -> SandboxCommand:
         return _unsandboxed(argv, context, status)
     roots = workspace_roots(context)
     writable = [Path(os.path.realpath(os.path.expanduser(p))) for p in settings.sandbox.writable_paths]
-    plan = mount_plan(roots, writable)
+    try:
+        plan = mount_plan(roots, writable)
+    except OSError as exc:  # a root or a git file we cannot inspect: refuse rather than guess
+        raise SandboxUnavailable(f"cannot prepare the sandbox's mounts: {exc}") from exc
     limit = process_limit()
     bwrap = status.bwrap or "bwrap"
     wrapped = [bwrap, *NAMESPACES, *_hardening(bwrap)]
@@ -154,5 +158,5 @@ def prepare_command(argv: list[str], context: ToolContext) -> SandboxCommand:
     cgroup = limit.cgroup()
     if cgroup is not None:
         command.argv = outer(wrapped, cgroup)
-        command._cleanups.append(lambda: remove_cgroup(cgroup))
+        command.cleanups.append(lambda: remove_cgroup(cgroup))
     return command
