@@ -23,7 +23,7 @@ from claude_proxy.chat.ui import AgentUI
 from claude_proxy.settings import Settings
 from claude_proxy.tools import registry
 from claude_proxy.tools.base import Tool, ToolSession
-from claude_proxy.tools.guard import Guard
+from claude_proxy.tools.guard import SandboxAwareGuard
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -64,7 +64,7 @@ class ChatRuntime:
         self.store = SessionStore(settings.chat.sessions_db())
         self.ui = ui
         self.client: "AsyncAnthropic" = make_client(self.config)
-        self.guard = Guard(self.settings, self.permission_mode)
+        self.guard = SandboxAwareGuard(self.settings, self.permission_mode)
         self.context = registry.new_context(self.cwd, self.settings, ToolSession())
         self.conversation = Conversation(cwd=str(self.cwd), model=self.config.model)
         self.context.session.id = self.conversation.id

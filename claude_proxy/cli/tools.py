@@ -69,7 +69,7 @@ def run(
     import sys
 
     from claude_proxy.settings import load_settings
-    from claude_proxy.tools.guard import Guard
+    from claude_proxy.tools.guard import SandboxAwareGuard
     from claude_proxy.tools.registry import get_tool, new_context, run_tool
     from claude_proxy.tools.validation import validation_error
 
@@ -93,7 +93,7 @@ def run(
     if problem:
         raise CLIError(problem, EXIT_TOOL_FAILED)
     mode = permission_mode or settings.permissions.default_mode
-    decision = Guard(settings, mode).decide(tool, parsed, context)
+    decision = SandboxAwareGuard(settings, mode).decide(tool, parsed, context)
     if decision.behavior != "allow":
         why = f": {decision.reason}" if decision.reason else ""
         hint = ""

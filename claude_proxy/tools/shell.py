@@ -1,9 +1,11 @@
 """Bash: one shell command in the workspace, in its own process group, inside the sandbox.
 
-The command gets no stdin, its stdout and stderr are read as one stream, and its
+The command gets no stdin and the environment the sandbox builds from an allow-list
+(``guard.sandbox.environment``); its stdout and stderr are read as one stream, and its
 whole process group is killed when it times out, when its task is cancelled (the
-chat loop's Ctrl-C), or when the shell exits leaving background children behind, so
-nothing it started outlives the call.
+chat loop's Ctrl-C), or when the shell exits leaving background children behind.
+Sandboxed, that process group is bubblewrap's, and killing bubblewrap ends the
+command's PID namespace, so nothing it started outlives the call.
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ import shutil
 import signal
 from typing import Any
 
-from claude_proxy.secrets import is_secret_name
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.guard import sandbox_argv
-from claude_proxy.tools.guard.sandbox import SandboxUnavailable
+from claude_proxy.tools.guard import SandboxCommand, SandboxUnavailable, prepare_command
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,6 @@ def kill_group(proc: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> N
         pass
 
 
-def command_env(pass_secrets: bool) -> dict[str, str]:
-    """The environment a Bash command sees: the user's, minus credentials, pagers off."""
-    # variables named like credentials stay out of model-run commands unless settings say otherwise
-    env = dict(os.environ) if pass_secrets else {k: v for k, v in os.environ.items() if not is_secret_name(k)}
-    env.update(PAGER="cat", GIT_PAGER="cat", GIT_TERMINAL_PROMPT="0", TERM="dumb")
-    return env
-
-
 def _shell() -> str:
     return shutil.which("bash") or "/bin/sh"
 
@@ -119,18 +111,23 @@ class BashTool(Tool):
         timeout_ms = tool_input.get("timeout")
         timeout = min(timeout_ms / 1000, MAX_TIMEOUT_MS / 1000) if timeout_ms else settings.default_timeout
         try:
-            argv = await asyncio.to_thread(sandbox_argv, [_shell(), "-c", tool_input["command"]], context)
+            command = await asyncio.to_thread(prepare_command, [_shell(), "-c", tool_input["command"]], context)
         except SandboxUnavailable as exc:
             return ToolResult.error(f"the command was not run: {exc}")
-        env = command_env(settings.pass_secret_env)
+        try:
+            return await self._run(command, context, settings.max_output_chars, timeout)
+        finally:
+            await asyncio.shield(asyncio.to_thread(command.close))
+
+    async def _run(self, command: SandboxCommand, context: ToolContext, limit: int, timeout: float) -> ToolResult:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=context.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                *command.argv, cwd=context.cwd, env=command.env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
             return ToolResult.error(f"cannot start the shell: {exc.strerror or exc}")
-        output = OutputBuffer(settings.max_output_chars)
+        output = OutputBuffer(limit)
         reader = asyncio.create_task(self._pump(proc, output))
         timed_out = False
         try:

@@ -94,7 +94,9 @@ def test_run_safe_command_runs_and_dangerous_one_is_refused(cli, cli_env, tmp_pa
     (tmp_path / "hello.txt").write_text("")
     safe = run(cli, cli_env, "run", "Bash", '{"command": "ls"}', "--cwd", str(tmp_path))
     assert safe.returncode == 0, safe.stderr
-    assert safe.stdout == "hello.txt\n"
+    # sandboxed, an empty read-only claude-proxy.yaml stands in for the settings file it may not create
+    assert set(safe.stdout.split()) - {"claude-proxy.yaml"} == {"hello.txt"}
+    assert not (tmp_path / "claude-proxy.yaml").exists()
     denied = run(cli, cli_env, "run", "Bash", '{"command": "sudo rm -rf /"}', "--cwd", str(tmp_path),
                  "--permission-mode", "bypassPermissions")
     assert denied.returncode == 3 and "denied" in denied.stderr

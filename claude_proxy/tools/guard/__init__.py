@@ -5,18 +5,27 @@ Contract: `Guard(settings, mode).decide(tool, tool_input, context) -> Decision` 
 system); ``guard.suggest_rule(tool, input, context)`` is the rule an "always" answer
 should pass to ``guard.remember(rule, context)``. `check_path(path, context,
 write=...)` resolves a path or raises `PathDenied`; `judge_command(command, context)`
-returns a `CommandVerdict` with one `PartVerdict` per part; `sandbox_argv(argv,
-context)` wraps a shell command for the OS sandbox (raising `SandboxUnavailable` when
-``sandbox.mode: bwrap`` cannot be honoured) and `sandbox_status(settings)` says what
-it will do.
+returns a `CommandVerdict` with one `PartVerdict` per part; `prepare_command(argv,
+context)` wraps a shell command for the OS sandbox with the environment it gets
+(raising `SandboxUnavailable` when ``sandbox.mode: bwrap`` cannot be honoured) and
+`sandbox_status(settings)` says what it will do. `SandboxAwareGuard` is the `Guard`
+callers use: without a working sandbox it asks for every command not proven safe.
 """
 
 from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
 from claude_proxy.tools.guard.paths import PathDenied, check_path, workspace_roots
 from claude_proxy.tools.guard.permissions import Guard
-from claude_proxy.tools.guard.sandbox import SandboxStatus, SandboxUnavailable, sandbox_argv, sandbox_status
+from claude_proxy.tools.guard.sandbox import (
+    SandboxCommand,
+    SandboxStatus,
+    SandboxUnavailable,
+    prepare_command,
+    sandbox_status,
+)
+from claude_proxy.tools.guard.sandbox.fallback import SandboxAwareGuard
 
 __all__ = [
-    "CommandVerdict", "Guard", "PartVerdict", "PathDenied", "SandboxStatus", "SandboxUnavailable",
-    "check_path", "judge_command", "sandbox_argv", "sandbox_status", "workspace_roots",
+    "CommandVerdict", "Guard", "PartVerdict", "PathDenied", "SandboxAwareGuard", "SandboxCommand",
+    "SandboxStatus", "SandboxUnavailable", "check_path", "judge_command", "prepare_command", "sandbox_status",
+    "workspace_roots",
 ]

@@ -1,5 +1,6 @@
-"""The bubblewrap sandbox, for real: writes outside fail, /tmp is private, no network,
-the sandboxed process dies with its parent, and hostile commands leave nothing outside."""
+"""The bubblewrap sandbox, for real: the isolation asked for, /tmp is private, no network,
+the sandboxed process dies with its parent, hostile commands leave nothing outside, and
+the modes (auto, bwrap, off) and the fallback guard without a sandbox."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from claude_proxy.tools.guard import judge_command, sandbox_argv
+from claude_proxy.tools.guard import SandboxAwareGuard, judge_command, prepare_command
 from claude_proxy.tools.guard.sandbox import SandboxUnavailable, sandbox_status
-from tests.tools.guard.conftest import make_context
+from claude_proxy.tools.guard.sandbox.mounts import SYSTEM_DIRS
+from tests.tools.guard.conftest import make_context, tool
 
 pytestmark = pytest.mark.processes
 
@@ -27,8 +29,12 @@ needs_bwrap = pytest.mark.skipif(not STATUS.active, reason=f"no working bubblewr
 
 
 def run(command: str, context, timeout: float = 30) -> subprocess.CompletedProcess:
-    argv = sandbox_argv(["bash", "-c", command], context)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=context.cwd)
+    prepared = prepare_command(["bash", "-c", command], context)
+    try:
+        return subprocess.run(prepared.argv, env=prepared.env, capture_output=True, text=True, timeout=timeout,
+                              cwd=context.cwd)
+    finally:
+        prepared.close()
 
 
 def snapshot(path: Path) -> dict[str, tuple[int, bytes]]:
@@ -41,17 +47,32 @@ def snapshot(path: Path) -> dict[str, tuple[int, bytes]]:
 
 @needs_bwrap
 def test_argv_has_the_promised_isolation(context):
-    argv = sandbox_argv(["true"], context)
-    for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session"):
+    prepared = prepare_command(["true"], context)
+    prepared.close()
+    argv = prepared.argv
+    for flag in ("--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+                 "--unshare-net", "--die-with-parent", "--new-session"):
         assert flag in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
     assert argv[argv.index("--chdir") + 1] == str(context.cwd)
+
+
+@needs_bwrap
+def test_the_namespaces_are_new(context):
+    mine = {name: os.readlink(f"/proc/self/ns/{name}") for name in ("user", "pid", "ipc", "uts", "net", "cgroup",
+                                                                     "mnt")}
+    done = run("for n in user pid ipc uts net cgroup mnt; do echo $n $(readlink /proc/self/ns/$n); done; hostname",
+               context)
+    theirs = dict(line.split() for line in done.stdout.splitlines()[:-1])
+    assert set(theirs) == set(mine) and all(theirs[n] != mine[n] for n in mine), done
+    assert done.stdout.splitlines()[-1] == "sandbox"
 
 
 @needs_bwrap
 def test_workspace_is_writable_and_the_rest_is_not(context, workspace, outside):
     done = run(f"echo inside > made.txt && echo outside > {outside}/made.txt", context)
     assert (workspace / "made.txt").read_text() == "inside\n"
-    assert done.returncode != 0 and "Read-only file system" in done.stderr
+    assert done.returncode != 0 and "made.txt" in done.stderr  # outside the workspace is not even there
     assert not (outside / "made.txt").exists()
 
 
@@ -90,21 +111,21 @@ def listener():
 
 
 def _python_in_sandbox() -> str | None:
-    """A Python the sandboxed command can run. The sandbox mounts an empty private /tmp, so an
-    interpreter under /tmp (a venv there, say) is hidden inside it: resolve symlinks (a venv's
-    python links to its base interpreter) and take the first one that lives outside /tmp."""
-    for candidate in (sys.executable, "/usr/bin/python3", shutil.which("python3")):
+    """A Python the sandboxed command can run: only the system directories are mounted in
+    it (a venv or pyenv under a home or /tmp is hidden), so the first interpreter whose real
+    path lies in one of them."""
+    for candidate in ("/usr/bin/python3", shutil.which("python3"), sys.executable):
         if not candidate:
             continue
         real = Path(os.path.realpath(candidate))
-        if real.is_file() and os.access(real, os.X_OK) and not real.is_relative_to("/tmp"):
+        if real.is_file() and os.access(real, os.X_OK) and any(real.is_relative_to(d) for d in SYSTEM_DIRS):
             return str(real)
     return None
 
 
 SANDBOX_PY = _python_in_sandbox()
 needs_python = pytest.mark.skipif(SANDBOX_PY is None,
-                                  reason="no Python interpreter outside /tmp, which the sandbox hides")
+                                  reason="no Python interpreter in the system directories the sandbox mounts")
 
 CONNECT = ("{py} -c \"import socket; s = socket.create_connection(('127.0.0.1', {port}), timeout=5); "
            "print(s.recv(5).decode())\"")
@@ -153,10 +174,10 @@ def test_sandboxed_process_is_killed_with_its_parent(context):
         "import subprocess, sys, time\n"
         "from pathlib import Path\n"
         "from claude_proxy.tools.base import ToolContext\n"
-        "from claude_proxy.tools.guard import sandbox_argv\n"
+        "from claude_proxy.tools.guard import prepare_command\n"
         f"context = ToolContext(cwd=Path({str(context.cwd)!r}))\n"
-        f"argv = sandbox_argv(['bash', '-c', 'exec -a {marker} sleep 300'], context)\n"
-        "subprocess.Popen(argv)\n"
+        f"prepared = prepare_command(['bash', '-c', 'exec -a {marker} sleep 300'], context)\n"
+        "subprocess.Popen(prepared.argv, env=prepared.env)\n"
         "print('started', flush=True)\n"
         "time.sleep(300)\n"
     )
@@ -218,12 +239,12 @@ def test_bwrap_mode_without_bwrap_is_a_clear_error(workspace, tmp_path, monkeypa
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     context = make_context(workspace, sandbox={"mode": "bwrap"})
     with pytest.raises(SandboxUnavailable, match="bubblewrap"):
-        sandbox_argv(["true"], context)
+        prepare_command(["true"], context)
 
 
 def test_off_mode_runs_unwrapped(workspace):
     context = make_context(workspace, sandbox={"mode": "off"})
-    assert sandbox_argv(["echo", "hi"], context) == ["echo", "hi"]
+    assert prepare_command(["echo", "hi"], context).argv == ["echo", "hi"]
     assert sandbox_status(context.settings).active is False
 
 
@@ -232,11 +253,11 @@ def test_auto_without_bwrap_warns_once_and_runs_unsandboxed(workspace, tmp_path)
         "import logging\n"
         "from pathlib import Path\n"
         "from claude_proxy.tools.base import ToolContext\n"
-        "from claude_proxy.tools.guard import sandbox_argv\n"
+        "from claude_proxy.tools.guard import prepare_command\n"
         "logging.basicConfig(format='%(levelname)s %(message)s')\n"
         f"context = ToolContext(cwd=Path({str(workspace)!r}))\n"
-        "print(sandbox_argv(['echo', 'hi'], context))\n"
-        "print(sandbox_argv(['echo', 'hi'], context))\n"
+        "print(prepare_command(['echo', 'hi'], context).argv)\n"
+        "print(prepare_command(['echo', 'hi'], context).argv)\n"
     )
     env = {**os.environ, "PATH": str(tmp_path / "empty"),
            "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
@@ -251,3 +272,26 @@ def test_the_snapshot_does_see_writes_when_unsandboxed(workspace, outside):
     before = snapshot(outside)
     run(f"echo pwned > {outside}/new.txt", context)
     assert snapshot(outside) != before
+
+
+def test_without_a_sandbox_every_command_not_proven_safe_asks(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no bwrap: auto mode cannot sandbox
+    bash = tool("Bash")
+    context = make_context(workspace, permissions={"allow": ["Bash(npm test:*)"]})
+    for mode in ("bypassPermissions", "acceptEdits", "default"):
+        guard = SandboxAwareGuard(context.settings, mode)
+        asked = guard.decide(bash, {"command": "npm test"}, context)  # an allow rule, or bypass
+        assert asked.behavior == "ask" and "no OS sandbox" in asked.reason, (mode, asked)
+        redirect = guard.decide(bash, {"command": "echo hi > notes.txt"}, context)
+        assert redirect.behavior == "ask"
+        assert guard.decide(bash, {"command": "git status"}, context).behavior == "allow"
+    off = make_context(workspace, sandbox={"mode": "off"})
+    assert SandboxAwareGuard(off.settings, "bypassPermissions").decide(bash, {"command": "npm test"},
+                                                                       off).behavior == "allow"
+
+
+@needs_bwrap
+def test_with_the_sandbox_the_modes_decide_as_before(workspace):
+    context = make_context(workspace)
+    guard = SandboxAwareGuard(context.settings, "bypassPermissions")
+    assert guard.decide(tool("Bash"), {"command": "npm test"}, context).behavior == "allow"
