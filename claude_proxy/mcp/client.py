@@ -18,7 +18,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal, TextIO
 
 import mcp_types as types
 from mcp import Client, StdioServerParameters
@@ -83,7 +83,7 @@ class McpServer:
         self._stop = asyncio.Event()
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._errlog: IO[str] | None = None
+        self._errlog: TextIO | None = None
 
     @property
     def name(self) -> str:
@@ -185,7 +185,7 @@ class McpServer:
             return streamable_http_client(str(config.url), http_client=http)
         if self._errlog is None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._errlog = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed by stop)
+            self._errlog = open(self.log_path, "a", encoding="utf-8")
         params = StdioServerParameters(command=str(config.command), args=config.args, env=config.env or None,
                                        cwd=self.cwd)
         return stdio_client(params, errlog=self._errlog)
