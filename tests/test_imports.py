@@ -32,8 +32,7 @@ LAYERS: dict[str, list[list[str]]] = {
     "claude_proxy": [
         ["claude_proxy", "claude_proxy.errors", "claude_proxy.secrets", "claude_proxy.permission_rules"],
         ["claude_proxy.settings"],
-        ["claude_proxy.requestlog", "claude_proxy.tools"],
-        ["claude_proxy.mcp"],
+        ["claude_proxy.requestlog", "claude_proxy.tools", "claude_proxy.mcp"],
         ["claude_proxy.proxy", "claude_proxy.chat"],
         ["claude_proxy.cli", "claude_proxy.__main__"],
     ],

@@ -68,6 +68,23 @@ class SessionMcp:
         await self.stop()
         return await self.start()
 
+    def report(self) -> list[str]:
+        """What `/mcp` shows: each server's status, restarts and tools, and the project file's state."""
+        lines = []
+        for server in self.servers:
+            origin = "settings" if server.spec.origin == "settings" else Path(server.spec.origin).name
+            restarts = f", {server.restarts} restart{'s' * (server.restarts != 1)}" if server.restarts else ""
+            error = f": {server.error}" if server.error and server.status != "connected" else ""
+            lines.append(f"{server.name} ({origin}, {server.spec.config.type}): {server.status}{restarts}{error}")
+            names = ", ".join(tool.name for tool in server.listing.tools) or "(none)"
+            lines.append(f"  tools: {names}")
+        project = self.project
+        if project is not None and project.error:
+            lines.append(f"{project.path}: {project.error}")
+        elif project is not None and not project.approved and project.servers:
+            lines.append(f"{project.path} is not approved (it starts programs): /mcp approve uses it")
+        return lines or ["no MCP servers (add them under mcp.servers in the settings, or in ./.mcp.json)"]
+
     async def stop(self) -> None:
         if self.running is not None:
             await self.running.stop()
