@@ -12,6 +12,7 @@ import pytest
 
 from claude_proxy.mcp.client import McpTools
 from claude_proxy.mcp.config import ServerSpec, server_specs
+from claude_proxy.settings import McpServerSettings
 from claude_proxy.tools.base import ToolResult
 from claude_proxy.tools.registry import new_context
 from tests.chat.mcp.conftest import demo_settings
@@ -114,3 +115,48 @@ async def test_stop_ends_the_server_process(workdir: Path) -> None:
     else:
         pytest.fail(f"the server process {pid} outlived the session")
     assert running.servers[0].status == "stopped"
+
+
+@pytest.fixture
+def http_server(tmp_path: Path):
+    """The demo server over streamable HTTP on a free 127.0.0.1 port; its URL."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.chat.mcp.conftest import DEMO_SERVER
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path / "http-server.log", "w")
+    proc = subprocess.Popen([sys.executable, str(DEMO_SERVER), "--http", str(port)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the HTTP MCP server did not start")
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+async def test_a_streamable_http_server_is_listed_and_called(workdir: Path, http_server: str) -> None:
+    settings = demo_settings()
+    spec = ServerSpec("web", McpServerSettings(type="http", url=http_server, headers={"X-Test": "1"}), "settings")
+    running = McpTools([spec], settings, workdir, workdir.parent / "logs")
+    await running.start()
+    try:
+        tools = by_name(running.tools())
+        result = await tools["mcp__web__echo"].run({"text": "over http"}, new_context(workdir, settings))
+        assert not result.is_error and str(result.content).startswith("echo: over http")
+    finally:
+        await running.stop()
