@@ -14,7 +14,7 @@ Specifiers by tool:
   every tool that reads files (Read, LS, Glob, Grep, NotebookRead); ``Edit`` rules
   cover every tool that edits them (Edit, Write, MultiEdit, NotebookEdit).
 - ``WebFetch(domain:example.com)``: that host and its subdomains.
-- ``mcp__server`` matches every tool of that MCP server.
+- ``mcp__server`` matches every tool of that MCP server, ``mcp__server__tool`` one of them.
 """
 
 from __future__ import annotations

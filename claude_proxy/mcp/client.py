@@ -4,7 +4,8 @@
 must be entered and left by one task): connect and list the tools within
 ``mcp.startup_timeout``, then watch it (a call that finds the connection closed, or a
 failed probe every ``mcp.health_interval`` seconds, means it crashed) and restart it
-with doubling backoff, at most ``mcp.max_restarts`` times in a row. `McpTools` starts
+with doubling backoff, at most ``mcp.max_restarts`` times in a row (a server that
+stayed up for a minute starts a fresh count). `McpTools` starts
 every server of a session at once and stops them all with it; every wait is bounded.
 `McpTool` is one server tool as a `Tool` named ``mcp__server__tool``: the chat loop's
 guard judges it like any other tool, and its result is cut to our output limit.
@@ -38,6 +39,7 @@ Status = Literal["starting", "connected", "restarting", "failed", "stopped"]
 NAME_LIMIT = 64
 PROBE_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+STABLE_AFTER = 60.0  # seconds connected after which a crash starts a fresh count of restarts
 MAX_PAGES = 20
 
 
@@ -77,6 +79,8 @@ class McpServer:
         self.status: Status = "starting"
         self.error: str | None = None
         self.restarts = 0
+        self._in_a_row = 0
+        self._connected_at: float | None = None
         self.listing = Listing([])
         self._client: Client | None = None
         self._ready = asyncio.Event()
@@ -145,15 +149,20 @@ class McpServer:
                 log.debug("MCP server %s failed", self.name, exc_info=True)
             if self._stop.is_set():
                 break
-            if self.restarts >= self.settings.max_restarts:
+            loop_time = asyncio.get_running_loop().time()
+            if self._connected_at is not None and loop_time - self._connected_at >= STABLE_AFTER:
+                self._in_a_row = 0
+            self._connected_at = None
+            if self._in_a_row >= self.settings.max_restarts:
                 self.status = "failed"
                 self._ready.set()
                 log.warning("MCP server %s is left stopped after %d restarts: %s", self.name, self.restarts,
                             self.error)
                 return
-            delay = min(self.settings.restart_backoff * 2 ** self.restarts, self.settings.restart_backoff_max)
+            delay = min(self.settings.restart_backoff * 2 ** self._in_a_row, self.settings.restart_backoff_max)
             self.status = "restarting"
             self.restarts += 1
+            self._in_a_row += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
 
@@ -167,6 +176,7 @@ class McpServer:
                 self.listing = Listing(await self._list_tools(client))
             self._client = client
             self.status, self.error = "connected", None
+            self._connected_at = asyncio.get_running_loop().time()
             self._ready.set()
             try:
                 await self._watch(client)
