@@ -2,7 +2,7 @@
 
 ``python mcp_demo_server.py`` serves over stdio; ``--http PORT`` serves streamable HTTP on
 127.0.0.1. Tools: ``echo`` (text back, with the server's pid), ``fail`` (an error result),
-``crash`` (the process exits at once, as a crashing server does), ``big`` (``n`` characters),
+``crash`` (the process exits at once, as a crashing server does), ``sleep``, ``big`` (``n`` characters),
 and ``picture`` (a 1x1 PNG).
 """
 
@@ -12,6 +12,7 @@ import base64
 import os
 import sys
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.utilities.types import Image
@@ -38,6 +39,13 @@ def fail(reason: str = "it broke") -> str:
 def crash() -> str:
     """Exit the server process at once."""
     os._exit(3)
+
+
+@app.tool()
+async def sleep(seconds: float) -> str:
+    """Sleep, then say so."""
+    await anyio.sleep(seconds)
+    return f"slept {seconds}"
 
 
 @app.tool()

@@ -87,6 +87,43 @@ async def test_a_crashed_server_is_restarted_and_works_again(workdir: Path) -> N
         await running.stop()
 
 
+async def test_a_server_that_dies_while_idle_is_noticed_and_restarted(workdir: Path) -> None:
+    settings = demo_settings(health_interval=0.3)
+    running = await started(settings, workdir)
+    try:
+        echo = by_name(running.tools())["mcp__demo__echo"]
+        context = new_context(workdir, settings)
+        first = pid_of(await echo.run({"text": "a"}, context))
+        os.kill(first, 9)
+        server = running.servers[0]
+        for _ in range(200):
+            if server.restarts == 1 and server.status == "connected":
+                break
+            await asyncio.sleep(0.1)
+        assert (server.status, server.restarts) == ("connected", 1)
+        assert pid_of(await echo.run({"text": "b"}, context)) != first
+    finally:
+        await running.stop()
+
+
+async def test_a_cancelled_call_leaves_the_server_usable(workdir: Path) -> None:
+    """Ctrl-C in chat cancels the task running the tool: the call stops, the connection stays."""
+    settings = demo_settings()
+    running = await started(settings, workdir)
+    try:
+        tools = by_name(running.tools())
+        context = new_context(workdir, settings)
+        call = asyncio.create_task(tools["mcp__demo__sleep"].run({"seconds": 30}, context))
+        await asyncio.sleep(1)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(call, 5)
+        result = await asyncio.wait_for(tools["mcp__demo__echo"].run({"text": "after"}, context), 10)
+        assert not result.is_error and running.servers[0].restarts == 0
+    finally:
+        await running.stop()
+
+
 async def test_restarts_are_bounded_then_the_server_is_left_failed(workdir: Path) -> None:
     settings = demo_settings(max_restarts=1)
     spec = ServerSpec("broken", settings.mcp.servers["demo"].model_copy(update={"args": ["-c", "raise SystemExit(2)"]}),

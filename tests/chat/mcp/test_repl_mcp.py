@@ -27,7 +27,7 @@ def test_mcp_command_shows_status_and_approves_the_project_file(fake, cli, chat_
         term.expect("is not approved (it starts programs)")
         term.send_line("/mcp approve")
         term.expect("proj (.mcp.json, stdio): connected")
-        term.expect("tools: echo, fail, crash, big, picture")
+        term.expect("tools: echo, fail, crash, sleep, big, picture")
         term.send_line("/exit")
         assert term.wait_exit() == 0
     finally:
