@@ -254,7 +254,7 @@ class McpTool(Tool):
         except McpUnavailable as exc:
             return ToolResult.error(str(exc))
         except MCPError as exc:
-            return ToolResult.error(f"the MCP server {self.server.name} refused the call: {exc.error.message}")
+            return ToolResult.error(f"the MCP server {self.server.name} answered with an error: {exc.error.message}")
         return from_mcp(result, self.output_limit)
 
 

@@ -9,7 +9,6 @@ Server names follow the settings' rule (no ``__``, which separates server and to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -97,6 +96,8 @@ def parse_servers(data: Any, origin: str) -> list[ServerSpec]:
 
 def load_project_file(cwd: Path) -> ProjectFile | None:
     """``cwd/.mcp.json`` with its approval state, or None when there is none."""
+    import hashlib  # here: chat -p start-up pays for it only when there is a file to hash
+
     path = (cwd / PROJECT_FILE).resolve()
     try:
         raw = path.read_bytes()
