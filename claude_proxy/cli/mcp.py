@@ -66,21 +66,21 @@ def list_servers(
     config: Optional[str] = typer.Option(None, "--config", "-c", help="Settings file (default: the search order)."),
     json_out: bool = typer.Option(False, "--json", help="Print the servers as JSON."),
 ) -> None:
-    """The MCP servers chat would start here: from the settings and the project's .mcp.json (approved or not)."""
+    """The MCP servers chat would start here: from the settings and the project's .mcp.json (secrets masked)."""
     import json
 
     from claude_proxy.mcp.config import load_project_file
-    from claude_proxy.settings import load_settings
+    from claude_proxy.settings import load_settings, masked
 
     settings = load_settings(config)
     project = load_project_file(_workspace(cwd)) if settings.mcp.project_file else None
-    rows = [{"name": name, "origin": "settings", "used": True, **server.model_dump(exclude_defaults=True)}
+    rows = [{"name": name, "origin": "settings", "used": True, **masked(server.model_dump(exclude_defaults=True))}
             for name, server in settings.mcp.servers.items()]
     if project is not None:
         for spec in project.servers:
             used = project.approved and spec.name not in settings.mcp.servers
             rows.append({"name": spec.name, "origin": str(project.path), "used": used,
-                         **spec.config.model_dump(exclude_defaults=True)})
+                         **masked(spec.config.model_dump(exclude_defaults=True))})
     if json_out:
         typer.echo(json.dumps({"servers": rows, "project_file": None if project is None else {
             "path": str(project.path), "approved": project.approved, "error": project.error}}, indent=2))

@@ -16,13 +16,14 @@ def run(cli, env, workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_list_and_approve_a_project_file(cli, cli_env, workdir: Path) -> None:
-    (workdir / ".mcp.json").write_text(json.dumps({"mcpServers": {"docs": {"type": "http",
-                                                                          "url": "http://127.0.0.1:9/mcp"}}}))
+    (workdir / ".mcp.json").write_text(json.dumps({"mcpServers": {"docs": {
+        "type": "http", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer secret-WXYZ"}}}}))
     listed = run(cli, cli_env, workdir, "list", "--json")
     data = json.loads(listed.stdout)
     assert data["project_file"]["approved"] is False
     assert data["servers"] == [{"name": "docs", "origin": str((workdir / ".mcp.json").resolve()), "used": False,
-                                "type": "http", "url": "http://127.0.0.1:9/mcp"}]
+                                "type": "http", "url": "http://127.0.0.1:9/mcp",
+                                "headers": {"Authorization": "****WXYZ"}}]
     refused = run(cli, cli_env, workdir, "approve")
     assert refused.returncode == 2 and "confirm with --yes" in refused.stderr
     assert "Traceback" not in refused.stderr
