@@ -88,3 +88,21 @@ async def test_a_project_mcp_json_is_used_only_once_approved(fake, workdir: Path
 
     (workdir / ".mcp.json").write_text(json.dumps({"mcpServers": {"proj": {"command": "true"}}}))
     assert not load_project_file(workdir).approved
+
+
+async def test_a_server_that_cannot_start_is_a_warning_and_the_session_goes_on(fake, workdir: Path, capsys) -> None:
+    fake.script(Reply("still here"))
+    settings = settings_for(fake, workdir, servers={"gone": {"command": str(workdir / "no-such-program")}})
+    settings.mcp.max_restarts = 0
+    code, error, out = await oneshot(fake, workdir, "hello", settings=settings)
+    assert (code, error, out.strip()) == (0, None, "still here")
+    warning = capsys.readouterr().err
+    assert "MCP server gone is failed" in warning and "no-such-program" in warning
+    assert not any(t["name"].startswith("mcp__") for t in fake.requests[0]["tools"])
+
+
+async def test_an_unapproved_project_file_is_announced_in_one_shot_mode(fake, workdir: Path, capsys) -> None:
+    (workdir / ".mcp.json").write_text(json.dumps({"mcpServers": {"proj": {"command": "true"}}}))
+    fake.script(Reply("ok"))
+    await oneshot(fake, workdir, "hello", settings=settings_for(fake, workdir, servers={}))
+    assert "defines MCP servers (proj) that start programs" in capsys.readouterr().err
