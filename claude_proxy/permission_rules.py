@@ -14,7 +14,7 @@ Specifiers by tool:
   every tool that reads files (Read, LS, Glob, Grep, NotebookRead); ``Edit`` rules
   cover every tool that edits them (Edit, Write, MultiEdit, NotebookEdit).
 - ``WebFetch(domain:example.com)``: that host and its subdomains.
-- ``mcp__server`` matches every tool of that MCP server.
+- ``mcp__server`` matches every tool of that MCP server, ``mcp__server__tool`` one of them.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def covers_tool(rule: Rule, tool_name: str) -> bool:
         return True
     if rule.tool.startswith("mcp__") and rule.specifier is None:
         server = rule.tool[:-3] if rule.tool.endswith("__*") else rule.tool
-        return tool_name.startswith(server + "__")
+        # server names hold no "__", so a longer rule names one tool and matched exactly above
+        return "__" not in server[5:] and tool_name.startswith(server + "__")
     return False
 
 

@@ -222,6 +222,41 @@ class ToolsSettings(_Section):
     search: SearchToolSettings = SearchToolSettings()
 
 
+class McpServerSettings(_Section):
+    """One MCP server: a program over stdio, or a streamable-HTTP URL (Claude Code's ``.mcp.json`` shape)."""
+
+    type: Literal["stdio", "http"] = "stdio"
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    url: str | None = None
+    headers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> "McpServerSettings":
+        if self.type == "stdio" and not self.command:
+            raise ValueError("a stdio server needs 'command'")
+        if self.type == "http" and not (self.url or "").startswith(("http://", "https://")):
+            raise ValueError("an http server needs 'url' (http:// or https://)")
+        return self
+
+
+MCP_SERVER_NAME = r"^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$"  # no "__": it separates server and tool in mcp__s__t
+
+
+class McpSettings(_Section):
+    """MCP servers whose tools `chat` offers as ``mcp__server__tool``, and how they are looked after."""
+
+    servers: dict[Annotated[str, Field(pattern=MCP_SERVER_NAME)], McpServerSettings] = {}
+    project_file: bool = True
+    startup_timeout: float = Field(30.0, gt=0)
+    call_timeout: float = Field(600.0, gt=0)
+    max_restarts: int = Field(3, ge=0)
+    restart_backoff: float = Field(1.0, ge=0)
+    restart_backoff_max: float = Field(30.0, ge=0)
+    health_interval: float = Field(15.0, gt=0)
+
+
 class ChatSettings(_Section):
     model: str = "claude-sonnet-4-6"
     small_model: str = "claude-haiku-4-5"
@@ -255,6 +290,7 @@ class Settings(_Section):
     sandbox: SandboxSettings = SandboxSettings()
     tools: ToolsSettings = ToolsSettings()
     chat: ChatSettings = ChatSettings()
+    mcp: McpSettings = McpSettings()
 
     source: str | None = Field(default=None, exclude=True)
 

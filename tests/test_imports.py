@@ -32,7 +32,7 @@ LAYERS: dict[str, list[list[str]]] = {
     "claude_proxy": [
         ["claude_proxy", "claude_proxy.errors", "claude_proxy.secrets", "claude_proxy.permission_rules"],
         ["claude_proxy.settings"],
-        ["claude_proxy.requestlog", "claude_proxy.tools"],
+        ["claude_proxy.requestlog", "claude_proxy.tools", "claude_proxy.mcp"],
         ["claude_proxy.proxy", "claude_proxy.chat"],
         ["claude_proxy.cli", "claude_proxy.__main__"],
     ],
@@ -53,6 +53,11 @@ LAYERS: dict[str, list[list[str]]] = {
         ["claude_proxy.proxy.upstream.http1"],
         ["claude_proxy.proxy.upstream", "claude_proxy.proxy.upstream.client", "claude_proxy.proxy.upstream.retry"],
         ["claude_proxy.proxy.upstream.fallbacks"],
+    ],
+    "claude_proxy.mcp": [
+        ["claude_proxy.mcp", "claude_proxy.mcp.config", "claude_proxy.mcp.content"],
+        ["claude_proxy.mcp.client", "claude_proxy.mcp.server"],
+        ["claude_proxy.mcp.session"],
     ],
     "claude_proxy.requestlog": [
         ["claude_proxy.requestlog", "claude_proxy.requestlog.entry", "claude_proxy.requestlog.config",

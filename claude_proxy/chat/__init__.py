@@ -1,6 +1,7 @@
 """`claude-proxy chat`: the terminal agent and its one-shot mode.
 
-- ``runtime``: wires one run together (settings, ``client``, tools, guard, ``sessions``).
+- ``runtime``: wires one run together (settings, ``client``, tools, guard, ``sessions``,
+  MCP servers through ``claude_proxy.mcp.session``).
 - ``loop``: the agent loop (stream a reply, run its tool calls, repeat); ``toolrun`` runs
   one message's calls through the guard; ``conversation`` keeps the history valid.
 - ``ui``: what the loop tells its front end. Front ends: ``repl`` (with ``render`` and

@@ -1,4 +1,4 @@
-"""Slash commands of the REPL: /help /clear /model /tools /todos /cost /permissions /save /exit."""
+"""Slash commands of the REPL: /help /clear /model /tools /todos /cost /permissions /save /mcp /exit."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "/cost": "tokens used and an estimated price for this session",
     "/permissions": "the permission mode and rules; /permissions MODE switches (Shift-Tab cycles)",
     "/save": "/save PATH: write the conversation as Markdown",
+    "/mcp": "MCP servers: status and tools; /mcp approve uses the project's .mcp.json",
     "/exit": "quit (Ctrl-D works too)",
 }
 ALIASES = {"/quit": "/exit", "/q": "/exit", "/?": "/help"}
@@ -43,7 +44,7 @@ class SlashCommands:
         self.handlers: dict[str, Callable[[str], Awaitable[None]]] = {
             "/help": self.help, "/clear": self.clear, "/model": self.model, "/tools": self.tools,
             "/todos": self.todos, "/cost": self.cost, "/permissions": self.permissions,
-            "/save": self.save, "/exit": self.exit,
+            "/save": self.save, "/mcp": self.mcp, "/exit": self.exit,
         }
 
     async def run(self, line: str) -> None:
@@ -136,6 +137,19 @@ class SlashCommands:
             self.console.print(Text(f"cannot write {path}: {exc.strerror}", style="red"))
             return
         self.console.print(f"saved the transcript to {path}")
+
+    async def mcp(self, arg: str) -> None:
+        if arg == "approve":
+            try:
+                await self.runtime.approve_project_mcp()
+            except (OSError, ValueError) as exc:
+                self.console.print(Text(str(exc), style="red"))
+                return
+        elif arg:
+            self.console.print(Text("usage: /mcp [approve]", style="red"))
+            return
+        for line in self.runtime.mcp.report():
+            self.console.print(Text(line))
 
     async def exit(self, arg: str) -> None:
         raise ExitChat

@@ -19,7 +19,9 @@ from claude_proxy.chat.loop import Agent
 from claude_proxy.chat.prompt import default_system_prompt
 from claude_proxy.chat.sessions import SessionStore, SessionStoreError
 from claude_proxy.chat.subagent import SUBAGENT_PROMPT, SubagentUI, TaskTool, webfetch_hook
+from claude_proxy.chat.toolrun import ToolRunner
 from claude_proxy.chat.ui import AgentUI
+from claude_proxy.mcp.session import SessionMcp
 from claude_proxy.settings import Settings
 from claude_proxy.tools import registry
 from claude_proxy.tools.base import Tool, ToolSession
@@ -70,6 +72,7 @@ class ChatRuntime:
         self.context.session.id = self.conversation.id
         self.system = ""
         self.agent: Agent | None = None
+        self.mcp = SessionMcp(self.settings, self.cwd, ui.notice)
 
     async def start(self) -> None:
         """Load the session to continue, build the system prompt and the agent."""
@@ -85,7 +88,7 @@ class ChatRuntime:
         self.conversation.model = self.config.model
         self.context.session.id = self.conversation.id
         self.system = await asyncio.to_thread(self._system_prompt)
-        tools = self._main_tools()
+        tools = self._main_tools() + await self.mcp.start()
         self.agent = Agent(
             self.client, self.config, self.conversation, tools=tools, guard=self.guard,
             context=self.context, system=self.system, ui=self.ui,
@@ -149,7 +152,16 @@ class ChatRuntime:
             log.debug("save failed: %s", exc)
             self.ui.notice(f"the session was not saved: {exc}")
 
+    async def approve_project_mcp(self) -> None:
+        """`/mcp approve`: use the project's .mcp.json from now on; the model gets its tools."""
+        mcp_tools = await self.mcp.approve_project()
+        if self.agent is not None:
+            old = self.agent.runner
+            self.agent.runner = ToolRunner(self._main_tools() + mcp_tools, old.guard, old.context, old.ui)
+            self.agent.runner.post_hooks = old.post_hooks
+
     async def close(self) -> None:
+        await self.mcp.stop()
         await self.client.close()
 
 

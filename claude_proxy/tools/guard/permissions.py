@@ -194,6 +194,10 @@ class Guard:
             return Decision("ask", f"{tool.summary(tool_input)} reaches the network")
         if name in EDIT_TOOLS:
             return Decision("ask", f"{tool.summary(tool_input)} changes files")
+        if name.startswith("mcp__"):
+            server = name[5:].split("__")[0]
+            return Decision("ask", f"{name} is a tool of the MCP server {server}; allow it with the rule {name} "
+                                   f"or mcp__{server}")
         return Decision("ask", f"{name} is not a tool the guard knows to be safe")
 
     def _bash(self, verdict: CommandVerdict, allow: list[Rule]) -> Decision:

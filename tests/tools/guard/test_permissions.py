@@ -187,6 +187,11 @@ def test_mcp_server_rules(workspace):
     guard = Guard(context.settings)
     assert decide(guard, "mcp__github__list_issues", {}, context).behavior == "allow"
     assert decide(guard, "mcp__gitlab__list_issues", {}, context).behavior == "ask"
+    one = make_context(workspace, permissions={"allow": ["mcp__db__query"], "deny": ["mcp__db__drop"]})
+    guard = Guard(one.settings, "bypassPermissions")
+    assert decide(guard, "mcp__db__query", {}, one).behavior == "allow"
+    assert decide(guard, "mcp__db__drop", {}, one).behavior == "deny"
+    assert decide(guard, "mcp__db__drop__all", {}, one).behavior == "allow", "a tool rule names one tool only"
 
 
 def test_file_tools_outside_the_workspace_are_denied_with_the_reason(context):
