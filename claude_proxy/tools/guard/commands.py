@@ -13,24 +13,43 @@ for everything else, including every parse problem and every limit reached.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from claude_proxy.settings import LOCAL_FILE
 from claude_proxy.tools.base import Behavior, ToolContext
 from claude_proxy.tools.guard.judgement import Judgement, ask, deny
 from claude_proxy.tools.guard.normalize import normalize
-from claude_proxy.tools.guard.paths import PathDenied, check_path, secret_under, workspace_roots
+from claude_proxy.tools.guard.options import ANY_VALUE
+from claude_proxy.tools.guard.paths import STARTUP_FILES, PathDenied, check_path, secret_under, workspace_roots
 from claude_proxy.tools.guard.programs import DOWNLOADERS, INTERPRETERS, WRAPPERS, judge_program
+from claude_proxy.tools.guard.reach import link_problem
 from claude_proxy.tools.guard.shell import Redirect, Script, SimpleCommand, Word, parse
+
+logger = logging.getLogger(__name__)
 
 MAX_COMMAND_CHARS = 10_000
 MAX_PARTS = 64
 MAX_NESTING = 4
 MAX_GLOB_MATCHES = 200
-SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
+# Programs with options that write files or run programs: an option-like glob always asks.
+RISKY = frozenset({"rg", "sort", "tree", "file", "xxd", "date", "uniq", "git", "find", "sed", "diff", "hostname"})
+ECHOES = frozenset({"echo", "printf", "printenv", "test", "["})
+SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/fd/0", "/dev/fd/1", "/dev/fd/2"})
+# Redirection targets that ask in every mode: git and editors run code from them later,
+# and the project settings file would let one write turn the guard off.
+GUARDED_DIRS = frozenset({".git", ".vscode", ".idea", ".devcontainer", ".claude-proxy"})
+GUARDED_NAMES = frozenset({LOCAL_FILE, "claude-proxy.yml", ".mcp.json", ".gitmodules", ".gitattributes", ".envrc",
+                           *STARTUP_FILES})
 RANK = {"allow": 0, "ask": 1, "deny": 2}
+
+
+def _guarded(reason: str) -> Judgement:
+    """A redirection that asks in every mode, acceptEdits included."""
+    return Judgement("ask", reason, guarded=True)
 
 
 @dataclass
@@ -38,7 +57,10 @@ class PartVerdict:
     """The verdict on one part: a simple command, a redirection or a piece of syntax.
 
     ``kind`` is "command" for simple commands (the parts permission rules match),
-    "redirect" for redirections and "syntax" for constructs that are judged as such.
+    "redirect" for a write redirection to a fixed, ordinary file in the workspace (the
+    one kind acceptEdits lets run), "guarded" for every other redirection that is not
+    safe (reads, run-time targets, files that run code later or hold settings), and
+    "syntax" for constructs that are judged as such.
     """
 
     command: str
@@ -64,6 +86,7 @@ class _Env:
         self.roots = workspace_roots(context)
         self.cwd: Path | None = self.roots[0]
         self.home = Path(os.path.realpath(os.path.expanduser("~")))
+        self.scoped = False
 
     def _absolute(self, value: str) -> Path | None:
         if os.path.isabs(value):
@@ -94,6 +117,37 @@ class _Env:
             return "the directory is not known after cd"
         return secret_under(Path(os.path.realpath(target)), self.context, hidden=hidden, gitignore=gitignore)
 
+    def words_problem(self, name: str, args: list[Word]) -> str | None:
+        """Words whose final form is not fixed: run-time values, brace expansion, option-like globs.
+
+        A glob that starts with a pattern character can expand to a file named like an
+        option (``--pre=sh``); it asks when a match looks like one, or always for a
+        program that has options that write files or run programs.
+        """
+        for word in args:
+            if word.value == "--":
+                return None
+            if word.value is None and name not in ECHOES:
+                return f"{name}: {word.text} is only known at run time"
+            if word.brace:
+                return f"{name}: {word.text} uses brace expansion"
+            if word.glob and word.value and word.value[0] in "*?[":
+                if name in RISKY:
+                    return f"{name}: {word.text} could expand to a file named like an option"
+                base = self._absolute(".")
+                if base is None:
+                    return f"{name}: {word.text} is expanded in a directory not known after cd"
+                matches = islice(glob.iglob(word.value, root_dir=base), MAX_GLOB_MATCHES + 1)
+                if any(os.path.basename(m).startswith("-") for m in matches):
+                    return f"{name}: {word.text} expands to a file named like an option"
+        return None
+
+    def link_problem(self, word: Word) -> str | None:
+        target = self._absolute(word.value or ".")
+        if target is None:
+            return "the directory is not known after cd"
+        return link_problem(target, self.context)
+
     def _glob_problem(self, pattern: str) -> str | None:
         base = self._absolute(pattern)
         if base is None:
@@ -117,21 +171,25 @@ class _Env:
 
     def write_problem(self, word: Word) -> Judgement | None:
         if word.value is None:
-            return ask(f"writes to {word.text}, which depends on a variable or substitution")
+            return _guarded(f"writes to {word.text}, which depends on a variable or substitution")
         value = word.value
-        if value in SAFE_DEVICES or value.startswith("/dev/fd/"):
+        if value in SAFE_DEVICES:
             return None
+        if value.startswith(("/dev/fd/", "/dev/std", "/dev/tty")):
+            return _guarded(f"writes to {value}, which is not /dev/null, /dev/stdout, /dev/stderr or /dev/fd/0-2")
         if value.startswith("/dev/"):
             return deny(f"writes to the device {value}")
         if word.glob or word.brace:
-            return ask(f"writes to {word.text}, a pattern")
+            return _guarded(f"writes to {word.text}, a pattern")
         target = self._absolute(value)
         if target is None:
-            return ask(f"writes to {value} relative to a directory not known after cd")
+            return _guarded(f"writes to {value} relative to a directory not known after cd")
         try:
-            check_path(str(target), self.context, write=True)
+            real = check_path(str(target), self.context, write=True)
         except PathDenied as exc:
             return deny(f"write refused: {exc}")
+        if real.name in GUARDED_NAMES or GUARDED_DIRS & set(real.parts):
+            return _guarded(f"writes to {value}, which runs code later or holds settings")
         return ask(f"writes to the file {value}")
 
     def removal_problem(self, word: Word) -> Judgement | None:
@@ -169,6 +227,18 @@ class _Env:
         return None
 
     def change_dir(self, word: Word | None) -> str | None:
+        """Follow a ``cd``; the directory becomes unknown when the cd may fail or is scoped.
+
+        A cd in a subshell, pipeline, substitution, loop or background job does not move
+        the commands after it, and a cd to a directory that does not exist fails, so in
+        both cases the judge stops assuming where later relative paths point.
+        """
+        problem = self._change_dir(word)
+        if self.scoped:
+            self.cwd = None
+        return problem
+
+    def _change_dir(self, word: Word | None) -> str | None:
         if word is None:
             self.cwd = self.home
         elif word.value is None or word.value == "-" or word.glob or word.brace:
@@ -177,6 +247,9 @@ class _Env:
         else:
             target = self._absolute(word.value)
             self.cwd = Path(os.path.realpath(target)) if target is not None else None
+            if self.cwd is not None and not self.cwd.is_dir():
+                self.cwd = None
+                return f"{word.text} is not an existing directory, so the cd may fail"
         if self.cwd is None or not any(self.cwd == r or r in self.cwd.parents for r in self.roots):
             return f"leaves the workspace (to {self.cwd or 'an unknown directory'})"
         return None
@@ -246,6 +319,7 @@ class _Judge:
                 self.add(command.text, "ask", "assigns shell variables")
             return
         start = len(self.parts)
+        self.env.scoped = command.scoped
         self.argv(command.name, command.args, command.text, depth)
         if command.assignments and len(self.parts) > start:
             first = self.parts[start]
@@ -266,6 +340,10 @@ class _Judge:
         verdict = judge_program(base, args, self.env)
         if "/" in name.value and verdict.behavior == "allow":
             verdict = ask(f"runs {name.value} by path rather than the system {base}")
+        if verdict.behavior == "allow" and base not in ANY_VALUE:
+            problem = self.env.words_problem(base, args)
+            if problem:
+                verdict = ask(problem)
         self.add(text, verdict.behavior, verdict.reason)
         for inner in verdict.inner:
             if inner:
@@ -282,11 +360,11 @@ class _Judge:
         if redirect.op == "<":
             problem = self.env.read_problem(target)
             if problem:
-                self.add(redirect.text, "ask", f"reads {problem}", "redirect")
+                self.add(redirect.text, "ask", f"reads {problem}", "guarded")
             return
         verdict = self.env.write_problem(target)
         if verdict is not None:
-            self.add(redirect.text, verdict.behavior, verdict.reason, "redirect")
+            self.add(redirect.text, verdict.behavior, verdict.reason, "guarded" if verdict.guarded else "redirect")
 
     def downloads(self, parsed: Script) -> None:
         """A download piped or substituted into a shell or interpreter is denied."""
@@ -335,4 +413,8 @@ def judge_command(command: str, context: ToolContext) -> CommandVerdict:
         judge.script(command, 0)
     except RecursionError:
         return CommandVerdict("ask", "too deeply nested to analyse", judge.parts)
+    except Exception as exc:  # the guard fails closed: any error of its own is a verdict, never a crash
+        logger.warning("command validator failed on %r", command[:200], exc_info=True)
+        return CommandVerdict("ask", f"the command validator could not judge this command ({type(exc).__name__})",
+                              judge.parts)
     return summarize(judge.parts)

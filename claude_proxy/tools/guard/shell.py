@@ -46,6 +46,7 @@ SUBSTITUTIONS = {
 _BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
 _PLAIN_VAR = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+_SPECIAL_VAR = re.compile(r"\$(?:([?#$!0-]))")
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Word:
     glob: bool = False
     brace: bool = False
     leading_var: str | None = None
+    variables: tuple[str, ...] | None = ()
 
     @property
     def static(self) -> bool:
@@ -82,6 +84,7 @@ class SimpleCommand:
     args: list[Word] = field(default_factory=list)
     assignments: list[str] = field(default_factory=list)
     parent: "SimpleCommand | None" = None
+    scoped: bool = False
 
 
 @dataclass
@@ -131,8 +134,35 @@ def _unescape_double(text: str) -> str:
     return re.sub(r'\\([$`"\\])', r"\1", text)
 
 
+def _variables(node: Node) -> tuple[str, ...] | None:
+    """The variables a word expands, when plain ``$NAME``/``${NAME}`` expansions are all it has."""
+    kind = node.type
+    if kind in ("simple_expansion", "expansion"):
+        text = _text(node)
+        match = _PLAIN_VAR.fullmatch(text) or _SPECIAL_VAR.fullmatch(text)
+        return (next(g for g in match.groups() if g),) if match else None
+    if kind in ("word", "number", "raw_string", "string_content"):
+        return ()
+    if kind in ("string", "concatenation"):
+        names: list[str] = []
+        for child in node.named_children:
+            found = _variables(child)
+            if found is None:
+                return None
+            names.extend(found)
+        return tuple(names)
+    return None
+
+
 def word_of(node: Node) -> Word:
     """The static value of a word node, or ``value=None`` when it depends on expansion."""
+    word = _word_of(node)
+    if word.value is None:
+        word.variables = _variables(node) if node.type != "word" else None
+    return word
+
+
+def _word_of(node: Node) -> Word:
     text = _text(node)
     kind = node.type
     if kind == "word":
@@ -159,7 +189,7 @@ def word_of(node: Node) -> Word:
         glob = brace = False
         leading = None
         for index, child in enumerate(node.named_children):
-            sub = word_of(child)
+            sub = _word_of(child)
             if index == 0:
                 leading = sub.leading_var or _var_name(child)
             if sub.value is None:
@@ -181,16 +211,32 @@ def _var_name(node: Node) -> str | None:
     return None
 
 
+SCOPES = frozenset({"subshell", "pipeline", "function_definition", *SUBSTITUTIONS, *CONTROL_FLOW})
+
+
 class _Walker:
     def __init__(self) -> None:
         self.script = Script()
+        self.scope = 0
 
     def issue(self, node: Node | str, reason: str, deny: bool = False) -> None:
         text = node if isinstance(node, str) else _text(node)
         self.script.issues.append(Issue(text, reason, deny))
 
     def walk(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand | None:
-        """Visit ``node``; return the SimpleCommand it is, when it is one."""
+        """Visit ``node``; return the SimpleCommand it is, when it is one.
+
+        Subshells, pipelines, substitutions, loops, functions and background jobs are a
+        scope of their own: a ``cd`` there does not move the commands after it.
+        """
+        scoped = node.type in SCOPES or (node.next_sibling is not None and node.next_sibling.type == "&")
+        self.scope += scoped
+        try:
+            return self._walk(node, depth, parent)
+        finally:
+            self.scope -= scoped
+
+    def _walk(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand | None:
         if depth > MAX_TREE_DEPTH:
             self.issue(node, "nested too deeply to analyse")
             return None
@@ -252,7 +298,7 @@ class _Walker:
                 self.issue(child, "could not be parsed as shell syntax")
 
     def command(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand:
-        cmd = SimpleCommand(_text(node), None, parent=parent)
+        cmd = SimpleCommand(_text(node), None, parent=parent, scoped=self.scope > 0)
         self.script.commands.append(cmd)
         for child in node.children:
             if child.is_missing:
