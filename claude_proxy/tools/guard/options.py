@@ -165,6 +165,7 @@ QUIET: dict[str, Spec] = {
     "basename": _spec("-a -z --multiple --zero", "-s --suffix", paths=False),
     "dirname": _spec("-z --zero", paths=False),
     "sleep": _spec(paths=False, numeric=True),
+    "yes": _spec(paths=False),
 }
 
 # Builtins whose words are operands, not options: judged by `readers._free`.
