@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 from claude_proxy.tools.guard.gitoptions import SUBCOMMANDS
@@ -52,6 +53,10 @@ PROGRAM_SECTIONS = frozenset({"pager", "include", "includeif", "filter", "alias"
 _SECTION = re.compile(r"\s*\[\s*([A-Za-z0-9.-]+)")
 _KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
 _OFF = frozenset({"false", "no", "off", "0", ""})
+BLOB_PRINTERS = frozenset({"show", "cat-file", "diff", "diff-tree", "diff-index", "range-diff", "log", "whatchanged"})
+_STAGE = re.compile(r":[0-3]?:")
+_PATHSPEC_GLOB = re.compile(r"[*?\[]")
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
 def _listing(sub: str, rest: list[Word]) -> Judgement | None:
@@ -153,15 +158,37 @@ def repository_problem(cwd: Path | None) -> str | None:
     return None
 
 
-def _operand_problem(word: Word, env: Env) -> str | None:
-    """A revision, path or ``REV:path``: every path it names is checked like a read."""
-    value = word.value or ""
-    if ":" in value:
-        path = value.split(")", 1)[1] if value.startswith(":(") else value.split(":", 1)[1]
-        if path:
-            return env.read_problem(Word(path, path))
+def _object_type(name: str, cwd: Path | None) -> str | None:
+    """What git calls the object ``name`` (commit, tree, blob, tag), or None when unknown."""
+    if cwd is None:
         return None
-    return env.read_problem(word)
+    try:
+        done = subprocess.run(["git", "-c", "core.fsmonitor=false", "--no-optional-locks", "cat-file", "-t", name],
+                              cwd=cwd, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _operand_problem(word: Word, env: Env, shows_blobs: bool) -> str | None:
+    """A revision, path, pathspec or ``REV:path``: every path it names is checked like a read.
+
+    ``:N:path`` and ``:path`` name index entries, a pathspec glob (``'*.env'``) reaches
+    every file it matches, and an object id may name a blob (a secret's content, seen
+    by id in ``git ls-tree``), so ids are looked up before a command that prints blobs.
+    """
+    value = word.value or ""
+    stage = _STAGE.match(value)
+    if stage or (":" in value and not value.startswith(":(")):
+        path = value[stage.end():] if stage else value.split(":", 1)[1]
+        return env.read_problem(Word(path, path)) if path else None
+    if value.startswith(":("):
+        value = value.split(")", 1)[1] if ")" in value else value
+    if _PATHSPEC_GLOB.search(value):
+        return env.matching_secret_problem(Word(".", "."), [value.lstrip("/")])
+    if shows_blobs and _OBJECT_ID.fullmatch(value) and _object_type(value, env.cwd) not in ("commit", "tag", "tree"):
+        return f"{value} may be a blob (file content) whose path is not known here"
+    return env.read_problem(Word(value, value)) if value != word.value else env.read_problem(word)
 
 
 def _grep_problem(found_positionals: list[Word], after_dashes: int | None, explicit: bool, env: Env) -> str | None:
@@ -230,8 +257,9 @@ def _judge_options(sub: str, rest: list[Word], env: Env) -> str | None:
     if sub == "grep":
         explicit = any(opt == "-e" for opt, _ in found.options)
         return _grep_problem(found.positionals, found.after_dashes, explicit, env)
+    shows_blobs = sub in BLOB_PRINTERS
     for word in found.positionals:
-        problem = _operand_problem(word, env)
+        problem = _operand_problem(word, env, shows_blobs)
         if problem:
             return f"git {sub}: {problem}"
     return None

@@ -81,13 +81,28 @@ def _reach(name: str, found: Scan, paths: list[Word], env: Env) -> Judgement | N
     follows = any(flag in FOLLOW.get(name, ()) for flag in found.flags)
     if name == "diff":
         follows = "--no-dereference" not in found.flags
+    only = _only_globs(name, found, hidden, gitignore)
     for word in paths or [Word(".", ".")]:
-        problem = env.secret_problem(word, hidden, gitignore)
+        if only:
+            problem = env.matching_secret_problem(word, only)
+        else:
+            problem = env.secret_problem(word, hidden, gitignore)
         if problem is None and follows:
             problem = env.link_problem(word)
         if problem:
             return _ask(f"{name}: {problem}")
     return None
+
+
+def _only_globs(name: str, found: Scan, hidden: bool, gitignore: bool) -> list[str]:
+    """The globs a recursive read is limited to (grep --include, rg -g), when nothing else widens it."""
+    values = [w.value or "" for opt, w in found.options if w is not None and opt in ("--include", "-g", "--glob")]
+    if name == "rg":
+        rg_flags = set(found.flags)
+        if "--iglob" in (opt for opt, _ in found.options) or rg_flags & {"--hidden", "-.", "-u", "--no-ignore"}:
+            return []
+    positive = [v for v in values if not v.startswith("!")]
+    return positive if positive and len(positive) == len(values) else []
 
 
 def _recursion(name: str, found: Scan) -> tuple[bool, bool] | None:

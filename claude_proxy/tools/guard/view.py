@@ -19,7 +19,7 @@ from claude_proxy.settings import LOCAL_FILE
 from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard.judgement import Judgement, ask, deny
 from claude_proxy.tools.guard.paths import STARTUP_FILES, PathDenied, check_path, secret_under, workspace_roots
-from claude_proxy.tools.guard.reach import link_problem
+from claude_proxy.tools.guard.reach import link_problem, matching_secret_problem
 from claude_proxy.tools.guard.shell import Word
 
 MAX_GLOB_MATCHES = 200
@@ -102,6 +102,12 @@ class WorkspaceView:
                 if any(os.path.basename(m).startswith("-") for m in matches):
                     return f"{name}: {word.text} expands to a file named like an option"
         return None
+
+    def matching_secret_problem(self, word: Word, globs: list[str]) -> str | None:
+        target = self._absolute(word.value or ".")
+        if target is None:
+            return "the directory is not known after cd"
+        return matching_secret_problem(Path(os.path.realpath(target)), globs, self.context)
 
     def link_problem(self, word: Word) -> str | None:
         target = self._absolute(word.value or ".")
