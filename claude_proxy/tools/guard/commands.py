@@ -31,6 +31,9 @@ MAX_COMMAND_CHARS = 10_000
 MAX_PARTS = 64
 MAX_NESTING = 4
 RANK = {"allow": 0, "ask": 1, "deny": 2}
+# Shell builtins: bash runs them itself, whatever PATH holds.
+BUILTINS = frozenset({"echo", "printf", "pwd", "cd", "pushd", "popd", "true", "false", ":", "test", "[", "type",
+                      "command"})
 
 
 @dataclass
@@ -150,6 +153,10 @@ class _Judge:
             verdict = ask(f"runs {name.value} by path rather than the system {base}")
         if verdict.behavior == "allow" and base not in ANY_VALUE:
             problem = self.env.words_problem(base, args)
+            if problem:
+                verdict = ask(problem)
+        if verdict.behavior == "allow" and base not in BUILTINS:
+            problem = self.env.program_problem(base)
             if problem:
                 verdict = ask(problem)
         self.add(text, verdict.behavior, verdict.reason)

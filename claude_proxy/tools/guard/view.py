@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 from itertools import islice
 from pathlib import Path
 
@@ -101,6 +102,16 @@ class WorkspaceView:
                 matches = islice(glob.iglob(word.value, root_dir=base), MAX_GLOB_MATCHES + 1)
                 if any(os.path.basename(m).startswith("-") for m in matches):
                     return f"{name}: {word.text} expands to a file named like an option"
+        return None
+
+    def program_problem(self, name: str) -> str | None:
+        """A program PATH finds inside the workspace is the model's to write, not the system's."""
+        found = shutil.which(name)
+        if found is None:
+            return None
+        real = Path(os.path.realpath(found))
+        if any(real == root or root in real.parents for root in self.roots):
+            return f"{name} is found on PATH at {real}, inside the workspace"
         return None
 
     def matching_secret_problem(self, word: Word, globs: list[str]) -> str | None:

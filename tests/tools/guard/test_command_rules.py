@@ -190,3 +190,12 @@ def test_a_failure_inside_the_validator_is_a_verdict(context):
     assert judge_command(None, context).behavior == "ask"  # type: ignore[arg-type]
     assert judge_command("ls " * 100_000, context).behavior == "ask"
     assert judge_command("echo " + "$(" * 3000 + ")" * 3000, context).behavior == "ask"
+
+
+def test_a_program_path_finds_inside_the_workspace_is_not_the_system_one(context, workspace, monkeypatch):
+    (workspace / "bin").mkdir()
+    _fake_program(workspace / "bin", "cat", b"#!/bin/sh\nid\n")
+    assert behavior("cat README.md", context) == "allow"
+    monkeypatch.setenv("PATH", f"{workspace / 'bin'}:{os.environ['PATH']}")
+    assert behavior("cat README.md", context) == "ask"
+    assert behavior("echo hi", context) == "allow"
