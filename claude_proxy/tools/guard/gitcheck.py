@@ -41,7 +41,8 @@ BRANCH_LISTING = frozenset({
 })
 WITH_COMMIT = frozenset({"--contains", "--no-contains", "--merged", "--no-merged", "--points-at", "--sort",
                          "--format"})
-CONFIG_READ = frozenset({"--get", "--get-all", "--get-regexp", "--list", "-l", "get", "list"})
+CONFIG_READ = frozenset({"--get", "--get-all"})
+_SECRET_KEY = re.compile(r"(?i)token|password|secret|auth|header|credential|cookie|url|insteadof|helper|key")
 CONFIG_SCOPE = frozenset({"--global", "--local", "--system", "--worktree", "--show-origin", "--show-scope",
                           "--name-only", "-z", "--null", "--includes", "--no-includes", "--type", "--bool",
                           "--int", "--path", "--default", "--all", "--regexp"})
@@ -89,9 +90,13 @@ def _subcommand_form(sub: str, rest: list[Word]) -> Judgement | None:
         return ask("git remote changes remotes or contacts them unless it is 'remote -v' or 'get-url'")
     if sub == "config":
         options = [w.value or "" for w in rest if (w.value or "").startswith("-")]
-        reads = first in ("get", "list") or any(option in CONFIG_READ for option in options)
+        single = len(rest) == 1 and not (first or "-").startswith("-")
+        reads = first == "get" or single or any(option in CONFIG_READ for option in options)
         if not reads or any(option not in CONFIG_READ | CONFIG_SCOPE for option in options):
-            return ask("git config changes settings unless it only reads them (--get, --list)")
+            return ask("git config changes settings unless it only reads one (--get)")
+        keys = [w.value or "" for w in rest if not (w.value or "-").startswith("-") and w.value != "get"]
+        if not keys or any(_SECRET_KEY.search(key) for key in keys):
+            return ask("git config prints settings that may hold credentials (tokens in URLs, auth headers)")
     return None
 
 

@@ -73,20 +73,26 @@ def _check_reader(name: str, args: list[Word], spec: Spec, env: Env) -> Judgemen
 
 
 def _reach(name: str, found: Scan, paths: list[Word], env: Env) -> Judgement | None:
-    """A recursive read is judged on what it can reach: secrets, and links out when it follows them."""
-    recursion = _recursion(name, found)
-    if recursion is None:
-        return None
-    hidden, gitignore = recursion
+    """A recursive read is judged on what it can reach: secrets, and links out when it follows them.
+
+    ``du``, ``tree`` and ``ls -R`` show names and sizes, not contents, so only the links
+    they follow matter; readers of contents are also checked for secrets they would sweep up.
+    """
     follows = any(flag in FOLLOW.get(name, ()) for flag in found.flags)
     if name == "diff":
-        follows = "--no-dereference" not in found.flags
-    only = _only_globs(name, found, hidden, gitignore)
+        follows = "--no-dereference" not in found.flags and bool(_recursion(name, found))
+    if name == "ls":
+        follows = follows and bool(set(found.flags) & {"-R", "--recursive"})
+    recursion = _recursion(name, found)
+    if recursion is None and not follows:
+        return None
+    only = _only_globs(name, found)
     for word in paths or [Word(".", ".")]:
-        if only:
-            problem = env.matching_secret_problem(word, only)
-        else:
-            problem = env.secret_problem(word, hidden, gitignore)
+        problem = None
+        if recursion is not None:
+            hidden, gitignore = recursion
+            problem = (env.matching_secret_problem(word, only) if only
+                       else env.secret_problem(word, hidden, gitignore))
         if problem is None and follows:
             problem = env.link_problem(word)
         if problem:
@@ -94,7 +100,7 @@ def _reach(name: str, found: Scan, paths: list[Word], env: Env) -> Judgement | N
     return None
 
 
-def _only_globs(name: str, found: Scan, hidden: bool, gitignore: bool) -> list[str]:
+def _only_globs(name: str, found: Scan) -> list[str]:
     """The globs a recursive read is limited to (grep --include, rg -g), when nothing else widens it."""
     values = [w.value or "" for opt, w in found.options if w is not None and opt in ("--include", "-g", "--glob")]
     if name == "rg":
@@ -121,10 +127,6 @@ def _recursion(name: str, found: Scan) -> tuple[bool, bool] | None:
         ignore = not ({"--no-ignore", "--no-ignore-vcs", "--no-ignore-dot", "--no-ignore-parent",
                        "--no-ignore-global", "--no-ignore-exclude"} & flags or unrestricted >= 1 or widened)
         return hidden, ignore
-    if name in ("du", "tree"):
-        return (True, True) if name == "du" or "-a" in flags else (False, True)
-    if name == "ls" and flags & {"-R", "--recursive"}:
-        return (True, True)
     return None
 
 
