@@ -49,7 +49,7 @@ READERS: dict[str, Spec] = {
                 "--literal --hide-control-chars --show-control-chars --quote-name --reverse --recursive --size "
                 "--group-directories-first --full-time --context --zero",
                 "-I -w -T --ignore --hide --width --tabsize --format --sort --time --time-style --block-size "
-                "--quoting-style --indicator-style", "--color --colour --hyperlink --classify"),
+                "--quoting-style --indicator-style", "--color --hyperlink --classify"),
     "tree": _spec("-a -d -f -i -q -N -Q -p -u -g -s -h -D -F -v -t -c -U -r -C -n -A -S -x -l -J -X "
                   "--noreport --dirsfirst --du --si --prune --inodes --device --gitignore --ignore-case "
                   "--matchdirs --metafirst --filesfirst", "-L -P -I --charset --filelimit --timefmt --sort"),
@@ -93,7 +93,7 @@ READERS: dict[str, Spec] = {
     "md5sum": _SUMS, "sha1sum": _SUMS, "sha224sum": _SUMS, "sha256sum": _SUMS, "sha384sum": _SUMS,
     "sha512sum": _SUMS,
     "b2sum": _spec("-b -t -z --binary --text --tag --zero", "-l --length"),
-    "cksum": _spec("-b -t -z --binary --text --tag --zero --untagged --raw --base64", "-a --algorithm -l --length"),
+    "cksum": _spec("-z --zero --tag --untagged", "-a --algorithm -l --length"),
     "paste": _spec("-s -z --serial --zero-terminated", "-d --delimiters"),
     "join": _spec("-i --ignore-case --check-order --nocheck-order --header -z --zero-terminated",
                   "-a -e -o -t -v -1 -2 -j"),

@@ -222,6 +222,9 @@ class WorkspaceView:
         elif word.value is None or word.value == "-" or word.glob or word.brace:
             self.cwd = None
             return f"{word.text} is not a fixed directory"
+        elif os.environ.get("CDPATH") and not word.value.startswith(("/", "./", "../")) and word.value != "..":
+            self.cwd = None
+            return f"cd {word.text} is looked up through CDPATH, so where it lands is not known here"
         else:
             target = self._absolute(word.value)
             self.cwd = Path(os.path.realpath(target)) if target is not None else None

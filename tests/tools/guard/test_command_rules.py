@@ -199,3 +199,10 @@ def test_a_program_path_finds_inside_the_workspace_is_not_the_system_one(context
     monkeypatch.setenv("PATH", f"{workspace / 'bin'}:{os.environ['PATH']}")
     assert behavior("cat README.md", context) == "ask"
     assert behavior("echo hi", context) == "allow"
+
+
+def test_cd_through_cdpath_lands_somewhere_unknown(context, monkeypatch):
+    assert behavior("cd src && cat app.py", context) == "allow"
+    monkeypatch.setenv("CDPATH", "/etc")
+    assert behavior("cd src && cat app.py", context) == "ask"
+    assert behavior("cd ./src && cat app.py", context) == "allow"
