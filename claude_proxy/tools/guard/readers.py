@@ -6,13 +6,14 @@ option, or a word only known at run time where an option could be, asks. Every f
 operand must pass the path validator, and a recursive read (``grep -r``, ``rg``,
 ``diff -r``, ``du``, ``tree``) is judged on what it can reach: secrets it would sweep
 up, and, when it follows symlinks, every link under it. ``find``, ``sed``, ``jq``,
-``printenv`` and the echo-like builtins get their own checks.
+``awk``, ``printenv`` and the echo-like builtins get their own checks.
 """
 
 from __future__ import annotations
 
 import re
 
+from claude_proxy.tools.guard.awkscript import awk_problem
 from claude_proxy.tools.guard.judgement import Env, Judgement, Scan, Spec, scan
 from claude_proxy.tools.guard.judgement import ask as _ask
 from claude_proxy.tools.guard.judgement import ok as _ok
@@ -246,6 +247,27 @@ def _jq(name: str, args: list[Word], env: Env) -> Judgement:
     return _ok("jq is read-only")
 
 
+AWK = _spec("--posix --traditional --lint", "-F --field-separator -v --assign")
+
+
+def _awk(name: str, args: list[Word], env: Env) -> Judgement:
+    found = scan(args, AWK)
+    if found.problem:
+        return _ask(f"{name}: {found.problem}")
+    if not found.positionals or found.positionals[0].value is None:
+        return _ask(f"{name} without a fixed program")
+    problem = awk_problem(found.positionals[0].value)
+    if problem:
+        return _ask(f"{name} program {problem}")
+    for word in found.positionals[1:]:
+        if "=" in (word.value or "") and not (word.value or "").startswith(("/", ".")):
+            continue
+        problem = env.read_problem(word)
+        if problem:
+            return _ask(f"{name}: {problem}")
+    return _ok(f"{name} program only reads its input and prints")
+
+
 def _printenv(name: str, args: list[Word], env: Env) -> Judgement:
     names = [w.value for w in args]
     if names and all(value is not None and value in SAFE_VARIABLES for value in names):
@@ -292,5 +314,6 @@ def judge_reader(name: str, args: list[Word], env: Env) -> Judgement | None:
                 if problem:
                     return _ask(f"{name}: {problem}")
         return _ok(f"{name} is read-only")
-    checker = {"find": _find, "sed": _sed, "jq": _jq, "printenv": _printenv}.get(name)
+    checker = {"find": _find, "sed": _sed, "jq": _jq, "printenv": _printenv, "awk": _awk, "gawk": _awk,
+               "mawk": _awk, "nawk": _awk}.get(name)
     return checker(name, args, env) if checker else None

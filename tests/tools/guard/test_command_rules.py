@@ -206,3 +206,14 @@ def test_cd_through_cdpath_lands_somewhere_unknown(context, monkeypatch):
     monkeypatch.setenv("CDPATH", "/etc")
     assert behavior("cd src && cat app.py", context) == "ask"
     assert behavior("cd ./src && cat app.py", context) == "allow"
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("awk '{print $1}' a.txt", "allow"), ("awk -F: '/b/ {n++} END {print n}' a.txt", "allow"),
+    ("awk '{print \"a>b\"}' a.txt", "allow"), ("awk '{print > \"/var/tmp/x\"}' a.txt", "ask"),
+    ("awk '{print | \"sh\"}' a.txt", "ask"), ("awk 'BEGIN{system(\"id\")}'", "ask"),
+    ("awk 'BEGIN{print ENVIRON[\"HOME\"]}'", "ask"), ("awk -f prog.awk a.txt", "ask"),
+    ("awk '{print}' .env", "ask"), ("awk \"$P\" a.txt", "ask"),
+])
+def test_awk_programs_that_only_read_and_print_are_safe(command, expected, context):
+    assert behavior(command, context) == expected
