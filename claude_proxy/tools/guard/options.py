@@ -122,6 +122,12 @@ READERS: dict[str, Spec] = {
         "--color --type-add --sort --sortr -E --encoding --engine --field-match-separator "
         "--field-context-separator --path-separator --context-separator --dfa-size-limit --regex-size-limit",
         pattern_first=True),
+    "fd": _spec("-H --hidden -I --no-ignore -u --unrestricted -s --case-sensitive -i --ignore-case -g --glob "
+                "--regex -F --fixed-strings -a --absolute-path -l --list-details -p --full-path -0 --print0 -1 -q "
+                "--quiet --show-errors --prune --no-ignore-vcs --one-file-system",
+                "-d --max-depth --min-depth --exact-depth -t --type -e --extension -E --exclude -S --size "
+                "--changed-within --changed-before -o --owner -c --color -j --threads --max-results "
+                "--path-separator", pattern_first=True),
     "realpath": _spec("-e -m -L -P -q -s -z --canonicalize-existing --canonicalize-missing --logical --physical "
                       "--quiet --strip --no-symlinks --zero", "--relative-to --relative-base", paths=False),
     "readlink": _spec("-f -e -m -n -q -s -v -z --canonicalize --canonicalize-existing --canonicalize-missing "
@@ -130,6 +136,8 @@ READERS: dict[str, Spec] = {
                 "--print-type --total --sync --no-sync", "-B --block-size -t --type -x --exclude-type", "--output",
                 paths=False),
 }
+
+READERS["fdfind"] = READERS["fd"]
 
 # Programs that read no files; their operands are names, numbers or text.
 QUIET: dict[str, Spec] = {

@@ -48,7 +48,8 @@ def variables_problem(name: str, args: list[Word]) -> str | None:
 def _problem(name: str, found: Scan, spec: Spec) -> str | None:
     if found.problem:
         return f"{name}: {found.problem}"
-    if spec.max_positionals is not None and len(found.positionals) > spec.max_positionals:
+    if spec.max_positionals is not None and (len(found.positionals) > spec.max_positionals
+                                              or any(w.glob or w.brace for w in found.positionals)):
         return f"{name} with more than {spec.max_positionals} operand(s) writes or changes things"
     return None
 

@@ -26,7 +26,7 @@ from claude_proxy.tools.guard.shell import Word
 MAX_GLOB_MATCHES = 200
 
 # Programs with options that write files or run programs: an option-like glob always asks.
-RISKY = frozenset({"rg", "sort", "tree", "file", "xxd", "date", "uniq", "git", "find", "sed", "diff", "hostname"})
+RISKY = frozenset({"rg", "sort", "tree", "xxd", "uniq", "git", "find", "sed"})
 ECHOES = frozenset({"echo", "printf", "printenv", "test", "["})
 SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/fd/0", "/dev/fd/1", "/dev/fd/2"})
 # Redirection targets that ask in every mode: git and editors run code from them later,
