@@ -133,7 +133,7 @@ def _long(value: str, spec: Spec, args: list[Word], i: int, out: Scan) -> int:
             out.options.append((name, args[i] if i < len(args) else None))
             return i + 1
     elif any(option.startswith(name) for option in spec.flags | spec.values | spec.optional) and len(name) > 2:
-        out.problem = out.problem or f"{name} abbreviates a long option; spell it out so it can be checked"
+        out.problem = out.problem or f"{name} is not an option known to be safe (long options must be spelled out)"
     else:
         out.problem = out.problem or f"{value.split('=', 1)[0]} is not an option known to be safe"
     return i
@@ -196,7 +196,10 @@ def scan(args: list[Word], spec: Spec, stop_at_positional: bool = False) -> Scan
             out.positionals.append(word)
             continue
         if value == "-" or not value.startswith("-"):
-            out.positionals.append(word)
+            if spec.whole_words and value in spec.flags:
+                out.flags.append(value)
+            else:
+                out.positionals.append(word)
             continue
         if value == "--":
             out.after_dashes = len(out.positionals)

@@ -31,6 +31,7 @@ from tree_sitter import Language, Node, Parser
 from claude_proxy.tools.guard.words import (
     SOURCE,
     Word,
+    is_input_substitution,
     special_name,
     text_of,
     var_name,
@@ -153,7 +154,8 @@ class _Walker:
             self.script.pipelines.append([m for m in members if m is not None])
             return None
         elif kind in SUBSTITUTIONS:
-            self.issue(node, f"uses {SUBSTITUTIONS[kind]}")
+            if not is_input_substitution(node):
+                self.issue(node, f"uses {SUBSTITUTIONS[kind]}")
         elif kind == "function_definition":
             self.function(node)
             return None

@@ -21,7 +21,7 @@ from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard.judgement import Judgement, ask, deny
 from claude_proxy.tools.guard.paths import STARTUP_FILES, PathDenied, check_path, secret_under, workspace_roots
 from claude_proxy.tools.guard.reach import link_problem, matching_secret_problem
-from claude_proxy.tools.guard.shell import Word
+from claude_proxy.tools.guard.words import PROCESS_INPUT, Word
 
 MAX_GLOB_MATCHES = 200
 
@@ -60,7 +60,7 @@ class WorkspaceView:
             return f"{word.text} depends on a variable or substitution"
         if word.brace:
             return f"{word.text} uses brace expansion"
-        if word.value == "-" or word.value in SAFE_DEVICES:
+        if word.value in ("-", PROCESS_INPUT) or word.value in SAFE_DEVICES:
             return None
         if word.glob:
             return self._glob_problem(word.value)

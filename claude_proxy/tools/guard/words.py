@@ -82,9 +82,19 @@ def word_of(node: Node) -> Word:
     return word
 
 
+PROCESS_INPUT = "/dev/fd/63"
+
+
+def is_input_substitution(node: Node) -> bool:
+    """``<(cmd)``: bash runs cmd (judged like any command) and passes a pipe's path as the word."""
+    return node.type == "process_substitution" and text_of(node).startswith("<(")
+
+
 def _word_of(node: Node) -> Word:
     text = text_of(node)
     kind = node.type
+    if is_input_substitution(node):
+        return Word(text, PROCESS_INPUT)
     if kind == "word":
         value = _unescape_plain(text)
         if value == "~" or value.startswith("~/"):

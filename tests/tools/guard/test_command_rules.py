@@ -39,7 +39,7 @@ def test_options_are_judged_against_the_allow_list(command, expected, context):
 
 def test_an_abbreviated_long_option_asks_even_when_it_looks_harmless(context):
     verdict = judge_command("ls --hyp", context)
-    assert verdict.behavior == "ask" and "abbreviates" in verdict.reason
+    assert verdict.behavior == "ask" and "spelled out" in verdict.reason
     assert behavior("ls --hyperlink=never", context) == "allow"
 
 
@@ -217,3 +217,12 @@ def test_cd_through_cdpath_lands_somewhere_unknown(context, monkeypatch):
 ])
 def test_awk_programs_that_only_read_and_print_are_safe(command, expected, context):
     assert behavior(command, context) == expected
+
+
+def test_an_input_process_substitution_is_judged_by_its_commands(context):
+    assert behavior("diff <(sort a.txt) <(sort README.md)", context) == "allow"
+    assert behavior("diff <(cat .env) a.txt", context) == "ask"
+    assert behavior("cat <(rm -rf /var/tmp/x)", context) == "deny"
+    assert behavior("tee >(sh) < a.txt", context) == "ask"
+    assert behavior("ps aux", context) == "allow"
+    assert behavior("ps auxe", context) == "ask"
