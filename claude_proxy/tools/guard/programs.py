@@ -1,9 +1,10 @@
 """What each known program may do: the per-command half of the command validator.
 
-`judge_program(name, args, env)` returns a `Judgement`. Only programs listed here can
-be ``allow``, and only with options that keep them read-only and paths that stay in
-the workspace; wrappers, shells, ``eval``, ``xargs`` and ``find -exec`` hand back the
-command (or script) they would run so the caller judges it too. The deny list covers
+`judge_program(name, args, env)` returns a `Judgement`. Only the read-only programs
+of `readers` (with the option tables of `options`), git (`gitcheck`), version queries
+(`toolchain`) and ``cd`` inside the workspace can be ``allow``; wrappers, shells,
+``eval``, ``xargs`` and ``find -exec`` hand back the command (or script) they would
+run so the caller judges it too. The deny list covers
 privilege escalation, disk formatting, power control, removal outside the workspace
 and writes to devices.
 """

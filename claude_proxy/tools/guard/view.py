@@ -27,6 +27,7 @@ MAX_GLOB_MATCHES = 200
 
 # Programs with options that write files or run programs: an option-like glob always asks.
 RISKY = frozenset({"rg", "sort", "tree", "xxd", "uniq", "git", "find", "sed"})
+# Programs whose own checkers judge run-time words (the variables they would print).
 ECHOES = frozenset({"echo", "printf", "printenv", "test", "["})
 SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/fd/0", "/dev/fd/1", "/dev/fd/2"})
 # Redirection targets that ask in every mode: git and editors run code from them later,
@@ -34,6 +35,7 @@ SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/fd/0"
 GUARDED_DIRS = frozenset({".git", ".vscode", ".idea", ".devcontainer", ".claude-proxy"})
 GUARDED_NAMES = frozenset({LOCAL_FILE, "claude-proxy.yml", ".mcp.json", ".gitmodules", ".gitattributes", ".envrc",
                            *STARTUP_FILES})
+
 
 def _guarded(reason: str) -> Judgement:
     """A redirection that asks in every mode, acceptEdits included."""
