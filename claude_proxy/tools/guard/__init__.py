@@ -10,6 +10,15 @@ context)` wraps a shell command for the OS sandbox with the environment it gets
 (raising `SandboxUnavailable` when ``sandbox.mode: bwrap`` cannot be honoured) and
 `sandbox_status(settings)` says what it will do. `SandboxAwareGuard` is the `Guard`
 callers use: without a working sandbox it asks for every command not proven safe.
+
+The command validator, lowest first: `words` (a shell word's fixed value) and `shell`
+(tree-sitter-bash to simple commands); `judgement` (verdicts, option allow-lists,
+getopt-style scanning); the tables `options` and `gitoptions`; the checkers
+`sedscript`, `awkscript`, `toolchain` (version queries) and `reach` (what a
+symlink-following or glob-limited recursive read can reach); `readers` (read-only
+programs), `gitcheck` (git) and `programs` (every other program, wrappers, denials);
+`view` (the workspace as the judge sees it: cd, paths, globs, redirections); and
+`commands` (`judge_command`, which walks a parsed command and folds the verdicts).
 """
 
 from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command

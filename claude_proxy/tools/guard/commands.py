@@ -12,25 +12,28 @@ for everything else, including every parse problem and every limit reached.
 
 from __future__ import annotations
 
-import glob
+import logging
 import os
 from dataclasses import dataclass, field
-from itertools import islice
-from pathlib import Path
 
 from claude_proxy.tools.base import Behavior, ToolContext
-from claude_proxy.tools.guard.judgement import Judgement, ask, deny
+from claude_proxy.tools.guard.judgement import ask
 from claude_proxy.tools.guard.normalize import normalize
-from claude_proxy.tools.guard.paths import PathDenied, check_path, secret_under, workspace_roots
+from claude_proxy.tools.guard.options import ANY_VALUE
 from claude_proxy.tools.guard.programs import DOWNLOADERS, INTERPRETERS, WRAPPERS, judge_program
+from claude_proxy.tools.guard.readers import SAFE_VARIABLES
 from claude_proxy.tools.guard.shell import Redirect, Script, SimpleCommand, Word, parse
+from claude_proxy.tools.guard.view import WorkspaceView
+
+logger = logging.getLogger(__name__)
 
 MAX_COMMAND_CHARS = 10_000
 MAX_PARTS = 64
 MAX_NESTING = 4
-MAX_GLOB_MATCHES = 200
-SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
 RANK = {"allow": 0, "ask": 1, "deny": 2}
+# Shell builtins: bash runs them itself, whatever PATH holds.
+BUILTINS = frozenset({"echo", "printf", "pwd", "cd", "pushd", "popd", "true", "false", ":", "test", "[", "type",
+                      "command"})
 
 
 @dataclass
@@ -38,7 +41,10 @@ class PartVerdict:
     """The verdict on one part: a simple command, a redirection or a piece of syntax.
 
     ``kind`` is "command" for simple commands (the parts permission rules match),
-    "redirect" for redirections and "syntax" for constructs that are judged as such.
+    "redirect" for a write redirection to a fixed, ordinary file in the workspace (the
+    one kind acceptEdits lets run), "guarded" for every other redirection that is not
+    safe (reads, run-time targets, files that run code later or hold settings), and
+    "syntax" for constructs that are judged as such.
     """
 
     command: str
@@ -54,132 +60,6 @@ class CommandVerdict:
     behavior: Behavior
     reason: str
     parts: list[PartVerdict] = field(default_factory=list)
-
-
-class _Env:
-    """The workspace as the judge sees it, with the directory ``cd`` moved to."""
-
-    def __init__(self, context: ToolContext) -> None:
-        self.context = context
-        self.roots = workspace_roots(context)
-        self.cwd: Path | None = self.roots[0]
-        self.home = Path(os.path.realpath(os.path.expanduser("~")))
-
-    def _absolute(self, value: str) -> Path | None:
-        if os.path.isabs(value):
-            return Path(value)
-        return self.cwd / value if self.cwd is not None else None
-
-    def read_problem(self, word: Word) -> str | None:
-        if word.value is None:
-            return f"{word.text} depends on a variable or substitution"
-        if word.brace:
-            return f"{word.text} uses brace expansion"
-        if word.value == "-" or word.value in SAFE_DEVICES:
-            return None
-        if word.glob:
-            return self._glob_problem(word.value)
-        target = self._absolute(word.value)
-        if target is None:
-            return f"{word.text} is relative to a directory not known after cd"
-        try:
-            check_path(str(target), self.context)
-        except PathDenied as exc:
-            return str(exc)
-        return None
-
-    def secret_problem(self, word: Word, hidden: bool, gitignore: bool) -> str | None:
-        target = self._absolute(word.value or ".")
-        if target is None:
-            return "the directory is not known after cd"
-        return secret_under(Path(os.path.realpath(target)), self.context, hidden=hidden, gitignore=gitignore)
-
-    def _glob_problem(self, pattern: str) -> str | None:
-        base = self._absolute(pattern)
-        if base is None:
-            return f"{pattern} is relative to a directory not known after cd"
-        prefix = str(base).split("*")[0].split("?")[0].split("[")[0]
-        try:
-            check_path(os.path.dirname(prefix) or "/", self.context)
-            matches = list(islice(glob.iglob(str(base)), MAX_GLOB_MATCHES + 1))
-        except PathDenied as exc:
-            return str(exc)
-        except OSError as exc:
-            return f"{pattern} cannot be expanded here ({exc.strerror})"
-        if len(matches) > MAX_GLOB_MATCHES:
-            return f"{pattern} matches more than {MAX_GLOB_MATCHES} files to check"
-        for match in matches:
-            try:
-                check_path(match, self.context)
-            except PathDenied as exc:
-                return str(exc)
-        return None
-
-    def write_problem(self, word: Word) -> Judgement | None:
-        if word.value is None:
-            return ask(f"writes to {word.text}, which depends on a variable or substitution")
-        value = word.value
-        if value in SAFE_DEVICES or value.startswith("/dev/fd/"):
-            return None
-        if value.startswith("/dev/"):
-            return deny(f"writes to the device {value}")
-        if word.glob or word.brace:
-            return ask(f"writes to {word.text}, a pattern")
-        target = self._absolute(value)
-        if target is None:
-            return ask(f"writes to {value} relative to a directory not known after cd")
-        try:
-            check_path(str(target), self.context, write=True)
-        except PathDenied as exc:
-            return deny(f"write refused: {exc}")
-        return ask(f"writes to the file {value}")
-
-    def removal_problem(self, word: Word) -> Judgement | None:
-        if word.value is None:
-            if word.leading_var == "HOME":
-                return deny(f"{word.text} is the home directory or inside it")
-            return ask(f"{word.text} depends on a variable or substitution")
-        value = word.value
-        if word.brace:
-            return ask(f"{word.text} uses brace expansion")
-        if word.glob:
-            prefix = value.split("*")[0].split("?")[0].split("[")[0]
-            directory = self._absolute(os.path.dirname(prefix) or ".")
-            if directory is None:
-                return ask(f"{value} is relative to a directory not known after cd")
-            real = Path(os.path.realpath(directory))
-            if any(real == root or root in real.parents for root in self.roots):
-                return None
-            return deny(f"{word.text} matches entries of {real}, outside the workspace")
-        target = self._absolute(value)
-        if target is None:
-            return ask(f"{value} is relative to a directory not known after cd")
-        stripped = str(target).rstrip("/") or "/"
-        parent, name = os.path.split(stripped)
-        follow = value.endswith("/") or name in ("", ".", "..")
-        real = Path(os.path.realpath(stripped)) if follow else Path(os.path.realpath(parent)) / name
-        if real == Path("/"):
-            return deny(f"{word.text} is the root directory")
-        if real == self.home:
-            return deny(f"{word.text} is the home directory")
-        if any(real == root or real in root.parents for root in self.roots):
-            return deny(f"{word.text} is {real}, which holds the whole workspace")
-        if not any(root in real.parents for root in self.roots):
-            return deny(f"{word.text} resolves to {real}, outside the workspace")
-        return None
-
-    def change_dir(self, word: Word | None) -> str | None:
-        if word is None:
-            self.cwd = self.home
-        elif word.value is None or word.value == "-" or word.glob or word.brace:
-            self.cwd = None
-            return f"{word.text} is not a fixed directory"
-        else:
-            target = self._absolute(word.value)
-            self.cwd = Path(os.path.realpath(target)) if target is not None else None
-        if self.cwd is None or not any(self.cwd == r or r in self.cwd.parents for r in self.roots):
-            return f"leaves the workspace (to {self.cwd or 'an unknown directory'})"
-        return None
 
 
 def _unwrap(name: Word | None, args: list[Word]) -> str | None:
@@ -206,7 +86,7 @@ def _unwrap(name: Word | None, args: list[Word]) -> str | None:
 
 class _Judge:
     def __init__(self, context: ToolContext) -> None:
-        self.env = _Env(context)
+        self.env = WorkspaceView(context)
         self.parts: list[PartVerdict] = []
         self.truncated = False
 
@@ -231,6 +111,10 @@ class _Judge:
         parsed = parse(text)
         for issue in parsed.issues:
             self.add(issue.text, "deny" if issue.deny else "ask", issue.reason, "syntax")
+        for shown, variable in parsed.expansions:
+            if variable not in SAFE_VARIABLES:
+                self.add(shown, "ask", f"expands {shown} into a here-document or redirection; it may hold a secret",
+                         "syntax")
         pending = sorted(parsed.redirects, key=lambda r: r.position)
         for index, command in enumerate(parsed.commands):
             while pending and pending[0].position <= index:
@@ -246,6 +130,7 @@ class _Judge:
                 self.add(command.text, "ask", "assigns shell variables")
             return
         start = len(self.parts)
+        self.env.scoped = command.scoped
         self.argv(command.name, command.args, command.text, depth)
         if command.assignments and len(self.parts) > start:
             first = self.parts[start]
@@ -266,6 +151,14 @@ class _Judge:
         verdict = judge_program(base, args, self.env)
         if "/" in name.value and verdict.behavior == "allow":
             verdict = ask(f"runs {name.value} by path rather than the system {base}")
+        if verdict.behavior == "allow" and base not in ANY_VALUE:
+            problem = self.env.words_problem(base, args)
+            if problem:
+                verdict = ask(problem)
+        if verdict.behavior == "allow" and base not in BUILTINS:
+            problem = self.env.program_problem(base)
+            if problem:
+                verdict = ask(problem)
         self.add(text, verdict.behavior, verdict.reason)
         for inner in verdict.inner:
             if inner:
@@ -282,11 +175,11 @@ class _Judge:
         if redirect.op == "<":
             problem = self.env.read_problem(target)
             if problem:
-                self.add(redirect.text, "ask", f"reads {problem}", "redirect")
+                self.add(redirect.text, "ask", f"reads {problem}", "guarded")
             return
         verdict = self.env.write_problem(target)
         if verdict is not None:
-            self.add(redirect.text, verdict.behavior, verdict.reason, "redirect")
+            self.add(redirect.text, verdict.behavior, verdict.reason, "guarded" if verdict.guarded else "redirect")
 
     def downloads(self, parsed: Script) -> None:
         """A download piped or substituted into a shell or interpreter is denied."""
@@ -335,4 +228,8 @@ def judge_command(command: str, context: ToolContext) -> CommandVerdict:
         judge.script(command, 0)
     except RecursionError:
         return CommandVerdict("ask", "too deeply nested to analyse", judge.parts)
+    except Exception as exc:  # the guard fails closed: any error of its own is a verdict, never a crash
+        logger.warning("command validator failed on %r", command[:200], exc_info=True)
+        return CommandVerdict("ask", f"the command validator could not judge this command ({type(exc).__name__})",
+                              judge.parts)
     return summarize(judge.parts)

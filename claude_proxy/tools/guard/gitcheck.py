@@ -1,40 +1,38 @@
 """Which git invocations are read-only.
 
-Only a fixed set of inspection subcommands qualifies, and only without the options
-that let git write a file (``--output``), run a configured program (``--ext-diff``,
-``grep -O``), read outside the repository (``diff --no-index``) or take settings
-from the command line (``-c``, ``--config-env``, ``--exec-path``, ``-C``,
-``--git-dir``, ``--work-tree``): ``git -c core.pager=sh`` is how a "read-only"
-``git log`` runs anything. ``branch``, ``tag``, ``stash``, ``remote``,
-``worktree`` and ``config`` are read-only only in their listing forms.
+Only a fixed set of inspection subcommands qualifies, each with an option allow-list
+(`gitoptions`), and only without the global options that take settings from the
+command line or move git elsewhere (``-c``, ``--config-env``, ``--exec-path``, ``-C``,
+``--git-dir``, ``--work-tree``, ``-p``/``--paginate``): ``git -c core.pager=sh`` is how
+a "read-only" ``git log`` runs anything. ``branch``, ``tag``, ``stash``, ``remote``,
+``worktree`` and ``config`` are read-only only in their listing forms. Every operand
+is checked as a path (``git diff /etc/passwd x`` is an implicit no-index diff), the
+path in ``REV:path`` too (``git show HEAD:.env``), and ``git grep`` over a revision
+asks because it reads every file of that revision, secrets included.
 
-git also runs programs named in the repository's config (``diff.external``,
-``core.fsmonitor``, ...). The real ``.git`` directory is protected from writes, but a
-model could craft a bare-repository-shaped folder or a ``.git`` file pointing at one,
-so git commands are safe only where git would find an ordinary ``.git`` directory.
+git also runs programs named in the repository's config (``core.fsmonitor``,
+``diff.external``, textconv and filter drivers, ``core.pager``) even for ``git
+status``, and a model could craft a bare-repository-shaped folder or a ``.git``
+file pointing at one. So git commands are safe only where git would find an
+ordinary ``.git`` directory whose config names no program.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from pathlib import Path
 
-from claude_proxy.tools.guard.judgement import Env, Judgement, ask, long_matches, ok
+from claude_proxy.tools.guard.gitoptions import SUBCOMMANDS
+from claude_proxy.tools.guard.judgement import Env, Judgement, ask, ok, scan
 from claude_proxy.tools.guard.shell import Word
 
 SAFE_GLOBAL = frozenset({
     "--no-pager", "-P", "--no-optional-locks", "--literal-pathspecs", "--glob-pathspecs",
     "--noglob-pathspecs", "--icase-pathspecs", "--no-replace-objects", "--version",
 })
-READ_ONLY = frozenset({
-    "status", "diff", "log", "show", "branch", "rev-parse", "ls-files", "ls-tree", "blame", "annotate",
-    "describe", "shortlog", "grep", "cat-file", "tag", "stash", "worktree", "reflog", "remote", "config",
-    "count-objects", "whatchanged", "name-rev", "merge-base", "rev-list", "show-ref", "for-each-ref",
-    "version", "diff-tree", "diff-files", "diff-index", "cherry", "range-diff", "check-ignore", "check-attr",
-})
-BAD_LONG = frozenset({"--output", "--ext-diff", "--open-files-in-pager", "--no-index", "--exec", "--upload-pack",
-                      "--receive-pack", "--output-directory", "--edit", "--textconv", "--untracked",
-                      "--no-exclude-standard"})
+LISTING = frozenset({"branch", "tag", "remote", "config"})
 BRANCH_LISTING = frozenset({
     "-a", "--all", "-r", "--remotes", "-v", "-vv", "--verbose", "-l", "--list", "--show-current",
     "--contains", "--no-contains", "--merged", "--no-merged", "--points-at", "--sort", "--format",
@@ -43,10 +41,23 @@ BRANCH_LISTING = frozenset({
 })
 WITH_COMMIT = frozenset({"--contains", "--no-contains", "--merged", "--no-merged", "--points-at", "--sort",
                          "--format"})
-CONFIG_READ = frozenset({"--get", "--get-all", "--get-regexp", "--list", "-l", "get", "list"})
+CONFIG_READ = frozenset({"--get", "--get-all"})
+_SECRET_KEY = re.compile(r"(?i)token|password|secret|auth|header|credential|cookie|url|insteadof|helper|key")
 CONFIG_SCOPE = frozenset({"--global", "--local", "--system", "--worktree", "--show-origin", "--show-scope",
                           "--name-only", "-z", "--null", "--includes", "--no-includes", "--type", "--bool",
                           "--int", "--path", "--default", "--all", "--regexp"})
+# Repository config keys and sections that make git run a program (or look elsewhere for config).
+PROGRAM_KEYS = frozenset({"fsmonitor", "pager", "external", "textconv", "command", "driver", "clean", "smudge",
+                          "process", "sshcommand", "editor", "askpass", "hookspath", "program", "worktree",
+                          "gitproxy", "cmd", "tool", "helper"})
+PROGRAM_SECTIONS = frozenset({"pager", "include", "includeif", "filter", "alias"})
+_SECTION = re.compile(r"\s*\[\s*([A-Za-z0-9.-]+)")
+_KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
+_OFF = frozenset({"false", "no", "off", "0", ""})
+BLOB_PRINTERS = frozenset({"show", "cat-file", "diff", "diff-tree", "diff-index", "range-diff", "log", "whatchanged"})
+_STAGE = re.compile(r":[0-3]?:")
+_PATHSPEC_GLOB = re.compile(r"[*?\[]")
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
 def _listing(sub: str, rest: list[Word]) -> Judgement | None:
@@ -72,12 +83,6 @@ def _subcommand_form(sub: str, rest: list[Word]) -> Judgement | None:
     first = rest[0].value if rest else None
     if sub in ("branch", "tag"):
         return _listing(sub, rest)
-    if sub == "stash" and first not in ("list", "show"):
-        return ask("git stash changes the working tree unless it is 'list' or 'show'")
-    if sub == "worktree" and first != "list":
-        return ask("git worktree changes worktrees unless it is 'list'")
-    if sub == "reflog" and first not in (None, "show") and not (first or "").startswith("-"):
-        return ask(f"git reflog {first} rewrites the reflog")
     if sub == "remote":
         values = [w.value for w in rest]
         if values in ([], ["-v"], ["--verbose"]) or (first == "get-url" and len(rest) <= 4):
@@ -85,22 +90,58 @@ def _subcommand_form(sub: str, rest: list[Word]) -> Judgement | None:
         return ask("git remote changes remotes or contacts them unless it is 'remote -v' or 'get-url'")
     if sub == "config":
         options = [w.value or "" for w in rest if (w.value or "").startswith("-")]
-        reads = first in ("get", "list") or any(option in CONFIG_READ for option in options)
+        single = len(rest) == 1 and not (first or "-").startswith("-")
+        reads = first == "get" or single or any(option in CONFIG_READ for option in options)
         if not reads or any(option not in CONFIG_READ | CONFIG_SCOPE for option in options):
-            return ask("git config changes settings unless it only reads them (--get, --list)")
+            return ask("git config changes settings unless it only reads one (--get)")
+        keys = [w.value or "" for w in rest if not (w.value or "-").startswith("-") and w.value != "get"]
+        if not keys or any(_SECRET_KEY.search(key) for key in keys):
+            return ask("git config prints settings that may hold credentials (tokens in URLs, auth headers)")
     return None
 
 
-def _gitdir_is_internal(marker: Path) -> bool:
-    """A worktree's or submodule's ``.git`` file pointing inside some ``.git`` directory."""
+def _gitdir_is_internal(marker: Path) -> Path | None:
+    """The git directory a worktree's or submodule's ``.git`` file points to, inside some ``.git``."""
     try:
         text = marker.read_text(encoding="utf-8", errors="replace")[:4096].strip()
     except OSError:
-        return False
+        return None
     if not text.startswith("gitdir:"):
-        return False
+        return None
     target = Path(os.path.realpath(marker.parent / text[len("gitdir:"):].strip()))
-    return target.is_dir() and ".git" in target.parts[:-1]
+    if not target.is_dir() or ".git" not in target.parts[:-1]:
+        return None
+    return target
+
+
+def config_problem(gitdir: Path) -> str | None:
+    """Why the repository's own config could make a read-only git command run a program, or None.
+
+    The repository config is data any earlier command may have written; git runs what
+    ``core.fsmonitor``, ``core.pager``, ``diff.external``, textconv and filter drivers
+    name even for ``git status``, and ``include`` pulls in other files.
+    """
+    common = gitdir
+    if ".git" in gitdir.parts[:-1]:
+        common = Path(*gitdir.parts[:gitdir.parts.index(".git") + 1])
+    for path in {common / "config", gitdir / "config", gitdir / "config.worktree", common / "config.worktree"}:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return f"{path} cannot be read ({exc.strerror}), so it is not proven safe"
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].split(";", 1)[0]
+            section = _SECTION.match(line)
+            if section:
+                if section.group(1).lower().split(".")[0] in PROGRAM_SECTIONS:
+                    return f"{path} has a [{section.group(1)}] section, which can run programs"
+                line = line[line.find("]") + 1:]
+            key = _KEY.match(line)
+            if key and key.group(1).lower() in PROGRAM_KEYS and (key.group(2) or "").strip().lower() not in _OFF:
+                return f"{path} sets {key.group(1)}, which makes git run a program"
+    return None
 
 
 def repository_problem(cwd: Path | None) -> str | None:
@@ -110,13 +151,65 @@ def repository_problem(cwd: Path | None) -> str | None:
     for directory in (cwd, *cwd.parents):
         marker = directory / ".git"
         if marker.is_dir() and not marker.is_symlink():
-            return None
-        if marker.is_file() and not marker.is_symlink() and _gitdir_is_internal(marker):
-            return None
+            return config_problem(marker)
+        if marker.is_file() and not marker.is_symlink():
+            gitdir = _gitdir_is_internal(marker)
+            if gitdir is not None:
+                return config_problem(gitdir)
         if os.path.lexists(marker):
             return f"{marker} is not a plain .git directory, so its config is not proven safe"
         if all((directory / name).exists() for name in ("HEAD", "objects", "refs")):
             return f"{directory} looks like a bare repository, whose config could run programs"
+    return None
+
+
+def _object_type(name: str, cwd: Path | None) -> str | None:
+    """What git calls the object ``name`` (commit, tree, blob, tag), or None when unknown."""
+    if cwd is None:
+        return None
+    try:
+        done = subprocess.run(["git", "-c", "core.fsmonitor=false", "--no-optional-locks", "cat-file", "-t", name],
+                              cwd=cwd, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _operand_problem(word: Word, env: Env, shows_blobs: bool) -> str | None:
+    """A revision, path, pathspec or ``REV:path``: every path it names is checked like a read.
+
+    ``:N:path`` and ``:path`` name index entries, a pathspec glob (``'*.env'``) reaches
+    every file it matches, and an object id may name a blob (a secret's content, seen
+    by id in ``git ls-tree``), so ids are looked up before a command that prints blobs.
+    """
+    value = word.value or ""
+    stage = _STAGE.match(value)
+    if stage or (":" in value and not value.startswith(":(")):
+        path = value[stage.end():] if stage else value.split(":", 1)[1]
+        return env.read_problem(Word(path, path)) if path else None
+    if value.startswith(":("):
+        value = value.split(")", 1)[1] if ")" in value else value
+    if _PATHSPEC_GLOB.search(value):
+        return env.matching_secret_problem(Word(".", "."), [value.lstrip("/")])
+    if shows_blobs and _OBJECT_ID.fullmatch(value) and _object_type(value, env.cwd) not in ("commit", "tag", "tree"):
+        return f"{value} may be a blob (file content) whose path is not known here"
+    return env.read_problem(Word(value, value)) if value != word.value else env.read_problem(word)
+
+
+def _grep_problem(found_positionals: list[Word], after_dashes: int | None, explicit: bool, env: Env) -> str | None:
+    operands = found_positionals if explicit else found_positionals[1:]
+    split = len(operands) if after_dashes is None else after_dashes - (0 if explicit else 1)
+    for index, word in enumerate(operands):
+        target = env.cwd / (word.value or "") if env.cwd is not None else None
+        if index < split and (target is None or not os.path.lexists(target)):
+            return f"git grep {word.text} searches a revision's files, secrets included"
+        problem = env.read_problem(word)
+        if problem:
+            return problem
+    for word in [w for w in operands] or [Word(".", ".")]:
+        problem = env.secret_problem(word, True, True)
+        if problem:
+            return problem
     return None
 
 
@@ -136,21 +229,42 @@ def judge_git(args: list[Word], env: Env) -> Judgement:
     if sub_word.value is None:
         return ask("git subcommand comes from a variable or substitution")
     sub = sub_word.value
-    if sub not in READ_ONLY:
-        return ask(f"git {sub} is not a read-only git command")
     rest = args[i + 1:]
-    for word in rest:
-        value = word.value
-        if value is None:
-            continue
-        if value.startswith("--") and long_matches(value, BAD_LONG):
-            return ask(f"git {sub} {value} writes a file, runs a program or reads outside the repository")
-        if sub == "grep" and value.startswith("-") and not value.startswith("--") and "O" in value:
-            return ask("git grep -O opens files in a pager program")
-    problem = _subcommand_form(sub, rest)
-    if problem:
-        return problem
+    if sub in LISTING:
+        form = _subcommand_form(sub, rest)
+        if form:
+            return form
+    elif sub in SUBCOMMANDS:
+        problem = _judge_options(sub, rest, env)
+        if problem:
+            return ask(problem)
+    else:
+        return ask(f"git {sub} is not a read-only git command")
     where = repository_problem(env.cwd)
     if where:
         return ask(where)
     return ok(f"git {sub} is read-only")
+
+
+def _judge_options(sub: str, rest: list[Word], env: Env) -> str | None:
+    first = rest[0].value if rest else None
+    if sub in ("stash", "worktree"):
+        if first not in (("list", "show") if sub == "stash" else ("list",)):
+            return f"git {sub} changes things unless it is 'list'" + (" or 'show'" if sub == "stash" else "")
+        rest = rest[1:]
+    if sub == "reflog" and first is not None and not first.startswith("-"):
+        if first != "show":
+            return f"git reflog {first} rewrites the reflog"
+        rest = rest[1:]
+    found = scan(rest, SUBCOMMANDS[sub])
+    if found.problem:
+        return f"git {sub}: {found.problem}"
+    if sub == "grep":
+        explicit = any(opt == "-e" for opt, _ in found.options)
+        return _grep_problem(found.positionals, found.after_dashes, explicit, env)
+    shows_blobs = sub in BLOB_PRINTERS
+    for word in found.positionals:
+        problem = _operand_problem(word, env, shows_blobs)
+        if problem:
+            return f"git {sub}: {problem}"
+    return None

@@ -4,7 +4,9 @@ Line continuations are joined exactly where bash joins them (outside single quot
 and comments), so ``r\\<newline>m`` is judged as ``rm``. Invisible and look-alike
 whitespace (NBSP, em space, zero-width characters, control characters) cannot be
 told apart from real separators by a reader, so they are turned into spaces (or
-dropped) for parsing, and their presence alone keeps a command from being ``allow``.
+dropped) for parsing, and their presence alone keeps a command from being ``allow``;
+so does non-ASCII punctuation (a fullwidth ``；`` or ``｜``) that a reader would take
+for shell syntax bash does not see.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ def normalize(source: str) -> tuple[str, list[str]]:
         source = "".join(
             ("" if unicodedata.category(ch) == "Cf" else " ") if _invisible(ch) else ch for ch in source
         )
+    lookalike = sorted({ch for ch in source if ord(ch) > 127 and unicodedata.category(ch)[0] in "PS"})
+    if lookalike:
+        names = ", ".join(f"U+{ord(ch):04X}" for ch in lookalike[:4])
+        notes.append(f"contains non-ASCII punctuation that looks like shell syntax ({names})")
     joined = _join_continuations(source)
     if joined != source:
         notes.append("uses line continuations (backslash-newline)")

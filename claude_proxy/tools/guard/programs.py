@@ -1,9 +1,10 @@
 """What each known program may do: the per-command half of the command validator.
 
-`judge_program(name, args, env)` returns a `Judgement`. Only programs listed here can
-be ``allow``, and only with options that keep them read-only and paths that stay in
-the workspace; wrappers, shells, ``eval``, ``xargs`` and ``find -exec`` hand back the
-command (or script) they would run so the caller judges it too. The deny list covers
+`judge_program(name, args, env)` returns a `Judgement`. Only the read-only programs
+of `readers` (with the option tables of `options`), git (`gitcheck`), version queries
+(`toolchain`) and ``cd`` inside the workspace can be ``allow``; wrappers, shells,
+``eval``, ``xargs`` and ``find -exec`` hand back the command (or script) they would
+run so the caller judges it too. The deny list covers
 privilege escalation, disk formatting, power control, removal outside the workspace
 and writes to devices.
 """
@@ -18,6 +19,7 @@ from claude_proxy.tools.guard.judgement import ok as _ok
 from claude_proxy.tools.guard.judgement import spec as _spec
 from claude_proxy.tools.guard.readers import judge_reader
 from claude_proxy.tools.guard.shell import Word
+from claude_proxy.tools.guard.toolchain import VERSION_FLAGS, version_query_problem
 
 ESCALATION = frozenset({"sudo", "su", "doas", "pkexec", "run0", "sudoedit", "calife", "ksu"})
 DISK = frozenset({"mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "cfdisk", "parted", "gdisk", "sgdisk",
@@ -29,11 +31,6 @@ DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "https", "xh
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "fish", "csh", "tcsh", "ash", "busybox"})
 INTERPRETERS = SHELLS | frozenset({"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua",
                                    "pwsh", "deno", "bun", "source", ".", "eval", "osascript"})
-VERSION_QUERY = frozenset({
-    "python", "python3", "node", "npm", "npx", "yarn", "pnpm", "pip", "pip3", "uv", "poetry", "cargo", "rustc",
-    "go", "java", "javac", "gcc", "g++", "clang", "make", "cmake", "ruby", "gem", "bundle", "perl", "php",
-    "docker", "kubectl", "terraform", "deno", "bun", "tsc", "pytest", "bash", "git", "rg", "gh",
-})
 REMOVERS = {"rm": _spec("--interactive --preserve-root"), "rmdir": _spec(), "unlink": _spec(),
             "shred": _spec("-n -s --iterations --size --random-source"), "truncate": _spec("-s --size -r --reference")}
 OWNERS = {"chmod": _spec("--reference"), "chown": _spec("--reference --from"), "chgrp": _spec("--reference")}
@@ -69,11 +66,12 @@ def judge_program(name: str, args: list[Word], env: Env) -> Judgement:
         return _deny(f"{name} formats or repartitions disks")
     if name in POWER:
         return _deny(f"{name} shuts down or reboots the machine")
+    if len(args) == 1 and args[0].value in VERSION_FLAGS.get(name, ()):
+        problem = version_query_problem(name, [args[0].value], env.cwd, env.roots)
+        return _ask(problem) if problem else _ok(f"{name} {args[0].text} only prints its version")
     judged = judge_reader(name, args, env)
     if judged is not None:
         return judged
-    if name in VERSION_QUERY and [w.value for w in args] == ["--version"]:
-        return _ok(f"{name} --version only prints its version")
     checker = _SPECIAL.get(name)
     if checker is not None:
         return checker(name, args, env)
@@ -139,10 +137,6 @@ def _eval(name: str, args: list[Word], env: Env) -> Judgement:
 
 def _source(name: str, args: list[Word], env: Env) -> Judgement:
     return _ask(f"{name} runs a shell file in the current shell")
-
-
-def _printenv(name: str, args: list[Word], env: Env) -> Judgement:
-    return _ask(f"{name} prints environment variables, which may hold secrets")
 
 
 def _xargs(name: str, args: list[Word], env: Env) -> Judgement:
@@ -237,7 +231,7 @@ def _kill(name: str, args: list[Word], env: Env) -> Judgement:
 
 _SPECIAL = {
     "git": lambda name, args, env: judge_git(args, env), "xargs": _xargs,
-    "eval": _eval, "source": _source, ".": _source, "printenv": _printenv,
+    "eval": _eval, "source": _source, ".": _source,
     "cd": _cd, "pushd": _cd, "popd": _cd, "tee": _tee, "dd": _dd,
     "systemctl": _systemctl, "init": _systemctl, "telinit": _systemctl, "loginctl": _systemctl,
     "kill": _kill, "pkill": _kill, "killall": _kill,

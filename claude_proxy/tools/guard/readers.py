@@ -1,79 +1,68 @@
-"""Read-only programs: which options keep them read-only and which paths they may read.
+"""Read-only programs: which invocations stay read-only and which files they may read.
 
-Each program in `READERS` (reads files) or `QUIET` (reads none) has a `Spec`: the
-options that take a value, the ones whose value is a file it reads, and the ones
-that make it write or run something (``sort -o``, ``rg --pre``, ``tree -o``). Every
-file operand must pass the path validator, and a recursive read (``grep -r``, ``rg``,
-``diff -r``) must not sweep up a secret. ``find`` and ``sed`` get their own checks.
+Each program in `options.READERS` (reads files) or `options.QUIET` (reads none) is
+judged against its option allow-list: an option outside it, an abbreviated long
+option, or a word only known at run time where an option could be, asks. Every file
+operand must pass the path validator, and a recursive read (``grep -r``, ``rg``,
+``diff -r``, ``du``, ``tree``) is judged on what it can reach: secrets it would sweep
+up, and, when it follows symlinks, every link under it. ``find``, ``sed``, ``jq``,
+``awk``, ``printenv`` and the echo-like builtins get their own checks.
 """
 
 from __future__ import annotations
 
+import re
+
+from claude_proxy.tools.guard.awkscript import awk_problem
 from claude_proxy.tools.guard.judgement import Env, Judgement, Scan, Spec, scan
 from claude_proxy.tools.guard.judgement import ask as _ask
 from claude_proxy.tools.guard.judgement import ok as _ok
 from claude_proxy.tools.guard.judgement import spec as _spec
+from claude_proxy.tools.guard.options import ANY_VALUE, FOLLOW, FREE, QUIET, READERS
 from claude_proxy.tools.guard.sedscript import sed_problem
 from claude_proxy.tools.guard.shell import Word
 
-_GREP = _spec("-e --regexp -m --max-count -A -B -C --after-context --before-context --context --include "
-              "--exclude --exclude-dir --label --color --colour -d --directories -D --devices --binary-files "
-              "--group-separator", "-f --file --exclude-from", pattern_first=True)
-READERS: dict[str, Spec] = {
-    "cat": _spec(), "tac": _spec(), "rev": _spec(), "nl": _spec("-b -d -f -h -i -l -n -s -v -w"),
-    "head": _spec("-n -c --lines --bytes"), "tail": _spec("-n -c --lines --bytes -s --sleep-interval --pid"),
-    "wc": _spec(path_values="--files0-from"),
-    "ls": _spec("-I --ignore -w --width --hide --format --sort --time --time-style --block-size -T --tabsize "
-                "--quoting-style --indicator-style"),
-    "tree": _spec("-L -P -I --charset --filelimit --timefmt --sort -H -T", bad="-o -R --fromfile"),
-    "file": _spec("-m --magic-file -e --exclude -F --separator -P --parameter", "-f --files-from", "-C --compile"),
-    "stat": _spec("-c --format --printf"),
-    "du": _spec("-d --max-depth -B --block-size -t --threshold --time-style --exclude",
-                "-X --exclude-from --files0-from"),
-    "sort": _spec("-k --key -t --field-separator -S --buffer-size --parallel --batch-size", "--files0-from",
-                  "-o --output -T --temporary-directory --compress-program"),
-    "uniq": _spec("-f --skip-fields -s --skip-chars -w --check-chars --group --all-repeated", max_positionals=1),
-    "cut": _spec("-b -c -d -f --bytes --characters --delimiter --fields --output-delimiter"),
-    "diff": _spec("-U -C --unified --context -I --ignore-matching-lines -x --exclude --label -W --width -F "
-                  "--show-function-line --horizon-lines --tabsize --color --palette --line-format",
-                  "-X --exclude-from --from-file --to-file", "--no-dereference-x"),
-    "cmp": _spec("-i --ignore-initial -n --bytes"), "comm": _spec("--output-delimiter"),
-    "od": _spec("-A -j -N -t -w -S --address-radix --skip-bytes --read-bytes --format --width --strings"),
-    "hexdump": _spec("-e -n -s", "-f"), "strings": _spec("-n -t -e --bytes --radix --encoding"),
-    "xxd": _spec("-c -g -l -o -s -n --cols --groupsize --len --offset --seek --name", bad="-r --revert",
-                 max_positionals=1),
-    "md5sum": _spec(), "sha1sum": _spec(), "sha224sum": _spec(), "sha256sum": _spec(), "sha384sum": _spec(),
-    "sha512sum": _spec(), "b2sum": _spec("-l --length"), "cksum": _spec("-a --algorithm -l --length"),
-    "paste": _spec("-d --delimiters"), "join": _spec("-t -1 -2 -j -o -e -a -v"), "fold": _spec("-w --width"),
-    "fmt": _spec("-w -g -p --width --goal --prefix"), "column": _spec("-s -c -o -N -R -H -W -E -d -t --table-columns"),
-    "expand": _spec("-t --tabs"), "unexpand": _spec("-t --tabs"),
-    "grep": _GREP, "egrep": _GREP, "fgrep": _GREP,
-    "rg": _spec("-e --regexp -g --glob --iglob -t --type -T --type-not -m --max-count -A -B -C --context "
-                "--after-context --before-context -j --threads -M --max-columns --max-depth -d --max-filesize "
-                "-r --replace --colors --color --type-add --sort --sortr -E --encoding --engine "
-                "--field-match-separator --field-context-separator --path-separator --context-separator",
-                "-f --file --ignore-file", "--pre --pre-glob --hostname-bin", pattern_first=True),
-    "realpath": _spec(paths=False), "readlink": _spec(paths=False), "basename": _spec(paths=False),
-    "dirname": _spec(paths=False), "df": _spec(paths=False),
-}
-QUIET = {name: _spec(paths=False) for name in (
-    "echo", "printf", "pwd", "true", "false", ":", "whoami", "id", "uname", "tr", "seq", "sleep", "yes", "nproc",
-    "which", "type", "uptime", "free", "groups", "arch", "tty", "locale", "expr", "test", "[", "ps", "cal",
-    "whereis", "lsb_release", "getconf", "logname", "users", "who", "w", "dircolors",
-)}
-QUIET["date"] = _spec("-d --date -I --iso-8601 --rfc-3339 -r --reference", "-f --file", "-s --set", paths=False)
-QUIET["hostname"] = _spec(bad="-F --file -b --boot", paths=False, max_positionals=0)
-QUIET["type"] = _spec("-t", paths=False)
+# Variables whose values are not secrets; printing them (echo $HOME, printenv PATH) is safe.
+SAFE_VARIABLES = frozenset({
+    "HOME", "PWD", "OLDPWD", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TERM",
+    "HOSTNAME", "TMPDIR", "EDITOR", "VISUAL", "SHLVL", "UID", "EUID", "PPID", "BASH_VERSION", "OSTYPE", "HOSTTYPE",
+    "MACHTYPE", "RANDOM", "LINENO", "SECONDS", "COLUMNS", "LINES", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV", "GOPATH",
+    "GOROOT", "JAVA_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR",
+    "?", "#", "$", "!", "0", "-",
+})
+
+
+def variables_problem(name: str, args: list[Word]) -> str | None:
+    """Why the run-time words of an echo-like command could print a secret, or None."""
+    for word in args:
+        if word.value is not None:
+            continue
+        if word.variables is None:
+            return f"{name} {word.text} is built at run time in a way that is not checked"
+        unsafe = [v for v in word.variables if v not in SAFE_VARIABLES]
+        if unsafe:
+            return f"{name} prints ${unsafe[0]}, which may hold a secret"
+    return None
+
+
+def _problem(name: str, found: Scan, spec: Spec) -> str | None:
+    if found.problem:
+        return f"{name}: {found.problem}"
+    if spec.max_positionals is not None and (len(found.positionals) > spec.max_positionals
+                                              or any(w.glob or w.brace for w in found.positionals)):
+        return f"{name} with more than {spec.max_positionals} operand(s) writes or changes things"
+    return None
+
 
 def _check_reader(name: str, args: list[Word], spec: Spec, env: Env) -> Judgement:
     found = scan(args, spec)
-    if found.bad:
-        return _ask(f"{name} {found.bad} can write files or run programs")
-    if spec.max_positionals is not None and len(found.positionals) > spec.max_positionals:
-        return _ask(f"{name} with more than {spec.max_positionals} operand(s) writes or changes things")
-    explicit = any(opt in ("-e", "--regexp", "-f", "--file") for opt, _ in found.options)
+    problem = _problem(name, found, spec)
+    if problem:
+        return _ask(problem)
+    explicit = any(opt in ("-e", "--regexp") for opt, _ in found.options)
     paths = found.positionals
-    if spec.pattern_first and not explicit and not any(w.value in ("--files", "--type-list") for w in args):
+    listing = "--files" in found.flags or "--type-list" in found.flags
+    if spec.pattern_first and not explicit and not listing:
         paths = paths[1:]
     checked = [w for opt, w in found.options if opt in spec.path_values and w is not None]
     if spec.paths:
@@ -82,49 +71,95 @@ def _check_reader(name: str, args: list[Word], spec: Spec, env: Env) -> Judgemen
         problem = env.read_problem(word)
         if problem:
             return _ask(f"{name}: {problem}")
+    return _reach(name, found, paths, env) or _ok(f"{name} is read-only")
+
+
+def _reach(name: str, found: Scan, paths: list[Word], env: Env) -> Judgement | None:
+    """A recursive read is judged on what it can reach: secrets, and links out when it follows them.
+
+    ``du``, ``tree`` and ``ls -R`` show names and sizes, not contents, so only the links
+    they follow matter; readers of contents are also checked for secrets they would sweep up.
+    """
+    follows = any(flag in FOLLOW.get(name, ()) for flag in found.flags)
+    if name == "diff":
+        follows = "--no-dereference" not in found.flags and bool(_recursion(name, found))
+    if name == "ls":
+        follows = follows and bool(set(found.flags) & {"-R", "--recursive"})
     recursion = _recursion(name, found)
-    if recursion is not None:
-        hidden, gitignore = recursion
-        for word in paths or [Word(".", ".")]:
-            problem = env.secret_problem(word, hidden, gitignore)
-            if problem:
-                return _ask(f"{name}: {problem}")
-    return _ok(f"{name} is read-only")
+    if recursion is None and not follows:
+        return None
+    only = _only_globs(name, found)
+    for word in paths or [Word(".", ".")]:
+        problem = None
+        if recursion is not None:
+            hidden, gitignore = recursion
+            problem = (env.matching_secret_problem(word, only) if only
+                       else env.secret_problem(word, hidden, gitignore))
+        if problem is None and follows:
+            problem = env.link_problem(word)
+        if problem:
+            return _ask(f"{name}: {problem}")
+    return None
+
+
+def _only_globs(name: str, found: Scan) -> list[str]:
+    """The globs a recursive read is limited to (grep --include, rg -g), when nothing else widens it."""
+    values = [w.value or "" for opt, w in found.options if w is not None and opt in ("--include", "-g", "--glob")]
+    if name == "rg":
+        rg_flags = set(found.flags)
+        if "--iglob" in (opt for opt, _ in found.options) or rg_flags & {"--hidden", "-.", "-u", "--no-ignore"}:
+            return []
+    positive = [v for v in values if not v.startswith("!")]
+    return positive if positive and len(positive) == len(values) else []
 
 
 def _recursion(name: str, found: Scan) -> tuple[bool, bool] | None:
     """(sees hidden files, honours .gitignore) when ``name`` reads directories recursively."""
     flags = set(found.flags)
-    recurse_values = {(w.value or "") for opt, w in found.options if opt in ("-d", "--directories") and w}
+    values = {opt: (w.value or "") for opt, w in found.options if w is not None}
     if name in ("grep", "egrep", "fgrep", "diff"):
-        recursive = bool(flags & {"-r", "-R", "--recursive", "--dereference-recursive"}) or "recurse" in recurse_values
+        recursive = bool(flags & {"-r", "-R", "--recursive", "--dereference-recursive"})
+        recursive = recursive or "recurse" in (values.get("-d"), values.get("--directories"))
         return (True, False) if recursive else None
     if name == "rg":
         unrestricted = found.flags.count("-u")
-        hidden = "--hidden" in flags or "-." in flags or unrestricted >= 2
-        ignore = not ("--no-ignore" in flags or unrestricted >= 1)
+        globs = [w.value or "" for opt, w in found.options if opt in ("-g", "--glob", "--iglob") and w]
+        widened = any(not glob.startswith("!") for glob in globs)
+        hidden = "--hidden" in flags or "-." in flags or unrestricted >= 2 or widened
+        ignore = not ({"--no-ignore", "--no-ignore-vcs", "--no-ignore-dot", "--no-ignore-parent",
+                       "--no-ignore-global", "--no-ignore-exclude"} & flags or unrestricted >= 1 or widened)
         return hidden, ignore
     return None
 
 
+FIND = _spec(
+    "-depth -d -prune -print -print0 -ls -quit -true -false -not -a -and -o -or ! ( ) , -empty -readable "
+    "-writable -executable -mount -xdev -noleaf -daystart -nouser -nogroup -ignore_readdir_race "
+    "-noignore_readdir_race -follow",
+    "-name -iname -path -ipath -wholename -iwholename -regex -iregex -lname -ilname -type -xtype -size -mtime "
+    "-mmin -atime -amin -ctime -cmin -used -user -group -uid -gid -perm -links -inum -maxdepth -mindepth "
+    "-regextype -printf -fstype",
+    path_values="-newer -anewer -cnewer -samefile", whole_words=True)
 FIND_RUNNERS = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 FIND_WRITERS = frozenset({"-delete", "-fprint", "-fprint0", "-fprintf", "-fls"})
+_NEWER_XY = re.compile(r"-newer[aBcm][aBcmt]")
 
 
 def _find(name: str, args: list[Word], env: Env) -> Judgement:
     i = 0
+    follows = False
     while i < len(args) and args[i].value in ("-H", "-L", "-P"):
+        follows = follows or args[i].value == "-L"
         i += 1
     roots: list[Word] = []
     while i < len(args) and not (args[i].value or "").startswith(("-", "(", "!", ")", ",")):
         roots.append(args[i])
         i += 1
+    expression: list[Word] = []
     inner: list[list[Word]] = []
     while i < len(args):
         word = args[i]
         i += 1
-        if word.value is None:
-            return _ask("find's expression depends on a variable or substitution")
         if word.value in FIND_RUNNERS:
             command: list[Word] = []
             while i < len(args) and args[i].value not in (";", "+"):
@@ -132,22 +167,38 @@ def _find(name: str, args: list[Word], env: Env) -> Judgement:
                 i += 1
             i += 1
             inner.append(command)
-        elif word.value in FIND_WRITERS or word.value.startswith("-fprint"):
+        elif word.value in FIND_WRITERS:
             return _ask(f"find {word.value} writes or deletes files")
+        else:
+            expression.append(Word("-newer", "-newer") if _NEWER_XY.fullmatch(word.value or "") else word)
     if inner:
         return _ask("find -exec runs a command for each file", inner)
-    for root in roots or [Word(".", ".")]:
-        problem = env.read_problem(root)
+    found = scan(expression, FIND)
+    if found.problem:
+        return _ask(f"find: {found.problem}")
+    if found.positionals:
+        return _ask(f"find: {found.positionals[0].text} is not a known find expression word")
+    follows = follows or "-follow" in found.flags
+    for word in roots or [Word(".", ".")]:
+        problem = env.read_problem(word) or (env.link_problem(word) if follows else None)
         if problem:
             return _ask(f"find: {problem}")
-    return _ok("find is read-only without -exec/-delete/-fprint")
+    for option, value in found.options:
+        if option in FIND.path_values and value is not None:
+            problem = env.read_problem(value)
+            if problem:
+                return _ask(f"find {option}: {problem}")
+    return _ok("find only lists files (no -exec, -delete or -fprint)")
+
+
+SED = _spec("-n --quiet --silent -E -r --regexp-extended -s --separate -z --null-data -u --unbuffered --posix "
+            "--sandbox", "-e --expression -l --line-length")
 
 
 def _sed(name: str, args: list[Word], env: Env) -> Judgement:
-    spec = _spec("-e --expression -l --line-length", "", "-i --in-place -f --file")
-    found = scan(args, spec)
-    if found.bad:
-        return _ask(f"sed {found.bad} edits files in place or runs a script file")
+    found = scan(args, SED)
+    if found.problem:
+        return _ask(f"sed: {found.problem}")
     scripts: list[Word | None] = [w for opt, w in found.options if opt in ("-e", "--expression")]
     files = found.positionals
     if not scripts:
@@ -167,57 +218,103 @@ def _sed(name: str, args: list[Word], env: Env) -> Judgement:
     return _ok("sed without -i and without w/W/e/r commands is read-only")
 
 
+JQ = _spec("-r -j -a -c -n -e -s -S -C -M -R --raw-output --join-output --ascii-output --compact-output "
+           "--null-input --exit-status --slurp --sort-keys --color-output --monochrome-output --raw-input --tab "
+           "--seq --stream --raw-output0 --unbuffered", "--indent")
+_JQ_READS = re.compile(r"\benv\b|\$ENV|input_filename|\bimport\b|\binclude\b|\$__prog|getpath\(\[\"env")
+
+
 def _jq(name: str, args: list[Word], env: Env) -> Judgement:
-    if any(w.value is None or "env" in w.value or "input_filename" in w.value for w in args):
-        return _ask("jq program reads the environment or is not static")
-    positionals: list[Word] = []
-    files: list[Word] = []
+    plain: list[Word] = []
     i = 0
     while i < len(args):
-        value = args[i].value or ""
-        if value in ("--arg", "--argjson", "--slurpfile", "--rawfile"):
-            if value in ("--slurpfile", "--rawfile") and i + 2 < len(args):
-                files.append(args[i + 2])
+        if args[i].value in ("--arg", "--argjson"):
+            if any(w.value is None for w in args[i + 1:i + 3]):
+                return _ask("jq --arg value is only known at run time")
             i += 3
             continue
-        if value in ("--args", "--jsonargs"):
-            break
-        if value in ("--indent", "-L") and i + 1 < len(args):
-            i += 2
-            continue
-        if not value.startswith("-") or value == "-":
-            positionals.append(args[i])
+        plain.append(args[i])
         i += 1
-    for word in files + positionals[1:]:
+    found = scan(plain, JQ)
+    if found.problem:
+        return _ask(f"jq: {found.problem}")
+    program, files = (found.positionals[0], found.positionals[1:]) if found.positionals else (None, [])
+    if program is not None and (program.value is None or _JQ_READS.search(program.value)):
+        return _ask("jq program reads the environment, other files or is not static")
+    for word in files:
         problem = env.read_problem(word)
         if problem:
             return _ask(f"jq: {problem}")
     return _ok("jq is read-only")
 
 
-def _quiet_problem(name: str, args: list[Word]) -> str | None:
-    """Options of otherwise harmless builtins that evaluate array subscripts or show secrets."""
+AWK = _spec("--posix --traditional --lint", "-F --field-separator -v --assign")
+
+
+def _awk(name: str, args: list[Word], env: Env) -> Judgement:
+    found = scan(args, AWK)
+    if found.problem:
+        return _ask(f"{name}: {found.problem}")
+    if not found.positionals or found.positionals[0].value is None:
+        return _ask(f"{name} without a fixed program")
+    problem = awk_problem(found.positionals[0].value)
+    if problem:
+        return _ask(f"{name} program {problem}")
+    for word in found.positionals[1:]:
+        if "=" in (word.value or "") and not (word.value or "").startswith(("/", ".")):
+            continue
+        problem = env.read_problem(word)
+        if problem:
+            return _ask(f"{name}: {problem}")
+    return _ok(f"{name} program only reads its input and prints")
+
+
+def _printenv(name: str, args: list[Word], env: Env) -> Judgement:
+    names = [w.value for w in args]
+    if names and all(value is not None and value in SAFE_VARIABLES for value in names):
+        return _ok(f"printenv {' '.join(v for v in names if v)} prints variables that are not secrets")
+    return _ask("printenv prints environment variables, which may hold secrets")
+
+
+def _free(name: str, args: list[Word]) -> Judgement:
+    """echo, printf, test and friends: operands, not options; judged on what they could print or run."""
     values = [w.value for w in args]
-    if name in ("test", "[") and any(v in ("-v", "-R") for v in values):
-        return f"{name} -v evaluates array subscripts, which can run commands"
-    if name == "printf" and any(v is not None and v.startswith("-v") for v in values):
-        return "printf -v assigns a variable, whose subscript can run commands"
-    if name == "ps" and any(v is not None and not v.startswith("-") and "e" in v for v in values):
-        return "ps e shows other processes' environment, which may hold secrets"
-    return None
+    if name in ("test", "[") and any(v in ("-v", "-R") or v is None for v in values):
+        return _ask(f"{name} -v evaluates array subscripts, which can run commands")
+    if name == "printf" and (not args or args[0].value is None or args[0].value.startswith("-")):
+        return _ask("printf -v assigns a variable, whose subscript can run commands")
+    if name == "expr" and None in values:
+        return _ask("expr with operands only known at run time")
+    problem = variables_problem(name, args)
+    if problem:
+        return _ask(problem)
+    return _ok(f"{name} is read-only")
 
 
 def judge_reader(name: str, args: list[Word], env: Env) -> Judgement | None:
     """The verdict for a known read-only program, or None when ``name`` is not one."""
     if name in READERS:
         return _check_reader(name, args, READERS[name], env)
+    if name in FREE:
+        return _free(name, args)
     if name in QUIET:
-        problem = _quiet_problem(name, args)
+        if name in ANY_VALUE:
+            problem = variables_problem(name, args)
+            if problem:
+                return _ask(problem)
+            args = [w for w in args if w.value is not None]
+        found = scan(args, QUIET[name])
+        problem = _problem(name, found, QUIET[name])
         if problem:
             return _ask(problem)
-        operands = scan(args, QUIET[name]).positionals
-        if name == "date" and any(w.value and not w.value.startswith(("+", "-")) for w in operands):
+        if name == "date" and any(w.value and not w.value.startswith("+") for w in found.positionals):
             return _ask("date with an operand sets the clock")
-        return _check_reader(name, args, QUIET[name], env)
-    checker = {"find": _find, "sed": _sed, "jq": _jq}.get(name)
+        for option, word in found.options:
+            if option in QUIET[name].path_values and word is not None:
+                problem = env.read_problem(word)
+                if problem:
+                    return _ask(f"{name}: {problem}")
+        return _ok(f"{name} is read-only")
+    checker = {"find": _find, "sed": _sed, "jq": _jq, "printenv": _printenv, "awk": _awk, "gawk": _awk,
+               "mawk": _awk, "nawk": _awk}.get(name)
     return checker(name, args, env) if checker else None

@@ -12,19 +12,31 @@ expansions, assignments, control flow, functions) becomes an *issue*: a reason t
 command cannot be proven safe. Commands nested anywhere (in substitutions, loops,
 functions, here-documents) are still collected, so a dangerous one is found wherever
 it hides. The text is cleaned up first (see `normalize`), and the parser only ever
-sees an ASCII stand-in of it (see `parse`).
+sees an ASCII stand-in of it (see `parse`). Words become `words.Word` values; every
+command records whether it sits in a scope of its own (subshell, pipeline,
+substitution, loop, function, background job), where a ``cd`` moves nothing after
+it, and expansions inside here-documents and here-strings are listed so the judge
+can tell ``$HOME`` from ``$API_KEY``.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
+
+from claude_proxy.tools.guard.words import (
+    SOURCE,
+    Word,
+    is_input_substitution,
+    special_name,
+    text_of,
+    var_name,
+    word_of,
+)
 
 MAX_TREE_DEPTH = 120
 
@@ -43,24 +55,6 @@ SUBSTITUTIONS = {
     "process_substitution": "process substitution (<() or >())",
     "arithmetic_expansion": "arithmetic expansion $(( ))",
 }
-_BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
-_GLOB = re.compile(r"(?<!\\)[*?\[]")
-_PLAIN_VAR = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
-
-
-@dataclass
-class Word:
-    """One shell word: its source and, when it is static, its value after quote removal."""
-
-    text: str
-    value: str | None
-    glob: bool = False
-    brace: bool = False
-    leading_var: str | None = None
-
-    @property
-    def static(self) -> bool:
-        return self.value is not None
 
 
 @dataclass
@@ -82,6 +76,7 @@ class SimpleCommand:
     args: list[Word] = field(default_factory=list)
     assignments: list[str] = field(default_factory=list)
     parent: "SimpleCommand | None" = None
+    scoped: bool = False
 
 
 @dataclass
@@ -101,6 +96,7 @@ class Script:
     pipelines: list[list[SimpleCommand]] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    expansions: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
@@ -114,83 +110,35 @@ def _parser() -> Parser:
     return Parser(_language())
 
 
-_SOURCE: ContextVar[bytes] = ContextVar("_SOURCE", default=b"")
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
-def _text(node: Node) -> str:
-    """The node's original text (the parser only ever sees the ASCII stand-in, see `parse`)."""
-    return _SOURCE.get()[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
-
-
-def _unescape_plain(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text, flags=re.S)
-
-
-def _unescape_double(text: str) -> str:
-    return re.sub(r'\\([$`"\\])', r"\1", text)
-
-
-def word_of(node: Node) -> Word:
-    """The static value of a word node, or ``value=None`` when it depends on expansion."""
-    text = _text(node)
-    kind = node.type
-    if kind == "word":
-        value = _unescape_plain(text)
-        if value == "~" or value.startswith("~/"):
-            value = os.path.expanduser("~") + value[1:]
-        elif value.startswith("~"):
-            return Word(text, None)
-        return Word(text, value, glob=bool(_GLOB.search(text)), brace=bool(_BRACE.search(text)))
-    if kind == "number":
-        return Word(text, text)
-    if kind == "raw_string":
-        return Word(text, text[1:-1])
-    if kind == "string":
-        parts: list[str] = []
-        for child in node.named_children:
-            if child.type != "string_content":
-                leading = _var_name(child) if not parts else None
-                return Word(text, None, leading_var=leading)
-            parts.append(_unescape_double(_text(child)))
-        return Word(text, "".join(parts))
-    if kind == "concatenation":
-        values: list[str] = []
-        glob = brace = False
-        leading = None
-        for index, child in enumerate(node.named_children):
-            sub = word_of(child)
-            if index == 0:
-                leading = sub.leading_var or _var_name(child)
-            if sub.value is None:
-                return Word(text, None, leading_var=leading)
-            values.append(sub.value)
-            glob = glob or sub.glob
-        brace = bool(_BRACE.search(text))
-        return Word(text, "".join(values), glob=glob, brace=brace)
-    return Word(text, None, leading_var=_var_name(node))
-
-
-def _var_name(node: Node) -> str | None:
-    """``HOME`` for ``$HOME`` or ``${HOME}``; None for anything fancier."""
-    if node.type in ("simple_expansion", "expansion"):
-        match = _PLAIN_VAR.fullmatch(_text(node))
-        return match.group(1) or match.group(2) if match else None
-    if node.type == "string" and node.named_child_count:
-        return _var_name(node.named_children[0])
-    return None
+SCOPES = frozenset({"subshell", "pipeline", "function_definition", *SUBSTITUTIONS, *CONTROL_FLOW})
 
 
 class _Walker:
     def __init__(self) -> None:
         self.script = Script()
+        self.scope = 0
 
     def issue(self, node: Node | str, reason: str, deny: bool = False) -> None:
-        text = node if isinstance(node, str) else _text(node)
+        text = node if isinstance(node, str) else text_of(node)
         self.script.issues.append(Issue(text, reason, deny))
 
     def walk(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand | None:
-        """Visit ``node``; return the SimpleCommand it is, when it is one."""
+        """Visit ``node``; return the SimpleCommand it is, when it is one.
+
+        Subshells, pipelines, substitutions, loops, functions and background jobs are a
+        scope of their own: a ``cd`` there does not move the commands after it.
+        """
+        scoped = node.type in SCOPES or (node.next_sibling is not None and node.next_sibling.type == "&")
+        self.scope += scoped
+        try:
+            return self._walk(node, depth, parent)
+        finally:
+            self.scope -= scoped
+
+    def _walk(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand | None:
         if depth > MAX_TREE_DEPTH:
             self.issue(node, "nested too deeply to analyse")
             return None
@@ -206,7 +154,8 @@ class _Walker:
             self.script.pipelines.append([m for m in members if m is not None])
             return None
         elif kind in SUBSTITUTIONS:
-            self.issue(node, f"uses {SUBSTITUTIONS[kind]}")
+            if not is_input_substitution(node):
+                self.issue(node, f"uses {SUBSTITUTIONS[kind]}")
         elif kind == "function_definition":
             self.function(node)
             return None
@@ -241,7 +190,7 @@ class _Walker:
         for child in node.named_children:
             if child.type in SUBSTITUTIONS:
                 self.walk(child, depth + 1, owner)
-            elif child.type == "expansion" and _var_name(child) is None:
+            elif child.type == "expansion" and var_name(child) is None:
                 self.issue(child, "uses a parameter expansion with operators")
                 self.nested(child, depth + 1, owner)
             elif child.type in ("ERROR", "ansi_c_string", "translated_string", "brace_expression"):
@@ -252,7 +201,7 @@ class _Walker:
                 self.issue(child, "could not be parsed as shell syntax")
 
     def command(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand:
-        cmd = SimpleCommand(_text(node), None, parent=parent)
+        cmd = SimpleCommand(text_of(node), None, parent=parent, scoped=self.scope > 0)
         self.script.commands.append(cmd)
         for child in node.children:
             if child.is_missing:
@@ -260,7 +209,7 @@ class _Walker:
             if not child.is_named:
                 continue
             if child.type == "variable_assignment":
-                cmd.assignments.append(_text(child))
+                cmd.assignments.append(text_of(child))
                 self.nested(child, depth + 1, cmd)
             elif child.type in REDIRECTS:
                 self.redirect(child, depth + 1, cmd)
@@ -277,7 +226,7 @@ class _Walker:
 
     def bracket_test(self, node: Node, depth: int, parent: SimpleCommand | None) -> SimpleCommand:
         """``[ ... ]`` is the ``[`` builtin: judge it as a command whose arguments are its tokens."""
-        cmd = SimpleCommand(_text(node), Word("[", "["), parent=parent)
+        cmd = SimpleCommand(text_of(node), Word("[", "["), parent=parent)
         self.script.commands.append(cmd)
         pending = list(reversed(node.children[1:]))
         while pending:
@@ -285,7 +234,7 @@ class _Walker:
             if child.type in ("unary_expression", "binary_expression", "parenthesized_expression"):
                 pending.extend(reversed(child.children))
             elif child.type in WORDISH or child.type == "test_operator" or not child.is_named:
-                cmd.args.append(Word(_text(child), _text(child)) if child.type == "test_operator"
+                cmd.args.append(Word(text_of(child), text_of(child)) if child.type == "test_operator"
                                 or not child.is_named else word_of(child))
                 self.nested_word(child, depth + 1, cmd)
             else:
@@ -297,7 +246,7 @@ class _Walker:
             self.walk(node, depth, owner) if node.type in SUBSTITUTIONS else self.issue(
                 node, "uses $'...' or $\"...\" quoting")
             return
-        if node.type == "expansion" and _var_name(node) is None:
+        if node.type == "expansion" and var_name(node) is None:
             self.issue(node, "uses a parameter expansion with operators")
         self.nested(node, depth, owner)
 
@@ -324,14 +273,14 @@ class _Walker:
         if node.type != "file_redirect":
             self.nested_any(node, depth, owner)
             return []
-        op = next((_text(c) for c in node.children if not c.is_named), "")
+        op = next((text_of(c) for c in node.children if not c.is_named), "")
         named = [c for c in node.named_children if c.type != "file_descriptor"]
         target_node = node.child_by_field_name("destination") or (named[0] if named else None)
         extra = [c for c in named if c != target_node] if target_node is not None else []
         target = word_of(target_node) if target_node is not None else None
         if target_node is not None:
             self.nested_any(target_node, depth, owner)
-        self.script.redirects.append(Redirect(_text(node), op, target, len(self.script.commands)))
+        self.script.redirects.append(Redirect(text_of(node), op, target, len(self.script.commands)))
         return extra
 
     def nested_any(self, node: Node, depth: int, owner: SimpleCommand | None) -> None:
@@ -341,13 +290,15 @@ class _Walker:
         if node.type in SUBSTITUTIONS:
             self.walk(node, depth + 1, owner)
             return
+        if node.type in ("simple_expansion", "expansion"):
+            self.script.expansions.append((text_of(node), var_name(node) or special_name(node)))
         for child in node.children:
             if child.is_named:
                 self.nested_any(child, depth + 1, owner)
 
     def function(self, node: Node) -> None:
         name_node = node.child_by_field_name("name")
-        name = _text(name_node) if name_node is not None else ""
+        name = text_of(name_node) if name_node is not None else ""
         self.issue(node, "defines a shell function")
         before = len(self.script.commands)
         body = node.child_by_field_name("body")
@@ -368,7 +319,7 @@ def parse(source: str) -> Script:
     text is read back from the original.
     """
     raw = source.encode("utf-8")
-    token = _SOURCE.set(raw)
+    token = SOURCE.set(raw)
     try:
         tree = _parser().parse(_NON_ASCII.sub(b"a", raw))
         walker = _Walker()
@@ -376,5 +327,5 @@ def parse(source: str) -> Script:
         if tree.root_node.has_error and not any("parsed" in i.reason for i in walker.script.issues):
             walker.issue(source, "could not be parsed as shell syntax")
     finally:
-        _SOURCE.reset(token)
+        SOURCE.reset(token)
     return walker.script

@@ -59,6 +59,19 @@ def outside() -> Path:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def corpus_context(_template: Path, tmp_path_factory: pytest.TempPathFactory) -> ToolContext:
+    """The workspace the command corpora are judged in (see tests/tools/guard/corpus.py).
+
+    Shared by every corpus case: judging a command never changes the workspace.
+    """
+    from tests.tools.guard.corpus import furnish
+
+    ws = tmp_path_factory.mktemp("corpus") / "ws"
+    shutil.copytree(_template, ws, symlinks=True)
+    return make_context(furnish(ws))
+
+
 def make_context(workspace: Path, **settings: object) -> ToolContext:
     return ToolContext(cwd=workspace, settings=parse_settings(settings))
 

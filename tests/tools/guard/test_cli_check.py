@@ -50,3 +50,11 @@ def test_bad_cwd_is_one_line_on_stderr(cli, cli_env, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "not a directory" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_secret_through_git_history_asks_and_printenv_path_is_safe(cli, cli_env, workspace):
+    done = check(cli, cli_env, "git show HEAD:.env", "--cwd", str(workspace))
+    assert done.returncode == 3
+    assert "looks like a secret" in done.stdout
+    done = check(cli, cli_env, "printenv PATH && git log --oneline -3", "--cwd", str(workspace))
+    assert done.returncode == 0, done.stdout

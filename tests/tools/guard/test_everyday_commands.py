@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from claude_proxy.tools.guard import judge_command
+from tests.tools.guard import corpus
 
 pytestmark = pytest.mark.processes
 
@@ -76,3 +77,21 @@ def test_git_in_a_linked_worktree_is_read_only(workspace, tmp_path):
 
 def test_tables_are_large_enough():
     assert len(SAFE) + len(ASK) + len(DENY) >= 40
+
+
+# -- the corpus (tests/fixtures/guard/everyday_commands.txt) ---------------------------
+
+EVERYDAY = corpus.everyday()
+
+
+
+@pytest.mark.parametrize("command", EVERYDAY)
+def test_everyday_corpus_command_is_never_denied(command, corpus_context):
+    assert judge_command(command, corpus_context).behavior != "deny"
+
+
+def test_at_least_95_percent_of_everyday_commands_run_without_asking(corpus_context):
+    asked = {c: judge_command(c, corpus_context).reason for c in EVERYDAY
+             if judge_command(c, corpus_context).behavior != "allow"}
+    assert len(EVERYDAY) >= 100
+    assert len(asked) <= len(EVERYDAY) * 0.05, asked

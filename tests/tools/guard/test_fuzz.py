@@ -7,6 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claude_proxy.tools.guard import judge_command
+from claude_proxy.tools.guard.options import READERS
+from tests.tools.guard import corpus
 
 pytestmark = pytest.mark.processes
 
@@ -96,3 +98,26 @@ def test_input_that_crashes_the_bash_grammar_is_judged_in_a_live_process():
     child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert child.returncode == 0, child.stderr[-2000:]
     assert child.stdout.strip() in ("ask", "deny")
+
+
+HOSTILE = [command for _, command in corpus.hostile() if "\n" not in command and "<<" not in command]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(SAFE_PIECES), max_size=4), st.sampled_from(HOSTILE),
+       st.sampled_from([" && ", " || ", "; ", " | "]), st.integers(min_value=0, max_value=4))
+def test_a_hostile_command_hidden_among_safe_ones_is_never_safe(corpus_context, safe, hostile, separator, position):
+    pieces = list(safe)
+    pieces.insert(min(position, len(pieces)), hostile)
+    command = separator.join(pieces)
+    assert judge_command(command, corpus_context).behavior != "allow", command
+
+
+@FUZZ
+@given(st.sampled_from(sorted(READERS)), st.text(alphabet="abcdefghijklmnopqrstuvwxyz-=.", min_size=1, max_size=12))
+def test_an_option_outside_the_table_is_never_safe(context, program, name):
+    option = "--" + name
+    table = READERS[program]
+    known = option.split("=", 1)[0] in table.flags | table.values | table.optional
+    verdict = judge_command(f"{program} {option} a.txt", context)
+    assert known or verdict.behavior != "allow", (option, verdict)

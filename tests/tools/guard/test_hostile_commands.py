@@ -11,6 +11,7 @@ import os
 import pytest
 
 from claude_proxy.tools.guard import judge_command
+from tests.tools.guard import corpus
 
 HOSTILE = [
     # chaining and separators
@@ -257,3 +258,26 @@ def test_glob_matching_a_secret_asks(context, workspace):
 
 def test_there_are_at_least_forty_hostile_cases():
     assert len(HOSTILE) >= 40
+
+
+# -- the corpus (tests/fixtures/guard/hostile_commands.txt) ----------------------------
+
+CORPUS = corpus.hostile()
+
+
+
+@pytest.mark.parametrize(("kind", "command"), CORPUS, ids=[f"{i:03d} {k[:50]}" for i, (k, _) in enumerate(CORPUS)])
+def test_corpus_command_is_not_safe_in_default_mode(kind, command, corpus_context):
+    from claude_proxy.tools.guard import Guard
+    from tests.tools.guard.conftest import tool
+
+    verdict = judge_command(command, corpus_context)
+    assert verdict.behavior != "allow", (kind, verdict)
+    decision = Guard(corpus_context.settings, "default").decide(tool("Bash"), {"command": command}, corpus_context)
+    assert decision.behavior != "allow", (kind, decision)
+
+
+def test_corpus_is_large_and_every_command_names_its_class():
+    assert len(CORPUS) >= 200
+    assert all(kind.strip() and command.strip() for kind, command in CORPUS)
+    assert len({command for _, command in CORPUS}) == len(CORPUS)
