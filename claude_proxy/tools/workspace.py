@@ -20,7 +20,7 @@ from pathlib import Path
 from claude_proxy.tools.base import ToolContext
 from claude_proxy.tools.guard import PathDenied, check_path
 from claude_proxy.tools.guard.beneath import WALK_FLAGS, Located, WalkError, open_dir, open_file
-from claude_proxy.tools.guard.paths import located, workspace_roots
+from claude_proxy.tools.guard.paths import located
 
 
 def roots(context: ToolContext) -> list[Path]:
@@ -62,7 +62,7 @@ def opened(path: str, context: ToolContext, *, write: bool = False) -> Iterator[
 def read_file(found: Located, context: ToolContext) -> tuple[int, os.stat_result]:
     """An fd to read the regular file ``found`` names (the caller closes it); `PathDenied` otherwise."""
     try:
-        return open_file(found, workspace_roots(context))
+        return open_file(found)
     except WalkError as exc:
         raise PathDenied(str(exc)) from None
     except FileNotFoundError:

@@ -57,6 +57,7 @@ class Located:
     st: os.stat_result | None
     links: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    roots: list[Path] = field(default_factory=list)
 
     def close(self) -> None:
         if self.dir_fd >= 0:
@@ -84,6 +85,10 @@ def _start(path: str, roots: list[Path]) -> tuple[Path, list[str]]:
     are outside the workspace, so nothing the agent can write decides this step.
     """
     parts = PurePosixPath(path).parts
+    for cut in range(1, len(parts) + 1):
+        # a root is a real path, so a prefix spelled exactly like one is that root
+        if (lexical := Path(os.path.join(*parts[:cut]))) in roots and ".." not in parts[:cut]:
+            return lexical, list(parts[cut:])
     for cut in range(1, len(parts) + 1):
         real = Path(os.path.realpath(os.path.join(*parts[:cut])))
         if real in roots:
@@ -200,7 +205,7 @@ class _Walker:
         if not name:
             st = os.fstat(dir_fd)
         path = self.here / name if name else self.here
-        return Located(dir_fd, name, path, self.root, st, self.links)
+        return Located(dir_fd, name, path, self.root, st, self.links, roots=self.roots)
 
 
 class _Missing(Exception):
@@ -228,7 +233,7 @@ def open_dir(located: Located) -> int:
     return os.open(name, LIST_FLAGS, dir_fd=located.dir_fd)
 
 
-def open_file(located: Located, roots: list[Path]) -> tuple[int, os.stat_result]:
+def open_file(located: Located) -> tuple[int, os.stat_result]:
     """An fd for reading the regular file ``located`` names, and its ``fstat``.
 
     Opened with ``O_NOFOLLOW`` and ``O_NONBLOCK`` (a FIFO swapped in cannot hang the
@@ -241,7 +246,7 @@ def open_file(located: Located, roots: list[Path]) -> tuple[int, os.stat_result]
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise WalkError(f"{located.path} is not a regular file")
-        if not fd_inside(fd, roots):
+        if not fd_inside(fd, located.roots):
             raise WalkError(f"{located.path} moved out of the workspace while it was being opened")
         os.set_blocking(fd, True)
     except BaseException:

@@ -70,9 +70,9 @@ def runs_code_reason(path: Path) -> str | None:
         return f"{path} is a start-up file a shell, direnv or git runs code from"
     for where, pattern in RUNS_CODE:
         size = len(where)
-        if len(parts) < size + 1 or tuple(parts[-size - 1:-1]) != where:
+        if len(parts) < size + 1 or tuple(parts[-size - 1:-1]) != tuple(w.lower() for w in where):
             continue
-        if pattern == "*" or name == pattern:
+        if pattern == "*" or name == pattern.lower():
             return f"{path} is read by git, an editor or an agent tool that can run commands from it"
     if ".git" in parts[:-1] and "hooks" in parts[parts.index(".git") + 1:-1]:
         return f"{path} is inside .git/hooks, which git runs"
