@@ -105,5 +105,20 @@ def test_config_trust_cli(cli: list[str], cli_env: dict[str, str], tmp_path: Pat
     assert trusted.returncode == 0 and "trusted" in trusted.stdout
     assert "default_mode: acceptEdits" in run("show").stdout
     assert "removed" in run("trust", "--revoke").stdout
+    (work / "claude-proxy.yaml").unlink()
+    assert run("init").returncode == 0 and "default_mode: default" in run("show").stdout
+    assert "ignored" not in run("show").stdout  # the file init wrote is trusted
     missing = run("trust", "nope.yaml")
     assert missing.returncode == 1 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_saving_an_always_rule_keeps_a_trusted_file_trusted(project: Path) -> None:
+    from claude_proxy.chat.rules import save_rule
+
+    path = project / "claude-proxy.yaml"
+    trust(path)
+    save_rule("Bash(make test)", path)
+    assert is_trusted(path) and "Bash(make test)" in load_settings().permissions.allow
+    path.write_text("chat: {model: x}\n")
+    save_rule("Bash(make)", path)
+    assert not is_trusted(path)  # it was not trusted before: saving does not trust it

@@ -54,10 +54,11 @@ def init(
     path: Path = typer.Argument(Path("claude-proxy.yaml"), help="Where to write the file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a starter settings file with every default spelled out."""
+    """Write a starter settings file with every default spelled out (and trust it: you wrote it)."""
     import yaml
 
-    from claude_proxy.settings import Settings
+    from claude_proxy.settings import Settings, SettingsError
+    from claude_proxy.trust import trust
 
     if path.exists() and not force:
         raise CLIError(f"{path} already exists (use --force to overwrite)")
@@ -69,9 +70,12 @@ def init(
     )
     try:
         path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        trust(path)
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror}") from None
-    typer.echo(f"wrote {path}")
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from None
+    typer.echo(f"wrote {path} (trusted as written; after you edit it, run `claude-proxy config trust`)")
 
 
 @app.command()
