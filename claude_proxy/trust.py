@@ -64,8 +64,12 @@ def _load_store() -> dict[str, str]:
 
 
 def is_trusted(path: Path) -> bool:
-    """Whether the user trusted this file with exactly its current contents."""
-    full = Path(os.path.realpath(path))
+    """Whether the user trusted this file, at this very path, with exactly its current contents.
+
+    Keyed by the path as given, symlinks not resolved: a link planted in another
+    project towards a file trusted elsewhere is a different, untrusted path.
+    """
+    full = Path(os.path.abspath(path))
     try:
         digest = file_digest(full)
     except OSError:
@@ -75,7 +79,7 @@ def is_trusted(path: Path) -> bool:
 
 def trust(path: Path) -> str:
     """Add the file, as it is now, to the trust list; returns its digest."""
-    full = Path(os.path.realpath(path))
+    full = Path(os.path.abspath(path))
     try:
         digest = file_digest(full)
     except OSError as exc:
@@ -88,7 +92,7 @@ def trust(path: Path) -> str:
 
 def untrust(path: Path) -> bool:
     """Remove the file from the trust list; False when it was not on it."""
-    full = str(Path(os.path.realpath(path)))
+    full = str(Path(os.path.abspath(path)))
     store = _load_store()
     if store.pop(full, None) is None:
         return False

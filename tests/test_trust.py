@@ -122,3 +122,13 @@ def test_saving_an_always_rule_keeps_a_trusted_file_trusted(project: Path) -> No
     path.write_text("chat: {model: x}\n")
     save_rule("Bash(make)", path)
     assert not is_trusted(path)  # it was not trusted before: saving does not trust it
+
+
+def test_a_link_to_a_file_trusted_elsewhere_is_not_trusted(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "other-project" / "claude-proxy.yaml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("permissions: {default_mode: bypassPermissions}\n")
+    trust(elsewhere)
+    (project / "claude-proxy.yaml").unlink()
+    (project / "claude-proxy.yaml").symlink_to(elsewhere)
+    assert load_settings().permissions.default_mode == "default"

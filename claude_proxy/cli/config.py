@@ -113,7 +113,7 @@ def trust_command(
     try:
         if revoke:
             removed = untrust(path)
-            typer.echo(f"{'removed' if removed else 'was not trusted:'} {path.resolve()}")
+            typer.echo(f"{'removed' if removed else 'was not trusted:'} {path.absolute()}")
             return
         if not path.is_file():
             raise CLIError(f"settings file not found: {path}")
@@ -128,4 +128,4 @@ def trust_command(
         raise CLIError(str(exc)) from None
     except OSError as exc:
         raise CLIError(f"cannot update {trust_store_path()}: {exc.strerror}") from None
-    typer.echo(f"trusted {path.resolve()} (sha256 {digest[:12]}); any change to it untrusts it again")
+    typer.echo(f"trusted {path.absolute()} (sha256 {digest[:12]}); any change to it untrusts it again")

@@ -9,7 +9,6 @@ for a symlink. `resolve` is the verdict alone, for callers that need only the pa
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import stat
@@ -23,28 +22,9 @@ from claude_proxy.tools.guard.beneath import WALK_FLAGS, Located, WalkError, ope
 from claude_proxy.tools.guard.paths import located
 
 
-def roots(context: ToolContext) -> list[Path]:
-    """The workspace roots with their symlinks resolved."""
-    return [Path(os.path.realpath(r)) for r in context.roots]
-
-
-def inside_roots(path: Path, context: ToolContext) -> bool:
-    """Whether an already resolved ``path`` lies inside one of the workspace roots."""
-    return any(path == root or root in path.parents for root in roots(context))
-
-
 def resolve(path: str, context: ToolContext, *, write: bool = False) -> Path:
-    """Resolve a tool's path argument through the guard; raise `PathDenied` with the reason."""
-    checked = check_path(path, context, write=write)
-    real = Path(os.path.realpath(checked))
-    if not inside_roots(real, context):
-        raise PathDenied(f"{path} is outside the workspace ({', '.join(str(r) for r in roots(context))})")
-    return real
-
-
-async def resolve_async(path: str, context: ToolContext, *, write: bool = False) -> Path:
-    """`resolve` in a worker thread: it touches the filesystem, so it stays off the event loop."""
-    return await asyncio.to_thread(resolve, path, context, write=write)
+    """The verdict alone: the resolved path, or `PathDenied` with the reason (nothing stays open)."""
+    return check_path(path, context, write=write)
 
 
 def display(path: Path) -> str:
