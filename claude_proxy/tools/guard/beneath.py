@@ -78,6 +78,15 @@ def fd_inside(fd: int, roots: list[Path]) -> bool:
     return where.startswith("/") and _inside(Path(where), roots)
 
 
+def _prefixes(parts: tuple[str, ...]) -> list[str]:
+    """``("/", "a", "b")`` -> ``["/", "/a", "/a/b"]``, built in one pass."""
+    out, current = [], ""
+    for part in parts:
+        current = part if not current else (current + part if current.endswith("/") else f"{current}/{part}")
+        out.append(current)
+    return out
+
+
 def _start(path: str, roots: list[Path]) -> tuple[Path, list[str]]:
     """The root an absolute path enters through and the components after it.
 
@@ -85,12 +94,18 @@ def _start(path: str, roots: list[Path]) -> tuple[Path, list[str]]:
     are outside the workspace, so nothing the agent can write decides this step.
     """
     parts = PurePosixPath(path).parts
-    for cut in range(1, len(parts) + 1):
-        # a root is a real path, so a prefix spelled exactly like one is that root
-        if (lexical := Path(os.path.join(*parts[:cut]))) in roots and ".." not in parts[:cut]:
-            return lexical, list(parts[cut:])
-    for cut in range(1, len(parts) + 1):
-        real = Path(os.path.realpath(os.path.join(*parts[:cut])))
+    prefixes = _prefixes(parts)
+    names = {str(root): root for root in roots}
+    for cut, prefix in enumerate(prefixes, start=1):
+        # a root is a real path, so a prefix spelled exactly like one (no '..' before it) is that root
+        if parts[cut - 1] == "..":
+            break
+        if prefix in names:
+            return names[prefix], list(parts[cut:])
+    for cut, prefix in enumerate(prefixes, start=1):
+        if not os.path.lexists(prefix):
+            break  # as the kernel: nothing below a missing directory exists, not even its '..'
+        real = Path(os.path.realpath(prefix))
         if real in roots:
             return real, list(parts[cut:])
     raise Escape(path)

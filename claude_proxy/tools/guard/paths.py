@@ -193,8 +193,8 @@ def _locate(path: object, context: ToolContext, write: bool) -> Located:
         found = locate(joined, roots)
     except Escape:
         where = ", ".join(str(root) for root in roots)
-        real = os.path.realpath(joined)
-        raise PathDenied(f"{shown} resolves to {real}, outside the workspace ({where}); "
+        real = os.path.realpath(joined) if joined.count("/") < 256 else joined
+        raise PathDenied(f"{shown[:300]} resolves to {real[:300]}, outside the workspace ({where}); "
                          "add the directory to tools.extra_roots to allow it") from None
     except WalkError as exc:
         raise PathDenied(str(exc)) from None

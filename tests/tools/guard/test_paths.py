@@ -198,3 +198,14 @@ def test_a_failure_inside_the_guard_is_a_refusal_not_an_exception(workspace):
     gone = ToolContext(cwd=workspace / "no-such-dir")
     with pytest.raises(PathDenied):
         check_path("a.txt", gone)
+
+
+def test_a_deep_path_outside_is_refused_quickly(context):
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(PathDenied, match="outside the workspace"):
+        check_path("/nonexistent" + "/x" * 2000, context)
+    with pytest.raises(PathDenied, match="outside the workspace"):
+        check_path("/nonexistent/../" + str(context.cwd).lstrip("/") + "/a.txt", context)
+    assert time.monotonic() - started < 2
