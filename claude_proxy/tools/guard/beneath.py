@@ -289,9 +289,12 @@ def open_below(dir_fd: int, relative: str) -> tuple[int, os.stat_result]:
     finally:
         for opened in fds:
             os.close(opened)
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise WalkError(f"{relative} is not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
         os.close(fd)
-        raise WalkError(f"{relative} is not a regular file")
-    os.set_blocking(fd, True)
+        raise
     return fd, st
