@@ -3,11 +3,14 @@
 The file is found in this order: ``--config PATH``, ``$CLAUDE_PROXY_CONFIG``,
 ``./claude-proxy.yaml``, ``~/.config/claude-proxy/settings.yaml``. Values may use
 ``${VAR}`` and ``${VAR:-default}``. Unknown keys and wrong types are errors that
-name the key and the file, so a typo never silently does nothing.
+name the key and the file, so a typo never silently does nothing. A
+``./claude-proxy.yaml`` the user has not trusted (`claude_proxy.trust`) is laid over
+the per-user file with only its harmless and guard-tightening keys.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -20,6 +23,7 @@ from pydantic_core import ErrorDetails
 
 from claude_proxy.errors import SettingsError
 from claude_proxy.secrets import is_secret_name, mask_secret
+from claude_proxy.trust import is_trusted, split_untrusted
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
@@ -293,6 +297,7 @@ class Settings(_Section):
     mcp: McpSettings = McpSettings()
 
     source: str | None = Field(default=None, exclude=True)
+    ignored: list[str] = Field(default=[], exclude=True)  # keys an untrusted file could not set
 
     def upstream_key(self) -> str | None:
         """The key the proxy sends upstream: settings first, then ``$ANTHROPIC_API_KEY``."""
@@ -357,19 +362,55 @@ def parse_settings(data: Any, source: str = "<settings>") -> Settings:
     return settings
 
 
-def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
-    """Find, read and validate the settings; defaults alone when there is no file."""
-    path = find_config(explicit)
-    if path is None:
-        return Settings()
+def _read_yaml(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise SettingsError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+
+
+_warned: set[str] = set()
+
+
+def _untrusted(path: Path, data: Any) -> Settings:
+    """``data`` from an untrusted working-directory file, over the per-user settings."""
+    parse_settings(data, str(path))  # still validated whole: a typo is an error, not ignored
+    user = user_config_path()
+    base = _read_yaml(user) if user.is_file() else {}
+    base = base if isinstance(base, dict) else {}
+    merged, ignored = split_untrusted(data or {}, base)
+    source = f"{path} (untrusted: harmless keys only)" + (f" over {user}" if user.is_file() else "")
+    settings = parse_settings(merged, source)
+    settings.ignored = ignored
+    key = f"{path}:{','.join(ignored)}"
+    if ignored and key not in _warned:
+        _warned.add(key)
+        logging.getLogger(__name__).warning(
+            "%s is not trusted, so these keys were ignored: %s (a file in the working directory may have "
+            "been written by the agent; run `claude-proxy config trust` to apply it whole)",
+            path, ", ".join(ignored))
+    return settings
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Find, read and validate the settings; defaults alone when there is no file.
+
+    A ``./claude-proxy.yaml`` found by the search (not named with ``--config`` or
+    ``$CLAUDE_PROXY_CONFIG``) applies whole only when the user trusted it.
+    """
+    path = find_config(explicit)
+    if path is None:
+        return Settings()
+    data = _read_yaml(path)
+    chosen = explicit or os.environ.get(SEARCH_ORDER_ENV)
+    if not chosen and path == Path.cwd() / LOCAL_FILE and not is_trusted(path):
+        if not isinstance(data, dict) and data is not None:
+            parse_settings(data, str(path))
+        return _untrusted(path, data)
     return parse_settings(data, str(path))
 
 

@@ -37,8 +37,12 @@ def save_rule(rule: str, path: Path) -> None:
     """Append ``rule`` to ``permissions.allow`` in the YAML settings file at ``path``.
 
     The file is re-written by the YAML library, so its comments are not kept; the
-    prompt that offers this says so.
+    prompt that offers this says so. A file the user trusted stays trusted: the
+    user made this change by answering the prompt.
     """
+    from claude_proxy.trust import is_trusted, trust
+
+    was_trusted = is_trusted(path)
     data: dict[str, Any] = {}
     if path.is_file():
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -52,4 +56,6 @@ def save_rule(rule: str, path: Path) -> None:
         allow.append(rule)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    if was_trusted:
+        trust(path)
     log.info("saved permission rule %s to %s", rule, path)

@@ -1,4 +1,4 @@
-"""`claude-proxy config show|check|init|route`."""
+"""`claude-proxy config show|check|init|route|trust`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def show(config: Optional[str] = ConfigOption,
         typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(f"# source: {settings.source or 'built-in defaults'}")
+    if settings.ignored:
+        typer.echo(f"# ignored (file not trusted): {', '.join(settings.ignored)}")
     typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
 
 
@@ -52,10 +54,11 @@ def init(
     path: Path = typer.Argument(Path("claude-proxy.yaml"), help="Where to write the file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a starter settings file with every default spelled out."""
+    """Write a starter settings file with every default spelled out (and trust it: you wrote it)."""
     import yaml
 
-    from claude_proxy.settings import Settings
+    from claude_proxy.settings import Settings, SettingsError
+    from claude_proxy.trust import trust
 
     if path.exists() and not force:
         raise CLIError(f"{path} already exists (use --force to overwrite)")
@@ -67,9 +70,12 @@ def init(
     )
     try:
         path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        trust(path)
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror}") from None
-    typer.echo(f"wrote {path}")
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from None
+    typer.echo(f"wrote {path} (trusted as written; after you edit it, run `claude-proxy config trust`)")
 
 
 @app.command()
@@ -93,3 +99,33 @@ def route(
     chosen = router.route(model, body)
     rule = f"route: {chosen.name}" if chosen.name else "no route matches: pass-through"
     typer.echo(f"{model} -> {chosen.label(model)} ({chosen.kind}; {rule})")
+
+
+@app.command("trust")
+def trust_command(
+    path: Path = typer.Argument(Path("claude-proxy.yaml"), help="The settings file to trust."),
+    revoke: bool = typer.Option(False, "--revoke", help="Remove the file from the trust list."),
+) -> None:
+    """Trust a working-directory settings file as it is now (a later change untrusts it)."""
+    from claude_proxy.settings import SettingsError, parse_settings
+    from claude_proxy.trust import trust, trust_store_path, untrust
+
+    try:
+        if revoke:
+            removed = untrust(path)
+            typer.echo(f"{'removed' if removed else 'was not trusted:'} {path.absolute()}")
+            return
+        if not path.is_file():
+            raise CLIError(f"settings file not found: {path}")
+        import yaml
+
+        try:
+            parse_settings(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        except yaml.YAMLError as exc:
+            raise CLIError(f"{path}: not valid YAML: {exc}") from None
+        digest = trust(path)
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot update {trust_store_path()}: {exc.strerror}") from None
+    typer.echo(f"trusted {path.absolute()} (sha256 {digest[:12]}); any change to it untrusts it again")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
+import stat
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from claude_proxy.tools.files import numbered
 from claude_proxy.tools.guard import PathDenied
-from claude_proxy.tools.workspace import atomic_write, record_read, resolve_async, stale_reason
+from claude_proxy.tools.guard.beneath import Located
+from claude_proxy.tools.workspace import atomic_write, opened, read_file, record_read, stale_reason
 
 SNIPPET_CONTEXT = 3
 
@@ -52,46 +53,53 @@ def snippet(before: str, after: str, new: str) -> str:
     return numbered(lines[lo:hi], lo + 1)
 
 
-def _load(path: Path, context: ToolContext) -> str:
-    if not path.exists():
-        raise EditFailed(f"File does not exist: {path}")
-    if not path.is_file():
-        raise EditFailed(f"{path} is not a regular file")
-    reason = stale_reason(path, context)
+def _exists(found: Located) -> bool:
+    if found.st is None:
+        return False
+    if not stat.S_ISREG(found.st.st_mode):
+        raise EditFailed(f"{found.path} is not a regular file")
+    return True
+
+
+def _load(found: Located, context: ToolContext) -> str:
+    if not _exists(found):
+        raise EditFailed(f"File does not exist: {found.path}")
+    fd, st = read_file(found, context)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read()
+    reason = stale_reason(found.path, context, st)
     if reason:
         raise EditFailed(reason)
-    data = path.read_bytes()
     if b"\x00" in data[:8192]:
-        raise EditFailed(f"{path} is a binary file; it cannot be edited as text")
+        raise EditFailed(f"{found.path} is a binary file; it cannot be edited as text")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise EditFailed(f"{path} is not valid UTF-8; it cannot be edited safely") from None
+        raise EditFailed(f"{found.path} is not valid UTF-8; it cannot be edited safely") from None
 
 
-def _save(path: Path, text: str, context: ToolContext) -> None:
-    atomic_write(path, text.encode("utf-8"), context)
-    record_read(path, context)
+def _save(found: Located, text: str, context: ToolContext) -> None:
+    record_read(found.path, context, atomic_write(found, text.encode("utf-8"), context))
 
 
 class _FileChangeTool(Tool):
-    """Shared plumbing: resolve for writing, run the change in a thread, map failures."""
+    """Shared plumbing: open for writing through the guard, change in a thread, map failures."""
 
     key_argument = "file_path"
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = await resolve_async(tool_input["file_path"], context, write=True)
-        except PathDenied as exc:
-            return ToolResult.error(str(exc))
-        try:
-            return await asyncio.to_thread(self.change, path, tool_input, context)
+            return await asyncio.to_thread(self._open_and_change, tool_input, context)
         except (EditFailed, PathDenied) as exc:
             return ToolResult.error(str(exc))
         except OSError as exc:
-            return ToolResult.error(f"cannot write {path}: {exc.strerror or exc}")
+            return ToolResult.error(f"cannot write {tool_input['file_path']}: {exc.strerror or exc}")
 
-    def change(self, path: Path, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+    def _open_and_change(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        with opened(tool_input["file_path"], context, write=True) as found:
+            return self.change(found, tool_input, context)
+
+    def change(self, found: Located, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         raise NotImplementedError
 
 
@@ -117,15 +125,15 @@ class WriteTool(_FileChangeTool):
         "additionalProperties": False,
     }
 
-    def change(self, path: Path, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
-        existed = path.exists()
+    def change(self, found: Located, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        path = found.path
+        existed = _exists(found)
         if existed:
-            if not path.is_file():
-                raise EditFailed(f"{path} is not a regular file")
-            reason = stale_reason(path, context)
+            assert found.st is not None
+            reason = stale_reason(path, context, found.st)
             if reason:
                 raise EditFailed(reason)
-        _save(path, tool_input["content"], context)
+        _save(found, tool_input["content"], context)
         if existed:
             return ToolResult(f"The file {path} has been overwritten.")
         return ToolResult(f"File created successfully at: {path}")
@@ -159,14 +167,15 @@ class EditTool(_FileChangeTool):
         "additionalProperties": False,
     }
 
-    def change(self, path: Path, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+    def change(self, found: Located, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        path = found.path
         old, new = tool_input["old_string"], tool_input["new_string"]
-        if old == "" and not path.exists():
-            _save(path, new, context)
+        if old == "" and not _exists(found):
+            _save(found, new, context)
             return ToolResult(f"File created successfully at: {path}")
-        text = _load(path, context)
+        text = _load(found, context)
         updated = apply_edit(text, old, new, bool(tool_input.get("replace_all")))
-        _save(path, updated, context)
+        _save(found, updated, context)
         return ToolResult(f"The file {path} has been updated. Around the change:\n{snippet(text, updated, new)}")
 
 
@@ -205,18 +214,19 @@ class MultiEditTool(_FileChangeTool):
         "additionalProperties": False,
     }
 
-    def change(self, path: Path, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+    def change(self, found: Located, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        path = found.path
         edits = tool_input["edits"]
-        creating = not path.exists() and edits[0]["old_string"] == ""
+        creating = not _exists(found) and edits[0]["old_string"] == ""
         if creating:
             text, rest = edits[0]["new_string"], edits[1:]
         else:
-            text, rest = _load(path, context), edits
+            text, rest = _load(found, context), edits
         for number, edit in enumerate(rest, start=2 if creating else 1):
             try:
                 text = apply_edit(text, edit["old_string"], edit["new_string"], bool(edit.get("replace_all")))
             except EditFailed as exc:
                 raise EditFailed(f"edit {number} of {len(edits)}: {exc}; no edit was applied") from None
-        _save(path, text, context)
+        _save(found, text, context)
         verb = "created with" if creating else "updated with"
         return ToolResult(f"The file {path} was {verb} {len(edits)} edit{'s' if len(edits) != 1 else ''}.")

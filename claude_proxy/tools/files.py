@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import fnmatch
+import io
 import os
+import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from claude_proxy.tools.guard import PathDenied
-from claude_proxy.tools.workspace import display, inside_roots, record_read, resolve_async
+from claude_proxy.tools.guard.beneath import LIST_FLAGS
+from claude_proxy.tools.workspace import display, list_dir, opened, read_file, record_read
 
 DEFAULT_LIMIT = 2000
 MAX_LINE = 2000
@@ -47,35 +50,34 @@ def numbered(lines: list[str], first: int) -> str:
     return "\n".join(out)
 
 
-def _read_text(path: Path, offset: int, limit: int) -> ToolResult:
-    with path.open("rb") as handle:
-        head = handle.read(8192)
+def _read_text(path: Path, handle: IO[bytes], size: int, offset: int, limit: int) -> ToolResult:
+    head = handle.read(8192)
     media = image_type(head)
     if media is not None:
-        size = path.stat().st_size
         if size > MAX_IMAGE_BYTES:
             return ToolResult.error(
                 f"{path} is an image of {size} bytes; images over {MAX_IMAGE_BYTES} bytes cannot be sent")
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        data = base64.b64encode(head + handle.read(MAX_IMAGE_BYTES)).decode("ascii")
         return ToolResult([{"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}])
     if b"\x00" in head:
-        size = path.stat().st_size
         return ToolResult.error(
             f"{path} is a binary file ({size} bytes) and cannot be shown as text; "
             "use Bash with a tool such as `file`, `xxd` or `strings` to inspect it"
         )
+    handle.seek(0)
     start = max(offset, 1)
     kept: list[str] = []
     total = 0
     more = False
-    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
-        for total, line in enumerate(handle, start=1):
-            if total >= start + limit:
-                more = True  # stop here: a huge file is never read past the requested part
-                total -= 1
-                break
-            if total >= start:
-                kept.append(line.rstrip("\n").rstrip("\r"))
+    text_handle = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="\n")
+    for total, line in enumerate(text_handle, start=1):
+        if total >= start + limit:
+            more = True  # stop here: a huge file is never read past the requested part
+            total -= 1
+            break
+        if total >= start:
+            kept.append(line.rstrip("\n").rstrip("\r"))
+    text_handle.detach()
     if total == 0:
         return ToolResult(f"(the file {path} exists but is empty)")
     if start > total:
@@ -83,7 +85,6 @@ def _read_text(path: Path, offset: int, limit: int) -> ToolResult:
     text = numbered(kept, start)
     last = start + len(kept) - 1
     if more:
-        size = path.stat().st_size
         text += (f"\n\n(showing lines {start}-{last}; the file goes on ({size} bytes in all); "
                  f"use offset={last + 1} to read on)")
     elif start > 1:
@@ -123,29 +124,30 @@ class ReadTool(Tool):
     }
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
-        try:
-            path = await resolve_async(tool_input["file_path"], context)
-        except PathDenied as exc:
-            return ToolResult.error(str(exc))
         offset = int(tool_input.get("offset") or 1)
         limit = int(tool_input.get("limit") or DEFAULT_LIMIT)
-        return await asyncio.to_thread(self._read, path, offset, limit, context)
+        try:
+            return await asyncio.to_thread(self._read, tool_input["file_path"], offset, limit, context)
+        except PathDenied as exc:
+            return ToolResult.error(str(exc))
 
-    def _read(self, path: Path, offset: int, limit: int, context: ToolContext) -> ToolResult:
-        if not path.exists():
-            return ToolResult.error(f"File does not exist: {path}")
-        if path.is_dir():
-            return ToolResult.error(f"{path} is a directory; use LS to list it")
-        if not path.is_file():
-            return ToolResult.error(f"{path} is not a regular file")
-        if path.suffix == ".ipynb":
-            from claude_proxy.tools.notebook import render_notebook_file
+    def _read(self, raw: str, offset: int, limit: int, context: ToolContext) -> ToolResult:
+        with opened(raw, context) as found:
+            path = found.path
+            if found.st is None:
+                return ToolResult.error(f"File does not exist: {path}")
+            if stat.S_ISDIR(found.st.st_mode):
+                return ToolResult.error(f"{path} is a directory; use LS to list it")
+            fd, st = read_file(found, context)
+            with os.fdopen(fd, "rb") as handle:
+                if path.suffix == ".ipynb":
+                    from claude_proxy.tools.notebook import render_notebook_bytes
 
-            result = render_notebook_file(path)
-        else:
-            result = _read_text(path, offset, limit)
+                    result = render_notebook_bytes(path, handle.read())
+                else:
+                    result = _read_text(path, handle, st.st_size, offset, limit)
         if not result.is_error:
-            record_read(path, context)
+            record_read(path, context, st)
         return result
 
 
@@ -171,60 +173,79 @@ class LSTool(Tool):
     }
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        ignore = list(tool_input.get("ignore") or [])
         try:
-            path = await resolve_async(tool_input["path"], context)
+            return await asyncio.to_thread(self._list, tool_input["path"], ignore, context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
-        return await asyncio.to_thread(self._list, path, list(tool_input.get("ignore") or []), context)
 
-    def _list(self, root: Path, ignore: list[str], context: ToolContext) -> ToolResult:
-        if not root.exists():
-            return ToolResult.error(f"Directory does not exist: {root}")
-        if not root.is_dir():
-            return ToolResult.error(f"{root} is not a directory; use Read for files")
-        lines = [f"- {display(root)}/"]
-        count = 0
-        capped = False
+    def _list(self, raw: str, ignore: list[str], context: ToolContext) -> ToolResult:
+        with opened(raw, context) as found:
+            root = found.path
+            if found.st is None:
+                return ToolResult.error(f"Directory does not exist: {root}")
+            if not stat.S_ISDIR(found.st.st_mode):
+                return ToolResult.error(f"{root} is not a directory; use Read for files")
+            root_fd = list_dir(found)
+        try:
+            return _tree(root, root_fd, ignore)
+        finally:
+            os.close(root_fd)
 
-        def ignored(entry: os.DirEntry[str]) -> bool:
-            rel = os.path.relpath(entry.path, root)
-            return entry.name in LS_SKIP or any(
-                fnmatch.fnmatch(entry.name, pat) or fnmatch.fnmatch(rel, pat) for pat in ignore
-            )
 
-        def walk(directory: Path, depth: int) -> None:
-            nonlocal count, capped
-            try:
-                entries = sorted(os.scandir(directory), key=lambda e: e.name)
-            except OSError as exc:
-                lines.append(f"{'  ' * depth}- (cannot list: {exc.strerror})")
+def _tree(root: Path, root_fd: int, ignore: list[str]) -> ToolResult:
+    """The listing, walked through directory fds opened with ``O_NOFOLLOW`` (symlinks are shown, not entered)."""
+    lines = [f"- {display(root)}/"]
+    count = 0
+    capped = False
+
+    def ignored(name: str, rel: str) -> bool:
+        return name in LS_SKIP or any(fnmatch.fnmatch(name, pat) or fnmatch.fnmatch(rel, pat) for pat in ignore)
+
+    def walk(dir_fd: int, prefix: str, depth: int) -> None:
+        nonlocal count, capped
+        try:
+            with os.scandir(dir_fd) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            lines.append(f"{'  ' * depth}- (cannot list: {exc.strerror})")
+            return
+        for entry in entries:
+            if capped:
                 return
-            for entry in entries:
-                if capped:
-                    return
-                if ignored(entry):
-                    continue
-                count += 1
-                if count > LS_CAP:
-                    capped = True
-                    return
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if entry.is_symlink():
-                    lines.append(f"{'  ' * depth}- {entry.name} -> {os.readlink(entry.path)}")
-                elif is_dir:
-                    lines.append(f"{'  ' * depth}- {entry.name}/")
-                    if inside_roots(Path(entry.path), context):
-                        walk(Path(entry.path), depth + 1)
-                else:
-                    lines.append(f"{'  ' * depth}- {entry.name}")
+            rel = prefix + entry.name
+            if ignored(entry.name, rel):
+                continue
+            count += 1
+            if count > LS_CAP:
+                capped = True
+                return
+            if entry.is_symlink():
+                try:
+                    target = os.readlink(entry.name, dir_fd=dir_fd)
+                except OSError:
+                    target = "?"
+                lines.append(f"{'  ' * depth}- {entry.name} -> {target}")
+            elif entry.is_dir(follow_symlinks=False):
+                lines.append(f"{'  ' * depth}- {entry.name}/")
+                try:
+                    child = os.open(entry.name, LIST_FLAGS, dir_fd=dir_fd)
+                except OSError:
+                    continue  # replaced by a symlink or removed since it was listed: not entered
+                try:
+                    walk(child, rel + "/", depth + 1)
+                finally:
+                    os.close(child)
+            else:
+                lines.append(f"{'  ' * depth}- {entry.name}")
 
-        walk(root, 1)
-        text = "\n".join(lines)
-        if capped:
-            text += (
-                f"\n\n(listing cut at {LS_CAP} entries; list a subdirectory, add ignore patterns, "
-                "or use Glob to narrow it down)"
-            )
-        elif count == 0:
-            text += "\n  (empty directory)"
-        return ToolResult(text)
+    walk(root_fd, "", 1)
+    text = "\n".join(lines)
+    if capped:
+        text += (
+            f"\n\n(listing cut at {LS_CAP} entries; list a subdirectory, add ignore patterns, "
+            "or use Glob to narrow it down)"
+        )
+    elif count == 0:
+        text += "\n  (empty directory)"
+    return ToolResult(text)

@@ -4,6 +4,13 @@ Both produce `FileHits` (matched and context lines per file, in path order), and
 Grep tool formats them, so the model sees the same text whichever back end ran.
 ripgrep is asked for ``--json`` and run with the search root as its working
 directory, because it matches ``--glob`` patterns relative to that directory.
+
+Both search the directory the guard checked and holds open (``GrepQuery.dir_fd``).
+The Python back end opens every file relative to a directory fd (`walk.walk_entries`).
+ripgrep starts in that directory (through ``/proc/<pid>/fd``) but opens files by
+name, so its answer is checked afterwards: every line it reports is compared with
+the same file read through the fds, and on any difference (a directory was swapped
+for a symlink while it searched) the search is done again by the Python back end.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from claude_proxy.tools.walk import glob_match, walk_files
+from claude_proxy.tools.guard.beneath import WalkError, open_below
+from claude_proxy.tools.walk import glob_match, walk_entries
 
 # A subset of ripgrep's built-in file types, given to rg explicitly so both back ends agree.
 FILE_TYPES: dict[str, tuple[str, ...]] = {
@@ -70,6 +78,8 @@ class GrepQuery:
     before: int = 0
     after: int = 0
     max_lines: int | None = None  # content mode: a back end may stop once it has this many lines
+    dir_fd: int = -1  # the checked directory: the root itself, or the one holding the root file
+    name: str = ""  # when the root is a file: its name in dir_fd
 
 
 @dataclass
@@ -79,6 +89,7 @@ class FileHits:
     path: Path
     count: int = 0
     lines: list[tuple[int, str, bool]] = field(default_factory=list)
+    samples: list[tuple[int, str]] = field(default_factory=list)  # matched lines kept to verify ripgrep
 
 
 def ripgrep_path() -> str | None:
@@ -92,6 +103,8 @@ def _type_globs(file_type: str | None) -> tuple[str, ...] | None:
 
 
 # ---- ripgrep -------------------------------------------------------------------------
+
+MAX_SAMPLES = 100
 
 
 async def ripgrep_search(query: GrepQuery, rg: str) -> list[FileHits]:
@@ -115,11 +128,12 @@ async def ripgrep_search(query: GrepQuery, rg: str) -> list[FileHits]:
             for glob in globs:
                 args += ["--type-add", f"cpxsel:{glob}"]
             args += ["--type", "cpxsel"]
-    is_dir = await asyncio.to_thread(query.root.is_dir)
+    is_dir = not query.name
     cwd = query.root if is_dir else query.root.parent
-    args += ["--regexp", query.pattern, "--", "." if is_dir else query.root.name]
+    args += ["--regexp", query.pattern, "--", "." if is_dir else query.name]
+    start_in = f"/proc/{os.getpid()}/fd/{query.dir_fd}" if os.path.isdir(f"/proc/{os.getpid()}/fd") else cwd
     proc = await asyncio.create_subprocess_exec(
-        *args, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+        *args, cwd=start_in, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
@@ -183,6 +197,8 @@ class _RgCollector:
             for offset, line in enumerate(parts):
                 if kind == "match":
                     self.current.count += 1
+                    if len(self.current.samples) < MAX_SAMPLES:
+                        self.current.samples.append((number + offset, line.rstrip("\r")))
                 if self.keep_lines:
                     self.current.lines.append((number + offset, line.rstrip("\r"), kind == "match"))
                     self.lines += 1
@@ -254,10 +270,27 @@ def _match_lines(text: str, regex: re.Pattern[str], multiline: bool) -> list[int
     return sorted(hit)
 
 
-def _search_file(path: Path, regex: re.Pattern[str], query: GrepQuery) -> FileHits | None:
-    try:
-        data = path.read_bytes()
-    except OSError:
+def verified(hits: list[FileHits], query: GrepQuery) -> bool:
+    """Whether every line ripgrep reported is what the file, read through the checked fds, holds."""
+    base = query.root if not query.name else query.root.parent
+    for hit in hits:
+        try:
+            relative = hit.path.relative_to(base).as_posix()
+        except ValueError:
+            return False
+        data = _read_at(query.dir_fd, relative)
+        if data is None:
+            return False
+        lines = data.decode("utf-8", "replace").split("\n")
+        reported = [(number, text) for number, text, _ in hit.lines] + hit.samples
+        for number, text in reported:
+            if number < 1 or number > len(lines) or lines[number - 1].rstrip("\r") != text:
+                return False
+    return True
+
+
+def _search_file(data: bytes | None, path: Path, regex: re.Pattern[str], query: GrepQuery) -> FileHits | None:
+    if data is None:
         return None
     if b"\x00" in data:
         return None
@@ -280,6 +313,15 @@ def _search_file(path: Path, regex: re.Pattern[str], query: GrepQuery) -> FileHi
     return hits
 
 
+def _read_at(dir_fd: int, name: str) -> bytes | None:
+    try:
+        fd, st = open_below(dir_fd, name)
+    except (OSError, WalkError):
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return None if st.st_nlink > 1 else handle.read()
+
+
 def python_search(query: GrepQuery) -> list[FileHits]:
     """The fallback: walk like ripgrep, match with `re`, one file at a time."""
     regex = _compile(query)
@@ -288,19 +330,19 @@ def python_search(query: GrepQuery) -> list[FileHits]:
         raise GrepError(f"unknown file type '{query.file_type}'; known types: {', '.join(sorted(FILE_TYPES))}")
     results: list[FileHits] = []
     collected = 0
-    candidates: Iterable[Path]
+    candidates: Iterable[tuple[Path, int, str]]
     override = glob_override(query.globs)
-    explicit = query.root.is_file()  # like rg, an explicitly named file skips globs and types
+    explicit = bool(query.name)  # like rg, an explicitly named file skips globs and types
     if explicit:
-        candidates = [query.root]
+        candidates = [(query.root, query.dir_fd, query.name)]
     else:
-        candidates = walk_files(query.root, override=override)
-    for path in candidates:
+        candidates = walk_entries(query.root, query.dir_fd, override=override)
+    for path, dir_fd, name in candidates:
         if not explicit and type_globs is not None:
             forced = override(path.relative_to(query.root).as_posix(), False) if override else None
             if forced is not True and not any(glob_match(path.name, g) for g in type_globs):
                 continue
-        hits = _search_file(path, regex, query)
+        hits = _search_file(_read_at(dir_fd, name), path, regex, query)
         if hits:
             results.append(hits)
             collected += len(hits.lines)

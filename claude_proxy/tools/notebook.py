@@ -8,13 +8,15 @@ it invalid is refused with the validator's reason.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 from claude_proxy.tools.guard import PathDenied
-from claude_proxy.tools.workspace import atomic_write, record_read, resolve_async, stale_reason
+from claude_proxy.tools.workspace import atomic_write, opened, read_file, record_read, stale_reason
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_OUTPUT_CHARS = 10_000
@@ -62,11 +64,12 @@ def _output_text(output: dict[str, Any], images: list[tuple[str, str, str]], ref
     return "[" + ", ".join(sorted(data)) + " output not shown]" if data else ""
 
 
-def load_notebook(path: Path) -> Any:
+def load_notebook(path: Path, data: bytes) -> Any:
+    """The notebook in ``data`` (read through the guard's fd), upgraded to nbformat 4."""
     import nbformat
 
     try:
-        return nbformat.read(str(path), as_version=4)
+        return nbformat.reads(data.decode("utf-8"), as_version=4)
     except (ValueError, KeyError, nbformat.reader.NotJSONError) as exc:
         raise NotebookError(f"{path} is not a valid Jupyter notebook: {exc}") from None
 
@@ -114,10 +117,10 @@ def render_cells(nb: Any, only: str | None = None) -> str | list[dict[str, Any]]
     return blocks
 
 
-def render_notebook_file(path: Path, only: str | None = None) -> ToolResult:
-    """A notebook file as text, for NotebookRead and for Read on ``.ipynb`` files."""
+def render_notebook_bytes(path: Path, data: bytes, only: str | None = None) -> ToolResult:
+    """A notebook file's bytes as text, for NotebookRead and for Read on ``.ipynb`` files."""
     try:
-        return ToolResult(render_cells(load_notebook(path), only))
+        return ToolResult(render_cells(load_notebook(path, data), only))
     except NotebookError as exc:
         return ToolResult.error(str(exc))
 
@@ -153,17 +156,20 @@ class NotebookReadTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = await resolve_async(tool_input["notebook_path"], context)
+            return await asyncio.to_thread(self._read, tool_input["notebook_path"], tool_input.get("cell_id"),
+                                           context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
-        return await asyncio.to_thread(self._read, path, tool_input.get("cell_id"), context)
 
-    def _read(self, path: Path, cell_id: str | None, context: ToolContext) -> ToolResult:
-        if not path.is_file():
-            return ToolResult.error(f"Notebook does not exist: {path}")
-        result = render_notebook_file(path, cell_id)
+    def _read(self, raw: str, cell_id: str | None, context: ToolContext) -> ToolResult:
+        with opened(raw, context) as found:
+            if found.st is None or not stat.S_ISREG(found.st.st_mode):
+                return ToolResult.error(f"Notebook does not exist: {found.path}")
+            fd, st = read_file(found, context)
+            with os.fdopen(fd, "rb") as handle:
+                result = render_notebook_bytes(found.path, handle.read(), cell_id)
         if not result.is_error:
-            record_read(path, context)
+            record_read(found.path, context, st)
         return result
 
 
@@ -195,28 +201,34 @@ class NotebookEditTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            path = await resolve_async(tool_input["notebook_path"], context, write=True)
-        except PathDenied as exc:
-            return ToolResult.error(str(exc))
-        try:
-            return await asyncio.to_thread(self._edit, path, tool_input, context)
+            return await asyncio.to_thread(self._open_and_edit, tool_input, context)
         except (NotebookError, PathDenied) as exc:
             return ToolResult.error(str(exc))
         except OSError as exc:
-            return ToolResult.error(f"cannot write {path}: {exc.strerror or exc}")
+            return ToolResult.error(f"cannot write {tool_input['notebook_path']}: {exc.strerror or exc}")
 
-    def _edit(self, path: Path, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+    def _open_and_edit(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        with opened(tool_input["notebook_path"], context, write=True) as found:
+            path = found.path
+            if found.st is None or not stat.S_ISREG(found.st.st_mode):
+                raise NotebookError(f"Notebook does not exist: {path}")
+            if path.suffix != ".ipynb":
+                raise NotebookError(f"{path} is not a .ipynb file; use Edit for other files")
+            fd, st = read_file(found, context)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
+            reason = stale_reason(path, context, st)
+            if reason:
+                raise NotebookError(reason)
+            text, done = self._edit(load_notebook(path, data), tool_input)
+            record_read(path, context, atomic_write(found, text.encode("utf-8") + b"\n", context))
+        return ToolResult(f"{done} in {path}.")
+
+    def _edit(self, nb: Any, tool_input: dict[str, Any]) -> tuple[str, str]:
+        """The notebook with the edit applied, as nbformat JSON, and what changed."""
         import nbformat
         from nbformat import v4
 
-        if not path.is_file():
-            raise NotebookError(f"Notebook does not exist: {path}")
-        if path.suffix != ".ipynb":
-            raise NotebookError(f"{path} is not a .ipynb file; use Edit for other files")
-        reason = stale_reason(path, context)
-        if reason:
-            raise NotebookError(reason)
-        nb = load_notebook(path)
         mode = tool_input.get("edit_mode") or "replace"
         cell_id, source, cell_type = tool_input.get("cell_id"), tool_input["new_source"], tool_input.get("cell_type")
         if mode == "insert":
@@ -256,6 +268,4 @@ class NotebookEditTool(Tool):
             nbformat.validate(nb)
         except nbformat.ValidationError as exc:
             raise NotebookError(f"the edit would make the notebook invalid: {exc.message}") from None
-        atomic_write(path, nbformat.writes(nb).encode("utf-8") + b"\n", context)
-        record_read(path, context)
-        return ToolResult(f"{done} in {path}.")
+        return str(nbformat.writes(nb)), done

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.grepengine import FileHits, GrepError, GrepQuery, python_search, ripgrep_path, ripgrep_search
+from claude_proxy.tools.grepengine import (
+    FileHits,
+    GrepError,
+    GrepQuery,
+    python_search,
+    ripgrep_path,
+    ripgrep_search,
+    verified,
+)
 from claude_proxy.tools.guard import PathDenied
-from claude_proxy.tools.walk import glob_match, walk_files
-from claude_proxy.tools.workspace import display, resolve, resolve_async
+from claude_proxy.tools.walk import glob_match, walk_entries
+from claude_proxy.tools.workspace import display, list_dir, opened, resolve
 
 GLOB_CAP = 100
 GREP_HEAD_LIMIT = 250
@@ -25,9 +35,11 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def newest_first(paths: list[Path]) -> list[Path]:
+def newest_first(paths: list[Path], mtimes: dict[Path, float] | None = None) -> list[Path]:
     """Most recently modified first; ties in path order, so the order is stable."""
-    return sorted(sorted(paths), key=_mtime, reverse=True)
+    if mtimes is None:
+        mtimes = {path: _mtime(path) for path in paths}
+    return sorted(sorted(paths), key=lambda p: mtimes.get(p, 0.0), reverse=True)
 
 
 class GlobTool(Tool):
@@ -62,20 +74,31 @@ class GlobTool(Tool):
         if base:
             directory = str(Path(directory) / base)
         try:
-            root = await resolve_async(directory, context)
+            return await asyncio.to_thread(self._glob, directory, pattern, context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
-        return await asyncio.to_thread(self._glob, root, pattern)
 
-    def _glob(self, root: Path, pattern: str) -> ToolResult:
-        if not root.is_dir():
-            return ToolResult.error(f"Directory does not exist: {root}")
-        # like `rg --files --glob`: a file the pattern names is found even if .gitignore hides it,
-        # but ignored directories (build/, node_modules/) are not entered
-        found = list(walk_files(root, override=lambda rel, is_dir: None if is_dir else glob_match(rel, pattern)))
-        if not found:
+    def _glob(self, directory: str, pattern: str, context: ToolContext) -> ToolResult:
+        with opened(directory, context) as found:
+            root = found.path
+            if found.st is None or not stat.S_ISDIR(found.st.st_mode):
+                return ToolResult.error(f"Directory does not exist: {root}")
+            root_fd = list_dir(found)
+        mtimes: dict[Path, float] = {}
+        try:
+            # like `rg --files --glob`: a file the pattern names is found even if .gitignore hides it,
+            # but ignored directories (build/, node_modules/) are not entered
+            for path, dir_fd, name in walk_entries(
+                    root, root_fd, override=lambda rel, is_dir: None if is_dir else glob_match(rel, pattern)):
+                try:
+                    mtimes[path] = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime
+                except OSError:
+                    continue
+        finally:
+            os.close(root_fd)
+        if not mtimes:
             return ToolResult("No files found")
-        ordered = newest_first(found)
+        ordered = newest_first(list(mtimes), mtimes)
         text = "\n".join(display(p) for p in ordered[:GLOB_CAP])
         if len(ordered) > GLOB_CAP:
             text += (
@@ -104,7 +127,7 @@ def _cut(line: str) -> str:
 
 def format_hits(hits: list[FileHits], query: GrepQuery, numbers: bool, head_limit: int, offset: int) -> str:
     """The text the model sees; identical for both back ends by construction."""
-    single = query.root.is_file()
+    single = bool(query.name)
     if query.mode == "files_with_matches":
         entries = [display(p) for p in newest_first([h.path for h in hits])]
         summary = f"Found {len(entries)} file{'s' if len(entries) != 1 else ''}"
@@ -202,12 +225,21 @@ class GrepTool(Tool):
     }
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
+        raw = tool_input.get("path") or str(context.cwd)
         try:
-            root = await resolve_async(tool_input.get("path") or str(context.cwd), context)
+            held = await asyncio.to_thread(_hold, raw, context)
         except PathDenied as exc:
             return ToolResult.error(str(exc))
-        if not await asyncio.to_thread(root.exists):
-            return ToolResult.error(f"Path does not exist: {root}")
+        if held is None:
+            return ToolResult.error(f"Path does not exist: {raw}")
+        root, dir_fd, name = held
+        try:
+            return await self._search(tool_input, context, root, dir_fd, name)
+        finally:
+            os.close(dir_fd)
+
+    async def _search(self, tool_input: dict[str, Any], context: ToolContext, root: Path, dir_fd: int,
+                      name: str) -> ToolResult:
         mode = tool_input.get("output_mode") or "files_with_matches"
         context_lines = tool_input.get("-C")
         query = GrepQuery(
@@ -220,6 +252,8 @@ class GrepTool(Tool):
             multiline=bool(tool_input.get("multiline")),
             before=int(tool_input.get("-B", context_lines) or 0),
             after=int(tool_input.get("-A", context_lines) or 0),
+            dir_fd=dir_fd,
+            name=name,
         )
         head_limit = int(tool_input.get("head_limit", GREP_HEAD_LIMIT))
         offset = int(tool_input.get("offset", 0) or 0)
@@ -232,6 +266,9 @@ class GrepTool(Tool):
                 "settings ask for the ripgrep Grep back end (tools.grep.backend) but rg is not installed")
         try:
             hits = await ripgrep_search(query, rg) if rg else await asyncio.to_thread(python_search, query)
+            if rg and not await asyncio.to_thread(verified, hits, query):
+                # the files changed under ripgrep (e.g. a directory swapped for a symlink): search through the fds
+                hits = await asyncio.to_thread(python_search, query)
         except GrepError as exc:
             return ToolResult.error(str(exc))
         hits, refused = await asyncio.to_thread(readable_hits, hits, context)
@@ -241,6 +278,16 @@ class GrepTool(Tool):
             files = f"{refused} matching files were" if refused != 1 else "1 matching file was"
             text += f"\n\n({files} left out: the path rules do not allow reading them)"
         return ToolResult(text)
+
+
+def _hold(raw: str, context: ToolContext) -> tuple[Path, int, str] | None:
+    """The checked search root and an fd to search through: the directory, or the one holding the file."""
+    with opened(raw, context) as found:
+        if found.st is None:
+            return None
+        if stat.S_ISDIR(found.st.st_mode):
+            return found.path, list_dir(found), ""
+        return found.path, os.dup(found.dir_fd), found.name
 
 
 def readable_hits(hits: list[FileHits], context: ToolContext) -> tuple[list[FileHits], int]:

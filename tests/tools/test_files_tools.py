@@ -137,3 +137,22 @@ async def test_ls_is_capped(ws: Path, call) -> None:
 async def test_ls_missing_directory_and_outside(ws: Path, call) -> None:
     assert (await call("LS", {"path": "nope"})).is_error
     assert (await call("LS", {"path": "/"})).is_error
+
+
+async def test_over_long_paths_are_tool_errors_with_the_reason(ws: Path, call) -> None:
+    for name, tool_input in (("Read", {"file_path": "x" * 300}), ("LS", {"path": "d/" * 2100}),
+                             ("Write", {"file_path": "a/" + "y" * 256 + "/f.txt", "content": "x"}),
+                             ("Glob", {"pattern": "*.py", "path": "z" * 4096}),
+                             ("Grep", {"pattern": "x", "path": "q" * 300})):
+        result = await call(name, tool_input)
+        assert result.is_error, name
+        assert "longer than" in text_of(result) and "failed unexpectedly" not in text_of(result), name
+
+
+async def test_a_hard_linked_file_is_not_read(ws: Path, tmp_path: Path, call) -> None:
+    (tmp_path / "elsewhere.key").write_text("private\n")
+    os.link(tmp_path / "elsewhere.key", ws / "notes.txt")
+    result = await call("Read", {"file_path": "notes.txt"})
+    assert result.is_error and "hard links" in text_of(result) and "private" not in text_of(result)
+    found = await call("Grep", {"pattern": "private", "output_mode": "content"})
+    assert "private" not in text_of(found)

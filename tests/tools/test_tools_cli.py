@@ -106,3 +106,16 @@ def test_run_failing_command_exits_1_with_exit_code(cli, cli_env, tmp_path: Path
     out = run(cli, cli_env, "run", "Bash", '{"command": "ls no-such-file"}', "--cwd", str(tmp_path))
     assert out.returncode == 1
     assert "no-such-file" in out.stderr and out.stderr.rstrip().endswith("Exit code 2")
+
+
+def test_an_over_long_path_is_one_line_not_a_traceback(cli, cli_env, tmp_path: Path) -> None:
+    out = run(cli, cli_env, "run", "Read", json.dumps({"file_path": "x/" * 2100}), cwd=tmp_path)
+    assert out.returncode == 3 and "PATH_MAX" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_an_agent_written_settings_file_cannot_switch_the_guard_off(cli, cli_env, tmp_path: Path) -> None:
+    (tmp_path / "claude-proxy.yaml").write_text("permissions: {default_mode: bypassPermissions}\n")
+    out = run(cli, cli_env, "run", "Write", json.dumps({"file_path": "x.txt", "content": "x"}), cwd=tmp_path)
+    assert out.returncode == 3 and "needs permission" in out.stderr and not (tmp_path / "x.txt").exists()
+    assert "permissions.default_mode" in out.stderr and "not trusted" in out.stderr

@@ -4,12 +4,17 @@ Contract: `Guard(settings, mode).decide(tool, tool_input, context) -> Decision` 
 ``await guard.decide_async(...)`` from async code, since the validators touch the file
 system); ``guard.suggest_rule(tool, input, context)`` is the rule an "always" answer
 should pass to ``guard.remember(rule, context)``. `check_path(path, context,
-write=...)` resolves a path or raises `PathDenied`; `judge_command(command, context)`
-returns a `CommandVerdict` with one `PartVerdict` per part; `prepare_command(argv,
-context)` wraps a shell command for the OS sandbox with the environment it gets
-(raising `SandboxUnavailable` when ``sandbox.mode: bwrap`` cannot be honoured) and
-`sandbox_status(settings)` says what it will do. `SandboxAwareGuard` is the `Guard`
-callers use: without a working sandbox it asks for every command not proven safe.
+write=...)` resolves a path or raises `PathDenied`; ``paths.located`` does the same
+and holds the result open (``beneath``: the walk with ``O_NOFOLLOW`` from a root's
+directory fd) so the file tools do their I/O through what was checked;
+`protected_reason(path, root)` says why a write could change what runs later
+(``protected``: settings files, git hooks and config, editor tasks, shell start-up
+files); `judge_command(command, context)` returns a `CommandVerdict` with one
+`PartVerdict` per part; `prepare_command(argv, context)` wraps a shell command for the
+OS sandbox with the environment it gets (raising `SandboxUnavailable` when
+``sandbox.mode: bwrap`` cannot be honoured) and `sandbox_status(settings)` says what it
+will do. `SandboxAwareGuard` is the `Guard` callers use: without a working sandbox it
+asks for every command not proven safe.
 
 The command validator, lowest first: `words` (a shell word's fixed value) and `shell`
 (tree-sitter-bash to simple commands); `judgement` (verdicts, option allow-lists,
@@ -24,6 +29,7 @@ programs), `gitcheck` (git) and `programs` (every other program, wrappers, denia
 from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
 from claude_proxy.tools.guard.paths import PathDenied, check_path, workspace_roots
 from claude_proxy.tools.guard.permissions import Guard
+from claude_proxy.tools.guard.protected import protected_reason
 from claude_proxy.tools.guard.sandbox import (
     SandboxCommand,
     SandboxStatus,
@@ -35,6 +41,6 @@ from claude_proxy.tools.guard.sandbox.fallback import SandboxAwareGuard
 
 __all__ = [
     "CommandVerdict", "Guard", "PartVerdict", "PathDenied", "SandboxAwareGuard", "SandboxCommand",
-    "SandboxStatus", "SandboxUnavailable", "check_path", "judge_command", "prepare_command", "sandbox_status",
-    "workspace_roots",
+    "SandboxStatus", "SandboxUnavailable", "check_path", "judge_command", "prepare_command", "protected_reason",
+    "sandbox_status", "workspace_roots",
 ]

@@ -1,23 +1,32 @@
 """The path validator: every file a tool touches must resolve inside the workspace.
 
 The workspace is the working directory plus ``context.extra_roots`` and
-``settings.tools.extra_roots``. A path is resolved the way the kernel will resolve it
-(``~`` expanded, relative to the working directory, every symlink followed, the
-parent of a not-yet-existing file included), and both the directory entry itself
-(the link, if it is one) and what it finally points at must be allowed, so a
+``settings.tools.extra_roots``. A path is resolved by `beneath.locate`: one component
+at a time with ``O_NOFOLLOW`` from a directory fd of a root (``~`` expanded, relative
+to the working directory, symlinks followed by reading them, the parent of a
+not-yet-existing file included), so what is judged is what will be opened. Both
+every symlink entry passed and what the path finally names must be allowed, so a
 symlink cannot smuggle a tool out of the workspace or into a protected place.
+`located` hands the tools the open directory fd they then do their I/O through;
+`check_path` is the same judgement for callers that only need the verdict.
 
 Protected places, refused even inside the workspace:
 
 - NUL bytes, device files, FIFOs and sockets, anything under /dev, /proc and /sys;
 - anything under ``.ssh`` or ``.gnupg`` (read or write);
-- writes into ``.git`` internals (``.git/config``, hooks, ...; reading is fine) and
-  to files a shell or git runs code from (``.bashrc``, ``.profile``, ``.zshrc``,
-  ``.gitconfig``, ...);
+- writes into ``.git`` internals (``.git/config``, hooks, ...; reading is fine), to
+  files a shell or git runs code from (``.bashrc``, ``.profile``, ``.gitconfig``,
+  ...) and to the settings files claude-proxy loads (`protected.settings_reason`);
+- regular files with more than one hard link, unless an allow rule names them: their
+  other names may lie outside (a key, a secret) and cannot be found without scanning
+  every file system, and a read would show that file's contents;
 - secrets (``.env*``, ``.netrc``, ``.npmrc``, ``.pypirc``, private keys, ``.aws``,
   ...) unless an allow rule such as ``Read(./.env)`` names them;
 - whatever a ``Read(...)`` (for reads) or ``Edit(...)`` (for writes) deny rule
   matches, so deny rules hold for every tool, Bash included.
+
+Every failure, a limit (``PATH_MAX``, ``NAME_MAX``, symlink depth) or a system call
+error included, is a `PathDenied` with the reason, never another exception.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import errno
 import fnmatch
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +52,8 @@ from claude_proxy.permission_rules import (
     settings_rules,
 )
 from claude_proxy.tools.base import Behavior, ToolContext
+from claude_proxy.tools.guard.beneath import Escape, Located, WalkError, locate
+from claude_proxy.tools.guard.protected import SHELL_STARTUP, settings_reason
 
 NO_ACCESS_DIRS = frozenset({".ssh", ".gnupg"})
 SECRET_DIRS = frozenset({".aws", ".kube", ".azure"})
@@ -50,11 +63,7 @@ SECRET_NAMES = (
     "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "credentials.json",
 )
 SECRET_TEMPLATES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"})
-STARTUP_FILES = frozenset({
-    ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv",
-    ".zprofile", ".zlogin", ".zlogout", ".cshrc", ".tcshrc", ".login", ".logout", ".kshrc",
-    ".mkshrc", ".inputrc", ".gitconfig", ".git-credentials", "config.fish",
-})
+STARTUP_FILES = SHELL_STARTUP
 SYSTEM_TREES = ("/dev", "/proc", "/sys")
 
 
@@ -101,6 +110,8 @@ def _protected(path: Path, write: bool) -> str | None:
         return f"{path} is inside .git; git internals may only be changed by git itself"
     if write and parts and parts[-1] in STARTUP_FILES:
         return f"{path} is a start-up file a shell or git runs code from; tools may not write it"
+    if write:
+        return settings_reason(path)
     return None
 
 
@@ -121,18 +132,26 @@ def _rule_for(context: ToolContext, kind: Behavior, path: Path, write: bool) -> 
     return None
 
 
-def _special_file(path: Path) -> str | None:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return f"{path} is a symlink loop"
+def _special_file(path: Path, st: os.stat_result | None) -> str | None:
+    if st is None:
         return None
+    mode = st.st_mode
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return f"{path} is a device file"
     if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
         return f"{path} is a FIFO or socket, not a regular file"
     return None
+
+
+def _hard_linked(path: Path, st: os.stat_result | None, context: ToolContext, write: bool) -> str | None:
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1:
+        return None
+    if _rule_for(context, "allow", path, write):
+        return None
+    family = "Edit" if write else "Read"
+    spec = path_specifier(path, Path(os.path.realpath(str(context.cwd))))
+    return (f"{path} has {st.st_nlink} hard links; its other names may lie outside the workspace and "
+            f"cannot be checked, so it is refused; add the permission rule {family}({spec}) to allow it")
 
 
 def _judge(path: Path, shown: str, context: ToolContext, roots: list[Path], write: bool) -> None:
@@ -153,36 +172,82 @@ def _judge(path: Path, shown: str, context: ToolContext, roots: list[Path], writ
                          f"{family}({spec}) to allow it")
 
 
-def check_path(path: str, context: ToolContext, *, write: bool = False) -> Path:
-    """Resolve ``path`` against the workspace and return it, or raise `PathDenied`.
-
-    Symlinks are followed for the target and for the parent of a new file; the link
-    entry and its target must both pass, so neither end of a link can be protected.
-    """
+def _absolute(path: object, roots: list[Path]) -> tuple[str, str]:
+    """The model's path as an absolute string (and as shown), or `PathDenied`."""
     if not isinstance(path, str):
         raise PathDenied(f"path must be a string, got {type(path).__name__}")
     if "\x00" in path:
         raise PathDenied("path contains a NUL byte")
     if not path.strip():
         raise PathDenied("path is empty")
-    roots = workspace_roots(context)
     expanded = os.path.expanduser(path) if path.startswith("~") else path
     if expanded.startswith("~"):
         raise PathDenied(f"cannot expand {path.split('/')[0]}: no such user")
-    joined = expanded if os.path.isabs(expanded) else os.path.join(roots[0], expanded)
-    target = Path(os.path.realpath(joined))
-    name = os.path.basename(joined.rstrip("/")) if joined.rstrip("/") else ""
-    if name in ("", ".", ".."):
-        entry = target
-    else:
-        entry = Path(os.path.realpath(os.path.dirname(joined.rstrip("/")))) / name
-    special = _special_file(Path(joined))
-    if special:
-        raise PathDenied(special)
-    if entry != target:
-        _judge(entry, path, context, roots, write)
-    _judge(target, path, context, roots, write)
-    return target
+    return (expanded if os.path.isabs(expanded) else os.path.join(roots[0], expanded)), path
+
+
+def _locate(path: object, context: ToolContext, write: bool) -> Located:
+    roots = workspace_roots(context)
+    joined, shown = _absolute(path, roots)
+    try:
+        found = locate(joined, roots)
+    except Escape:
+        where = ", ".join(str(root) for root in roots)
+        real = os.path.realpath(joined) if joined.count("/") < 256 else joined
+        raise PathDenied(f"{shown[:300]} resolves to {real[:300]}, outside the workspace ({where}); "
+                         "add the directory to tools.extra_roots to allow it") from None
+    except WalkError as exc:
+        raise PathDenied(str(exc)) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PathDenied(f"{shown} is a symlink loop") from None
+        if exc.errno == errno.ENAMETOOLONG:
+            raise PathDenied(f"{shown[:80]}...: the path or one of its names is too long") from None
+        raise PathDenied(f"{shown}: {exc.strerror or exc}") from None
+    try:
+        for link in found.links:
+            _judge(link, shown, context, roots, write)
+        _judge(found.path, shown, context, roots, write)
+        special = _special_file(found.path, found.st)
+        if special:
+            raise PathDenied(special)
+        linked = _hard_linked(found.path, found.st, context, write)
+        if linked:
+            raise PathDenied(linked)
+    except BaseException:
+        found.close()
+        raise
+    return found
+
+
+@contextmanager
+def located(path: str, context: ToolContext, *, write: bool = False) -> Iterator[Located]:
+    """Resolve and judge ``path``, then hold it open for the caller's I/O; `PathDenied` otherwise.
+
+    The `Located` keeps the directory that holds the final name open until the block
+    ends, so the caller opens, creates or lists through that fd (`beneath.open_file`,
+    `beneath.open_dir`) and never by name.
+    """
+    try:
+        found = _locate(path, context, write)
+    except PathDenied:
+        raise
+    except Exception as exc:  # the guard's edge: any failure in here is a refusal, never a crash
+        raise PathDenied(f"the path check failed ({type(exc).__name__}: {exc}); refused") from None
+    try:
+        yield found
+    finally:
+        found.close()
+
+
+def check_path(path: str, context: ToolContext, *, write: bool = False) -> Path:
+    """Resolve ``path`` against the workspace and return it, or raise `PathDenied`.
+
+    Symlinks are followed for the target and for the parent of a new file; the link
+    entry and its target must both pass, so neither end of a link can be protected.
+    """
+    with located(path, context, write=write) as found:
+        return found.path
 
 
 MAX_SCAN_ENTRIES = 20_000

@@ -3,7 +3,10 @@
 Order of evaluation (the first that applies wins):
 
 1. ``deny`` rules, the path validator's refusals and the command validator's
-   ``deny`` verdicts: deny, in every mode.
+   ``deny`` verdicts: deny, in every mode. An error inside the guard is a deny too.
+   Then writes to files that run code later (`protected.runs_code_reason`:
+   ``.gitmodules``, editor tasks, MCP lists, ...): ask, in every mode but ``plan``
+   (which denies them), whatever the allow rules or earlier answers say.
 2. ``plan`` mode: anything but read-only tools and proven-safe commands is denied
    with a reason that says so (network tools fall through to the rules).
 3. ``bypassPermissions`` mode: allow.
@@ -42,6 +45,7 @@ from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, Tool, ToolContext
 from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
 from claude_proxy.tools.guard.paths import PathDenied, check_path
+from claude_proxy.tools.guard.protected import runs_code_reason
 
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 SESSION_TOOLS = frozenset({"TodoWrite", "TodoRead", "Task", "Agent"})
@@ -131,7 +135,16 @@ class Guard:
     # -- the decision ------------------------------------------------------
 
     def decide(self, tool: Tool, tool_input: object, context: ToolContext) -> Decision:
-        """allow / ask / deny for one call, with a reason the user and the model can read."""
+        """allow / ask / deny for one call, with a reason the user and the model can read.
+
+        Never raises: a failure inside a validator is a deny that names it.
+        """
+        try:
+            return self._decide(tool, tool_input, context)
+        except Exception as exc:  # the guard's edge: an error is a refusal, never a crash or an allow
+            return Decision("deny", f"the guard could not judge this call ({type(exc).__name__}: {exc}); refused")
+
+    def _decide(self, tool: Tool, tool_input: object, context: ToolContext) -> Decision:
         name = tool.name
         if not isinstance(tool_input, dict):
             return Decision("deny", f"{name} input must be a JSON object")
@@ -152,6 +165,9 @@ class Guard:
         rule = self._first(self.deny_rules, name, tool_input, context, paths, commands)
         if rule:
             return Decision("deny", f"denied by the permission rule {rule}")
+        runs_code = next((r for r in map(runs_code_reason, paths) if r), None) if name in EDIT_TOOLS else None
+        if runs_code and self.mode != "plan":
+            return Decision("ask", f"{runs_code}; changing it is always asked about, in every mode")
         return self._by_mode(tool, tool_input, context, paths, verdict, commands)
 
     def _check_paths(self, name: str, tool_input: dict[str, Any], context: ToolContext) -> list[Path]:

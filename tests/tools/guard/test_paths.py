@@ -159,3 +159,53 @@ def test_extra_roots_from_context_and_settings(workspace, outside):
     assert check_path(str(outside / "canary"), context) == outside / "canary"
     configured = make_context(workspace, tools={"extra_roots": [str(outside)]})
     assert check_path(str(outside / "new"), configured, write=True) == outside / "new"
+
+
+def test_a_hard_linked_file_is_refused_unless_a_rule_names_it(workspace, outside):
+    os.link(outside / "canary", workspace / "looks-harmless.txt")
+    for write in (False, True):
+        with pytest.raises(PathDenied, match="2 hard links"):
+            check_path("looks-harmless.txt", make_context(workspace), write=write)
+    allowed = make_context(workspace, permissions={"allow": ["Read(./looks-harmless.txt)"]})
+    assert check_path("looks-harmless.txt", allowed) == workspace / "looks-harmless.txt"
+
+
+def test_over_long_paths_are_refused_with_the_reason(context):
+    with pytest.raises(PathDenied, match="longer than 255 bytes"):
+        check_path("a/" + "x" * 300 + "/b.txt", context, write=True)
+    with pytest.raises(PathDenied, match="PATH_MAX"):
+        check_path("d/" * 2100, context)
+
+
+@pytest.mark.parametrize("name", ["claude-proxy.yaml", "sub/claude-proxy.yaml"])
+def test_the_settings_files_the_project_loads_cannot_be_written(context, name):
+    with pytest.raises(PathDenied, match="settings file"):
+        check_path(name, context, write=True)
+    assert check_path(name, context).name == "claude-proxy.yaml"
+
+
+def test_the_user_settings_file_cannot_be_written_when_it_is_in_the_workspace(workspace, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(workspace / "cfg"))
+    for name in ("cfg/claude-proxy/settings.yaml", "cfg/claude-proxy/trusted.json"):
+        with pytest.raises(PathDenied, match="settings file"):
+            check_path(name, make_context(workspace), write=True)
+
+
+def test_a_failure_inside_the_guard_is_a_refusal_not_an_exception(workspace):
+    broken = ToolContext(cwd=workspace, settings=None)  # type: ignore[arg-type]
+    with pytest.raises(PathDenied, match="path check failed"):
+        check_path("a.txt", broken)
+    gone = ToolContext(cwd=workspace / "no-such-dir")
+    with pytest.raises(PathDenied):
+        check_path("a.txt", gone)
+
+
+def test_a_deep_path_outside_is_refused_quickly(context):
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(PathDenied, match="outside the workspace"):
+        check_path("/nonexistent" + "/x" * 2000, context)
+    with pytest.raises(PathDenied, match="outside the workspace"):
+        check_path("/nonexistent/../" + str(context.cwd).lstrip("/") + "/a.txt", context)
+    assert time.monotonic() - started < 2

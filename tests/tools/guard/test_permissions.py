@@ -254,3 +254,45 @@ def test_a_malformed_session_rule_is_ignored_not_fatal(context):
     context.session.session_allow.append("Bash(")
     assert Guard().decide(BASH, {"command": "ls"}, context).behavior == "allow"
     assert Guard().decide(READ, {"file_path": "README.md"}, context).behavior == "allow"
+
+
+RUNS_CODE = [".gitmodules", ".vscode/tasks.json", ".vscode/settings.json", ".mcp.json",
+             ".idea/runConfigurations/app.xml", ".claude/settings.json", "sub/.vscode/tasks.json"]
+
+
+@pytest.mark.parametrize("path", RUNS_CODE)
+@pytest.mark.parametrize("mode", ["default", "acceptEdits", "bypassPermissions"])
+def test_files_that_run_code_later_always_ask(workspace, path, mode):
+    context = make_context(workspace, permissions={"allow": ["Edit(**)", "Write"]})
+    context.session.session_allow.append("Edit(./**)")
+    decision = decide(Guard(context.settings, mode), "Write", {"file_path": path, "content": "{}"}, context)
+    assert decision.behavior == "ask" and "every mode" in decision.reason
+
+
+def test_files_that_run_code_later_are_denied_in_plan_mode_and_readable(workspace):
+    context = make_context(workspace)
+    assert decide(Guard(context.settings, "plan"), "Edit", {"file_path": ".gitmodules", "old_string": "a",
+                                                          "new_string": "b"}, context).behavior == "deny"
+    assert decide(Guard(context.settings), "Read", {"file_path": ".vscode/tasks.json"}, context,
+                  read_only=True).behavior == "allow"
+
+
+@pytest.mark.parametrize("path", ["claude-proxy.yaml", ".git/config", ".git/hooks/pre-commit", ".bashrc"])
+def test_settings_and_git_internals_are_refused_even_in_bypass_mode(workspace, path):
+    context = make_context(workspace)
+    decision = decide(Guard(context.settings, "bypassPermissions"), "Write", {"file_path": path, "content": "x"},
+                      context)
+    assert decision.behavior == "deny"
+
+
+def test_an_error_inside_the_guard_is_a_deny_with_the_reason(workspace):
+    context = make_context(workspace)
+    decision = decide(Guard(context.settings), "Read", {"file_path": "a/" + "x" * 5000}, context, read_only=True)
+    assert decision.behavior == "deny" and "PATH_MAX" in decision.reason
+
+
+def test_a_guard_that_fails_inside_denies_instead_of_raising(workspace):
+    context = make_context(workspace)
+    context.session = None  # a caller's broken context: the rules cannot be read
+    decision = decide(Guard(context.settings), "Write", {"file_path": "new.txt", "content": "x"}, context)
+    assert decision.behavior == "deny" and "could not judge" in decision.reason
