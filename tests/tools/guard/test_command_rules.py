@@ -72,7 +72,7 @@ def test_only_fixed_devices_are_safe_redirection_targets(command, expected, cont
     ("echo hi > notes.txt", "allow"),
     ("echo hi >> src/notes.txt", "allow"),
     ("echo '{}' > .vscode/tasks.json", "ask"),
-    ("echo 'x: 1' > claude-proxy.yaml", "ask"),
+    ("echo 'x: 1' > claude-proxy.yaml", "deny"),  # a settings file the project loads: never written by tools
     ("echo '{}' > .mcp.json", "ask"),
     ("echo x > .gitmodules", "ask"),
     ('echo hi > "$OUT"', "ask"),
