@@ -43,6 +43,7 @@ class TurnResult:
     num_turns: int = 0
     error: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    api_ms: int = 0
 
     @property
     def is_error(self) -> bool:
@@ -53,6 +54,7 @@ class AgentUI:
     """Base front end: every callback does nothing and every question is answered no."""
 
     interactive = False
+    wants_stream_events = False
 
     def request_started(self) -> None:
         """A model request is about to stream."""
@@ -63,8 +65,17 @@ class AgentUI:
     def thinking_delta(self, text: str) -> None:
         """A piece of extended thinking, as it arrives."""
 
+    def stream_event(self, event: dict[str, Any]) -> None:
+        """A raw API stream event; sent only when ``wants_stream_events`` is set."""
+
     def message_done(self, content: list[dict[str, Any]], stop_reason: str | None) -> None:
         """The assistant message is complete (or was cut short)."""
+
+    def assistant_message(self, message: dict[str, Any]) -> None:
+        """The whole reply as the API returned it (id, model, content, stop reason, usage)."""
+
+    def tool_results_sent(self, content: list[dict[str, Any]]) -> None:
+        """The ``tool_result`` blocks about to go back to the model as a user message."""
 
     def tool_call(self, call: ToolCall) -> None:
         """A call is about to be judged and run."""

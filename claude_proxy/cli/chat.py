@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
         prompt: Optional[str] = typer.Argument(None, help="The prompt; with -p, read from stdin when omitted."),
         print_: bool = typer.Option(False, "-p", "--print", help="Answer one prompt without the UI, then exit."),
         output_format: str = typer.Option("text", "--output-format", help="With -p: text | json | stream-json."),
+        partial: bool = typer.Option(False, "--include-partial-messages",
+                                     help="With stream-json: also each raw API stream event."),
+        verbose: bool = typer.Option(False, "--verbose", help="Accepted for scripts written for claude -p."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: chat.model)."),
         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="max_tokens per request."),
         thinking: Optional[int] = typer.Option(None, "--thinking", min=0, help="Extended thinking budget (tokens)."),
@@ -78,6 +81,8 @@ def register(app: typer.Typer) -> None:
             raise CLIError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}", USAGE)
         if output_format != "text" and not print_:
             raise CLIError("--output-format needs -p/--print", USAGE)
+        if partial and output_format != "stream-json":
+            raise CLIError("--include-partial-messages needs --output-format stream-json", USAGE)
         if permission_mode is not None and permission_mode not in PERMISSION_MODES:
             raise CLIError(f"--permission-mode must be one of {', '.join(PERMISSION_MODES)}", USAGE)
         if thinking and thinking < 1024:
@@ -107,7 +112,8 @@ def register(app: typer.Typer) -> None:
                 text = read_prompt(prompt, sys.stdin)
                 if not text or not text.strip():
                     raise CLIError("-p needs a prompt: as an argument or on stdin", USAGE)
-                code, error = asyncio.run(run_oneshot(settings, options, text, output_format))
+                code, error = asyncio.run(run_oneshot(settings, options, text, output_format,
+                                                      partial_messages=partial))
                 if code:
                     raise CLIError(error or "failed", code)
                 return
