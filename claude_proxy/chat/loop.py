@@ -83,6 +83,7 @@ class Agent:
         self.runner = ToolRunner(tools, guard, context, self.ui)
         self._partial: _Partial | None = None
         self._api_seconds = 0.0
+        self.usage = Usage()  # the current (or last) turn's, so far
 
     @property
     def tools(self) -> list["Tool"]:
@@ -95,7 +96,7 @@ class Agent:
         conversation = self.conversation
         point = conversation.snapshot()
         conversation.add_user(prompt)
-        turn_usage = Usage()
+        turn_usage = self.usage = Usage()
         requests = 0
         stop_reason = "end_turn"
         self._api_seconds = 0.0

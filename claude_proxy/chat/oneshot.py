@@ -15,6 +15,7 @@ import time
 from typing import Any, TextIO
 
 from claude_proxy.chat import events
+from claude_proxy.chat.interrupt import Interrupted, bounded, interruptible
 from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
 from claude_proxy.chat.ui import AgentUI, Answer, ToolCall, TurnResult
@@ -23,6 +24,7 @@ from claude_proxy.tools.base import Decision, ToolResult
 
 # exit codes of `chat -p`, documented in the README
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SAVE_WAIT, CLOSE_WAIT = 10.0, 3.0  # seconds; past them the run ends without waiting
 
 
 class OneShotUI(AgentUI):
@@ -136,12 +138,14 @@ async def run_oneshot(
         start = time.monotonic()
         costs_before = runtime.conversation.costs.to_dict()
         try:
-            result = await agent.run(prompt)
+            result = await interruptible(agent.run(prompt))
+        except Interrupted:
+            result = TurnResult(stop_reason="interrupted", error="interrupted", usage=agent.usage.to_dict())
         finally:
-            await runtime.save()
+            await bounded(runtime.save(), SAVE_WAIT, "saving the session")
         duration = time.monotonic() - start
     finally:
-        await runtime.close()
+        await bounded(runtime.close(), CLOSE_WAIT, "closing the client")
     payload = result_payload(runtime, result, duration, runtime.conversation.costs.since(costs_before).cost(),
                              ui.denials)
     if output_format == "text":
@@ -150,6 +154,8 @@ async def run_oneshot(
             out.flush()
     else:
         ui.emit(payload)
+    if result.stop_reason == "interrupted":
+        return EXIT_INTERRUPTED, "interrupted"
     if payload["is_error"]:
         return EXIT_FAILED, payload["error"]
     return EXIT_OK, None

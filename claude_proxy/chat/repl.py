@@ -8,10 +8,13 @@ prompt. Ctrl-D or /exit quits. The conversation is saved after every turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sys
+import termios
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
@@ -50,6 +53,24 @@ class ChatCompleter(Completer):
 
 
 MODE_CYCLE = ("default", "acceptEdits", "plan")
+
+
+@contextlib.contextmanager
+def quiet_keyboard() -> Iterator[None]:
+    """No echo while a turn runs: the terminal's own "^C" (or stray typing) would shift the live
+    area by a line, and the erase that follows would leave a stale copy of the partial answer."""
+    fd = sys.stdin.fileno() if sys.stdin.isatty() else -1
+    if fd < 0:
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def _key_bindings(runtime: ChatRuntime) -> KeyBindings:
@@ -170,19 +191,20 @@ class Repl:
         loop.add_signal_handler(signal.SIGINT, self._on_sigint)
         start = time.monotonic()
         try:
-            result = await task
+            with quiet_keyboard():
+                result = await task
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise
-            self.ui.finish_stream()
+            self.ui.end_turn()
             self.console.print(Text("⏹ stopped", style="yellow"))
             await self.runtime.save()
             return
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             self._turn = None
-        self.ui.finish_stream()
+        self.ui.end_turn()
         if result.error:
             self.ui.notice(result.error)
             await self.runtime.save()

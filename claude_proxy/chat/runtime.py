@@ -63,7 +63,7 @@ class ChatRuntime:
         self.permission_mode = options.permission_mode or settings.permissions.default_mode
         self.store = SessionStore(settings.chat.sessions_db())
         self.ui = ui
-        self.client: "AsyncAnthropic" = make_client(self.config)
+        self.client: "AsyncAnthropic" = make_client(self.config, on_retry=ui.retrying)
         self.guard = Guard(self.settings, self.permission_mode)
         self.context = registry.new_context(self.cwd, self.settings, ToolSession())
         self.conversation = Conversation(cwd=str(self.cwd), model=self.config.model)

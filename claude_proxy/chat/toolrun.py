@@ -141,6 +141,7 @@ class ToolRunner:
             await self.ui.rule_remembered(rule)
 
     async def _run_one(self, call: ToolCall) -> None:
+        self.ui.tool_started(call)
         try:
             assert call.tool is not None
             if registry.get_tool(call.tool.name) is call.tool:

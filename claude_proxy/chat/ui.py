@@ -59,6 +59,9 @@ class AgentUI:
     def request_started(self) -> None:
         """A model request is about to stream."""
 
+    def retrying(self, reason: str, delay: float) -> None:
+        """The request failed with ``reason`` and is tried again in ``delay`` seconds."""
+
     def text_delta(self, text: str) -> None:
         """A piece of the assistant's text, as it arrives."""
 
@@ -79,6 +82,9 @@ class AgentUI:
 
     def tool_call(self, call: ToolCall) -> None:
         """A call is about to be judged and run."""
+
+    def tool_started(self, call: ToolCall) -> None:
+        """An allowed call starts running."""
 
     async def ask(self, call: ToolCall, decision: Decision) -> Answer:
         """The guard said ask: yes, no, or always (remember a rule for the session)."""

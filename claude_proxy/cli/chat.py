@@ -107,12 +107,13 @@ def register(app: typer.Typer) -> None:
         )
         try:
             if print_:
+                from claude_proxy.chat.interrupt import run_main
                 from claude_proxy.chat.oneshot import read_prompt, run_oneshot
 
                 text = read_prompt(prompt, sys.stdin)
                 if not text or not text.strip():
                     raise CLIError("-p needs a prompt: as an argument or on stdin", USAGE)
-                code, error = asyncio.run(run_oneshot(settings, options, text, output_format,
+                code, error = run_main(run_oneshot(settings, options, text, output_format,
                                                       partial_messages=partial))
                 if code:
                     raise CLIError(error or "failed", code)

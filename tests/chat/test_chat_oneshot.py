@@ -73,7 +73,8 @@ def test_stream_json_follows_claude_codes_schema(fake, run_chat) -> None:
     messages = parse_stream(proc.stdout)
     assert [m.type for m in messages] == ["system", "assistant", "user", "assistant", "result"]
     init, first, results, second, result = (m.raw for m in messages)
-    assert init["model"] == fake.requests[0]["model"] and "Bash" in init["tools"] and init["permissionMode"] == "default"
+    assert init["model"] == fake.requests[0]["model"] and "Bash" in init["tools"]
+    assert init["permissionMode"] == "default"
     assert first["message"]["content"] == [{"type": "text", "text": "Checking."}, call]
     assert first["message"]["stop_reason"] == "tool_use" and first["message"]["usage"]["input_tokens"] == 100
     (answer,) = results["message"]["content"]
@@ -211,6 +212,9 @@ def test_sigint_mid_stream_exits_130_and_saves_a_valid_session(fake, cli, chat_e
     finally:
         proc.kill()
     assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err == "claude-proxy: error: interrupted\n"
+    result = parse_line(out.splitlines()[-1]).raw
+    assert result["type"] == "result" and result["is_error"] is True and result["errors"] == ["interrupted"]
     db = Path(chat_env["XDG_DATA_HOME"]) / "claude-proxy" / "sessions.db"
     assert db.exists(), err
     (row,) = sqlite3.connect(db).execute("SELECT messages FROM sessions").fetchall()

@@ -1,0 +1,106 @@
+"""What the REPL's screen shows, read from a real terminal emulator (tmux): progress, Ctrl-C, prompts."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.support.scripted_anthropic import ErrorReply, Reply, tool_use
+from tests.support.tmux import Tmux
+
+pytestmark = pytest.mark.processes
+
+Start = Callable[..., Tmux]
+
+
+@pytest.fixture
+def screen(cli: list[str], chat_env: dict[str, str], workdir: Path, tmp_path: Path) -> Iterator[Start]:
+    """``screen(*args, settings=...)`` starts ``claude-proxy chat ARGS`` in tmux and waits for its banner."""
+    sessions: list[Tmux] = []
+
+    def start(*args: str, settings: str | None = None) -> Tmux:
+        env = {**chat_env, "TERM": "xterm-256color"}
+        env.pop("NO_COLOR", None)
+        if settings is not None:
+            path = tmp_path / f"settings-{len(sessions)}.yaml"
+            path.write_text(settings)
+            env["CLAUDE_PROXY_CONFIG"] = str(path)
+        term = Tmux([*cli, "chat", *args], {k: v for k, v in env.items() if k in KEEP or k.startswith(
+            ("ANTHROPIC_", "CLAUDE_PROXY_", "XDG_"))}, workdir, socket_dir=tmp_path)
+        sessions.append(term)
+        term.wait_for("Ctrl-D quits")
+        return term
+
+    yield start
+    for term in sessions:
+        term.close()
+
+
+KEEP = {"PATH", "HOME", "PYTHONPATH", "TERM", "LANG", "LC_ALL", "VIRTUAL_ENV"}
+
+
+def prompt(term: Tmux, text: str) -> None:
+    term.type(text)
+    term.keys("Enter")
+
+
+def test_ctrl_c_mid_stream_leaves_the_partial_answer_once(fake, screen) -> None:
+    fake.script(Reply("The first paragraph of the answer arrives whole.", "Then a second one that never",
+                      hang_after=1), Reply("Fresh answer."))
+    term = screen()
+    prompt(term, "tell me a story")
+    term.wait_for("The first paragraph of the answer arrives whole.Then")
+    time.sleep(0.3)
+    term.keys("C-c")
+    shown = term.wait_for("⏹ stopped")
+    assert shown.count("The first paragraph of the answer arrives whole.") == 1, shown
+    assert "^C" not in shown
+    prompt(term, "go on")
+    shown = term.wait_for("Fresh answer.")
+    assert shown.count("The first paragraph of the answer arrives whole.") == 1, shown
+    assert fake.requests[1]["messages"][1]["content"][0]["text"].startswith("The first paragraph")
+
+
+def test_spinner_counts_the_seconds_until_the_first_token(fake, screen) -> None:
+    fake.script(Reply("At last, the answer.", delay=2.5))
+    term = screen()
+    prompt(term, "take your time")
+    first = term.wait_for("waiting for the model", history=False)
+    seconds = re.search(r"waiting for the model · (\d+\.\d)s", first)
+    assert seconds, first
+    time.sleep(1.0)
+    later = re.search(r"waiting for the model · (\d+\.\d)s", term.screen(history=False))
+    assert later and float(later.group(1)) > float(seconds.group(1)), "the clock moves"
+    done = term.wait_for("At last, the answer.")
+    term.wait_for("cache read")
+    assert "waiting for the model" not in term.screen(), "the spinner is gone once the answer streams"
+    assert "Ctrl-C to stop" not in done.split("At last")[1]
+
+
+def test_retry_shows_the_reason_and_the_delay(fake, screen) -> None:
+    fake.script(ErrorReply(529, "overloaded_error", "Overloaded", headers={"retry-after": "3"}), Reply("Made it."))
+    term = screen(settings="chat:\n  max_retries: 2\n")
+    prompt(term, "hello")
+    shown = term.wait_for("529 overloaded: retrying in", history=False)
+    assert re.search(r"529 overloaded: retrying in [0-3]\.\ds", shown), shown
+    term.wait_for("Made it.", timeout=15)
+    term.wait_for("cache read")
+    assert "retrying" not in term.screen()
+    assert len(fake.requests) == 2
+
+
+def test_a_running_tool_shows_its_elapsed_time(fake, screen) -> None:
+    fake.script(Reply(tool_use("Bash", {"command": "sleep 2.5"})), Reply("Slept."))
+    term = screen("--allowed-tools", "Bash(sleep:*)")
+    prompt(term, "nap")
+    running = term.wait_for("Bash(sleep 2.5) · ", history=False)
+    assert re.search(r"Bash\(sleep 2\.5\) · \d\.\ds", running), running
+    done = term.wait_for("Slept.")
+    assert re.search(r"⎿ .*\(2\.\ds\)", done), done
+    assert "Bash(sleep 2.5) · " not in term.screen(), "the timer line is gone once the tool finished"
+
+
