@@ -25,6 +25,9 @@ from claude_proxy.chat.ui import AgentUI, Answer, ToolCall
 from claude_proxy.tools.base import Decision, ToolResult
 
 Asker = Callable[[str], Awaitable[str]]
+Chooser = Callable[[str, dict[str, str]], Awaitable[str]]
+# one key answers the permission prompt; Enter and Esc say no
+ANSWER_KEYS = {"y": "yes", "n": "no", "a": "always", "enter": "no", "escape": "no"}
 FENCE = re.compile(r"^\s*(```|~~~)", re.M)
 CODE_THEME = "monokai"
 PREVIEW_LINES = 20
@@ -122,14 +125,15 @@ def change_preview(call: ToolCall, max_lines: int = PREVIEW_LINES) -> Text | Non
 
 
 class TerminalUI(AgentUI):
-    """The REPL's front end; ``asker(question)`` reads one line from the user."""
+    """The REPL's front end; ``asker(question)`` reads one line, ``chooser(question, keys)`` one key press."""
 
     interactive = True
 
     def __init__(self, console: Console, asker: Asker, *, save_rules: bool = False,
-                 settings_path: Path | None = None) -> None:
+                 settings_path: Path | None = None, chooser: Chooser | None = None) -> None:
         self.console = console
         self.asker = asker
+        self.chooser = chooser or self._choose_by_line
         self.save_rules = save_rules
         self.settings_path = settings_path
         self.markdown = MarkdownStream(console)
@@ -199,22 +203,27 @@ class TerminalUI(AgentUI):
             self.console.print(change)
         if decision.reason:
             self.console.print(Text(f"  ? {decision.reason}", style="yellow"))
+        rules = ", ".join(call.always_rules) or call.name
+        self.console.print(Text(f"  a = always allow {rules} for this session", style="dim"))
+        reply = await self.chooser("  Allow? y yes · n no · a always: ", ANSWER_KEYS)
+        return "yes" if reply == "yes" else "always" if reply == "always" else "no"
+
+    async def _choose_by_line(self, question: str, keys: dict[str, str]) -> str:
+        """Without a key reader: a line whose first letter is one of the keys (an empty line is Enter)."""
         while True:
-            reply = (await self.asker("  Allow? [y]es / [n]o / [a]lways: ")).strip().lower()
-            if reply in ("y", "yes"):
-                return "yes"
-            if reply in ("a", "always"):
-                return "always"
-            if reply in ("n", "no", ""):
-                return "no"
+            reply = (await self.asker(question)).strip().lower()
+            key = reply[:1] if reply else "enter"
+            if key in keys:
+                return keys[key]
 
     async def rule_remembered(self, rule: str) -> None:
         self.console.print(Text(f"  allowed for this session: {rule}", style="green"))
         if not self.save_rules or self.settings_path is None:
             return
-        reply = await self.asker(
-            f"  Save {rule} to {self.settings_path}? (the file is rewritten; its comments are lost) [y/N]: ")
-        if reply.strip().lower() in ("y", "yes"):
+        reply = await self.chooser(
+            f"  Save {rule} to {self.settings_path}? (the file is rewritten; its comments are lost) y/N: ",
+            {"y": "yes", "n": "no", "enter": "no", "escape": "no"})
+        if reply == "yes":
             try:
                 await asyncio.to_thread(save_rule, rule, self.settings_path)
             except OSError as exc:

@@ -111,7 +111,8 @@ class Repl:
         self.ask_session: PromptSession[str] = PromptSession()
         settings_path = Path(settings.source) if settings.source and Path(settings.source).is_file() \
             else user_config_path()
-        self.ui = TerminalUI(self.console, self._ask, save_rules=options.save_rules, settings_path=settings_path)
+        self.ui = TerminalUI(self.console, self._ask, save_rules=options.save_rules, settings_path=settings_path,
+                             chooser=self._choose)
         self.runtime = ChatRuntime(settings, options, self.ui)
         self.session: PromptSession[str] = PromptSession(
             history=FileHistory(str(history)), completer=ChatCompleter(cwd), multiline=True,
@@ -126,6 +127,26 @@ class Repl:
             return await self.ask_session.prompt_async(question, handle_sigint=False)
         except (KeyboardInterrupt, EOFError):
             raise asyncio.CancelledError from None
+
+    async def _choose(self, question: str, keys: dict[str, str]) -> str:
+        """One key press answers (no Enter); other keys are ignored; Ctrl-C stops the turn."""
+        bindings = KeyBindings()
+
+        @bindings.add("<any>")
+        def _(event) -> None:  # type: ignore[no-untyped-def]
+            """Anything not offered does nothing."""
+
+        for key, value in keys.items():
+            def answer(event, value: str = value) -> None:  # type: ignore[no-untyped-def]
+                event.app.exit(result=value)
+
+            bindings.add("c-m" if key == "enter" else key, eager=key == "escape")(answer)
+        try:
+            session: PromptSession[str] = PromptSession(key_bindings=bindings)  # the bindings stay with a session
+            reply = await session.prompt_async(question, handle_sigint=False)
+        except (KeyboardInterrupt, EOFError):
+            raise asyncio.CancelledError from None
+        return reply
 
     def _toolbar(self) -> str:
         return f" mode: {self.runtime.permission_mode} (Shift-Tab cycles) · {self.runtime.config.model}"

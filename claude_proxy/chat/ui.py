@@ -23,6 +23,7 @@ class ToolCall:
     input: dict[str, Any]
     tool: Tool | None = None
     decision: Decision | None = None
+    always_rules: list[str] = field(default_factory=list)  # what answering "always" would allow
 
     @property
     def summary(self) -> str:

@@ -104,3 +104,30 @@ def test_a_running_tool_shows_its_elapsed_time(fake, screen) -> None:
     assert "Bash(sleep 2.5) · " not in term.screen(), "the timer line is gone once the tool finished"
 
 
+
+
+def test_one_key_answers_and_always_adds_the_files_own_rule(fake, screen, workdir: Path) -> None:
+    fake.script(Reply(tool_use("Write", {"file_path": "notes.md", "content": "first\n"})), Reply("Wrote it."),
+                Reply(tool_use("Write", {"file_path": "notes.md", "content": "second\n"}),
+                      tool_use("Write", {"file_path": "other.md", "content": "other\n"})), Reply("Both done."))
+    term = screen()
+    prompt(term, "write notes")
+    shown = term.wait_for("a always:")
+    assert "a = always allow Edit(./notes.md) for this session" in shown, "the rule is shown before it is added"
+    term.type("a")  # no Enter
+    term.wait_for("allowed for this session: Edit(./notes.md)")
+    term.wait_for("Wrote it.")
+    assert (workdir / "notes.md").read_text() == "first\n"
+
+    prompt(term, "again, and another file")
+    shown = term.wait_for("Edit(./other.md) for this session")
+    assert (workdir / "notes.md").read_text() == "second\n", "the remembered rule covered the same file"
+    term.type("x")  # a key that is not an answer does nothing
+    time.sleep(0.3)
+    assert not (workdir / "other.md").exists()
+    term.type("y")
+    term.wait_for("Both done.")
+    assert (workdir / "other.md").read_text() == "other\n"
+    prompt(term, "/permissions")
+    shown = term.wait_for("allowed this session:")
+    assert "allowed this session: Edit(./notes.md)" in shown and "Edit(./**)" not in shown
