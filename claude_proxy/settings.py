@@ -224,6 +224,9 @@ class ChatSettings(_Section):
     timeout: float = Field(600.0, gt=0)
     history_file: str | None = None
     sessions_path: str | None = None
+    memory: bool = True
+    context_window: int = Field(200_000, gt=0)
+    auto_compact: float = Field(0.8, ge=0, le=1)
 
     def history_path(self) -> Path:
         return Path(self.history_file).expanduser() if self.history_file else user_data_dir() / "chat_history"

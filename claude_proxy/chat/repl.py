@@ -174,6 +174,9 @@ class Repl:
                         break
                 if not text.strip():
                     continue
+                if text.lstrip().startswith("#") and text.strip("# \n"):
+                    await self.add_memory(text.strip().lstrip("#").strip())
+                    continue
                 if text.lstrip().startswith("/"):
                     try:
                         await self.commands.run(text)
@@ -184,6 +187,24 @@ class Repl:
         finally:
             await self.runtime.save()
             await self.runtime.close()
+
+    async def add_memory(self, line: str) -> None:
+        """`# text`: after a y, append the line to ./CLAUDE.md; it is in the system prompt from the next turn."""
+        target = self.runtime.cwd / "CLAUDE.md"
+        self.console.print(Text(f"memory: add \"- {line}\" to {target}", style="bold"))
+        try:
+            reply = await self._choose("  Add it? y/N: ", {"y": "yes", "n": "no", "enter": "no", "escape": "no"})
+        except asyncio.CancelledError:
+            reply = "no"
+        if reply != "yes":
+            self.console.print(Text("not added", style="dim"))
+            return
+        try:
+            path = await self.runtime.remember(line)
+        except OSError as exc:
+            self.console.print(Text(f"cannot write {target}: {exc.strerror or exc}", style="red"))
+            return
+        self.console.print(Text(f"added to {path}", style="green"))
 
     def _banner(self) -> None:
         runtime = self.runtime

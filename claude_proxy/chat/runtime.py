@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from claude_proxy.chat.client import ChatConfig, make_client, resolve_config
 from claude_proxy.chat.conversation import Conversation
 from claude_proxy.chat.loop import Agent
+from claude_proxy.chat.memory import MemoryFile, add_to_project_memory, load_memory, memory_prompt
 from claude_proxy.chat.prompt import default_system_prompt
 from claude_proxy.chat.sessions import SessionStore, SessionStoreError
 from claude_proxy.chat.subagent import SUBAGENT_PROMPT, SubagentUI, TaskTool, webfetch_hook
@@ -69,6 +70,7 @@ class ChatRuntime:
         self.conversation = Conversation(cwd=str(self.cwd), model=self.config.model)
         self.context.session.id = self.conversation.id
         self.system = ""
+        self.memory: list[MemoryFile] = []
         self.agent: Agent | None = None
 
     async def start(self) -> None:
@@ -96,9 +98,22 @@ class ChatRuntime:
 
     def _system_prompt(self) -> str:
         system = self.options.system if self.options.system is not None else default_system_prompt(self.cwd)
+        if self.settings.chat.memory:
+            self.memory = load_memory(self.cwd)
+        memory = memory_prompt(self.memory)
+        if memory:
+            system = f"{system}\n\n{memory}"
         if self.options.append_system_prompt:
             system = f"{system}\n\n{self.options.append_system_prompt}"
         return system
+
+    async def remember(self, line: str) -> Path:
+        """`# text`: add a line to the project's CLAUDE.md and reload the memory into the system prompt."""
+        path = await asyncio.to_thread(add_to_project_memory, self.cwd, line)
+        self.system = await asyncio.to_thread(self._system_prompt)
+        if self.agent is not None:
+            self.agent.system = self.system
+        return path
 
     def _main_tools(self) -> list[Tool]:
         tools = list(registry.all_tools())

@@ -43,6 +43,11 @@ def screen(cli: list[str], chat_env: dict[str, str], workdir: Path, tmp_path: Pa
 KEEP = {"PATH", "HOME", "PYTHONPATH", "TERM", "LANG", "LC_ALL", "VIRTUAL_ENV"}
 
 
+def flat(screen: str) -> str:
+    """The screen's words with every run of whitespace (line wraps included) as one space."""
+    return " ".join(screen.split())
+
+
 def prompt(term: Tmux, text: str) -> None:
     term.type(text)
     term.keys("Enter")
@@ -131,3 +136,28 @@ def test_one_key_answers_and_always_adds_the_files_own_rule(fake, screen, workdi
     prompt(term, "/permissions")
     shown = term.wait_for("allowed this session:")
     assert "allowed this session: Edit(./notes.md)" in shown and "Edit(./**)" not in shown
+
+
+def test_memory_is_listed_and_a_hash_line_adds_to_the_project_file(fake, screen, workdir: Path) -> None:
+    (workdir / "AGENTS.md").write_text("Answer in haiku.\n")
+    fake.script(Reply("First."), Reply("Second."))
+    term = screen()
+    prompt(term, "/memory")
+    shown = term.wait_for("adds a line")
+    assert f"project  {workdir / 'AGENTS.md'}  1 lines" in shown
+    prompt(term, "# Always run make lint before committing")
+    shown = term.wait_for("Add it? y/N")
+    assert f'memory: add "- Always run make lint before committing" to {workdir / "CLAUDE.md"}' in flat(shown)
+    term.type("y")
+    term.wait_for("added to")
+    assert f"added to {workdir / 'CLAUDE.md'}" in flat(term.screen())
+    assert (workdir / "CLAUDE.md").read_text() == "- Always run make lint before committing\n"
+    prompt(term, "# not this one")
+    term.wait_for("y/N", history=False)
+    term.type("n")
+    term.wait_for("not added")
+    prompt(term, "hello")
+    term.wait_for("First.")
+    system = fake.requests[0]["system"][0]["text"]
+    assert "Answer in haiku." in system and "- Always run make lint before committing" in system
+    assert "not this one" not in system and "not this one" not in str(fake.requests[0]["messages"])

@@ -42,8 +42,8 @@ class Tmux:
         return proc.stdout
 
     def screen(self, history: bool = True) -> str:
-        """The pane's text, with the scrollback when ``history``; trailing blank lines dropped."""
-        args = ["capture-pane", "-p", "-t", "t"] + (["-S", "-2000"] if history else [])
+        """The pane's text (wrapped lines joined), with the scrollback when ``history``."""
+        args = ["capture-pane", "-p", "-J", "-t", "t"] + (["-S", "-2000"] if history else [])
         return self._tmux(*args).rstrip("\n")
 
     def wait_for(self, text: str, timeout: float = 20, history: bool = True) -> str:
