@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "/todos": "show the model's todo list",
     "/cost": "tokens used and an estimated price for this session",
     "/permissions": "the permission mode and rules; /permissions MODE switches (Shift-Tab cycles)",
+    "/compact": "/compact [instructions]: replace the history by a summary (todos, files, last results kept)",
     "/memory": "the memory files (CLAUDE.md, AGENTS.md, ...) in the system prompt; # text adds a line",
     "/save": "/save PATH: write the conversation as Markdown",
     "/exit": "quit (Ctrl-D works too)",
@@ -44,6 +45,7 @@ class SlashCommands:
         self.handlers: dict[str, Callable[[str], Awaitable[None]]] = {
             "/help": self.help, "/clear": self.clear, "/model": self.model, "/tools": self.tools,
             "/todos": self.todos, "/cost": self.cost, "/permissions": self.permissions, "/memory": self.memory,
+            "/compact": self.compact,
             "/save": self.save, "/exit": self.exit,
         }
 
@@ -122,6 +124,25 @@ class SlashCommands:
         for label, values in (("allow", rules.allow), ("ask", rules.ask), ("deny", rules.deny),
                               ("allowed this session", runtime.context.session.session_allow)):
             self.console.print(f"{label}: {', '.join(values) if values else '(none)'}")
+
+    async def compact(self, arg: str) -> None:
+        import anthropic
+
+        from claude_proxy.chat.client import describe_api_error
+
+        agent = self.runtime.agent
+        if agent is None or not self.runtime.conversation.messages:
+            self.console.print("nothing to compact yet")
+            return
+        try:
+            await agent.compact(arg)
+        except anthropic.APIError as exc:
+            self.console.print(Text(f"compaction failed: {describe_api_error(exc)}", style="red"))
+            return
+        except ValueError as exc:
+            self.console.print(Text(f"compaction failed: {exc}", style="red"))
+            return
+        await self.runtime.save()
 
     async def memory(self, arg: str) -> None:
         files = self.runtime.memory

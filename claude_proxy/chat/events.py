@@ -32,6 +32,12 @@ def system_init(session_id: str, *, model: str, cwd: str, tools: list[str], perm
             "slash_commands": slash_commands, "output_style": "default"}
 
 
+def compact_boundary(session_id: str, trigger: str, pre_tokens: int) -> dict[str, Any]:
+    """The history before this line was replaced by a summary (``trigger``: manual or auto)."""
+    return {**_base("system", session_id), "subtype": "compact_boundary",
+            "compact_metadata": {"trigger": trigger, "pre_tokens": pre_tokens}}
+
+
 def assistant(session_id: str, message: dict[str, Any]) -> dict[str, Any]:
     """One complete model reply, as the Messages API returned it."""
     return {**_base("assistant", session_id), "message": message, "parent_tool_use_id": None}

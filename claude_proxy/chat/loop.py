@@ -23,6 +23,7 @@ from claude_proxy.tools.base import ToolGuard
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
+    from claude_proxy.chat.compact import Compactor
     from claude_proxy.tools.base import Tool, ToolContext
 
 RAW_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
@@ -74,6 +75,7 @@ class Agent:
         context: "ToolContext",
         system: str,
         ui: AgentUI | None = None,
+        compactor: "Compactor | None" = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -84,6 +86,7 @@ class Agent:
         self._partial: _Partial | None = None
         self._api_seconds = 0.0
         self.usage = Usage()  # the current (or last) turn's, so far
+        self.compactor = compactor
 
     @property
     def tools(self) -> list["Tool"]:
@@ -93,6 +96,7 @@ class Agent:
         """Answer one prompt: stream, run tools, loop; API errors become ``result.error``."""
         import anthropic
 
+        await self._compact_if_due(prompt)
         conversation = self.conversation
         point = conversation.snapshot()
         conversation.add_user(prompt)
@@ -104,6 +108,8 @@ class Agent:
             while True:
                 requests += 1
                 try:
+                    if requests > 1:
+                        await self._compact_if_due()
                     content, stop_reason, usage = await self._request()
                 except anthropic.APIError as exc:
                     if requests == 1:
@@ -113,6 +119,8 @@ class Agent:
                 turn_usage.add(usage)
                 conversation.costs.record(self.config.model, usage)
                 conversation.add_assistant(content)
+                if self.compactor is not None:
+                    self.compactor.observe(conversation, usage)
                 calls = [b for b in content if b["type"] == "tool_use"]
                 if not calls:
                     break
@@ -128,6 +136,37 @@ class Agent:
             self._repair_after_cancel(point, requests)
             raise
         return self._result(stop_reason, requests, turn_usage)
+
+    def _tool_definitions(self) -> list[dict[str, Any]]:
+        return [t.definition() for t in self.tools]
+
+    async def compact(self, instructions: str = "", trigger: str = "manual", tokens: int | None = None) -> None:
+        """Summarise the history into one message (`/compact`, or on its own when the context is full)."""
+        if self.compactor is None or not self.conversation.messages:
+            return
+        tools = self._tool_definitions()
+        if tokens is None:
+            tokens = self.compactor.estimate(self.conversation, self.system, tools)
+        self.ui.compacting(trigger, tokens)
+        result = await self.compactor.compact(self.conversation, model=self.config.model, system=self.system,
+                                              tools=tools, instructions=instructions, tokens_before=tokens)
+        self.conversation.costs.record(self.config.model, result.usage)
+        self.ui.compacted(trigger, tokens, result.messages_replaced)
+
+    async def _compact_if_due(self, prompt: Any = None) -> None:
+        """Compact first when the next request would pass the configured share of the context window."""
+        if self.compactor is None or not self.conversation.messages:
+            return
+        tokens = self.compactor.estimate(self.conversation, self.system, self._tool_definitions(), prompt)
+        if not self.compactor.due(tokens):
+            return
+        import anthropic
+
+        try:
+            await self.compact(trigger="auto", tokens=tokens)
+        except (anthropic.APIError, ValueError) as exc:
+            error = describe_api_error(exc) if isinstance(exc, anthropic.APIError) else str(exc)
+            self.ui.notice(f"automatic compaction failed, going on with the full history: {error}")
 
     def _add_results(self, results: list[dict[str, Any]]) -> None:
         self.ui.tool_results_sent(results)
@@ -164,7 +203,7 @@ class Agent:
             model=self.config.model,
             max_tokens=self.config.effective_max_tokens(),
             system=self.system,
-            tools=[t.definition() for t in self.tools],
+            tools=self._tool_definitions(),
             messages=self.conversation.messages,
             thinking_budget=self.config.thinking_budget,
         )

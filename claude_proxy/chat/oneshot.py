@@ -57,6 +57,10 @@ class OneShotUI(AgentUI):
         if self.stream:
             self.emit(events.user(self.session_id, content))
 
+    def compacted(self, trigger: str, tokens: int, messages: int) -> None:
+        if self.stream:
+            self.emit(events.compact_boundary(self.session_id, trigger, tokens))
+
     async def ask(self, call: ToolCall, decision: Decision) -> Answer:
         return "no"
 

@@ -239,6 +239,18 @@ class TerminalUI(AgentUI):
             line.append(f" ({elapsed(took)})", style="dim")
         self.console.print(line)
 
+    def compacting(self, trigger: str, tokens: int) -> None:
+        self.progress.stop()
+        self.finish_stream()
+        why = "the context is nearly full: " if trigger == "auto" else ""
+        self.console.print(Text(f"✻ {why}compacting the conversation (~{tokens:,} tokens)…", style="dim"))
+        self.progress.wait_started()
+
+    def compacted(self, trigger: str, tokens: int, messages: int) -> None:
+        self.progress.wait_over()
+        self.console.print(Text(f"✻ compacted {messages} messages into a summary; the full history stays "
+                                "in the session", style="dim"))
+
     def notice(self, text: str) -> None:
         self.finish_stream()
         self.console.print(Text(text, style="yellow"))

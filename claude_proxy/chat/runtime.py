@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_proxy.chat.client import ChatConfig, make_client, resolve_config
+from claude_proxy.chat.compact import Compactor
 from claude_proxy.chat.conversation import Conversation
 from claude_proxy.chat.loop import Agent
 from claude_proxy.chat.memory import MemoryFile, add_to_project_memory, load_memory, memory_prompt
@@ -88,9 +89,12 @@ class ChatRuntime:
         self.context.session.id = self.conversation.id
         self.system = await asyncio.to_thread(self._system_prompt)
         tools = self._main_tools()
+        chat = self.settings.chat
+        compactor = Compactor(self.client, context_window=chat.context_window, share=chat.auto_compact,
+                              session=lambda: self.context.session)
         self.agent = Agent(
             self.client, self.config, self.conversation, tools=tools, guard=self.guard,
-            context=self.context, system=self.system, ui=self.ui,
+            context=self.context, system=self.system, ui=self.ui, compactor=compactor,
         )
         self.agent.runner.post_hooks["WebFetch"] = webfetch_hook(
             self.client, self.config.small_model, lambda model, usage: self.conversation.costs.record(model, usage),

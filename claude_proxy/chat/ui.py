@@ -97,5 +97,11 @@ class AgentUI:
     def tool_result(self, call: ToolCall, result: ToolResult) -> None:
         """A call finished, failed or was denied."""
 
+    def compacting(self, trigger: str, tokens: int) -> None:
+        """Compaction starts (``trigger``: "manual" or "auto"; ``tokens``: the estimated context)."""
+
+    def compacted(self, trigger: str, tokens: int, messages: int) -> None:
+        """The history (``messages`` messages, ~``tokens``) is now one summary."""
+
     def notice(self, text: str) -> None:
         """Something the user should know that is not part of the answer (a warning)."""

@@ -161,3 +161,19 @@ def test_memory_is_listed_and_a_hash_line_adds_to_the_project_file(fake, screen,
     system = fake.requests[0]["system"][0]["text"]
     assert "Answer in haiku." in system and "- Always run make lint before committing" in system
     assert "not this one" not in system and "not this one" not in str(fake.requests[0]["messages"])
+
+
+def test_compact_command_summarises_the_conversation(fake, screen) -> None:
+    fake.script(Reply("First answer."), Reply("SUMMARY: we said hello."), Reply("After the summary."))
+    term = screen()
+    prompt(term, "hello")
+    term.wait_for("First answer.")
+    term.wait_for("cache read")
+    prompt(term, "/compact keep names")
+    shown = term.wait_for("compacted 2 messages into a summary")
+    assert "compacting the conversation" in shown
+    assert fake.requests[1]["messages"][-1]["content"][-1]["text"].endswith("keep names")
+    prompt(term, "go on")
+    term.wait_for("After the summary.")
+    (message,) = fake.requests[2]["messages"]
+    assert "SUMMARY: we said hello." in message["content"][0]["text"]
