@@ -59,6 +59,7 @@ def register(app: typer.Typer) -> None:
         continue_: bool = typer.Option(False, "--continue", "-c", help="Continue the latest session here."),
         resume: Optional[str] = typer.Option(None, "--resume", "-r", help="Resume the session with this id."),
         list_: bool = typer.Option(False, "--list", help="List saved sessions and exit."),
+        json_out: bool = typer.Option(False, "--json", help="With --list: print JSON."),
         config: Optional[Path] = typer.Option(None, "--config", help="Settings file."),
         cwd: Optional[Path] = typer.Option(None, "--cwd", help="Working directory for the tools."),
         save: bool = typer.Option(False, "--save", help='Offer to save "always" rules to the settings file.'),
@@ -73,10 +74,12 @@ def register(app: typer.Typer) -> None:
             from claude_proxy.chat.sessions import SessionStoreError
 
             try:
-                _list_sessions(settings)
+                _list_sessions(settings, json_out)
             except SessionStoreError as exc:
                 raise CLIError(str(exc)) from None
             return
+        if json_out:
+            raise CLIError("--json goes with --list (for -p use --output-format json)", USAGE)
         if output_format not in OUTPUT_FORMATS:
             raise CLIError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}", USAGE)
         if output_format != "text" and not print_:
@@ -142,12 +145,17 @@ def _check_rules(rules: list[str]) -> None:
             raise CLIError(f"--allowed-tools: {exc}", USAGE) from None
 
 
-def _list_sessions(settings: "Settings") -> None:
+def _list_sessions(settings: "Settings", json_out: bool = False) -> None:
+    import dataclasses
     import datetime as dt
+    import json
 
     from claude_proxy.chat.sessions import SessionStore
 
     sessions = SessionStore(settings.chat.sessions_db()).list_sync()
+    if json_out:
+        typer.echo(json.dumps([dataclasses.asdict(info) for info in sessions], indent=2))
+        return
     if not sessions:
         typer.echo("no saved sessions")
         return

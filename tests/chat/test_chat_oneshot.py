@@ -148,6 +148,20 @@ def test_sessions_continue_and_list(fake, run_chat) -> None:
     assert listing.returncode == 0
     (line,) = listing.stdout.splitlines()
     assert line.startswith(first["session_id"]) and "my name is Ada" in line and " 4 msgs" in line
+    (info,) = json.loads(run_chat("--list", "--json").stdout)
+    assert info["id"] == first["session_id"] and info["messages"] == 4 and info["title"] == "my name is Ada"
+    assert {"cwd", "model", "created", "updated"} <= set(info)
+
+
+def test_a_connection_error_names_the_url(run_chat, chat_env) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = run_chat("-p", "hi", env={**chat_env, "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert f"cannot connect to http://127.0.0.1:{port}/v1/messages" in proc.stderr
 
 
 def test_auth_token_is_sent_as_bearer(fake, run_chat, chat_env) -> None:
