@@ -136,11 +136,9 @@ class SlashCommands:
             return
         try:
             await agent.compact(arg)
-        except anthropic.APIError as exc:
-            self.console.print(Text(f"compaction failed: {describe_api_error(exc)}", style="red"))
-            return
-        except ValueError as exc:
-            self.console.print(Text(f"compaction failed: {exc}", style="red"))
+        except (anthropic.APIError, ValueError) as exc:
+            error = describe_api_error(exc) if isinstance(exc, anthropic.APIError) else str(exc)
+            self.runtime.ui.notice(f"compaction failed, the history is unchanged: {error}")
             return
         await self.runtime.save()
 

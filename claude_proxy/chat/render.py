@@ -252,6 +252,7 @@ class TerminalUI(AgentUI):
                                 "in the session", style="dim"))
 
     def notice(self, text: str) -> None:
+        self.progress.wait_over()
         self.finish_stream()
         self.console.print(Text(text, style="yellow"))
 

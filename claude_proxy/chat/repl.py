@@ -179,7 +179,7 @@ class Repl:
                     continue
                 if text.lstrip().startswith("/"):
                     try:
-                        await self.commands.run(text)
+                        await self.command(text)
                     except ExitChat:
                         break
                     continue
@@ -222,6 +222,25 @@ class Repl:
         if resumed and last:
             shown = last if len(last) <= 300 else last[:300] + "…"
             self.console.print(Text(f"last answer: {shown}", style="dim"))
+
+    async def command(self, text: str) -> None:
+        """A slash command; a long one (/compact) stops on Ctrl-C like a turn."""
+        task = self._turn = asyncio.create_task(self.commands.run(text))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        try:
+            with quiet_keyboard():
+                await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            self.ui.end_turn()
+            self.console.print(Text("⏹ stopped", style="yellow"))
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            self._turn = None
+        self.ui.end_turn()
 
     async def turn(self, text: str) -> None:
         """Run one prompt as a task Ctrl-C can cancel; print the status line after it."""

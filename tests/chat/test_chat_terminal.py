@@ -177,3 +177,10 @@ def test_compact_command_summarises_the_conversation(fake, screen) -> None:
     term.wait_for("After the summary.")
     (message,) = fake.requests[2]["messages"]
     assert "SUMMARY: we said hello." in message["content"][0]["text"]
+
+    fake.script(ErrorReply(400, "invalid_request_error", "prompt is too long"))
+    term.wait_for("cache read")
+    prompt(term, "/compact")
+    term.wait_for("compaction failed, the history is unchanged")
+    time.sleep(0.3)
+    assert "waiting for the model" not in term.screen(history=False), "no spinner left behind"
