@@ -274,6 +274,9 @@ class ChatSettings(_Section):
     timeout: float = Field(600.0, gt=0)
     history_file: str | None = None
     sessions_path: str | None = None
+    memory: bool = True
+    context_window: int = Field(200_000, gt=0)
+    auto_compact: float = Field(0.8, ge=0, le=1)
 
     def history_path(self) -> Path:
         return Path(self.history_file).expanduser() if self.history_file else user_data_dir() / "chat_history"
@@ -307,15 +310,29 @@ class Settings(_Section):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def expand_env(value: Any, env: Mapping[str, str] | None = None) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of a loaded YAML tree."""
+def expand_env(value: Any, env: Mapping[str, str] | None = None, key: str = "") -> Any:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of a loaded YAML tree.
+
+    An unset ``${VAR}`` without a default is an error naming the variable and the key:
+    quietly becoming "" would turn a forgotten key into an unauthenticated setup.
+    ``${VAR:-}`` spells out an empty default.
+    """
     variables: Mapping[str, str] = os.environ if env is None else env
     if isinstance(value, str):
-        return _VAR.sub(lambda m: variables.get(m.group(1)) or (m.group(2) or ""), value)
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if default is not None:
+                return variables.get(name) or default
+            if name not in variables:
+                raise SettingsError(f"'{key or '(top level)'}': ${{{name}}} is not set "
+                                    f"(set it, or write ${{{name}:-}} for an empty default)")
+            return variables[name]
+
+        return _VAR.sub(substitute, value)
     if isinstance(value, list):
-        return [expand_env(v, variables) for v in value]
+        return [expand_env(v, variables, f"{key}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: expand_env(v, variables) for k, v in value.items()}
+        return {k: expand_env(v, variables, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
     return value
 
 
@@ -355,6 +372,8 @@ def parse_settings(data: Any, source: str = "<settings>") -> Settings:
         raise SettingsError(f"{source}: the top level must be a mapping of sections")
     try:
         settings = Settings.model_validate(expand_env(data))
+    except SettingsError as exc:
+        raise SettingsError(f"{source}: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise SettingsError(f"{source}: {problems}") from None

@@ -43,11 +43,28 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_env_expansion_with_defaults() -> None:
     env = {"KEY": "sk-secret"}
-    assert expand_env({"a": "${KEY}", "b": ["${MISSING:-fallback}"], "c": "x${MISSING}y"}, env) == {
+    assert expand_env({"a": "${KEY}", "b": ["${MISSING:-fallback}"], "c": "x${MISSING:-}y"}, env) == {
         "a": "sk-secret",
         "b": ["fallback"],
         "c": "xy",
     }
+
+
+def test_an_unset_variable_without_default_names_the_variable_and_the_key(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("CLAUDE_PROXY_TEST_UNSET", raising=False)
+    monkeypatch.setenv("CLAUDE_PROXY_TEST_EMPTY", "")
+    path = tmp_path / "s.yaml"
+    path.write_text("backends:\n  ext: {kind: openai, base_url: http://127.0.0.1:9,\n"
+                    "        api_key: '${CLAUDE_PROXY_TEST_UNSET}'}\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+    assert str(caught.value) == (f"{path}: 'backends.ext.api_key': ${{CLAUDE_PROXY_TEST_UNSET}} is not set "
+                                 "(set it, or write ${CLAUDE_PROXY_TEST_UNSET:-} for an empty default)")
+    path.write_text("permissions: {allow: ['Bash(echo ${CLAUDE_PROXY_TEST_UNSET})']}\n")
+    with pytest.raises(SettingsError, match=r"'permissions\.allow\[0\]': \$\{CLAUDE_PROXY_TEST_UNSET\}"):
+        load_settings(path)
+    path.write_text("chat: {api_key: '${CLAUDE_PROXY_TEST_EMPTY}'}\n")
+    assert load_settings(path).chat.api_key == "", "set but empty is not unset"
 
 
 def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:

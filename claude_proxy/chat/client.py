@@ -8,15 +8,18 @@ gateway expects); an API key wins when both are set, as in the SDK.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from claude_proxy.secrets import mask_secret
 from claude_proxy.settings import Settings
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,15 +88,57 @@ class MissingCredentials(Exception):
     """No key, token or SDK profile, and the address is Anthropic's own API."""
 
 
-def make_client(config: ChatConfig) -> "AsyncAnthropic":
+RetryListener = Callable[[str, float], None]
+SHORT_REASONS = {408: "request timeout", 409: "conflict", 429: "rate limited", 500: "server error",
+                 502: "bad gateway", 503: "unavailable", 504: "gateway timeout", 529: "overloaded"}
+
+
+def retry_reason(status: int | None) -> str:
+    """What a retried attempt ran into, in a few words for the progress line."""
+    if status is None:
+        return "connection failed or timed out"
+    return f"{status} {SHORT_REASONS.get(status, 'server error' if status >= 500 else 'error')}"
+
+
+def _client_class(on_retry: RetryListener | None) -> Any:
+    """``AsyncAnthropic``, or a subclass that reports each retry (reason, delay) before sleeping.
+
+    The SDK has no public retry callback; ``_sleep_for_retry`` is where it waits, and the
+    delay is recomputed here the same way (retry-after honoured) for the display only.
+    """
+    import anthropic
+
+    base = anthropic.AsyncAnthropic
+    if on_retry is None or not hasattr(base, "_sleep_for_retry"):
+        return base
+    report: RetryListener = on_retry
+
+    class ReportingClient(base):  # type: ignore[misc, valid-type]
+        async def _sleep_for_retry(self, *, retries_taken: int, max_retries: int, options: Any,
+                                   response: Any) -> None:
+            try:
+                delay = self._calculate_retry_timeout(max_retries - retries_taken, options,
+                                                      response.headers if response is not None else None)
+                report(retry_reason(response.status_code if response is not None else None), float(delay))
+            except (AttributeError, TypeError, ValueError):
+                log.debug("cannot report the retry", exc_info=True)
+            await super()._sleep_for_retry(retries_taken=retries_taken, max_retries=max_retries,
+                                           options=options, response=response)
+
+    return ReportingClient
+
+
+def make_client(config: ChatConfig, on_retry: RetryListener | None = None) -> "AsyncAnthropic":
     """The SDK client: its own retries (with backoff) handle 429/5xx/connection errors first.
 
     With no credentials at all, a custom address (``claude-proxy serve`` holding the
     upstream key, a gateway) gets requests without an Authorization header; Anthropic's
-    own API gets a clear error instead of a failed request.
+    own API gets a clear error instead of a failed request. ``on_retry(reason, delay)``
+    hears about each retry, so the terminal can say why nothing is happening.
     """
     import anthropic
 
+    client_class = _client_class(on_retry)
     kwargs: dict[str, Any] = {"max_retries": config.max_retries, "timeout": config.timeout}
     if config.api_key:
         kwargs["api_key"] = config.api_key
@@ -101,16 +146,16 @@ def make_client(config: ChatConfig) -> "AsyncAnthropic":
         kwargs["auth_token"] = config.auth_token
     if config.base_url:
         kwargs["base_url"] = config.base_url
-    client = anthropic.AsyncAnthropic(**kwargs)
+    client = client_class(**kwargs)
     if client.api_key or client.auth_token or client.credentials is not None:
         return client
     if not config.base_url or "api.anthropic.com" in config.base_url:
         raise MissingCredentials(
             "no credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, or chat.api_key in the settings), "
             "or point ANTHROPIC_BASE_URL at a gateway that adds them")
-    # The SDK types default_headers as str-only, but documents and honours Omit() to drop a header.
+    # The SDK documents and honours Omit() in default_headers to drop a header.
     omit_auth = {"Authorization": anthropic.Omit()}
-    return anthropic.AsyncAnthropic(**kwargs, default_headers=omit_auth)  # type: ignore[arg-type]
+    return client_class(**kwargs, default_headers=omit_auth)
 
 
 HINTS_BY_STATUS = {
@@ -140,12 +185,22 @@ def describe_api_error(exc: BaseException) -> str:
             status = STATUS_BY_TYPE.get(kind, 500)
         head = HINTS_BY_STATUS.get(status) or ("server error" if status >= 500 else "request rejected")
         return f"API error {status}: {head}" + (f" ({detail})" if detail else "")
+    url = _request_url(exc)
     if isinstance(exc, anthropic.APITimeoutError):
-        return "API error: the request timed out"
+        return f"API error: the request to {url} timed out"
     if isinstance(exc, anthropic.APIConnectionError):
         cause = exc.__cause__ or exc
-        return f"API error: cannot connect to the API ({type(cause).__name__}: {cause})"
+        return f"API error: cannot connect to {url} ({type(cause).__name__}: {cause})"
     return f"API error: {exc}"
+
+
+def _request_url(exc: BaseException) -> str:
+    """The address a failed request went to, without its query string."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if url is None:
+        return "the API"
+    return str(url).split("?")[0]
 
 
 def _error_fields(exc: Any) -> tuple[str, str]:

@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "/todos": "show the model's todo list",
     "/cost": "tokens used and an estimated price for this session",
     "/permissions": "the permission mode and rules; /permissions MODE switches (Shift-Tab cycles)",
+    "/compact": "/compact [instructions]: replace the history by a summary (todos, files, last results kept)",
+    "/memory": "the memory files (CLAUDE.md, AGENTS.md, ...) in the system prompt; # text adds a line",
     "/save": "/save PATH: write the conversation as Markdown",
     "/mcp": "MCP servers: status and tools; /mcp approve uses the project's .mcp.json",
     "/exit": "quit (Ctrl-D works too)",
@@ -43,7 +45,8 @@ class SlashCommands:
         self.console = console
         self.handlers: dict[str, Callable[[str], Awaitable[None]]] = {
             "/help": self.help, "/clear": self.clear, "/model": self.model, "/tools": self.tools,
-            "/todos": self.todos, "/cost": self.cost, "/permissions": self.permissions,
+            "/todos": self.todos, "/cost": self.cost, "/permissions": self.permissions, "/memory": self.memory,
+            "/compact": self.compact,
             "/save": self.save, "/mcp": self.mcp, "/exit": self.exit,
         }
 
@@ -122,6 +125,37 @@ class SlashCommands:
         for label, values in (("allow", rules.allow), ("ask", rules.ask), ("deny", rules.deny),
                               ("allowed this session", runtime.context.session.session_allow)):
             self.console.print(f"{label}: {', '.join(values) if values else '(none)'}")
+
+    async def compact(self, arg: str) -> None:
+        import anthropic
+
+        from claude_proxy.chat.client import describe_api_error
+
+        agent = self.runtime.agent
+        if agent is None or not self.runtime.conversation.messages:
+            self.console.print("nothing to compact yet")
+            return
+        try:
+            await agent.compact(arg)
+        except (anthropic.APIError, ValueError) as exc:
+            error = describe_api_error(exc) if isinstance(exc, anthropic.APIError) else str(exc)
+            self.runtime.ui.notice(f"compaction failed, the history is unchanged: {error}")
+            return
+        await self.runtime.save()
+
+    async def memory(self, arg: str) -> None:
+        files = self.runtime.memory
+        if not self.runtime.settings.chat.memory:
+            self.console.print("memory is off (chat.memory: false in the settings)")
+            return
+        if not files:
+            self.console.print("no memory files loaded (CLAUDE.md, CLAUDE.local.md, AGENTS.md here or above, "
+                               "~/.claude/CLAUDE.md)")
+        for memory in files:
+            cut = " (cut)" if memory.truncated else ""
+            lines = len(memory.text.splitlines())
+            self.console.print(f"{memory.scope:<8} {memory.path}  {lines} lines{cut}")
+        self.console.print(Text("# text at the prompt adds a line to ./CLAUDE.md", style="dim"))
 
     async def save(self, arg: str) -> None:
         if not arg:

@@ -47,6 +47,7 @@ class Conversation:
     costs: CostTracker = field(default_factory=CostTracker)
     title: str = ""
     pending_note: str | None = None
+    archive: list[dict[str, Any]] = field(default_factory=list)  # messages compaction replaced, oldest first
 
     def add_user(self, content: str | list[dict[str, Any]]) -> None:
         """Add a prompt (or tool results), merging into a trailing user message."""

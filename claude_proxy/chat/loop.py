@@ -9,6 +9,7 @@ prompt starts from a valid conversation.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from claude_proxy.chat.client import ChatConfig, describe_api_error
@@ -22,7 +23,14 @@ from claude_proxy.tools.base import ToolGuard
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
+    from claude_proxy.chat.compact import Compactor
     from claude_proxy.tools.base import Tool, ToolContext
+
+RAW_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                        "message_delta", "message_stop"})
+# the SDK adds its accumulated state to some events; the wire event has only these fields
+RAW_FIELDS: dict[str, Any] = {"content_block_stop": {"type", "index"}, "message_stop": {"type"}}
+
 
 def block_to_param(block: Any) -> dict[str, Any]:
     """An SDK content block as the dict we store and send back (no SDK-only fields)."""
@@ -67,6 +75,7 @@ class Agent:
         context: "ToolContext",
         system: str,
         ui: AgentUI | None = None,
+        compactor: "Compactor | None" = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -75,6 +84,9 @@ class Agent:
         self.ui = ui or AgentUI()
         self.runner = ToolRunner(tools, guard, context, self.ui)
         self._partial: _Partial | None = None
+        self._api_seconds = 0.0
+        self.usage = Usage()  # the current (or last) turn's, so far
+        self.compactor = compactor
 
     @property
     def tools(self) -> list["Tool"]:
@@ -84,16 +96,20 @@ class Agent:
         """Answer one prompt: stream, run tools, loop; API errors become ``result.error``."""
         import anthropic
 
+        await self._compact_if_due(prompt)
         conversation = self.conversation
         point = conversation.snapshot()
         conversation.add_user(prompt)
-        turn_usage = Usage()
+        turn_usage = self.usage = Usage()
         requests = 0
         stop_reason = "end_turn"
+        self._api_seconds = 0.0
         try:
             while True:
                 requests += 1
                 try:
+                    if requests > 1:
+                        await self._compact_if_due()
                     content, stop_reason, usage = await self._request()
                 except anthropic.APIError as exc:
                     if requests == 1:
@@ -103,22 +119,58 @@ class Agent:
                 turn_usage.add(usage)
                 conversation.costs.record(self.config.model, usage)
                 conversation.add_assistant(content)
+                if self.compactor is not None:
+                    self.compactor.observe(conversation, usage)
                 calls = [b for b in content if b["type"] == "tool_use"]
                 if not calls:
                     break
                 if stop_reason != "tool_use":
-                    conversation.add_user(self.runner.unrun(calls, f"not run: the response stopped ({stop_reason})"))
+                    self._add_results(self.runner.unrun(calls, f"not run: the response stopped ({stop_reason})"))
                     break
                 if requests >= self.config.max_turns:
-                    conversation.add_user(self.runner.unrun(calls, "not run: the turn limit (--max-turns) was reached"))
+                    self._add_results(self.runner.unrun(calls, "not run: the turn limit (--max-turns) was reached"))
                     stop_reason = "max_turns"
                     break
-                results = await self.runner.run_calls(calls)
-                conversation.add_user(results)
+                self._add_results(await self.runner.run_calls(calls))
         except asyncio.CancelledError:
             self._repair_after_cancel(point, requests)
             raise
         return self._result(stop_reason, requests, turn_usage)
+
+    def _tool_definitions(self) -> list[dict[str, Any]]:
+        return [t.definition() for t in self.tools]
+
+    async def compact(self, instructions: str = "", trigger: str = "manual", tokens: int | None = None) -> None:
+        """Summarise the history into one message (`/compact`, or on its own when the context is full)."""
+        if self.compactor is None or not self.conversation.messages:
+            return
+        tools = self._tool_definitions()
+        if tokens is None:
+            tokens = self.compactor.estimate(self.conversation, self.system, tools)
+        self.ui.compacting(trigger, tokens)
+        result = await self.compactor.compact(self.conversation, model=self.config.model, system=self.system,
+                                              tools=tools, instructions=instructions, tokens_before=tokens)
+        self.conversation.costs.record(self.config.model, result.usage)
+        self.ui.compacted(trigger, tokens, result.messages_replaced)
+
+    async def _compact_if_due(self, prompt: Any = None) -> None:
+        """Compact first when the next request would pass the configured share of the context window."""
+        if self.compactor is None or not self.conversation.messages:
+            return
+        tokens = self.compactor.estimate(self.conversation, self.system, self._tool_definitions(), prompt)
+        if not self.compactor.due(tokens):
+            return
+        import anthropic
+
+        try:
+            await self.compact(trigger="auto", tokens=tokens)
+        except (anthropic.APIError, ValueError) as exc:
+            error = describe_api_error(exc) if isinstance(exc, anthropic.APIError) else str(exc)
+            self.ui.notice(f"automatic compaction failed, going on with the full history: {error}")
+
+    def _add_results(self, results: list[dict[str, Any]]) -> None:
+        self.ui.tool_results_sent(results)
+        self.conversation.add_user(results)
 
     def _result(self, stop_reason: str, requests: int, usage: Usage, error: str | None = None) -> TurnResult:
         return TurnResult(
@@ -127,6 +179,7 @@ class Agent:
             num_turns=requests,
             error=error,
             usage=usage.to_dict(),
+            api_ms=int(self._api_seconds * 1000),
         )
 
     def _repair_after_cancel(self, point: tuple[int, Any, str | None], requests: int) -> None:
@@ -150,14 +203,31 @@ class Agent:
             model=self.config.model,
             max_tokens=self.config.effective_max_tokens(),
             system=self.system,
-            tools=[t.definition() for t in self.tools],
+            tools=self._tool_definitions(),
             messages=self.conversation.messages,
             thinking_budget=self.config.thinking_budget,
         )
         partial = self._partial = _Partial()
         self.ui.request_started()
+        started = time.monotonic()
+        try:
+            message = await self._stream(params, partial)
+        finally:
+            self._api_seconds += time.monotonic() - started
+        self._partial = None
+        content = [block_to_param(b) for b in message.content]
+        stop_reason = message.stop_reason or "end_turn"
+        self.ui.message_done(content, stop_reason)
+        self.ui.assistant_message({**message.model_dump(mode="json"), "content": content})
+        return content, stop_reason, Usage.from_api(message.usage)
+
+    async def _stream(self, params: dict[str, Any], partial: _Partial) -> Any:
+        """Read one streamed reply into ``partial`` and the UI; return the SDK's final message."""
+        raw = self.ui.wants_stream_events
         async with self.client.messages.stream(**params) as stream:
             async for event in stream:
+                if raw and event.type in RAW_EVENTS:
+                    self.ui.stream_event(event.model_dump(mode="json", include=RAW_FIELDS.get(event.type)))
                 if event.type == "text":
                     partial.text += event.text
                     self.ui.text_delta(event.text)
@@ -166,9 +236,4 @@ class Agent:
                 elif event.type == "content_block_stop":
                     partial.blocks.append(block_to_param(event.content_block))
                     partial.text = ""
-            message = await stream.get_final_message()
-        self._partial = None
-        content = [block_to_param(b) for b in message.content]
-        stop_reason = message.stop_reason or "end_turn"
-        self.ui.message_done(content, stop_reason)
-        return content, stop_reason, Usage.from_api(message.usage)
+            return await stream.get_final_message()

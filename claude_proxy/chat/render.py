@@ -10,35 +10,49 @@ from __future__ import annotations
 import asyncio
 import difflib
 import re
-import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.text import Text
 
 from claude_proxy.chat.pricing import Usage
+from claude_proxy.chat.progress import Progress, elapsed
 from claude_proxy.chat.rules import save_rule
 from claude_proxy.chat.ui import AgentUI, Answer, ToolCall
 from claude_proxy.tools.base import Decision, ToolResult
 
 Asker = Callable[[str], Awaitable[str]]
+Chooser = Callable[[str, dict[str, str]], Awaitable[str]]
+# one key answers the permission prompt; Enter and Esc say no
+ANSWER_KEYS = {"y": "yes", "n": "no", "a": "always", "enter": "no", "escape": "no"}
 FENCE = re.compile(r"^\s*(```|~~~)", re.M)
 CODE_THEME = "monokai"
-REPARSE_EVERY = 0.1
 PREVIEW_LINES = 20
+SHOW_TIME_FROM = 1.0  # seconds: a tool that took longer says how long on its result line
 
 
 class MarkdownStream:
-    """Prints streamed Markdown: settled paragraphs permanently, the open one live."""
+    """Prints streamed Markdown: settled paragraphs permanently, the open one live.
+
+    The live area renders the open paragraph itself, parsed at most once per refresh
+    of rich's refresh thread (8 a second), so a long code block is not re-parsed per
+    token and the last words show even when the stream pauses.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.pending = ""
         self.live: Live | None = None
-        self._parsed_at = 0.0
+        self._parsed: tuple[str, Markdown] | None = None
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text = self.pending
+        if self._parsed is None or self._parsed[0] != text:
+            self._parsed = (text, Markdown(text, code_theme=CODE_THEME))
+        yield self._parsed[1]
 
     def feed(self, delta: str) -> None:
         self.pending += delta
@@ -46,21 +60,16 @@ class MarkdownStream:
         if cut:
             chunk, self.pending = self.pending[:cut], self.pending[cut:]
             self._print(chunk)
-        if self.pending.strip():
-            if self.live is None:
-                self.live = Live(console=self.console, transient=True, refresh_per_second=8,
-                                 vertical_overflow="visible")
-                self.live.start()
-            now = time.monotonic()
-            if now - self._parsed_at >= REPARSE_EVERY:  # a long code block is not re-parsed per token
-                self._parsed_at = now
-                self.live.update(Markdown(self.pending, code_theme=CODE_THEME))
+        if self.pending.strip() and self.live is None:
+            self.live = Live(self, console=self.console, transient=True, refresh_per_second=8,
+                             vertical_overflow="visible")
+            self.live.start()
 
     def finish(self) -> None:
         """Print what is left and drop the live area."""
         if self.live is not None:
-            self.live.stop()
-            self.live = None
+            live, self.live = self.live, None
+            live.stop()
         if self.pending.strip():
             self.console.print(Markdown(self.pending, code_theme=CODE_THEME))
         self.pending = ""
@@ -116,27 +125,35 @@ def change_preview(call: ToolCall, max_lines: int = PREVIEW_LINES) -> Text | Non
 
 
 class TerminalUI(AgentUI):
-    """The REPL's front end; ``asker(question)`` reads one line from the user."""
+    """The REPL's front end; ``asker(question)`` reads one line, ``chooser(question, keys)`` one key press."""
 
     interactive = True
 
     def __init__(self, console: Console, asker: Asker, *, save_rules: bool = False,
-                 settings_path: Path | None = None) -> None:
+                 settings_path: Path | None = None, chooser: Chooser | None = None) -> None:
         self.console = console
         self.asker = asker
+        self.chooser = chooser or self._choose_by_line
         self.save_rules = save_rules
         self.settings_path = settings_path
         self.markdown = MarkdownStream(console)
+        self.progress = Progress(console)
         self._thinking = False
 
     def request_started(self) -> None:
         self._thinking = False
+        self.progress.wait_started()
+
+    def retrying(self, reason: str, delay: float) -> None:
+        self.progress.retrying(reason, delay)
 
     def text_delta(self, text: str) -> None:
+        self.progress.wait_over()
         self._end_thinking()
         self.markdown.feed(text)
 
     def thinking_delta(self, text: str) -> None:
+        self.progress.wait_over()
         if not self._thinking:
             self.markdown.finish()
             self.console.print(Text("✻ thinking", style="dim"))
@@ -149,6 +166,7 @@ class TerminalUI(AgentUI):
             self._thinking = False
 
     def message_done(self, content: list[dict[str, Any]], stop_reason: str | None) -> None:
+        self.progress.wait_over()
         self.finish_stream()
         if stop_reason == "max_tokens":
             self.console.print(Text("(the reply hit max_tokens and was cut off)", style="yellow"))
@@ -156,6 +174,14 @@ class TerminalUI(AgentUI):
     def finish_stream(self) -> None:
         self._end_thinking()
         self.markdown.finish()
+
+    def end_turn(self) -> None:
+        """The turn is over (done, failed or stopped): nothing may stay live on the screen."""
+        self.progress.stop()
+        self.finish_stream()
+
+    def tool_started(self, call: ToolCall) -> None:
+        self.progress.tool_started(call.id, call.summary)
 
     def tool_call(self, call: ToolCall) -> None:
         self.finish_stream()
@@ -165,27 +191,39 @@ class TerminalUI(AgentUI):
         self.console.print(Text("    ↳ ", style="dim") + Text(call.summary, style="dim"))
 
     async def ask(self, call: ToolCall, decision: Decision) -> Answer:
+        self.progress.pause()
+        try:
+            return await self._ask(call, decision)
+        finally:
+            self.progress.resume()
+
+    async def _ask(self, call: ToolCall, decision: Decision) -> Answer:
         change = change_preview(call)
         if change is not None:
             self.console.print(change)
         if decision.reason:
             self.console.print(Text(f"  ? {decision.reason}", style="yellow"))
+        rules = ", ".join(call.always_rules) or call.name
+        self.console.print(Text(f"  a = always allow {rules} for this session", style="dim"))
+        reply = await self.chooser("  Allow? y yes · n no · a always: ", ANSWER_KEYS)
+        return "yes" if reply == "yes" else "always" if reply == "always" else "no"
+
+    async def _choose_by_line(self, question: str, keys: dict[str, str]) -> str:
+        """Without a key reader: a line whose first letter is one of the keys (an empty line is Enter)."""
         while True:
-            reply = (await self.asker("  Allow? [y]es / [n]o / [a]lways: ")).strip().lower()
-            if reply in ("y", "yes"):
-                return "yes"
-            if reply in ("a", "always"):
-                return "always"
-            if reply in ("n", "no", ""):
-                return "no"
+            reply = (await self.asker(question)).strip().lower()
+            key = reply[:1] if reply else "enter"
+            if key in keys:
+                return keys[key]
 
     async def rule_remembered(self, rule: str) -> None:
         self.console.print(Text(f"  allowed for this session: {rule}", style="green"))
         if not self.save_rules or self.settings_path is None:
             return
-        reply = await self.asker(
-            f"  Save {rule} to {self.settings_path}? (the file is rewritten; its comments are lost) [y/N]: ")
-        if reply.strip().lower() in ("y", "yes"):
+        reply = await self.chooser(
+            f"  Save {rule} to {self.settings_path}? (the file is rewritten; its comments are lost) y/N: ",
+            {"y": "yes", "n": "no", "enter": "no", "escape": "no"})
+        if reply == "yes":
             try:
                 await asyncio.to_thread(save_rule, rule, self.settings_path)
             except OSError as exc:
@@ -194,10 +232,27 @@ class TerminalUI(AgentUI):
                 self.console.print(Text(f"  saved to {self.settings_path}", style="green"))
 
     def tool_result(self, call: ToolCall, result: ToolResult) -> None:
+        took = self.progress.tool_done(call.id)
         style = "red" if result.is_error else "dim"
-        self.console.print(Text("  ⎿ ", style="dim") + Text(preview(result), style=style))
+        line = Text("  ⎿ ", style="dim") + Text(preview(result), style=style)
+        if took is not None and took >= SHOW_TIME_FROM:
+            line.append(f" ({elapsed(took)})", style="dim")
+        self.console.print(line)
+
+    def compacting(self, trigger: str, tokens: int) -> None:
+        self.progress.stop()
+        self.finish_stream()
+        why = "the context is nearly full: " if trigger == "auto" else ""
+        self.console.print(Text(f"✻ {why}compacting the conversation (~{tokens:,} tokens)…", style="dim"))
+        self.progress.wait_started()
+
+    def compacted(self, trigger: str, tokens: int, messages: int) -> None:
+        self.progress.wait_over()
+        self.console.print(Text(f"✻ compacted {messages} messages into a summary; the full history stays "
+                                "in the session", style="dim"))
 
     def notice(self, text: str) -> None:
+        self.progress.wait_over()
         self.finish_stream()
         self.console.print(Text(text, style="yellow"))
 

@@ -8,10 +8,13 @@ prompt. Ctrl-D or /exit quits. The conversation is saved after every turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sys
+import termios
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
@@ -52,6 +55,24 @@ class ChatCompleter(Completer):
 MODE_CYCLE = ("default", "acceptEdits", "plan")
 
 
+@contextlib.contextmanager
+def quiet_keyboard() -> Iterator[None]:
+    """No echo while a turn runs: the terminal's own "^C" (or stray typing) would shift the live
+    area by a line, and the erase that follows would leave a stale copy of the partial answer."""
+    fd = sys.stdin.fileno() if sys.stdin.isatty() else -1
+    if fd < 0:
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 def _key_bindings(runtime: ChatRuntime) -> KeyBindings:
     """Enter sends; Esc-Enter, or Enter after a trailing backslash, starts a new line; Shift-Tab cycles modes."""
     bindings = KeyBindings()
@@ -90,7 +111,8 @@ class Repl:
         self.ask_session: PromptSession[str] = PromptSession()
         settings_path = Path(settings.source) if settings.source and Path(settings.source).is_file() \
             else user_config_path()
-        self.ui = TerminalUI(self.console, self._ask, save_rules=options.save_rules, settings_path=settings_path)
+        self.ui = TerminalUI(self.console, self._ask, save_rules=options.save_rules, settings_path=settings_path,
+                             chooser=self._choose)
         self.runtime = ChatRuntime(settings, options, self.ui)
         self.session: PromptSession[str] = PromptSession(
             history=FileHistory(str(history)), completer=ChatCompleter(cwd), multiline=True,
@@ -105,6 +127,26 @@ class Repl:
             return await self.ask_session.prompt_async(question, handle_sigint=False)
         except (KeyboardInterrupt, EOFError):
             raise asyncio.CancelledError from None
+
+    async def _choose(self, question: str, keys: dict[str, str]) -> str:
+        """One key press answers (no Enter); other keys are ignored; Ctrl-C stops the turn."""
+        bindings = KeyBindings()
+
+        @bindings.add("<any>")
+        def _(event) -> None:  # type: ignore[no-untyped-def]
+            """Anything not offered does nothing."""
+
+        for key, value in keys.items():
+            def answer(event, value: str = value) -> None:  # type: ignore[no-untyped-def]
+                event.app.exit(result=value)
+
+            bindings.add("c-m" if key == "enter" else key, eager=key == "escape")(answer)
+        try:
+            session: PromptSession[str] = PromptSession(key_bindings=bindings)  # the bindings stay with a session
+            reply = await session.prompt_async(question, handle_sigint=False)
+        except (KeyboardInterrupt, EOFError):
+            raise asyncio.CancelledError from None
+        return reply
 
     def _toolbar(self) -> str:
         return f" mode: {self.runtime.permission_mode} (Shift-Tab cycles) · {self.runtime.config.model}"
@@ -132,9 +174,12 @@ class Repl:
                         break
                 if not text.strip():
                     continue
+                if text.lstrip().startswith("#") and text.strip("# \n"):
+                    await self.add_memory(text.strip().lstrip("#").strip())
+                    continue
                 if text.lstrip().startswith("/"):
                     try:
-                        await self.commands.run(text)
+                        await self.command(text)
                     except ExitChat:
                         break
                     continue
@@ -142,6 +187,24 @@ class Repl:
         finally:
             await self.runtime.save()
             await self.runtime.close()
+
+    async def add_memory(self, line: str) -> None:
+        """`# text`: after a y, append the line to ./CLAUDE.md; it is in the system prompt from the next turn."""
+        target = self.runtime.cwd / "CLAUDE.md"
+        self.console.print(Text(f"memory: add \"- {line}\" to {target}", style="bold"))
+        try:
+            reply = await self._choose("  Add it? y/N: ", {"y": "yes", "n": "no", "enter": "no", "escape": "no"})
+        except asyncio.CancelledError:
+            reply = "no"
+        if reply != "yes":
+            self.console.print(Text("not added", style="dim"))
+            return
+        try:
+            path = await self.runtime.remember(line)
+        except OSError as exc:
+            self.console.print(Text(f"cannot write {target}: {exc.strerror or exc}", style="red"))
+            return
+        self.console.print(Text(f"added to {path}", style="green"))
 
     def _banner(self) -> None:
         runtime = self.runtime
@@ -160,6 +223,25 @@ class Repl:
             shown = last if len(last) <= 300 else last[:300] + "…"
             self.console.print(Text(f"last answer: {shown}", style="dim"))
 
+    async def command(self, text: str) -> None:
+        """A slash command; a long one (/compact) stops on Ctrl-C like a turn."""
+        task = self._turn = asyncio.create_task(self.commands.run(text))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        try:
+            with quiet_keyboard():
+                await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            self.ui.end_turn()
+            self.console.print(Text("⏹ stopped", style="yellow"))
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            self._turn = None
+        self.ui.end_turn()
+
     async def turn(self, text: str) -> None:
         """Run one prompt as a task Ctrl-C can cancel; print the status line after it."""
         agent = self.runtime.agent
@@ -170,19 +252,20 @@ class Repl:
         loop.add_signal_handler(signal.SIGINT, self._on_sigint)
         start = time.monotonic()
         try:
-            result = await task
+            with quiet_keyboard():
+                result = await task
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise
-            self.ui.finish_stream()
+            self.ui.end_turn()
             self.console.print(Text("⏹ stopped", style="yellow"))
             await self.runtime.save()
             return
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             self._turn = None
-        self.ui.finish_stream()
+        self.ui.end_turn()
         if result.error:
             self.ui.notice(result.error)
             await self.runtime.save()

@@ -1,18 +1,24 @@
 """Permission rules from "always" answers: which rule to remember, and saving it to settings.
 
-The guard knows the rule syntax best, so its own suggestions (``Guard.suggest_rules``)
-are used; without them the rule is as narrow as can be written: the exact command for
-Bash, the tool name otherwise.
+The rule is chosen before the question is asked, so the prompt can show it. A call on
+one file gets that file's rule (``Edit(./notes.md)``, not the guard's directory-wide
+``Edit(./**)``) when the guard confirms the rule covers the call; otherwise the guard's
+own suggestions (``Guard.suggest_rules``: command prefixes such as ``Bash(npm test:*)``,
+directories, domains) are used, and without those the exact command for Bash, the tool
+name otherwise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from claude_proxy.permission_rules import path_specifier
 from claude_proxy.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
@@ -31,6 +37,37 @@ def suggest_rules(guard: ToolGuard, tool: Tool, tool_input: dict[str, Any], cont
     if tool.name == "Bash" and isinstance(tool_input.get("command"), str):
         return [f"Bash({tool_input['command'].strip()})"]
     return [tool.name]
+
+
+FILE_RULE_FAMILY = {"Write": "Edit", "Edit": "Edit", "MultiEdit": "Edit", "NotebookEdit": "Edit",
+                    "Read": "Read", "NotebookRead": "Read"}
+GLOB_CHARACTERS = frozenset("*?[]!\\")
+
+
+def narrowest_rules(guard: ToolGuard, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> list[str]:
+    """The rules to offer for "always": the file's own rule when it covers the call, else `suggest_rules`."""
+    family = FILE_RULE_FAMILY.get(tool.name)
+    raw = tool_input.get("notebook_path" if tool.name.startswith("Notebook") else "file_path")
+    if family is not None and isinstance(raw, str) and raw:
+        path = Path(raw).expanduser()
+        real = Path(os.path.realpath(path if path.is_absolute() else context.cwd / path))
+        spec = path_specifier(real, context.cwd)
+        if spec != "./**" and not GLOB_CHARACTERS & set(spec):
+            rule = f"{family}({spec})"
+            if _covers(guard, rule, tool, tool_input, context):
+                return [rule]
+    return suggest_rules(guard, tool, tool_input, context)
+
+
+def _covers(guard: ToolGuard, rule: str, tool: Tool, tool_input: dict[str, Any], context: ToolContext) -> bool:
+    """Whether the guard would allow this call once ``rule`` is remembered (tried on a copy of the session)."""
+    session = dataclasses.replace(context.session, session_allow=[*context.session.session_allow, rule])
+    try:
+        decision = guard.decide(tool, tool_input, dataclasses.replace(context, session=session))
+    except (ValueError, OSError) as exc:
+        log.debug("cannot try rule %s: %s", rule, exc)
+        return False
+    return decision.behavior == "allow"
 
 
 def save_rule(rule: str, path: Path) -> None:

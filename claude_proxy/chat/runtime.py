@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_proxy.chat.client import ChatConfig, make_client, resolve_config
+from claude_proxy.chat.compact import Compactor
 from claude_proxy.chat.conversation import Conversation
 from claude_proxy.chat.loop import Agent
+from claude_proxy.chat.memory import MemoryFile, add_to_project_memory, load_memory, memory_prompt
 from claude_proxy.chat.prompt import default_system_prompt
 from claude_proxy.chat.sessions import SessionStore, SessionStoreError
 from claude_proxy.chat.subagent import SUBAGENT_PROMPT, SubagentUI, TaskTool, webfetch_hook
@@ -65,12 +67,13 @@ class ChatRuntime:
         self.permission_mode = options.permission_mode or settings.permissions.default_mode
         self.store = SessionStore(settings.chat.sessions_db())
         self.ui = ui
-        self.client: "AsyncAnthropic" = make_client(self.config)
+        self.client: "AsyncAnthropic" = make_client(self.config, on_retry=ui.retrying)
         self.guard = SandboxAwareGuard(self.settings, self.permission_mode)
         self.context = registry.new_context(self.cwd, self.settings, ToolSession())
         self.conversation = Conversation(cwd=str(self.cwd), model=self.config.model)
         self.context.session.id = self.conversation.id
         self.system = ""
+        self.memory: list[MemoryFile] = []
         self.agent: Agent | None = None
         self.mcp = SessionMcp(self.settings, self.cwd, ui.notice)
 
@@ -89,9 +92,12 @@ class ChatRuntime:
         self.context.session.id = self.conversation.id
         self.system = await asyncio.to_thread(self._system_prompt)
         tools = self._main_tools() + await self.mcp.start()
+        chat = self.settings.chat
+        compactor = Compactor(self.client, context_window=chat.context_window, share=chat.auto_compact,
+                              session=lambda: self.context.session)
         self.agent = Agent(
             self.client, self.config, self.conversation, tools=tools, guard=self.guard,
-            context=self.context, system=self.system, ui=self.ui,
+            context=self.context, system=self.system, ui=self.ui, compactor=compactor,
         )
         self.agent.runner.post_hooks["WebFetch"] = webfetch_hook(
             self.client, self.config.small_model, lambda model, usage: self.conversation.costs.record(model, usage),
@@ -99,9 +105,22 @@ class ChatRuntime:
 
     def _system_prompt(self) -> str:
         system = self.options.system if self.options.system is not None else default_system_prompt(self.cwd)
+        if self.settings.chat.memory:
+            self.memory = load_memory(self.cwd)
+        memory = memory_prompt(self.memory)
+        if memory:
+            system = f"{system}\n\n{memory}"
         if self.options.append_system_prompt:
             system = f"{system}\n\n{self.options.append_system_prompt}"
         return system
+
+    async def remember(self, line: str) -> Path:
+        """`# text`: add a line to the project's CLAUDE.md and reload the memory into the system prompt."""
+        path = await asyncio.to_thread(add_to_project_memory, self.cwd, line)
+        self.system = await asyncio.to_thread(self._system_prompt)
+        if self.agent is not None:
+            self.agent.system = self.system
+        return path
 
     def _main_tools(self) -> list[Tool]:
         tools = list(registry.all_tools())

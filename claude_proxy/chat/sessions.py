@@ -1,7 +1,9 @@
 """Saved conversations in SQLite, so `--continue`, `--resume ID` and `--list` work.
 
-One row per conversation holding its history as JSON, rewritten after every turn. The
-async methods run the SQLite work in a thread so the event loop never blocks on disk.
+One row per conversation holding its history as JSON, rewritten after every turn:
+``messages`` is what the model sees next, ``archive`` what compaction replaced, so the
+full history is kept. The async methods run the SQLite work in a thread so the event
+loop never blocks on disk.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class SessionStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10)
         conn.executescript(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+        if "archive" not in columns:  # a file from before compaction
+            conn.execute("ALTER TABLE sessions ADD COLUMN archive TEXT NOT NULL DEFAULT '[]'")
         return conn
 
     def _guarded(self, work: Callable[[], T]) -> T:
@@ -77,19 +82,21 @@ class SessionStore:
         now = time.time()
         with self._connect() as conn:
             conn.execute(
-                "INSERT INTO sessions (id, cwd, model, title, created, updated, messages, usage)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO sessions (id, cwd, model, title, created, updated, messages, usage, archive)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET model=excluded.model, title=excluded.title,"
-                " updated=excluded.updated, messages=excluded.messages, usage=excluded.usage",
+                " updated=excluded.updated, messages=excluded.messages, usage=excluded.usage,"
+                " archive=excluded.archive",
                 (conversation.id, conversation.cwd, conversation.model, conversation.title, now, now,
-                 json.dumps(conversation.messages), json.dumps(conversation.costs.to_dict())),
+                 json.dumps(conversation.messages), json.dumps(conversation.costs.to_dict()),
+                 json.dumps(conversation.archive)),
             )
         conn.close()
 
     def _load_sync(self, session_id: str) -> Conversation:
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT id, cwd, model, title, messages, usage FROM sessions WHERE id = ? OR id LIKE ?",
+                "SELECT id, cwd, model, title, messages, usage, archive FROM sessions WHERE id = ? OR id LIKE ?",
                 (session_id, session_id.replace("%", "").replace("_", "") + "%"),
             ).fetchall()
         conn.close()
@@ -104,7 +111,7 @@ class SessionStore:
     def _latest_sync(self, cwd: str) -> Conversation | None:
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT id, cwd, model, title, messages, usage FROM sessions WHERE cwd = ?"
+                "SELECT id, cwd, model, title, messages, usage, archive FROM sessions WHERE cwd = ?"
                 " ORDER BY updated DESC LIMIT 1", (cwd,),
             ).fetchone()
         conn.close()
@@ -148,8 +155,9 @@ class SessionStore:
 
 
 def _row_to_conversation(row: tuple) -> Conversation:
-    session_id, cwd, model, title, messages, usage = row
+    session_id, cwd, model, title, messages, usage, archive = row
     return Conversation(
         id=session_id, cwd=cwd, model=model, title=title,
         messages=json.loads(messages), costs=CostTracker.from_dict(json.loads(usage)),
+        archive=json.loads(archive),
     )

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
-from claude_proxy.chat.rules import suggest_rules
+from claude_proxy.chat.rules import narrowest_rules
 from claude_proxy.chat.ui import AgentUI, ToolCall
 from claude_proxy.tools import registry
 from claude_proxy.tools.base import Decision, Tool, ToolContext, ToolGuard, ToolResult
@@ -94,6 +94,9 @@ class ToolRunner:
         if decision.behavior == "allow":
             return True
         if decision.behavior == "ask":
+            if self.ui.interactive:
+                call.always_rules = await asyncio.to_thread(
+                    narrowest_rules, self.guard, call.tool, call.input, self.context)
             answer = await self.ui.ask(call, decision)
             if answer == "always":
                 await self._remember(call)
@@ -131,7 +134,8 @@ class ToolRunner:
     async def _remember(self, call: ToolCall) -> None:
         """Remember the guard's rules for this call; one it cannot parse is skipped (this call still runs)."""
         assert call.tool is not None
-        for rule in suggest_rules(self.guard, call.tool, call.input, self.context):
+        rules = call.always_rules or narrowest_rules(self.guard, call.tool, call.input, self.context)
+        for rule in rules:
             try:
                 self.guard.remember(rule, self.context)
             except ValueError as exc:
@@ -141,6 +145,7 @@ class ToolRunner:
             await self.ui.rule_remembered(rule)
 
     async def _run_one(self, call: ToolCall) -> None:
+        self.ui.tool_started(call)
         try:
             assert call.tool is not None
             if registry.get_tool(call.tool.name) is call.tool:

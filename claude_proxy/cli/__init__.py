@@ -18,7 +18,8 @@ app = typer.Typer(
     name="claude-proxy",
     help="A local gateway and terminal agent for the Anthropic API.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; shellingham is imported only for them
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every subcommand
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

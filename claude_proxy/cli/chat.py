@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
         prompt: Optional[str] = typer.Argument(None, help="The prompt; with -p, read from stdin when omitted."),
         print_: bool = typer.Option(False, "-p", "--print", help="Answer one prompt without the UI, then exit."),
         output_format: str = typer.Option("text", "--output-format", help="With -p: text | json | stream-json."),
+        partial: bool = typer.Option(False, "--include-partial-messages",
+                                     help="With stream-json: also each raw API stream event."),
+        verbose: bool = typer.Option(False, "--verbose", help="Accepted for scripts written for claude -p."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: chat.model)."),
         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="max_tokens per request."),
         thinking: Optional[int] = typer.Option(None, "--thinking", min=0, help="Extended thinking budget (tokens)."),
@@ -56,6 +59,7 @@ def register(app: typer.Typer) -> None:
         continue_: bool = typer.Option(False, "--continue", "-c", help="Continue the latest session here."),
         resume: Optional[str] = typer.Option(None, "--resume", "-r", help="Resume the session with this id."),
         list_: bool = typer.Option(False, "--list", help="List saved sessions and exit."),
+        json_out: bool = typer.Option(False, "--json", help="With --list: print JSON."),
         config: Optional[Path] = typer.Option(None, "--config", help="Settings file."),
         cwd: Optional[Path] = typer.Option(None, "--cwd", help="Working directory for the tools."),
         save: bool = typer.Option(False, "--save", help='Offer to save "always" rules to the settings file.'),
@@ -70,14 +74,18 @@ def register(app: typer.Typer) -> None:
             from claude_proxy.chat.sessions import SessionStoreError
 
             try:
-                _list_sessions(settings)
+                _list_sessions(settings, json_out)
             except SessionStoreError as exc:
                 raise CLIError(str(exc)) from None
             return
+        if json_out:
+            raise CLIError("--json goes with --list (for -p use --output-format json)", USAGE)
         if output_format not in OUTPUT_FORMATS:
             raise CLIError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}", USAGE)
         if output_format != "text" and not print_:
             raise CLIError("--output-format needs -p/--print", USAGE)
+        if partial and output_format != "stream-json":
+            raise CLIError("--include-partial-messages needs --output-format stream-json", USAGE)
         if permission_mode is not None and permission_mode not in PERMISSION_MODES:
             raise CLIError(f"--permission-mode must be one of {', '.join(PERMISSION_MODES)}", USAGE)
         if thinking and thinking < 1024:
@@ -102,12 +110,14 @@ def register(app: typer.Typer) -> None:
         )
         try:
             if print_:
+                from claude_proxy.chat.interrupt import run_main
                 from claude_proxy.chat.oneshot import read_prompt, run_oneshot
 
                 text = read_prompt(prompt, sys.stdin)
                 if not text or not text.strip():
                     raise CLIError("-p needs a prompt: as an argument or on stdin", USAGE)
-                code, error = asyncio.run(run_oneshot(settings, options, text, output_format))
+                code, error = run_main(run_oneshot(settings, options, text, output_format,
+                                                      partial_messages=partial))
                 if code:
                     raise CLIError(error or "failed", code)
                 return
@@ -135,12 +145,17 @@ def _check_rules(rules: list[str]) -> None:
             raise CLIError(f"--allowed-tools: {exc}", USAGE) from None
 
 
-def _list_sessions(settings: "Settings") -> None:
+def _list_sessions(settings: "Settings", json_out: bool = False) -> None:
+    import dataclasses
     import datetime as dt
+    import json
 
     from claude_proxy.chat.sessions import SessionStore
 
     sessions = SessionStore(settings.chat.sessions_db()).list_sync()
+    if json_out:
+        typer.echo(json.dumps([dataclasses.asdict(info) for info in sessions], indent=2))
+        return
     if not sessions:
         typer.echo("no saved sessions")
         return

@@ -54,22 +54,20 @@ def init(
     path: Path = typer.Argument(Path("claude-proxy.yaml"), help="Where to write the file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a starter settings file with every default spelled out (and trust it: you wrote it)."""
-    import yaml
+    """Write the documented example settings (every key, its default and what it does), and trust it."""
+    from importlib import resources
 
-    from claude_proxy.settings import Settings, SettingsError
+    from claude_proxy.settings import SettingsError
     from claude_proxy.trust import trust
 
     if path.exists() and not force:
         raise CLIError(f"{path} already exists (use --force to overwrite)")
-    data = Settings().model_dump(mode="json")
-    data["upstream"]["api_key"] = "${ANTHROPIC_API_KEY:-}"
-    header = (
-        "# claude-proxy settings. Every key is documented in settings.example.yaml.\n"
-        "# ${VAR} and ${VAR:-default} expand from the environment.\n"
-    )
     try:
-        path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        example = resources.files("claude_proxy").joinpath("settings.example.yaml").read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CLIError(f"the settings example is missing from this installation: {exc}") from None
+    try:
+        path.write_text(example, encoding="utf-8")
         trust(path)
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror}") from None
@@ -84,6 +82,7 @@ def route(
     thinking: bool = typer.Option(False, "--thinking", help="As a request with thinking on."),
     tokens: int = typer.Option(0, "--tokens", help="As a request of about this many input tokens."),
     config: Optional[str] = ConfigOption,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show where a request for MODEL would go: route, backend, upstream model."""
     from claude_proxy.proxy.routing.routes import Router
@@ -97,6 +96,13 @@ def route(
     if thinking:
         body["thinking"] = {"type": "enabled", "budget_tokens": 1024}
     chosen = router.route(model, body)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"model": model, "route": chosen.name or None, "backend": chosen.backend_name,
+                               "kind": chosen.kind, "upstream_model": chosen.upstream_model(model),
+                               "target": chosen.label(model)}))
+        return
     rule = f"route: {chosen.name}" if chosen.name else "no route matches: pass-through"
     typer.echo(f"{model} -> {chosen.label(model)} ({chosen.kind}; {rule})")
 

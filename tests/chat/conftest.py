@@ -12,6 +12,13 @@ from tests.support.chat import TEST_KEY
 from tests.support.scripted_anthropic import ScriptedAnthropic
 
 
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs read no memory file or settings of the person running the tests."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+
+
 @pytest.fixture
 def fake() -> Iterator[ScriptedAnthropic]:
     with ScriptedAnthropic() as server:

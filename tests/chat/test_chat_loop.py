@@ -114,9 +114,15 @@ async def test_user_answers_no_then_always(fake, workdir: Path) -> None:
     fake.script(Reply(*writes), Reply("written"))
     agent.ui = agent.runner.ui = ui = Answering("always")
     await agent.run("write two files")
-    assert ui.asked == ["Write(one.txt)"], "the second write is covered by the remembered rule"
+    assert ui.asked == ["Write(one.txt)", "Write(two.txt)"], "always allows that file only, not the workspace"
     assert (workdir / "one.txt").read_text() == "1\n" and (workdir / "two.txt").read_text() == "2\n"
-    assert ui.remembered == ["Edit(./**)"] and agent.runner.context.session.session_allow == ["Edit(./**)"]
+    assert ui.remembered == ["Edit(./one.txt)", "Edit(./two.txt)"]
+    assert agent.runner.context.session.session_allow == ["Edit(./one.txt)", "Edit(./two.txt)"]
+
+    fake.script(Reply(tool_use("Write", {"file_path": "one.txt", "content": "again\n"})), Reply("rewritten"))
+    await agent.run("write one again")
+    assert ui.asked == ["Write(one.txt)", "Write(two.txt)"], "the remembered file rule covers the same file"
+    assert (workdir / "one.txt").read_text() == "again\n"
 
 
 async def test_max_turns_stops_and_keeps_history_valid(fake, workdir: Path) -> None:

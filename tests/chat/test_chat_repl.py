@@ -119,8 +119,8 @@ def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, s
     term = repl("--save")
     term.send_line("make refused.txt")
     term.expect("Bash(touch refused.txt)")
-    term.expect("[a]lways:")
-    term.send_line("n")
+    term.expect("a always:")
+    term.child.send("n")  # one key, no Enter
     term.expect("Fine, I left it alone.")
     assert not (workdir / "refused.txt").exists()
     (denied,) = tool_results(fake.requests[1])
@@ -129,18 +129,20 @@ def test_permission_prompt_no_then_always_with_save(fake, repl, workdir: Path, s
     term.expect_prompt()
     term.send_line("make interrupted.txt")
     term.expect("+draft line")  # what the write would change, before the question
-    term.expect("[a]lways:")
+    term.expect("a = always allow Edit(./interrupted.txt) for this session")
+    term.expect("a always:")
     term.interrupt()  # Ctrl-C at the permission prompt stops the turn
     term.expect("stopped")
     assert not (workdir / "interrupted.txt").exists()
 
     term.expect_prompt()
     term.send_line("make granted.txt")
-    term.expect("[a]lways:")
-    term.send_line("a")
+    term.expect("a = always allow Bash(touch:*) for this session")
+    term.expect("a always:")
+    term.child.send("a")
     term.expect("allowed for this session: Bash(touch:*)")
-    term.expect("[y/N]:")
-    term.send_line("y")
+    term.expect("y/N:")
+    term.child.send("y")
     term.expect("Created.")
     assert (workdir / "granted.txt").exists()
     sent = fake.requests[3]["messages"]

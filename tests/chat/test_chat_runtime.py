@@ -36,7 +36,7 @@ async def test_json_reports_api_errors(fake, workdir: Path) -> None:
     code, error, out = await oneshot(fake, workdir, "hi", "json")
     assert code == 1 and error is not None and "529" in error
     payload = json.loads(out)
-    assert payload["is_error"] is True and payload["subtype"] == "error_api" and payload["error"] == error
+    assert payload["is_error"] is True and payload["subtype"] == "error_during_execution" and payload["error"] == error
 
 
 async def test_json_lists_the_denied_calls(fake, workdir: Path) -> None:

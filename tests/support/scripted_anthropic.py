@@ -46,7 +46,8 @@ class Reply:
     text delta of the next one, if it is text) and keeps the connection open until the
     test releases it or the client goes away: a model still "typing" for Ctrl-C tests.
     ``error_after`` sends an ``error`` event after that many blocks, as the API does when
-    it is overloaded mid-stream (``error`` is its type and message).
+    it is overloaded mid-stream (``error`` is its type and message). ``delay`` waits that
+    many seconds before answering at all, like a model slow to start.
     """
 
     blocks: list[Any] = field(default_factory=list)
@@ -55,10 +56,11 @@ class Reply:
     hang_after: int | None = None
     error_after: int | None = None
     error: tuple[str, str] = ("overloaded_error", "Overloaded")
+    delay: float = 0.0
 
     def __init__(self, *blocks: Any, stop_reason: str | None = None, usage: dict[str, int] | None = None,
                  hang_after: int | None = None, error_after: int | None = None,
-                 error: tuple[str, str] = ("overloaded_error", "Overloaded")) -> None:
+                 error: tuple[str, str] = ("overloaded_error", "Overloaded"), delay: float = 0.0) -> None:
         self.blocks = [text(b) if isinstance(b, str) else b for b in blocks]
         self.stop_reason = stop_reason or ("tool_use" if any(b["type"] == "tool_use" for b in self.blocks)
                                            else "end_turn")
@@ -66,6 +68,7 @@ class Reply:
         self.hang_after = hang_after
         self.error_after = error_after
         self.error = error
+        self.delay = delay
 
 
 @dataclass
@@ -144,6 +147,8 @@ class ScriptedAnthropic:
             return web.json_response(
                 {"type": "error", "error": {"type": "api_error", "message": "fake script exhausted"}}, status=500)
         reply = self._replies.pop(0)
+        if isinstance(reply, Reply) and reply.delay:
+            await asyncio.sleep(reply.delay)
         if isinstance(reply, ErrorReply):
             return web.json_response({"type": "error", "error": {"type": reply.type, "message": reply.message}},
                                      status=reply.status, headers=reply.headers)

@@ -108,8 +108,10 @@ def test_the_threshold_may_be_spelt_as_in_the_issue() -> None:
     assert r.route("m", {"messages": [{"role": "user", "content": "hi"}]}).name == ""
 
 
-def test_the_commented_example_in_settings_example_is_valid() -> None:
+def test_the_commented_example_in_settings_example_is_valid(monkeypatch) -> None:
     import yaml
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")  # an unset ${VAR} without a default is an error
 
     from tests.conftest import REPO
 
@@ -127,8 +129,10 @@ def test_the_commented_example_in_settings_example_is_valid() -> None:
     assert r.threshold == 60000
 
 
-def test_the_readme_example_is_valid() -> None:
+def test_the_readme_example_is_valid(monkeypatch) -> None:
     import yaml
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")  # an unset ${VAR} without a default is an error
 
     from tests.conftest import REPO
 
