@@ -38,7 +38,7 @@ LAYERS: dict[str, list[list[str]]] = {
     ],
     "claude_proxy.proxy": [
         ["claude_proxy.proxy", "claude_proxy.proxy.errors", "claude_proxy.proxy.headers",
-         "claude_proxy.proxy.exchange"],
+         "claude_proxy.proxy.exchange", "claude_proxy.proxy.jsonbody", "claude_proxy.proxy.targets"],
         ["claude_proxy.proxy.translate", "claude_proxy.proxy.upstream"],
         ["claude_proxy.proxy.routing", "claude_proxy.proxy.protection", "claude_proxy.proxy.hooks",
          "claude_proxy.proxy.rewrite", "claude_proxy.proxy.cors", "claude_proxy.proxy.loopguard"],
