@@ -61,7 +61,8 @@ LAYERS: dict[str, list[list[str]]] = {
         ["claude_proxy.requestlog.assemble", "claude_proxy.requestlog.capture", "claude_proxy.requestlog.wire",
          "claude_proxy.requestlog.query"],
         ["claude_proxy.requestlog.row", "claude_proxy.requestlog.view"],
-        ["claude_proxy.requestlog.writer"],
+        ["claude_proxy.requestlog.writer", "claude_proxy.requestlog.filecheck",
+         "claude_proxy.requestlog.childproc"],
         ["claude_proxy.requestlog.process", "claude_proxy.requestlog.child"],
     ],
     "claude_proxy.tools": [
