@@ -61,5 +61,5 @@ async def _cleanup(app: web.Application) -> None:
     state = app[STATE]
     await state.upstream.close()
     await state.routing.close()
-    if state.request_log is not None:
-        await asyncio.to_thread(state.request_log.close)
+    if state.request_log is not None:  # bounded: a log that cannot be written must not hold the exit
+        await asyncio.to_thread(state.request_log.close, state.settings.log.drain_timeout)

@@ -154,10 +154,10 @@ def main(argv: list[str]) -> int:
                      busy_timeout=options["busy_timeout"])
     path = Path(options["path"])
     try:
-        log.start()
-        problem = writable_problem(path)
+        problem = writable_problem(path) if path.parent.is_dir() else None  # before SQLite holds its locks
         if problem is not None:
             raise RequestLogError(f"cannot open the request log {path}: {problem}")
+        log.start()
         identity = FileIdentity(path)
     except (RequestLogError, OSError) as exc:
         channel.send("error", str(exc))

@@ -17,12 +17,19 @@ from pathlib import Path
 
 
 def writable_problem(path: Path) -> str | None:
-    """Why the log file (or its folder) cannot be written, or None when it can."""
+    """Why the log file (or its folder) cannot be written, or None when it can.
+
+    Call it before SQLite opens the file: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, SQLite's included.
+    """
     try:
         fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        pass  # SQLite creates it, in the folder checked below
     except OSError as exc:
         return f"the file is not writable ({_reason(exc)})"
-    os.close(fd)
+    else:
+        os.close(fd)
     try:
         fd, probe = tempfile.mkstemp(dir=path.parent, prefix=".claude-proxy-probe-")
     except OSError as exc:
