@@ -45,7 +45,7 @@ LAYERS: dict[str, list[list[str]]] = {
         ["claude_proxy.proxy.relay", "claude_proxy.proxy.state"],
         ["claude_proxy.proxy.resilience", "claude_proxy.proxy.health"],
         ["claude_proxy.proxy.forward"],
-        ["claude_proxy.proxy.app"],
+        ["claude_proxy.proxy.app", "claude_proxy.proxy.connections"],
         ["claude_proxy.proxy.server"],
         ["claude_proxy.proxy.workers"],
     ],
