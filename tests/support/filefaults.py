@@ -42,7 +42,8 @@ def unwritable(path: Path) -> Iterator[None]:
 def tmpfs_prefix(folder: Path, size: int) -> list[str]:
     """Run the command after this prefix with a ``size``-byte tmpfs mounted on ``folder``."""
     unshare = shutil.which("unshare")
-    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+    if unshare is None or shutil.which("nsenter") is None or \
+            subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("needs unshare with user and mount namespaces")
     folder.mkdir(parents=True, exist_ok=True)
     script = f'mount -t tmpfs -o size={size} tmpfs "{folder}" && exec "$@"'
@@ -66,3 +67,17 @@ def fill(folder: Path) -> Path:
         except OSError:
             pass
     return filler
+
+
+def ids_inside(pid: int, db: Path) -> set[str]:
+    """The request-log row ids of ``db`` as the process ``pid`` sees it (SQLite resolves
+    ``/proc/PID/root`` to our own file system, so the reading runs in its namespaces)."""
+    code = ("import sqlite3, sys\n"
+            "try:\n"
+            f"    rows = sqlite3.connect('file:{db}?mode=ro', uri=True, timeout=5).execute('SELECT id FROM requests')\n"
+            "    print('\\n'.join(r[0] for r in rows))\n"
+            "except sqlite3.Error:\n"
+            "    pass\n")
+    done = subprocess.run(["nsenter", "-t", str(pid), "-U", "-m", "--preserve-credentials", "python3", "-c", code],
+                          capture_output=True, text=True, timeout=30)
+    return {line for line in done.stdout.splitlines() if line}
