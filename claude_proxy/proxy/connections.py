@@ -96,13 +96,13 @@ class ConnectionGuard:
                 self._lost(transport)
 
         server.connection_made = connection_made  # type: ignore[method-assign]
-        server.connection_lost = connection_lost  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign, assignment]
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """A request head arrived: the connection has shown it is a client, not an idle socket."""
         transport = request.transport
-        conn = self._conns.get(transport) if transport is not None else None  # type: ignore[arg-type]
+        conn = self._conns.get(transport) if transport is not None else None
         if conn is not None and not conn.requested:
             conn.requested = True
             if conn.timer is not None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any
 
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.hooks import HookContext, LoadedHook

@@ -262,8 +262,6 @@ def _supervise(procs: list[BaseProcess], stop: _Stop,
                            f"times within {RESPAWN_WINDOW:.0f} s, so the group is stopped")
                 log.error("%s", message)
                 return message
-            if stop.signum is not None:
-                break
             replacement, reader = spawn(index)  # its readiness is not waited for: the others serve meanwhile
             readers.append(reader)
             procs[index] = replacement

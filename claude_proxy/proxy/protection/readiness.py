@@ -4,8 +4,9 @@
 trouble); ``/health/ready`` says whether it can serve: the upstream accepts TCP
 connections and the process is not shutting down, and answers 503 otherwise so a
 load balancer stops sending traffic. Request-log trouble is reported there but makes
-it 503 only with ``log.required: true``, for those who must not serve unlogged. The upstream probe is a plain TCP connect (no request,
-no key spent), cached for a few seconds so probes cannot become a load of their own.
+it 503 only with ``log.required: true``, for those who must not serve unlogged.
+The upstream probe is a plain TCP connect (no request, no key spent), cached for a
+few seconds so probes cannot become a load of their own.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.exchange import Exchange, Prepared
 from claude_proxy.proxy.headers import ID_HEADER, ROUTE_HEADER
 from claude_proxy.proxy.jsonbody import parse_object

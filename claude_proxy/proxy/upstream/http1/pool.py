@@ -195,7 +195,7 @@ def _socket_alive(transport: asyncio.BaseTransport | None) -> bool:
         return True
     try:
         with socket.fromfd(sock.fileno(), sock.family, sock.type) as probe:
-            data = probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except (BlockingIOError, InterruptedError):
         return True
     except OSError:
