@@ -26,6 +26,8 @@ def writable_problem(path: Path) -> str | None:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         pass  # SQLite creates it, in the folder checked below
+    except IsADirectoryError:
+        return "it is a directory"
     except OSError as exc:
         return f"the file is not writable ({_reason(exc)})"
     else:
