@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FD_RESERVE = 64  # the listening socket, the log's pipes, the upstream probe, files: never handed to clients
 MIN_CONNECTIONS = 16
+EVICT_IDLE_SECONDS = 1.0  # a keep-alive connection this long between requests may make room for a new one
 
 
 def raise_fd_limit() -> int:
@@ -58,20 +59,23 @@ def connection_cap(configured: int, fd_limit: int) -> int:
 
 
 class _Conn:
-    __slots__ = ("transport", "requested", "timer")
+    __slots__ = ("transport", "requested", "active", "idle_since", "timer")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         self.requested = False
+        self.active = 0  # requests being answered on it now
+        self.idle_since = 0.0
         self.timer: asyncio.TimerHandle | None = None
 
 
 class ConnectionGuard:
     """Tracks the client connections of one server: the header deadline, the cap, evictions."""
 
-    def __init__(self, *, header_timeout: float, max_connections: int) -> None:
+    def __init__(self, *, header_timeout: float, max_connections: int, keepalive_timeout: float = 75.0) -> None:
         self.header_timeout = header_timeout
         self.max_connections = max_connections
+        self.between_requests = keepalive_timeout + header_timeout
         self.evicted = 0
         self.refused = 0
         self.timed_out = 0
@@ -103,12 +107,21 @@ class ConnectionGuard:
         """A request head arrived: the connection has shown it is a client, not an idle socket."""
         transport = request.transport
         conn = self._conns.get(transport) if transport is not None else None
-        if conn is not None and not conn.requested:
-            conn.requested = True
-            if conn.timer is not None:
-                conn.timer.cancel()
-                conn.timer = None
-        return await handler(request)
+        if conn is None:
+            return await handler(request)
+        conn.requested = True
+        conn.active += 1
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
+        try:
+            return await handler(request)
+        finally:
+            conn.active -= 1
+            if conn.active == 0 and transport in self._conns and self.header_timeout > 0:
+                loop = asyncio.get_running_loop()
+                conn.idle_since = loop.time()
+                conn.timer = loop.call_later(self.between_requests, self._no_request, conn)
 
     def _made(self, transport: asyncio.Transport) -> None:
         conn = _Conn(transport)
@@ -124,21 +137,25 @@ class ConnectionGuard:
             conn.timer = asyncio.get_running_loop().call_later(self.header_timeout, self._no_request, conn)
 
     def _evict_one(self) -> bool:
-        """Close the oldest connection that never sent a request; False when there is none."""
-        for transport, conn in self._conns.items():
-            if not conn.requested:
-                self._forget(transport)
-                transport.abort()
-                self.evicted += 1
-                if self.evicted == 1 or self.evicted % 1000 == 0:
-                    log.warning("client connection cap (%d) reached: closed %d connections that never "
-                                "sent a request", self.max_connections, self.evicted)
-                return True
-        return False
+        """Make room: the oldest connection that never sent a request, else the longest-idle keep-alive one."""
+        victim = next((c for c in self._conns.values() if not c.requested), None)
+        if victim is None:
+            now = asyncio.get_running_loop().time()
+            idle = [c for c in self._conns.values() if c.active == 0 and now - c.idle_since >= EVICT_IDLE_SECONDS]
+            victim = min(idle, key=lambda c: c.idle_since, default=None)
+        if victim is None:
+            return False
+        self._forget(victim.transport)
+        victim.transport.abort()
+        self.evicted += 1
+        if self.evicted == 1 or self.evicted % 1000 == 0:
+            log.warning("client connection cap (%d) reached: closed %d connections that never sent a request "
+                        "or were idle between requests", self.max_connections, self.evicted)
+        return True
 
     def _no_request(self, conn: _Conn) -> None:
         conn.timer = None
-        if not conn.requested and conn.transport in self._conns:
+        if conn.active == 0 and conn.transport in self._conns:
             self.timed_out += 1
             self._forget(conn.transport)
             conn.transport.abort()

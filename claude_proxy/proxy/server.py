@@ -82,7 +82,8 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
         raise ServeError(str(exc)) from None
     app = create_app(settings, request_log)
     guard = ConnectionGuard(header_timeout=settings.server.header_timeout,
-                            max_connections=connection_cap(settings.server.max_connections, raise_fd_limit()))
+                            max_connections=connection_cap(settings.server.max_connections, raise_fd_limit()),
+                            keepalive_timeout=settings.server.keepalive_timeout)
     app.middlewares.insert(0, guard.middleware)
     quiet_bad_requests()
     runner = web.AppRunner(app, handler_cancellation=True, access_log=_access_logger(settings),

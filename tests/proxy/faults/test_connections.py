@@ -115,3 +115,42 @@ def test_a_connection_that_sends_no_request_head_in_time_is_closed(tmp_path: Pat
         finally:
             proc.terminate()
             proc.wait(60)
+
+
+def test_a_later_request_head_sent_byte_by_byte_cannot_hold_a_connection(tmp_path: Path):
+    with FaultyUpstream() as upstream:
+        config = {"upstream": {"base_url": upstream.url}, "server": {"header_timeout": 1, "keepalive_timeout": 1}}
+        proc, url = _start(tmp_path, config, 1024, 1024)
+        parts = urlsplit(url)
+        try:
+            conn = socket.create_connection((parts.hostname, parts.port), timeout=10)
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            conn.sendall(b"GET /health HTTP/1.1\r\n")  # the next head starts, and never ends
+            while conn.recv(65536):
+                pass
+            assert time.monotonic() - started < 6
+        finally:
+            proc.terminate()
+            proc.wait(60)
+
+
+def test_at_the_cap_idle_keep_alive_connections_make_room_for_new_clients(tmp_path: Path):
+    with FaultyUpstream() as upstream:
+        config = {"upstream": {"base_url": upstream.url}, "server": {"max_connections": 3}}
+        proc, url = _start(tmp_path, config, 1024, 1024)
+        parts = urlsplit(url)
+        try:
+            kept = []
+            for _ in range(3):
+                conn = socket.create_connection((parts.hostname, parts.port), timeout=10)
+                conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+                kept.append(conn)
+            time.sleep(1.5)
+            for _ in range(3):
+                assert httpx.post(url + "/v1/messages", json=PLAIN, timeout=10).status_code == 200
+        finally:
+            proc.terminate()
+            proc.wait(60)
