@@ -59,6 +59,10 @@ class ServerSettings(_Section):
     shutdown_timeout: float = Field(30.0, ge=0)
     workers: int = Field(1, ge=1)
     log_level: LogLevel = "info"
+    access_log: bool = True
+    header_timeout: float = Field(60.0, ge=0)
+    keepalive_timeout: float = Field(75.0, gt=0)
+    max_connections: int = Field(0, ge=0)
 
 
 class UpstreamSettings(_Section):
@@ -71,6 +75,7 @@ class UpstreamSettings(_Section):
     retry_backoff: float = Field(0.5, ge=0)
     retry_backoff_max: float = Field(8.0, ge=0)
     retry_after_max: float = Field(60.0, ge=0)
+    retry_when_client_retries: bool = False
 
 
 class LimitsSettings(_Section):
@@ -103,6 +108,8 @@ class LogSettings(_Section):
     queue_size: int = Field(10_000, ge=1)
     batch_size: int = Field(200, ge=1)
     busy_timeout: float = Field(10.0, gt=0)
+    drain_timeout: float = Field(10.0, ge=0)
+    required: bool = False
 
     def db_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"

@@ -47,10 +47,12 @@ def register(app: typer.Typer) -> None:
         allow_unauthenticated: bool = typer.Option(
             False, "--allow-unauthenticated",
             help="Listen beyond loopback without access keys (server.auth_keys / $CLAUDE_PROXY_KEYS)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q",
+                                   help="No access line per request (server.access_log: false)."),
     ) -> None:
         """Run the proxy: byte-exact pass-through to the upstream, every exchange logged."""
         _serve(host, port, upstream, config, log_db, no_log, log_level, workers,
-               allow_unauthenticated=allow_unauthenticated)
+               allow_unauthenticated=allow_unauthenticated, quiet=quiet)
 
 
 def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[int], upstream: Optional[str],
@@ -90,7 +92,7 @@ def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[i
 
 def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], config: Optional[str],
            log_db: Optional[str], no_log: bool, log_level: Optional[str], workers: Optional[int] = None, *,
-           allow_unauthenticated: bool = False) -> None:
+           allow_unauthenticated: bool = False, quiet: bool = False) -> None:
     import logging
     import sys
 
@@ -103,6 +105,8 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     _apply_overrides(settings, host, port, upstream, log_db, no_log, log_level, workers)
     if allow_unauthenticated:
         settings.server.allow_unauthenticated = True
+    if quiet:
+        settings.server.access_log = False
     logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -12,6 +12,7 @@ from claude_proxy.proxy.forward import forward, not_found
 from claude_proxy.proxy.health import health, hello
 from claude_proxy.proxy.protection.middleware import Protection
 from claude_proxy.proxy.state import STATE, ProxyState
+from claude_proxy.proxy.targets import check_target
 from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.settings import Settings
 
@@ -25,11 +26,12 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     ``close()`` (which drains the queue) on cleanup, both in a thread; cleanup runs
     after the in-flight handlers have finished, so their entries are kept.
     """
-    app = web.Application(client_max_size=settings.server.max_body_size)
+    app = web.Application(client_max_size=settings.server.max_body_size, middlewares=[check_target])
     state = ProxyState.from_settings(settings, request_log)
     app[STATE] = state
     app.router.add_get("/health", health)
     app.router.add_get("/api/hello", hello)
+    app.router.add_route("HEAD", "/", hello)  # Claude Code's connection probe
     if settings.server.cors_origins:
         Cors(settings.server.cors_origins).install(app)  # outside the key check: preflights carry no key
     # keys, limits, metrics; /health/ready, /metrics
@@ -59,5 +61,5 @@ async def _cleanup(app: web.Application) -> None:
     state = app[STATE]
     await state.upstream.close()
     await state.routing.close()
-    if state.request_log is not None:
-        await asyncio.to_thread(state.request_log.close)
+    if state.request_log is not None:  # bounded: a log that cannot be written must not hold the exit
+        await asyncio.to_thread(state.request_log.close, state.settings.log.drain_timeout)

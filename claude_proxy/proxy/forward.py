@@ -46,12 +46,14 @@ async def forward(request: web.Request) -> web.StreamResponse:
         response = await send_resilient(request, state, upstream, prepared, exchange, route)
         if isinstance(response, web.StreamResponse):  # a fallback to a translated backend answered
             return response
+        if extra is not None and entry.route:  # after a fallback: the route that answered
+            extra = {**extra, ROUTE_HEADER: entry.route}
         return await relay(request, response, exchange, state.log_cap, extra)
     except ProxyError as exc:
         entry.status = exc.status
         entry.error = exc.message
         entry.response_body = error_body(exc.error_type, exc.message)
-        log.info("%s %s -> %d %s", request.method, request.raw_path, exc.status, exc.message)
+        log.debug("%s %s -> %d %s", request.method, request.raw_path, exc.status, exc.message)
         route_header = {ROUTE_HEADER: entry.route} if entry.route else {}
         return error_response(exc.status, exc.message, exc.error_type,
                               headers={**exc.headers, ID_HEADER: entry.id, **route_header})
@@ -78,6 +80,7 @@ async def prepare(request: web.Request, state: ProxyState, exchange: Exchange) -
                               f"{len(hops)} hop(s); upstream.base_url ({state.upstream.base_url}) "
                               "must not point at the proxy itself")
     body = exchange.body
+    entry.request_body = body  # as received: kept in the row even when a rule refuses the body
     rewriter = state.rewriter
     if body and rewriter.active and rewriter.wants(request.method, request.path, request.content_type):
         if request.headers.get("Content-Encoding", "identity").lower() != "identity":

@@ -29,5 +29,5 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def hello(request: web.Request) -> web.Response:
-    """``HEAD /api/hello``: Claude Code's connection pre-warm probe, answered here (nothing to warm)."""
+    """``HEAD /api/hello`` and ``HEAD /``: Claude Code's connection probes, answered here (nothing to warm)."""
     return web.json_response({"status": "ok"})

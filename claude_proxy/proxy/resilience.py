@@ -16,7 +16,6 @@ it ends the chain.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from typing import Awaitable, Mapping
@@ -27,9 +26,10 @@ from multidict import CIMultiDict
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.exchange import Exchange, Prepared
 from claude_proxy.proxy.headers import ID_HEADER, upstream_request_headers
+from claude_proxy.proxy.jsonbody import dump, parse_object
 from claude_proxy.proxy.routing.routes import Route
 from claude_proxy.proxy.state import ProxyState
-from claude_proxy.proxy.upstream.client import Upstream
+from claude_proxy.proxy.upstream.client import NotSent, Upstream
 from claude_proxy.proxy.upstream.fallbacks import fallback_chain, send_with_fallbacks
 from claude_proxy.proxy.upstream.http1 import Response as UpstreamResponse
 from claude_proxy.proxy.upstream.retry import Attempt, Outcome, send_with_retries
@@ -44,11 +44,11 @@ def _with_model(body: bytes, model: str | None) -> bytes:
     """The body with its ``model`` replaced (re-serialised only when it changes)."""
     if model is None:
         return body
-    parsed = json.loads(body)
+    parsed = parse_object(body, "a fallback route")
     if parsed.get("model") == model:
         return body
     parsed["model"] = model
-    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode()
+    return dump(parsed)
 
 
 @dataclass
@@ -76,7 +76,7 @@ def _fallbacks(request: web.Request, state: ProxyState, prepared: Prepared, rout
         model = fallback.upstream_model(requested)
         try:
             body = _with_model(prepared.body, model)
-        except ValueError:  # not JSON: the primary's answer (a 400, surely) is the client's answer
+        except ProxyError:  # not JSON it can rewrite: the primary's answer (a 400, surely) is the client's answer
             return []
         headers = upstream_request_headers(request.headers, api_key=state.api_key, hop_token=state.hop_token)
         copy = dataclasses.replace(prepared, headers=headers, body=body)
@@ -87,6 +87,16 @@ def _fallbacks(request: web.Request, state: ProxyState, prepared: Prepared, rout
         targets.append(Target(name, routing.upstream_for(fallback), copy.headers, copy.body, model,
                               fallback.label(requested)))
     return targets
+
+
+def _unseen(exc: BaseException) -> bool:
+    """A failure before any byte went upstream (no connection): retried even for a retrying client."""
+    return isinstance(exc, NotSent)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Upstream unreachable or too slow (502/504), not a request HTTP/1.1 cannot carry (400)."""
+    return isinstance(exc, ProxyError) and exc.status in (502, 504)
 
 
 async def _discard(response: UpstreamResponse) -> None:
@@ -108,7 +118,7 @@ async def send_resilient(request: web.Request, state: ProxyState, upstream: Upst
     and, after a fallback, ``entry.route`` and ``entry.upstream_model``.
     """
     entry = exchange.entry
-    policy, metrics = state.retry_policy, state.metrics
+    policy, metrics = state.retry_policy.for_request(request.headers), state.metrics
     primary = Target(route.name if route is not None and route.name else "upstream", upstream,
                      prepared.headers, prepared.body)
     targets = [primary, *_fallbacks(request, state, prepared, route, entry.requested_model)]
@@ -127,6 +137,7 @@ async def send_resilient(request: web.Request, state: ProxyState, upstream: Upst
 
         return send_with_retries(
             send, policy, status_of=_status_of, discard=_discard, retry_on=(ProxyError,),
+            unseen=_unseen, transient=_transient,
             target=name if len(targets) > 1 else None, first_number=first_number, on_retry=on_retry)
 
     sendable = [t for t in targets if t.route is None]
@@ -155,7 +166,7 @@ async def _hand_to_relay(request: web.Request, state: ProxyState, target: Target
     tried = outcome.attempts
     entry.attempts = len(tried) + 1
     entry.attempt_log = [a.as_dict() for a in tried] + [{"n": len(tried) + 1, "target": target.name}]
-    body = json.loads(target.body)
+    body = parse_object(target.body, "a fallback route")
     assert target.route is not None
     return await state.routing.relay.messages(request, body, target.route, exchange, headers={ID_HEADER: entry.id})
 

@@ -9,17 +9,20 @@ Which rules see which requests:
   ``POST /v1/messages`` and ``POST /v1/messages/count_tokens`` (so counts match).
 - ``set`` / ``drop``: ``POST /v1/messages`` only (count_tokens rejects e.g. max_tokens).
 - ``hooks``: every ``POST /v1/...`` with a JSON body; the context carries the path.
+
+``append_to_last_user`` adds its text exactly as written (the user picks the separator):
+to a string, or to the last block when that is text, else as a new text block. A body
+the rules cannot read or write back (`jsonbody`) is a 400, never a 500.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.hooks import HookContext, LoadedHook
+from claude_proxy.proxy.jsonbody import dump, parse_object
 from claude_proxy.settings import RewriteSettings
 
 MESSAGES_PATH = "/v1/messages"
@@ -76,9 +79,13 @@ def _append_to_last_user(body: dict, text: str) -> bool:
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
             if isinstance(content, str):
-                message["content"] = content + SEPARATOR + text
+                message["content"] = content + text
             elif isinstance(content, list):
-                message["content"] = [*content, {"type": "text", "text": text}]
+                last = content[-1] if content else None
+                if isinstance(last, dict) and last.get("type") == "text" and isinstance(last.get("text"), str):
+                    message["content"] = [*content[:-1], {**last, "text": last["text"] + text}]
+                else:
+                    message["content"] = [*content, {"type": "text", "text": text}]
             else:
                 return False
             return True
@@ -116,7 +123,7 @@ class Rewriter:
 
     async def apply(self, raw: bytes, context: HookContext) -> RewriteResult:
         """Parse, apply every rule that fits, and re-serialise only if something changed."""
-        body = _parse(raw)
+        body = parse_object(raw, "a rewrite rule")
         requested = body.get("model") if isinstance(body.get("model"), str) else None
         changed = False
         if context.path in (MESSAGES_PATH, COUNT_TOKENS_PATH):
@@ -129,7 +136,7 @@ class Rewriter:
                 body = replaced
                 changed = True
         upstream = body.get("model") if isinstance(body.get("model"), str) else None
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if changed else raw
+        data = dump(body) if changed else raw
         return RewriteResult(data, changed, requested, upstream)
 
     def _apply_message_rules(self, body: dict, model: str | None) -> bool:
@@ -160,16 +167,6 @@ class Rewriter:
                 del body[key]
                 changed = True
         return changed
-
-
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProxyError(400, f"request body is not valid JSON ({exc}); a rewrite rule needs to read it") from None
-    if not isinstance(body, dict):
-        raise ProxyError(400, "request body must be a JSON object for the rewrite rules")
-    return body
 
 
 async def _run_hook(hook: LoadedHook, body: dict, context: HookContext) -> dict | None:

@@ -1,7 +1,10 @@
 """Run the proxy: bind, serve until Ctrl-C / SIGTERM, then shut down cleanly.
 
 Shutdown order: stop accepting, let in-flight requests finish (up to
-``server.shutdown_timeout``), close the upstream pool, drain the request log.
+``server.shutdown_timeout``), close the upstream pool, drain the request log (up to
+``log.drain_timeout``, then the entries left are counted and reported). Client
+connections are kept in check by `connections.ConnectionGuard`; one access line per
+request goes to the ``claude_proxy.access`` logger unless ``server.access_log`` is off.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Callable
 from aiohttp import web
 
 from claude_proxy.proxy.app import create_app
+from claude_proxy.proxy.connections import ConnectionGuard, connection_cap, quiet_bad_requests, raise_fd_limit
 from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
 from claude_proxy.proxy.protection.access import AccessKeys, check_exposure
 from claude_proxy.requestlog.entry import RequestLog, RequestLogError
@@ -26,6 +30,8 @@ from claude_proxy.settings import Settings
 log = logging.getLogger(__name__)
 
 GIL_SWITCH_SECONDS = 0.0005
+# One line per request, as nginx and uvicorn print: client, request line, status, bytes, seconds.
+ACCESS_FORMAT = '%a "%r" %s %b %Tfs'
 
 
 class ServeError(Exception):
@@ -37,6 +43,7 @@ class RunningServer:
     runner: web.AppRunner
     host: str
     port: int
+    guard: ConnectionGuard | None = None
 
     @property
     def url(self) -> str:
@@ -57,7 +64,7 @@ def _http_url(host: str, port: int) -> str:
 
 
 def _access_logger(settings: Settings) -> logging.Logger | None:
-    return logging.getLogger("claude_proxy.access") if settings.server.log_level == "debug" else None
+    return logging.getLogger("claude_proxy.access") if settings.server.access_log else None
 
 
 async def start_server(settings: Settings, request_log: RequestLog | None = None,
@@ -74,13 +81,21 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
     except ValueError as exc:
         raise ServeError(str(exc)) from None
     app = create_app(settings, request_log)
+    guard = ConnectionGuard(header_timeout=settings.server.header_timeout,
+                            max_connections=connection_cap(settings.server.max_connections, raise_fd_limit()),
+                            keepalive_timeout=settings.server.keepalive_timeout)
+    app.middlewares.insert(0, guard.middleware)
+    quiet_bad_requests()
     runner = web.AppRunner(app, handler_cancellation=True, access_log=_access_logger(settings),
+                           access_log_format=ACCESS_FORMAT, keepalive_timeout=settings.server.keepalive_timeout,
                            shutdown_timeout=settings.server.shutdown_timeout)
     try:
         await runner.setup()
     except (RequestLogError, OSError) as exc:  # startup hooks: opening the log
         await runner.cleanup()
         raise ServeError(str(exc)) from None
+    assert runner.server is not None
+    guard.attach(runner.server)
     site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     try:
         await site.start()
@@ -95,7 +110,7 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
         await runner.cleanup()
         raise ServeError(str(exc)) from None
     bound_host, bound_port = listening[0] if listening else (host, port)
-    return RunningServer(runner, bound_host, bound_port)
+    return RunningServer(runner, bound_host, bound_port, guard)
 
 
 async def serve_until_stopped(settings: Settings, request_log: RequestLog | None = None,

@@ -7,7 +7,10 @@ write the same SQLite file; the log takes the write lock per batch, so they queu
 for it instead of failing. ``/metrics`` sums every worker's series (``metricsgroup``).
 The supervisor only starts, watches and stops them:
 SIGINT/SIGTERM is passed on as SIGTERM, so in-flight streams finish as they would
-with one process, and a worker that dies takes the whole group down loudly.
+with one process. A worker that dies is replaced at once (the others keep the port
+serving meanwhile), and the log says how it ended (its exit code, or the signal
+that killed it); a group whose workers keep dying (`RESPAWN_LIMIT` deaths within
+`RESPAWN_WINDOW` seconds) is stopped and ``serve`` exits 1.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 KILL_GRACE = 10.0
+RESPAWN_LIMIT = 5
+RESPAWN_WINDOW = 60.0
 
 
 @dataclass
@@ -177,16 +182,21 @@ def run_workers(settings: Settings, make_log: Callable[[], RequestLog | None], w
     procs: list[BaseProcess] = []
     reports: dict[Connection, int] = {}
     grace = settings.server.shutdown_timeout + KILL_GRACE
-    sys.stdout.flush()
-    sys.stderr.flush()
+
+    def spawn(index: int) -> tuple[BaseProcess, Connection]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        reader, writer = context.Pipe(duplex=False)
+        proc = context.Process(target=_worker, name=f"claude-proxy-worker-{index}",
+                               args=(index, settings, make_log, host, port, writer, os.getpid()))
+        proc.start()
+        writer.close()
+        return proc, reader
+
     with _Stop() as stop:
         try:
             for index in range(workers):
-                reader, writer = context.Pipe(duplex=False)
-                proc = context.Process(target=_worker, name=f"claude-proxy-worker-{index}",
-                                       args=(index, settings, make_log, host, port, writer, os.getpid()))
-                proc.start()
-                writer.close()
+                proc, reader = spawn(index)
                 procs.append(proc)
                 reports[reader] = index
             _wait_ready(procs, reports, stop, workers)
@@ -198,7 +208,7 @@ def run_workers(settings: Settings, make_log: Callable[[], RequestLog | None], w
         reserve.close()
         if stop.signum is None and on_ready is not None:
             on_ready(WorkerGroup(host, port, [p.pid for p in procs if p.pid is not None]))
-        failed = _supervise(procs, stop)
+        failed = _supervise(procs, stop, spawn)
         _stop_all(procs, grace)
         shutil.rmtree(group_dir, ignore_errors=True)
     if failed:
@@ -226,18 +236,44 @@ def _wait_ready(procs: list[BaseProcess], reports: dict[Connection, int], stop: 
             if message is not None:
                 ready.add(index)
             elif obj not in reports or not procs[index].is_alive():
-                raise ServeError(f"worker {index} exited with code {procs[index].exitcode} while starting")
+                procs[index].join(5)
+                raise ServeError(f"worker {index} {describe_exit(procs[index].exitcode)} while starting")
 
 
-def _supervise(procs: list[BaseProcess], stop: _Stop) -> str | None:
-    """Wait for a stop signal (None) or a worker that died (its description)."""
-    sentinels = {proc.sentinel: proc for proc in procs}
+def describe_exit(code: int | None) -> str:
+    """``exited with code 1`` or ``was killed by SIGKILL`` (multiprocessing gives -signal)."""
+    if code is None:
+        return "ended (exit code unknown)"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _supervise(procs: list[BaseProcess], stop: _Stop,
+               spawn: Callable[[int], tuple[BaseProcess, Connection]]) -> str | None:
+    """Until a stop signal (None): replace workers that die; give up (a description) if they keep dying."""
+    deaths: list[float] = []
+    readers: list[Connection] = []  # kept open: a replacement reports ready into its pipe, unread
     while stop.signum is None:
+        sentinels = {proc.sentinel: index for index, proc in enumerate(procs)}
         for obj in wait(list(sentinels), timeout=0.2):
-            proc = sentinels[obj]  # type: ignore[index]
-            proc.join(0)
-            message = f"worker pid {proc.pid} exited with code {proc.exitcode}; stopped the others"
-            log.error("%s", message)
-            return message
+            index = sentinels[obj]  # type: ignore[index]
+            proc = procs[index]
+            proc.join(5)  # the sentinel fires as it exits; the exit code comes once it is reaped
+            now = time.monotonic()
+            deaths = [t for t in deaths if now - t < RESPAWN_WINDOW] + [now]
+            if len(deaths) > RESPAWN_LIMIT:
+                message = (f"worker pid {proc.pid} {describe_exit(proc.exitcode)}; workers died {len(deaths)} "
+                           f"times within {RESPAWN_WINDOW:.0f} s, so the group is stopped")
+                log.error("%s", message)
+                return message
+            replacement, reader = spawn(index)  # its readiness is not waited for: the others serve meanwhile
+            readers.append(reader)
+            procs[index] = replacement
+            log.error("worker pid %s %s; started worker pid %s in its place", proc.pid,
+                      describe_exit(proc.exitcode), replacement.pid)
     log.info("stopping %d workers (signal %d)", len(procs), stop.signum)
     return None

@@ -10,9 +10,12 @@ Writing (what ``serve`` uses):
 - ``config``: `LogConfig`, the file and the ``log:`` settings' limits, shared by both logs.
 - ``capture``: a bounded copy of a streamed body (head and tail) for an entry.
 - ``process``: `ProcessRequestLog`, the log ``serve`` runs: entries go down a pipe to a
-  child process, so row building never costs the serving process.
+  child process, so row building never costs the serving process; it restarts a child
+  that dies and bounds the drain at shutdown.
+- ``childproc``: one run of that child as the proxy sees it (start, counters, exit).
 - ``wire``: the frames the proxy and that child exchange.
 - ``child``: the child's main (``python -m claude_proxy.requestlog.child``).
+- ``filecheck``: can the file be written, and is it still the file that was opened.
 - ``writer``: `SqliteRequestLog`, a writer thread inserting batches (what the child runs).
 
 Turning an entry into a row:

@@ -150,8 +150,9 @@ def migrate(conn: sqlite3.Connection, *, target: int | None = None,
         for number in range(version, target):
             for statement in _statements(migrations[number]):
                 conn.execute(statement)
-            logger.info("request log migrated to schema version %d", number + 1)
-        if target > version:
+        if target > version:  # one line, however many steps
+            logger.info("request log %s to schema version %d", "created" if version == 0 else
+                        f"migrated from schema version {version}", target)
             conn.execute(f"PRAGMA user_version = {int(target)}")
             version = target
         conn.execute("COMMIT")

@@ -36,9 +36,11 @@ _STOP = object()
 # How long the writer waits after the first queued entry so that the rest of a busy
 # moment joins its transaction.
 GATHER_SECONDS = 0.05
-# Tries per batch for errors other than another process holding the lock; a lock is
-# waited out for as long as it lasts (the queue keeps filling, and healthy says so).
-WRITE_TRIES = 4
+# Tries per batch for errors other than another process holding the lock (a full disk, an
+# I/O error): one more try after a pause, then the batch is lost as a whole, counted. A lock
+# is waited out for as long as it lasts (the queue keeps filling, and healthy says so).
+WRITE_TRIES = 2
+RETRY_PAUSE = 0.25
 # What inserting a row can raise: the database's errors, and values SQLite cannot bind (an integer
 # past 64 bits, a string with a lone surrogate); either must cost that row, never the writer.
 _UNWRITABLE = (sqlite3.Error, OverflowError, UnicodeError)
@@ -185,18 +187,24 @@ class SqliteRequestLog(LogConfig):
 
     def _write(self, entries: list[LogEntry]) -> None:
         rows = self._rows(entries)
-        if self._insert(rows):
+        failed = self._insert(rows)
+        if failed is None:
             return
-        if len(rows) > 1:
-            # One row the database refuses must not take its batch-mates down with it.
+        if len(rows) > 1 and not isinstance(failed, sqlite3.OperationalError):
+            # One row the database refuses must not take its batch-mates down with it (no pauses:
+            # a value SQLite cannot bind fails at once, every time).
             logger.warning("request log batch of %d failed; writing its rows one by one", len(rows))
             for row in rows:
-                self._insert([row])
+                self._insert([row], tries=1)
+        elif len(rows) > 1:  # the file cannot be written (full disk, I/O error): the whole batch is lost
+            self.lost += len(rows)
+            logger.error("request log lost a batch of %d entries: %s", len(rows), self.last_error)
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> bool:
-        """Insert rows in one transaction; True once written, False (counted as lost) on failure."""
+    def _insert(self, rows: list[tuple[Any, ...]], tries: int = WRITE_TRIES) -> BaseException | None:
+        """Insert rows in one transaction; None once written, else the error (a single row counts as lost)."""
         assert self._conn is not None
         failures = 0
+        error: BaseException | None = None
         while True:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -207,19 +215,20 @@ class SqliteRequestLog(LogConfig):
                     with contextlib.suppress(sqlite3.Error):
                         self._conn.execute("ROLLBACK")
                 failures += 1
+                error = exc
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 busy = "locked" in str(exc) or "busy" in str(exc)
                 transient = isinstance(exc, sqlite3.OperationalError)  # I/O, full disk: worth another try
-                if not busy and (failures >= WRITE_TRIES or not transient):
+                if not busy and (failures >= tries or not transient):
                     break
                 if failures == 1 or failures % 10 == 0:
                     logger.warning("request log write failed (try %d): %s", failures, exc)
-                time.sleep(min(2.0, 0.05 * 2 ** failures))
+                time.sleep(min(2.0, 0.05 * 2 ** failures) if busy else RETRY_PAUSE)
                 continue
             self.written += len(rows)
             self.last_error = None
-            return True
+            return None
         if len(rows) == 1:
             self.lost += 1
             logger.error("request log lost entry %s: %s", rows[0][0], self.last_error)
-        return False
+        return error

@@ -67,13 +67,17 @@ async def test_system_added_when_absent(start_proxy, make_settings, fake_upstrea
 
 
 async def test_append_to_last_user_string_and_blocks(start_proxy, make_settings, fake_upstream):
-    sent = await _rewritten(start_proxy, make_settings, fake_upstream, {"append_to_last_user": "PS"})
-    assert [m["content"] for m in sent["messages"]] == ["first", "ok", "last\n\nPS"]
+    sent = await _rewritten(start_proxy, make_settings, fake_upstream, {"append_to_last_user": " PS"})
+    assert [m["content"] for m in sent["messages"]] == ["first", "ok", "last PS"]  # exactly as written
     blocks = {**BASE, "messages": [{"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "t1", "content": "42"}]}]}
     sent = await _rewritten(start_proxy, make_settings, fake_upstream, {"append_to_last_user": "PS"}, blocks)
     assert sent["messages"][0]["content"] == [{"type": "tool_result", "tool_use_id": "t1", "content": "42"},
                                               {"type": "text", "text": "PS"}]
+    text_last = {**BASE, "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello, world"}]}]}
+    sent = await _rewritten(start_proxy, make_settings, fake_upstream, {"append_to_last_user": " and say moo"},
+                            text_last)
+    assert sent["messages"][0]["content"] == [{"type": "text", "text": "Hello, world and say moo"}]
 
 
 async def test_set_and_drop_top_level_fields(start_proxy, make_settings, fake_upstream):

@@ -110,3 +110,19 @@ async def test_wildcard_listen_address_exports_a_loopback_url(serve_process, fak
     assert f"listening on http://0.0.0.0:{port}" in out
     assert f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}" in out
     assert await proc.stop() == 0
+
+
+async def test_one_access_line_per_request_unless_quiet(serve_process, fake_upstream: FakeAnthropic):
+    loud = await serve_process("--upstream", fake_upstream.url, "--no-log")
+    quiet = await serve_process("--upstream", fake_upstream.url, "--no-log", "--quiet")
+    async with aiohttp.ClientSession() as client:
+        for proc in (loud, quiet):
+            async with client.post(proc.url + "/v1/messages", data=b'{"model":"m"}') as resp:
+                await resp.read()
+            async with client.get(proc.url + "/v1/../etc") as resp:
+                assert resp.status in (400, 404)
+    assert await loud.stop(signal.SIGTERM) == 0 and await quiet.stop(signal.SIGTERM) == 0
+    lines = [line for line in loud.stderr.decode().splitlines()
+             if "claude_proxy.access" in line and "/health" not in line]  # the start-up probe has its own
+    assert len(lines) == 2 and '127.0.0.1 "POST /v1/messages HTTP/1.1" 200' in lines[0], loud.stderr.decode()
+    assert "claude_proxy.access" not in quiet.stderr.decode()

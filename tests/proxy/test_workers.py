@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sqlite3
@@ -75,3 +76,28 @@ async def test_workers_do_not_outlive_a_killed_supervisor(serve_process, fake_up
             break
         await asyncio.sleep(0.05)
     assert not [pid for pid in workers if alive(pid)]
+
+
+async def test_a_killed_worker_is_replaced_and_the_port_keeps_serving(
+        serve_process, fake_upstream: FakeAnthropic) -> None:
+    proxy = await serve_process("--upstream", fake_upstream.url, "--workers", "2", "--no-log")
+    workers = await _pids_answering(proxy.url)
+    assert len(workers) == 2
+    victim = sorted(workers)[0]
+    os.kill(victim, signal.SIGKILL)
+    failures = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as client:
+        for _ in range(40):  # meanwhile every request is answered, by the survivor or the new worker
+            try:
+                async with client.get(proxy.url + "/health") as resp:
+                    failures += resp.status != 200
+            except aiohttp.ClientConnectionError:
+                failures += 1
+            await asyncio.sleep(0.05)
+    assert failures == 0
+    now = await _pids_answering(proxy.url)
+    assert victim not in now and len(now) == 2, now
+    assert await proxy.stop(signal.SIGTERM) == 0
+    stderr = proxy.stderr.decode()
+    assert f"worker pid {victim} was killed by SIGKILL; started worker pid" in stderr, stderr
+    assert "code None" not in stderr

@@ -20,6 +20,7 @@ from claude_proxy.requestlog.process import ProcessRequestLog
 from claude_proxy.requestlog.writer import SqliteRequestLog
 from tests.requestlog.conftest import KEY, make_entry, read_rows, write_entries
 from tests.support.faulty_upstream import wait_until
+from tests.support.filefaults import unwritable
 from tests.support.signals import alive
 
 pytestmark = pytest.mark.processes
@@ -93,14 +94,14 @@ def test_close_drains_every_entry_recorded(tmp_path: Path) -> None:
 
 def test_an_unopenable_file_fails_at_start_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
-    with pytest.raises(RequestLogError, match=r"^cannot open the request log .*dir\.db: .*unable to open"):
+    with pytest.raises(RequestLogError, match=r"^cannot open the request log .*dir\.db: .*is a directory"):
         ProcessRequestLog(tmp_path / "dir.db").start()
     (tmp_path / "file").write_text("x")
     with pytest.raises(RequestLogError, match=r"^cannot open the request log .*file/requests\.db: "):
         ProcessRequestLog(tmp_path / "file" / "requests.db").start()
 
 
-def test_a_killed_writer_makes_the_log_unhealthy_and_drops_from_then_on(
+def test_a_killed_writer_is_restarted_and_entries_wait_meanwhile(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "requests.db"
     log = ProcessRequestLog(db)
@@ -108,18 +109,43 @@ def test_a_killed_writer_makes_the_log_unhealthy_and_drops_from_then_on(
     for i in range(5):
         log.record(make_entry(path=f"/v1/messages?i={i}"))
     assert wait_until(lambda: log.written == 5)
+    first = log.pid
     assert log.healthy
-    with caplog.at_level(logging.ERROR, logger="claude_proxy"):
+    with caplog.at_level(logging.WARNING, logger="claude_proxy"):
+        os.kill(first, signal.SIGKILL)
+        for i in range(7):
+            log.record(make_entry(path=f"/v1/messages?after={i}"))  # never raises, never waits
+        # those the dead writer had received are lost (and counted); the rest wait and are written
+        assert wait_until(lambda: log.pid != first and log.written + log.dropped == 12, timeout=10)
+        assert log.healthy
+        after = log.written - 5
+        log.record(make_entry(path="/v1/messages?later"))
+        log.close()
+    assert (log.written, log.queue_depth, log.unwritten) == (5 + after + 1, 0, 0)
+    died = [r for r in caplog.records if "killed by SIGKILL" in r.getMessage()]
+    assert len(died) == 1 and died[0].levelno == logging.ERROR, "one error, not one per entry"
+    assert any("restarted" in r.getMessage() for r in caplog.records)
+    assert len(read_rows(db)) == 5 + after + 1
+    assert not alive(first)
+
+
+def test_a_writer_that_cannot_be_restarted_is_tried_again_while_entries_wait(tmp_path: Path) -> None:
+    db = tmp_path / "logs" / "requests.db"
+    log = ProcessRequestLog(db, queue_size=20)
+    log.start()
+    log.record(make_entry())
+    assert wait_until(lambda: log.written == 1)
+    with unwritable(db):
         os.kill(log.pid, signal.SIGKILL)
         assert wait_until(lambda: not log.healthy)
-        for i in range(7):
-            log.record(make_entry(path=f"/v1/messages?after={i}"))  # never raises
-        log.close()
-    assert log.dropped == 7 and log.written == 5 and log.queue_depth == 0
-    assert "exited with code -9" in (log.last_error or "")
-    died = [r for r in caplog.records if "writer process" in r.getMessage()]
-    assert len(died) == 1 and died[0].levelno == logging.ERROR, "one error, not one per entry"
-    assert len(read_rows(db)) == 5
+        for i in range(25):
+            log.record(make_entry(path=f"/v1/messages?i={i}"))
+        time.sleep(1.5)  # a failed start or two
+        assert log.dropped == 5 and not log.healthy and log.queue_depth == 20
+        assert "killed by SIGKILL" in (log.last_error or "")
+    assert wait_until(lambda: log.written == 21, timeout=15), log.last_error
+    log.close()
+    assert len(read_rows(db)) == 21
 
 
 def test_signals_to_the_writer_do_not_stop_it(tmp_path: Path) -> None:
@@ -254,3 +280,75 @@ def test_a_writer_that_falls_behind_stops_reading_rather_than_dropping(tmp_path:
     log.close()
     assert (log.written, log.dropped) == (200, 0)
     assert len(read_rows(db)) == 200
+
+
+def _rows_after(db: Path) -> bool:
+    """Rows recorded after the change are in the file at the path (the new writer's)."""
+    try:
+        return db.exists() and any("after=" in r["path"] for r in read_rows(db))
+    except sqlite3.Error:  # being created by the new writer
+        return False
+
+
+def test_an_unwritable_file_refuses_to_start(tmp_path: Path) -> None:
+    db = tmp_path / "requests.db"
+    write_entries(db, [make_entry()])
+    with unwritable(db):
+        with pytest.raises(RequestLogError, match=r"^cannot open the request log .*requests\.db: the file is not "
+                                                   r"writable \(permission denied\)$"):
+            ProcessRequestLog(db).start()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_deleted_or_replaced_file_is_noticed_recreated_and_reported(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str) -> None:
+    db = tmp_path / "requests.db"
+    log = ProcessRequestLog(db)
+    log.start()
+    log.record(make_entry(path="/v1/messages?before"))
+    assert wait_until(lambda: log.written == 1)
+    with caplog.at_level(logging.WARNING, logger="claude_proxy"):
+        if how == "deleted":
+            db.unlink()
+        else:
+            write_entries(tmp_path / "other.db", [])
+            os.replace(tmp_path / "other.db", db)
+        deadline = time.monotonic() + 15
+        i = 0
+        while time.monotonic() < deadline and not _rows_after(db):
+            log.record(make_entry(path=f"/v1/messages?after={i}"))  # traffic, as a serving proxy has
+            i += 1
+            time.sleep(0.05)
+        log.close()
+    assert db.exists(), "recreated"
+    rows = read_rows(db)
+    assert any("after=" in r["path"] for r in rows)
+    assert any(f"was {how} while in use" in r.getMessage() for r in caplog.records)
+    assert any("recreates it" in r.getMessage() for r in caplog.records)
+    # nothing lost beyond the window between the change and the old writer noticing it (about a second)
+    assert log.written + log.dropped + log.lost >= i + 1 - 30
+
+
+def test_close_gives_up_after_the_drain_timeout_and_reports_what_is_left(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "requests.db"
+    write_entries(db, [])
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a writer that can never write, as on a dead disk
+    try:
+        log = ProcessRequestLog(db, busy_timeout=60, drain_timeout=1.0)
+        log.start()
+        for i in range(30):
+            log.record(make_entry(path=f"/v1/messages?i={i}"))
+        writer = log.pid
+        started = time.monotonic()
+        with caplog.at_level(logging.ERROR, logger="claude_proxy"):
+            log.close()
+        assert time.monotonic() - started < 8
+        assert log.unwritten == 30 and log.dropped == 30
+        assert any("30 entries could not be written within log.drain_timeout" in r.getMessage()
+                   for r in caplog.records)
+        assert wait_until(lambda: not alive(writer), timeout=5)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()

@@ -33,12 +33,16 @@ class ServeProcess:
     stdout: bytes = b""
     stderr: bytes = b""
     lines: list[bytes] = field(default_factory=list)
+    _stderr_task: "asyncio.Task[bytes] | None" = None
 
     async def start(self, timeout: float = 30.0) -> "ServeProcess":
         cmd = [sys.executable, "-m", "claude_proxy", "serve", "--port", "0", *self.args]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, env=self.env, cwd=self.cwd, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=self.new_session)
+        assert self.proc.stderr is not None
+        # read all along: an access line per request would otherwise fill the pipe and stall the proxy
+        self._stderr_task = asyncio.ensure_future(self.proc.stderr.read())
         await asyncio.wait_for(self._read_url(), timeout)
         await asyncio.wait_for(self._wait_healthy(), timeout)
         return self
@@ -48,7 +52,7 @@ class ServeProcess:
         while True:
             line = await self.proc.stdout.readline()
             if not line:
-                err = await self.proc.stderr.read() if self.proc.stderr else b""
+                err = await self._stderr_task if self._stderr_task is not None else b""
                 raise RuntimeError(f"claude-proxy serve exited before listening: {err.decode(errors='replace')}")
             self.lines.append(line)
             match = LISTENING.search(line)
@@ -78,9 +82,11 @@ class ServeProcess:
                 os.killpg(self.proc.pid, sig)
             else:
                 self.proc.send_signal(sig)
-        out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+        assert self.proc.stdout is not None and self._stderr_task is not None
+        out = await asyncio.wait_for(self.proc.stdout.read(), timeout)
+        await asyncio.wait_for(self.proc.wait(), timeout)
         self.stdout = b"".join(self.lines) + out
-        self.stderr = err
+        self.stderr = await self._stderr_task
         return self.proc.returncode  # type: ignore[return-value]
 
     async def kill(self) -> None:

@@ -238,6 +238,7 @@ class Protection:
         status, body = await readiness(
             self.probes,
             log_healthy=bool(log_.healthy) if log_ is not None else True,
+            log_required=self.settings.log.required,
             log_queue=int(log_.queue_depth) if log_ is not None else 0,
             in_flight=self.activity.in_flight,
             queued=self.gate.waiting,

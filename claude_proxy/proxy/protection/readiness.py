@@ -1,10 +1,12 @@
 """Readiness: can this proxy serve a request right now?
 
-``/health`` says the process is alive; ``/health/ready`` also checks that the
-upstream accepts TCP connections, that the request-log writer is healthy and how
-deep the queues are, and answers 503 when any check fails so a load balancer
-stops sending traffic. The upstream probe is a plain TCP connect (no request,
-no key spent), cached for a few seconds so probes cannot become a load of their own.
+``/health`` says the process is alive (``degraded`` when the request log is in
+trouble); ``/health/ready`` says whether it can serve: the upstream accepts TCP
+connections and the process is not shutting down, and answers 503 otherwise so a
+load balancer stops sending traffic. Request-log trouble is reported there but makes
+it 503 only with ``log.required: true``, for those who must not serve unlogged.
+The upstream probe is a plain TCP connect (no request, no key spent), cached for a
+few seconds so probes cannot become a load of their own.
 """
 
 from __future__ import annotations
@@ -59,19 +61,20 @@ class UpstreamProbe:
 
 
 async def readiness(probes: list[UpstreamProbe], log_healthy: bool, log_queue: int,
-                    in_flight: int, queued: int, stopping: bool = False) -> tuple[int, dict[str, Any]]:
+                    in_flight: int, queued: int, stopping: bool = False,
+                    log_required: bool = False) -> tuple[int, dict[str, Any]]:
     """The ``/health/ready`` status code and JSON body."""
     results = await asyncio.gather(*(p.check() for p in probes))
     upstreams = [{"upstream": detail, "reachable": ok} for ok, detail in results]
     problems = [f"upstream {d['upstream']} unreachable" for d in upstreams if not d["reachable"]]
     if stopping:
         problems.insert(0, "shutting down: finishing in-flight requests")
-    if not log_healthy:
-        problems.append("request log writer is not healthy")
+    if not log_healthy and log_required:
+        problems.append("request log writer is not healthy (log.required is on)")
     body: dict[str, Any] = {
         "status": "ready" if not problems else "not_ready",
         "upstreams": upstreams,
-        "log": {"healthy": log_healthy, "queue_depth": log_queue},
+        "log": {"healthy": log_healthy, "required": log_required, "queue_depth": log_queue},
         "requests": {"in_flight": in_flight, "queued": queued},
     }
     if problems:

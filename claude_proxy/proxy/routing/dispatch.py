@@ -17,9 +17,9 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from claude_proxy.proxy.errors import ProxyError
 from claude_proxy.proxy.exchange import Exchange, Prepared
 from claude_proxy.proxy.headers import ID_HEADER, ROUTE_HEADER
+from claude_proxy.proxy.jsonbody import parse_object
 from claude_proxy.proxy.routing.openai import OpenAIRelay, count_tokens_response
 from claude_proxy.proxy.routing.routes import PASS_THROUGH, Route, Router, peek_model
 from claude_proxy.proxy.translate import jsonio
@@ -149,10 +149,4 @@ class Routing:
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = jsonio.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProxyError(400, f"request body is not valid JSON ({exc}); routing needs to read it") from None
-    if not isinstance(body, dict):
-        raise ProxyError(400, "request body must be a JSON object")
-    return body
+    return parse_object(raw, "routing")

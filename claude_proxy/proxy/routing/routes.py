@@ -77,7 +77,7 @@ def peek_model(body: bytes) -> str | None:
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # routing then parses it and says why it cannot
         return None
     model = data.get("model") if isinstance(data, dict) else None
     return model if isinstance(model, str) else None

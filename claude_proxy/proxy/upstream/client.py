@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
 
 
+class NotSent(ProxyError):
+    """No connection could be opened: the request never left, so trying again cannot repeat it."""
+
+
 class Upstream:
     """One upstream base URL and the shared keep-alive connection pool to it."""
 
@@ -69,7 +73,7 @@ class Upstream:
         try:
             return await self._pool.request(method, self._prefix + path_qs, headers.items(), body)
         except http1.ConnectTimeout:
-            raise ProxyError(504, f"{self.display} did not accept a connection within "
+            raise NotSent(504, f"{self.display} did not accept a connection within "
                                   f"{self.connect_timeout:g}s") from None
         except http1.ResponseTimeout:
             raise ProxyError(504, f"{self.display} sent no response within "
@@ -78,7 +82,7 @@ class Upstream:
             raise ProxyError(502, f"{self.display}: TLS certificate verification failed "
                                   f"({exc.reason})") from None
         except http1.ConnectError as exc:
-            raise ProxyError(502, f"cannot reach {self.display}: {describe_os_error(exc.os_error)}") from None
+            raise NotSent(502, f"cannot reach {self.display}: {describe_os_error(exc.os_error)}") from None
         except http1.UpstreamError as exc:
             raise ProxyError(502, f"{self.display} {exc}") from None
         except ValueError as exc:  # a line break in a header: nothing an HTTP/1.1 request can carry

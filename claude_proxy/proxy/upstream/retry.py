@@ -9,11 +9,19 @@ the upstream's answer at once, ``retry-after`` intact, and decides for itself.
 
 Only the part up to the response headers is retried; once the proxy has sent the
 client anything, a failure becomes an error event instead.
+
+One layer of retries: a client that retries by itself says so (the official SDKs and
+Claude Code send ``x-stainless-retry-count``). For such a request the policy
+(`RetryPolicy.for_request`) retries no status answer and no failure the upstream may
+have seen, only a connection that never opened; the client's own retries do the rest,
+so one overloaded answer does not become nine or twenty-seven upstream requests.
+``upstream.retry_when_client_retries: true`` restores the proxy's retries for them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import logging
 import random
@@ -27,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
+# Sent by a client that retries by itself (the Stainless-built official SDKs, Claude Code).
+CLIENT_RETRIES_HEADER = "x-stainless-retry-count"
 
 T = TypeVar("T")
 
@@ -67,6 +77,9 @@ class RetryPolicy:
     backoff: float = 0.5
     backoff_max: float = 8.0
     retry_after_max: float = 60.0
+    # False: only failures the upstream cannot have seen are retried (see for_request)
+    retry_seen: bool = True
+    defer_to_retrying_clients: bool = True
 
     @classmethod
     def from_settings(cls, upstream: UpstreamSettings) -> RetryPolicy:
@@ -75,7 +88,14 @@ class RetryPolicy:
             backoff=upstream.retry_backoff,
             backoff_max=upstream.retry_backoff_max,
             retry_after_max=upstream.retry_after_max,
+            defer_to_retrying_clients=not upstream.retry_when_client_retries,
         )
+
+    def for_request(self, headers: Mapping[str, str]) -> RetryPolicy:
+        """The policy for one request: narrowed to unseen failures when the client retries itself."""
+        if self.defer_to_retrying_clients and self.retry_seen and CLIENT_RETRIES_HEADER in headers:
+            return dataclasses.replace(self, retry_seen=False)
+        return self
 
     def retryable_status(self, status: int, headers: Mapping[str, str] | None = None) -> bool:
         """True when this answer is worth another try (``x-should-retry`` wins)."""
@@ -150,6 +170,8 @@ async def send_with_retries(
     status_of: Callable[[T], tuple[int, Mapping[str, str]]],
     discard: Callable[[T], Awaitable[None]],
     retry_on: tuple[type[BaseException], ...],
+    unseen: Callable[[BaseException], bool] = lambda exc: False,
+    transient: Callable[[BaseException], bool] = lambda exc: True,
     target: str | None = None,
     first_number: int = 1,
     on_retry: Callable[[Attempt], None] | None = None,
@@ -160,7 +182,10 @@ async def send_with_retries(
     ``send`` must stop at the response headers (nothing is streamed to the client
     yet). A retryable response is passed to ``discard`` before the next try. The
     last answer (response or exception) is returned, never raised, so the caller
-    can move to a fallback target or render the error its own way.
+    can move to a fallback target or render the error its own way. ``transient`` says
+    which caught failures are worth another try at all; ``unseen`` says
+    which failures the upstream cannot have seen: the only ones retried under a
+    policy with ``retry_seen`` off (the answer still counts as retryable for fallbacks).
     """
     attempts: list[Attempt] = []
     number = first_number
@@ -180,7 +205,9 @@ async def send_with_retries(
             if not policy.retryable_status(status, headers):
                 return Outcome(response, None, attempts)
             result = Outcome(response, None, attempts, retryable=True)
-        wait = policy.delay(retry + 1, headers) if retry < policy.retries else None
+        error = result.error
+        again = (error is None or transient(error)) and (policy.retry_seen or (error is not None and unseen(error)))
+        wait = policy.delay(retry + 1, headers) if again and retry < policy.retries else None
         if wait is None:
             return result
         if result.response is not None:

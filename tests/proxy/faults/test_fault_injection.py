@@ -33,8 +33,10 @@ def upstream():
 def proxy(upstream, tmp_path_factory):
     work = tmp_path_factory.mktemp("faults")
     config = {
+        # the SDK clients here say they retry (x-stainless-retry-count); these tests are about the proxy's own
+        # retries, so it keeps them (the default rule is in test_hostile_clients.py)
         "upstream": {"base_url": upstream.url, "retries": 2, "retry_backoff": 0.01, "retry_backoff_max": 0.05,
-                     "read_timeout": 0.5},
+                     "read_timeout": 0.5, "retry_when_client_retries": True},
         "server": {"max_body_size": 100_000},
         "backends": {"main": {"kind": "anthropic", "base_url": upstream.url}},
         "routes": {"claude-opus-4-1": {"backend": "main", "fallbacks": ["haiku"]},

@@ -89,7 +89,7 @@ async def test_ready_when_the_upstream_accepts_connections():
         server.close()
         await server.wait_closed()
     assert status == 200 and body["status"] == "ready"
-    assert body["log"] == {"healthy": True, "queue_depth": 3}
+    assert body["log"] == {"healthy": True, "required": False, "queue_depth": 3}
     assert body["requests"] == {"in_flight": 1, "queued": 0}
 
 
@@ -97,10 +97,17 @@ async def test_not_ready_when_the_upstream_refuses_or_the_log_is_broken():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    status, body = await readiness([UpstreamProbe(f"http://127.0.0.1:{port}")], False, 0, 0, 0)
+    status, body = await readiness([UpstreamProbe(f"http://127.0.0.1:{port}")], False, 0, 0, 0, log_required=True)
     assert status == 503 and body["status"] == "not_ready"
     assert any("unreachable" in p for p in body["problems"])
-    assert "request log writer is not healthy" in body["problems"]
+    assert "request log writer is not healthy (log.required is on)" in body["problems"]
+
+
+async def test_log_trouble_alone_keeps_the_instance_ready_unless_the_log_is_required():
+    status, body = await readiness([], False, 7, 0, 0)
+    assert status == 200 and body["log"] == {"healthy": False, "required": False, "queue_depth": 7}
+    status, body = await readiness([], False, 7, 0, 0, log_required=True)
+    assert status == 503
 
 
 async def test_not_ready_while_shutting_down():

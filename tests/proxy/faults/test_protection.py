@@ -164,7 +164,7 @@ async def test_ready_reports_the_log_and_an_unreachable_upstream(aiohttp_client)
     resp = await client.get("/health/ready")
     body = await resp.json()
     assert resp.status == 503 and body["status"] == "not_ready"
-    assert body["log"] == {"healthy": True, "queue_depth": 4}
+    assert body["log"] == {"healthy": True, "required": False, "queue_depth": 4}
     assert "unreachable" in json.dumps(body["problems"])
     text = await (await client.get("/metrics")).text()
     assert "claude_proxy_log_queue_depth 4.0" in text

@@ -30,12 +30,12 @@ async def test_529_forever_falls_back_to_a_translated_backend(fake_openai, monke
         finally:
             await server.stop()
     assert message.content[0].text == "Hello from gpt-fallback"
-    assert upstream.count(fault="529-forever") == 2
+    assert upstream.count(fault="529-forever") == 1  # an SDK client retries itself: one try, then the fallback
     assert fake_openai.received[-1].body["model"] == "gpt-fallback"
     assert fake_openai.received[-1].headers["Authorization"] == "Bearer sk-oa-backend-1234"
     entry = entries[0]
-    assert entry.route == "oa/gpt-fallback" and entry.status == 200 and entry.attempts == 3
-    assert [a.get("status") for a in entry.attempt_log] == [529, 529, None]
+    assert entry.route == "oa/gpt-fallback" and entry.status == 200 and entry.attempts == 2
+    assert [a.get("status") for a in entry.attempt_log] == [529, None]
     assert entry.attempt_log[-1]["target"] == "cheap"
 
 

@@ -35,28 +35,49 @@ async def echo(conn: Conn, request: Request) -> None:
 
 # --- a kept-alive connection the upstream dropped -------------------------------------------------
 
-@pytest.mark.parametrize("drop", ["after-answering", "on-the-next-request"])
-async def test_a_stale_kept_alive_connection_is_retried_on_a_new_one(raw_upstream, make_pool, drop):
+async def test_a_kept_alive_connection_the_upstream_closed_is_not_reused(raw_upstream, make_pool):
     server = await raw_upstream()
     answered: list[bytes] = []
 
     async def script(conn: Conn, request: Request) -> None:
-        if conn is server.conns[0] and len(conn.requests) == 2:  # "on-the-next-request"
-            conn.writer.close()  # dropped unanswered, as an idle timeout racing the request does
-            return
         answered.append(request.body)
         await echo(conn, request)
-        if drop == "after-answering":  # no "Connection: close": the client thinks it is alive
-            conn.writer.close()
+        conn.writer.close()  # no "Connection: close": only the socket says it is over
 
     server.script = script
     pool = make_pool(server.url)
     assert (await fetch(pool, "POST", body=b"first"))[1] == b"first"
+    await asyncio.sleep(0.1)  # the upstream's end of stream is on our socket, unread
     assert (await fetch(pool, "POST", body=b"second"))[1] == b"second"
     assert answered == [b"first", b"second"]
     assert len(server.conns) == 2
-    if drop == "on-the-next-request":
-        assert [r.body for r in server.conns[0].requests] == [b"first", b"second"]
+
+
+async def test_a_request_the_upstream_read_and_dropped_is_not_sent_again(raw_upstream, make_pool):
+    server = await raw_upstream()
+
+    async def script(conn: Conn, request: Request) -> None:
+        if len(conn.requests) == 2:
+            conn.writer.close()  # read, then dropped unanswered: it may have acted on it
+            return
+        await echo(conn, request)
+
+    server.script = script
+    pool = make_pool(server.url)
+    await fetch(pool, "POST", body=b"first")
+    with pytest.raises(http1.Disconnected):
+        await pool.request("POST", "/", [], b"second")
+    assert [r.body for r in server.requests] == [b"first", b"second"]
+    assert len(server.conns) == 1
+
+
+async def test_idle_connections_are_closed_after_keepalive_without_a_new_request(raw_upstream, make_pool):
+    server = await raw_upstream()
+    pool = make_pool(server.url, keepalive=0.2)
+    await fetch(pool)
+    await fetch(pool)
+    assert len(server.conns) == 1
+    await asyncio.wait_for(server.conns[0].eof.wait(), 2)  # the pool closed it on its own
 
 
 async def test_a_reused_connection_that_began_answering_is_not_retried(raw_upstream, make_pool):

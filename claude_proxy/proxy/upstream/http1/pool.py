@@ -1,9 +1,17 @@
-"""Keep-alive connections to one upstream origin: reuse, limits, and the one safe resend."""
+"""Keep-alive connections to one upstream origin: reuse, limits, and expiry of idle ones.
+
+A request is never sent twice here. A kept-alive connection is checked before it is
+reused (a peek at the socket: an end of stream or stray bytes mean the upstream is done
+with it), which is the only moment the upstream provably cannot have read the request.
+Once the request is written, a dropped connection is the caller's failure to judge
+(the retry policy), since the upstream may have read and acted on it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import ssl
 from typing import Any, Iterable
 
@@ -44,6 +52,7 @@ class ConnectionPool:
         self._idle: collections.deque[_Connection] = collections.deque()
         self._open: set[_Connection] = set()
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
 
     def head(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> bytes:
@@ -60,15 +69,7 @@ class ConnectionPool:
                       body: bytes) -> Response:
         """Send one request and wait for the response head; the caller reads, then releases or closes."""
         head = self.head(method, target, headers, body)
-        conn, reused = await self._acquire()
-        try:
-            return await self._exchange(conn, method, head, body)
-        except Disconnected:
-            if not reused or conn.received:
-                raise
-        # A kept-alive connection the upstream closed just as the request went out: it never
-        # read the request, so sending it once more, on a new connection, is safe.
-        conn, _ = await self._acquire(fresh=True)
+        conn = await self._acquire()
         return await self._exchange(conn, method, head, body)
 
     async def _exchange(self, conn: _Connection, method: str, head: bytes, body: bytes) -> Response:
@@ -82,17 +83,21 @@ class ConnectionPool:
         finally:
             timer.cancel()
 
-    async def _acquire(self, fresh: bool = False) -> tuple[_Connection, bool]:
+    def _reusable(self, conn: _Connection) -> bool:
+        """Whether an idle connection can carry a request: open, fresh enough, and still wanted upstream."""
+        if conn.closed or self.loop.time() - conn.idle_since >= self.keepalive:
+            return False
+        return _socket_alive(conn.transport)
+
+    async def _acquire(self) -> _Connection:
         if self._closed:
             raise Disconnected("the connection pool is closed")
-        if not fresh:
-            now = self.loop.time()
-            idle = self._idle
-            while idle:
-                conn = idle.pop()  # the most recently used: the least likely to have gone stale
-                if not conn.closed and now - conn.idle_since < self.keepalive:
-                    return conn, True
-                conn.close()
+        idle = self._idle
+        while idle:
+            conn = idle.pop()  # the most recently used: the least likely to have gone stale
+            if self._reusable(conn):
+                return conn
+            conn.close()
         while len(self._open) >= self.limit:
             waiter = self.loop.create_future()
             self._slot_waiters.append(waiter)
@@ -105,10 +110,11 @@ class ConnectionPool:
             finally:
                 if waiter in self._slot_waiters:
                     self._slot_waiters.remove(waiter)
-            if self._idle and not fresh:
+            while self._idle:
                 conn = self._idle.pop()
-                if not conn.closed:
-                    return conn, True
+                if self._reusable(conn):
+                    return conn
+                conn.close()
         conn = _Connection(self)
         self._open.add(conn)
         try:
@@ -119,7 +125,7 @@ class ConnectionPool:
         except BaseException:
             conn.close()
             raise
-        return conn, False
+        return conn
 
     async def _connect(self, conn: _Connection) -> None:
         try:
@@ -136,7 +142,19 @@ class ConnectionPool:
             return
         conn.idle_since = self.loop.time()
         self._idle.append(conn)
+        if self._sweep is None:
+            self._sweep = self.loop.call_later(self.keepalive, self._expire_idle)
         self._wake_one()
+
+    def _expire_idle(self) -> None:
+        """Close the connections idle for ``keepalive`` seconds, so none lingers on either side."""
+        self._sweep = None
+        now = self.loop.time()
+        idle = self._idle
+        while idle and (idle[0].closed or now - idle[0].idle_since >= self.keepalive):
+            idle.popleft().close()  # the oldest first: the deque is in the order they went idle
+        if idle:
+            self._sweep = self.loop.call_later(idle[0].idle_since + self.keepalive - now, self._expire_idle)
 
     def _forget(self, conn: _Connection) -> None:
         if conn in self._open:
@@ -157,9 +175,32 @@ class ConnectionPool:
     async def close(self) -> None:
         """Close every connection, idle or busy."""
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for conn in list(self._open):
             conn.close()
         await asyncio.sleep(0)  # let the transports run connection_lost
+
+
+def _socket_alive(transport: asyncio.BaseTransport | None) -> bool:
+    """False when the upstream has closed the socket or sent bytes nobody asked for.
+
+    A peek, not a read: nothing is consumed. Only an empty socket that is still open
+    can carry a request the upstream is sure to read as a new one. (uvloop's transport
+    sockets refuse ``recv``, so the peek goes through a duplicate of the descriptor.)
+    """
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return True
+    try:
+        with socket.fromfd(sock.fileno(), sock.family, sock.type) as probe:
+            probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return False
+    return False  # bytes nobody asked for, or the end of the stream
 
 
 def _head_timeout(waiter: asyncio.Future[Any]) -> None:
