@@ -84,6 +84,7 @@ class LimitsSettings(_Section):
 
 class LogSettings(_Section):
     enabled: bool = True
+    ui: bool = True
     path: str | None = None
     bodies: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=0)
