@@ -102,7 +102,7 @@ def run_session(base_url: str, model: str = "claude-sonnet-4-5", key: str = "sk-
     client = anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0,
                                  default_headers={"x-claude-code-session-id": SESSION})
     messages: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
-    for step in range(4):
+    for _ in range(4):
         answer = _turn(client, messages, model)
         messages.append({"role": "assistant", "content": answer["content"]})
         calls = [b for b in answer["content"] if b["type"] == "tool_use"]
@@ -112,4 +112,4 @@ def run_session(base_url: str, model: str = "claude-sonnet-4-5", key: str = "sk-
             _turn(client, [{"role": "user", "content": SUBAGENT_PROMPT}], model)
         messages.append({"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": c["id"], "content": RESULTS[c["id"]]} for c in calls]})
-    raise AssertionError(f"the session did not end after {step + 1} turns")
+    raise AssertionError("the session did not end after 4 turns")

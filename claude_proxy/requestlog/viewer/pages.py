@@ -101,7 +101,7 @@ def session_context(store: TraceStore, session_id: str) -> dict[str, Any]:
     totals: dict[str, Any] = {k: sum((r.get(k) or 0) for r in rows) for k in
                               ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")}
     costs = [r.get("cost_usd") for r in rows]
-    totals["cost_usd"] = None if any(c is None and _used(r) for c, r in zip(costs, rows)) else \
+    totals["cost_usd"] = None if any(c is None and _used(r) for c, r in zip(costs, rows, strict=True)) else \
         sum(c or 0.0 for c in costs)
     models = sorted({str(r.get("upstream_model") or r.get("requested_model")) for r in rows
                      if r.get("upstream_model") or r.get("requested_model")})
@@ -240,8 +240,9 @@ def headroom(store: TraceStore, filters: Filters) -> list[Any]:
         limit, remaining = _number(data.get(f"{kind}-limit")), _number(data.get(f"{kind}-remaining"))
         if limit:
             used = None if remaining is None else limit - remaining
+            reset = data.get(f"{kind}-reset", "?")
             gauges.append(meter(kind.replace("-", " "), used, limit,
-                                f"({count(remaining)} of {count(limit)} left; resets {data.get(f'{kind}-reset', '?')})"))
+                                f"({count(remaining)} of {count(limit)} left; resets {reset})"))
     for key, value in sorted(data.items()):
         if key.startswith("unified-") and key.endswith("-utilization"):
             share = _number(value)
