@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from claude_proxy.pricing import PriceTable, estimate_cost
 from claude_proxy.chat.transcript import to_markdown
+from claude_proxy.pricing import PriceTable, estimate_cost
 
 if TYPE_CHECKING:
     from claude_proxy.chat.runtime import ChatRuntime

@@ -12,9 +12,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from claude_proxy.pricing import PriceTable, Usage
 from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
 from claude_proxy.chat.ui import AgentUI, Answer, ToolCall, TurnResult
+from claude_proxy.pricing import PriceTable, Usage
 from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, ToolResult
 
