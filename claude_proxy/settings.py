@@ -83,7 +83,7 @@ class LimitsSettings(_Section):
 
 
 class RetentionSettings(_Section):
-    """How much request log to keep (issue 13): rows older than ``max_age_days``, then the oldest past ``max_size_mb``."""
+    """How much request log to keep: rows older than ``max_age_days``, then the oldest past ``max_size_mb``."""
 
     max_age_days: float | None = Field(None, gt=0)
     max_size_mb: float | None = Field(None, gt=0)
