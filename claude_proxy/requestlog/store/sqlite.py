@@ -40,7 +40,8 @@ def row_cost(row: dict[str, Any], prices: PriceTable) -> float | None:
     """What one row cost by ``prices`` (None when its model has no price or it used no tokens)."""
     if all(row.get(k) is None for k in _TOKENS):
         return None
-    return prices.cost(row.get("upstream_model") or row.get("requested_model"), row.get("input_tokens"),
+    model = row.get("upstream_model") or row.get("requested_model") or row.get("model")
+    return prices.cost(model, row.get("input_tokens"),
                        row.get("output_tokens"), row.get("cache_read_tokens"), row.get("cache_creation_tokens"),
                        row.get("cache_creation_1h_tokens"))
 

@@ -61,6 +61,9 @@ def message_digest(text: str, value: Any) -> bytes:
     if known is None:
         if '"cache_control"' in text:
             value = _strip_cache_control(value)
+        if isinstance(value, dict) and isinstance(value.get("content"), str):
+            # "content": "hi" and [{"type": "text", "text": "hi"}] are the same message to the model.
+            value = {**value, "content": [{"type": "text", "text": value["content"]}]}
         known = digest(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
         if len(_CANONICAL) > 100_000:
             _CANONICAL.clear()
