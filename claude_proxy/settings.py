@@ -82,6 +82,23 @@ class LimitsSettings(_Section):
     metrics: bool = True
 
 
+class RetentionSettings(_Section):
+    """How much request log to keep: rows older than ``max_age_days``, then the oldest past ``max_size_mb``."""
+
+    max_age_days: float | None = Field(None, gt=0)
+    max_size_mb: float | None = Field(None, gt=0)
+
+
+class PriceSettings(_Section):
+    """One model's price in dollars per million tokens; cache prices default to Anthropic's multipliers."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write_5m: float | None = Field(None, ge=0)
+    cache_write_1h: float | None = Field(None, ge=0)
+    cache_read: float | None = Field(None, ge=0)
+
+
 class LogSettings(_Section):
     enabled: bool = True
     ui: bool = True
@@ -91,6 +108,7 @@ class LogSettings(_Section):
     queue_size: int = Field(10_000, ge=1)
     batch_size: int = Field(200, ge=1)
     busy_timeout: float = Field(10.0, gt=0)
+    retention: RetentionSettings = RetentionSettings()
 
     def db_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"
@@ -245,6 +263,7 @@ class Settings(_Section):
     sandbox: SandboxSettings = SandboxSettings()
     tools: ToolsSettings = ToolsSettings()
     chat: ChatSettings = ChatSettings()
+    prices: dict[str, PriceSettings] = {}
 
     source: str | None = Field(default=None, exclude=True)
 

@@ -30,7 +30,8 @@ PACKAGE = ROOT / "claude_proxy"
 # package by the list above it.
 LAYERS: dict[str, list[list[str]]] = {
     "claude_proxy": [
-        ["claude_proxy", "claude_proxy.errors", "claude_proxy.secrets", "claude_proxy.permission_rules"],
+        ["claude_proxy", "claude_proxy.errors", "claude_proxy.secrets", "claude_proxy.permission_rules",
+         "claude_proxy.pricing"],
         ["claude_proxy.settings"],
         ["claude_proxy.requestlog", "claude_proxy.tools"],
         ["claude_proxy.proxy", "claude_proxy.chat"],

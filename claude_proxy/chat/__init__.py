@@ -5,7 +5,7 @@
   one message's calls through the guard; ``conversation`` keeps the history valid.
 - ``ui``: what the loop tells its front end. Front ends: ``repl`` (with ``render`` and
   ``commands``) and ``oneshot`` (``chat -p``).
-- ``prompt``: the system prompt and request body; ``pricing``: tokens and cost;
+- ``prompt``: the system prompt and request body; ``claude_proxy.pricing``: tokens and cost;
   ``rules``: remembering "always" answers; ``subagent``: the Task tool;
   ``transcript``: ``/save``.
 """

@@ -12,9 +12,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
 from claude_proxy.chat.ui import AgentUI, Answer, ToolCall, TurnResult
+from claude_proxy.pricing import PriceTable, Usage
 from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, ToolResult
 
@@ -130,7 +130,7 @@ async def run_oneshot(
             out.write(result.text if result.text.endswith("\n") else result.text + "\n")
             out.flush()
     else:
-        cost = runtime.conversation.costs.since(costs_before).cost()
+        cost = runtime.conversation.costs.since(costs_before).cost(PriceTable.from_settings(runtime.settings.prices))
         ui.emit(result_payload(runtime, result, duration, cost, ui.denials))
     if result.error:
         return 1, result.error

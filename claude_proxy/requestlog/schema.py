@@ -61,6 +61,30 @@ MIGRATIONS: list[str] = [
     f"""
     ALTER TABLE {TABLE} ADD COLUMN attempt_log TEXT;
     """,
+    # 4: the trace store. Bodies move to content-addressed, compressed `content` (request_body and
+    # response_body stay NULL for new rows: the recipe and response_ref rebuild them, checked by
+    # request_digest); sessions and threads; rate-limit headers; the key; the search index.
+    f"""
+    ALTER TABLE {TABLE} ADD COLUMN session_id TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN thread_id TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN parent_id TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN conv_key BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN api_key TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN cache_creation_1h_tokens INTEGER;
+    ALTER TABLE {TABLE} ADD COLUMN ratelimit TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN request_recipe BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN request_digest BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN response_ref BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN fts_from INTEGER;
+    CREATE INDEX IF NOT EXISTS {TABLE}_session ON {TABLE}(session_id, started_at);
+    CREATE INDEX IF NOT EXISTS {TABLE}_conv ON {TABLE}(conv_key);
+    CREATE TABLE IF NOT EXISTS content (name BLOB PRIMARY KEY, data BLOB NOT NULL, size INTEGER NOT NULL)
+        WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS spawns (prompt BLOB PRIMARY KEY, session_id TEXT, thread_id TEXT,
+        row_id TEXT, started_at REAL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_fts USING fts5(text, content='', tokenize='unicode61')
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -100,6 +124,9 @@ def connect(path: Path, *, busy_timeout: float = 10.0, readonly: bool = False) -
                 raise
             time.sleep(0.05)
     conn.execute("PRAGMA synchronous = NORMAL")
+    if schema_version(conn) == 0 and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        # Only a file with no tables yet can take this: space freed by pruning goes back a little at a time.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     return conn
 
 

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from claude_proxy.requestlog.config import LogConfig
 from claude_proxy.requestlog.entry import LogEntry, RequestLogError
 from claude_proxy.requestlog.row import COLUMNS, fallback_row, row_values
-from claude_proxy.requestlog.schema import TABLE, bind_none_directly, connect, migrate
+from claude_proxy.requestlog.schema import bind_none_directly, connect, migrate
+from claude_proxy.requestlog.store.writing import Prepared, SqliteStoreWriter
 
 if TYPE_CHECKING:
     pass
@@ -42,7 +43,6 @@ WRITE_TRIES = 4
 # What inserting a row can raise: the database's errors, and values SQLite cannot bind (an integer
 # past 64 bits, a string with a lone surrogate); either must cost that row, never the writer.
 _UNWRITABLE = (sqlite3.Error, OverflowError, UnicodeError)
-_INSERT = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
 class SqliteRequestLog(LogConfig):
@@ -61,6 +61,7 @@ class SqliteRequestLog(LogConfig):
         self._thread: threading.Thread | None = None
         self._closed = False
         self._close_lock = threading.Lock()
+        self._store = SqliteStoreWriter()
 
     def start(self) -> None:
         """Open the database (running migrations) and start the writer thread.
@@ -183,8 +184,19 @@ class SqliteRequestLog(LogConfig):
                 rows.append(tuple(row[c] for c in COLUMNS))
         return rows
 
+    def _prepare(self, entries: list[LogEntry]) -> list[Prepared]:
+        """Rows with their content split, named and compressed: the costly part, before any lock."""
+        prepared = []
+        for entry, row in zip(entries, self._rows(entries), strict=True):
+            try:
+                prepared.append(self._store.prepare(entry, row))
+            except Exception:  # the writer thread's edge: a body the store cannot split is kept whole
+                logger.exception("request log could not store entry %s by content", entry.id)
+                prepared.append(self._store.fallback(row))
+        return prepared
+
     def _write(self, entries: list[LogEntry]) -> None:
-        rows = self._rows(entries)
+        rows = self._prepare(entries)
         if self._insert(rows):
             return
         if len(rows) > 1:
@@ -193,16 +205,19 @@ class SqliteRequestLog(LogConfig):
             for row in rows:
                 self._insert([row])
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> bool:
+    def _insert(self, rows: list[Prepared]) -> bool:
         """Insert rows in one transaction; True once written, False (counted as lost) on failure."""
         assert self._conn is not None
         failures = 0
         while True:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(_INSERT, rows)
+                self._store.begin(self._conn)
+                for row in rows:
+                    self._store.insert(self._conn, row)
                 self._conn.execute("COMMIT")
             except _UNWRITABLE as exc:
+                self._store.rolled_back()
                 if self._conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         self._conn.execute("ROLLBACK")
@@ -221,5 +236,5 @@ class SqliteRequestLog(LogConfig):
             return True
         if len(rows) == 1:
             self.lost += 1
-            logger.error("request log lost entry %s: %s", rows[0][0], self.last_error)
+            logger.error("request log lost entry %s: %s", rows[0].values[0], self.last_error)
         return False

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
 from claude_proxy.requestlog.writer import SqliteRequestLog
 
 KEY = "sk-ant-api03-TESTKEYdoNotLogThis-0123456789abcdefWXYZ"
@@ -41,12 +42,13 @@ def make_entry(fixtures_dir: Path | None = None, stream_file: str | None = None,
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
+    """Every row as stored, with its bodies rebuilt from the content store (as the logs commands read them)."""
+    store = SqliteTraceStore(path)
+    store.conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM requests ORDER BY rowid")]
+        return [store.bodies(dict(r)) for r in store.conn.execute("SELECT * FROM requests ORDER BY rowid")]
     finally:
-        conn.close()
+        store.close()
 
 
 def write_entries(path: Path, entries: list[LogEntry], **options: Any) -> None:
