@@ -43,7 +43,7 @@ LAYERS: dict[str, list[list[str]]] = {
         ["claude_proxy.proxy.translate", "claude_proxy.proxy.upstream"],
         ["claude_proxy.proxy.routing", "claude_proxy.proxy.protection", "claude_proxy.proxy.hooks",
          "claude_proxy.proxy.rewrite", "claude_proxy.proxy.cors", "claude_proxy.proxy.loopguard"],
-        ["claude_proxy.proxy.relay", "claude_proxy.proxy.state"],
+        ["claude_proxy.proxy.relay", "claude_proxy.proxy.state", "claude_proxy.proxy.ui"],
         ["claude_proxy.proxy.resilience", "claude_proxy.proxy.health"],
         ["claude_proxy.proxy.forward"],
         ["claude_proxy.proxy.app"],
@@ -62,7 +62,8 @@ LAYERS: dict[str, list[list[str]]] = {
         ["claude_proxy.requestlog.assemble", "claude_proxy.requestlog.capture", "claude_proxy.requestlog.wire",
          "claude_proxy.requestlog.query"],
         ["claude_proxy.requestlog.row", "claude_proxy.requestlog.view"],
-        ["claude_proxy.requestlog.writer"],
+        ["claude_proxy.requestlog.store"],
+        ["claude_proxy.requestlog.writer", "claude_proxy.requestlog.viewer"],
         ["claude_proxy.requestlog.process", "claude_proxy.requestlog.child"],
     ],
     "claude_proxy.tools": [

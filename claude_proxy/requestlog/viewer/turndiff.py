@@ -67,8 +67,8 @@ def diff_requests(before: dict[str, Any], after: dict[str, Any]) -> TurnDiff:
     old_system, new_system = system_text(before.get("system")), system_text(after.get("system"))
     if old_system != new_system:
         result.system_diff = _unified(old_system, new_system, "system (before)", "system (after)")
-    old_messages = before.get("messages") if isinstance(before.get("messages"), list) else []
-    new_messages = after.get("messages") if isinstance(after.get("messages"), list) else []
+    old_messages = _list(before.get("messages"))
+    new_messages = _list(after.get("messages"))
     result.messages_before, result.messages_after = len(old_messages), len(new_messages)
     for i, message in enumerate(old_messages):
         if i >= len(new_messages) or _bare(new_messages[i]) != _bare(message):
@@ -97,6 +97,10 @@ def diff_requests(before: dict[str, Any], after: dict[str, Any]) -> TurnDiff:
         result.prefix_intact = False
         result.cache_break = "the model changed: each model has its own cache"
     return result
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _bare(message: Any) -> Any:
