@@ -10,7 +10,8 @@ masks settings by it, the OpenAI relay masks provider headers by it, and the Bas
 keeps such variables out of a command's environment.
 
 A secret value is shown by its last four characters only (``****wxyz``): enough to
-tell two keys apart, useless to anyone who reads it.
+tell two keys apart, useless to anyone who reads it. A URL's password (``redis://:pw@host``,
+``postgresql://user:pw@host/db``) is masked the same way by ``mask_url``.
 """
 
 from __future__ import annotations
@@ -44,3 +45,19 @@ def is_secret_name(name: str) -> bool:
     if lowered in SECRET_HEADERS:
         return True
     return any(part in _SECRET_PARTS or part.endswith(_SECRET_ENDINGS) for part in _SEPARATORS.split(lowered))
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password masked, for messages and ``config show``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:{mask_secret(password)}@{netloc[-1]}").geturl()

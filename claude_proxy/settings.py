@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from claude_proxy.errors import SettingsError
@@ -75,11 +75,20 @@ class LimitsSettings(_Section):
     requests_per_minute: int = Field(0, ge=0)
     input_tokens_per_minute: int = Field(0, ge=0)
     shared_state: str | None = None
+    on_store_error: Literal["allow", "deny"] = "allow"
     max_concurrent: int = Field(1000, ge=0)
+    max_concurrent_total: int = Field(0, ge=0)
     queue_size: int = Field(100, ge=0)
     queue_timeout: float = Field(10.0, ge=0)
     body_timeout: float = Field(30.0, gt=0)
     metrics: bool = True
+
+    @model_validator(mode="after")
+    def _total_needs_redis(self) -> LimitsSettings:
+        shared = self.shared_state or ""
+        if self.max_concurrent_total and not shared.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("max_concurrent_total needs shared_state: redis://... (it counts across instances)")
+        return self
 
 
 class RetentionSettings(_Section):
@@ -140,6 +149,8 @@ class BackendSettings(_Section):
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     # openai kind only: the largest max_tokens the provider accepts; larger requests are lowered to it
     max_tokens_cap: int | None = Field(None, gt=0)
+    # openai kind only: stop_sequences sent upstream; the proxy enforces the rest on the answer's text
+    max_stop_sequences: int = Field(4, ge=0)
     # openai kind only: seconds of upstream silence before an `event: ping` keeps the client stream alive
     ping_interval: float = Field(10.0, gt=0)
     # openai kind only: seconds to open a connection to the provider

@@ -4,7 +4,8 @@ Each worker is a forked copy of the single-process server: its own event loop, i
 own upstream connection pool and its own request-log writer. The kernel spreads new
 connections over the workers' listening sockets (SO_REUSEPORT, Linux). All workers
 write the same SQLite file; the log takes the write lock per batch, so they queue
-for it instead of failing. The supervisor only starts, watches and stops them:
+for it instead of failing. ``/metrics`` sums every worker's series (``metricsgroup``).
+The supervisor only starts, watches and stops them:
 SIGINT/SIGTERM is passed on as SIGTERM, so in-flight streams finish as they would
 with one process, and a worker that dies takes the whole group down loudly.
 """
@@ -15,15 +16,18 @@ import errno
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Callable
 
+from claude_proxy.proxy.protection.metricsgroup import WORKERS_DIR_ENV
 from claude_proxy.proxy.server import ServeError
 from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.settings import Settings
@@ -168,6 +172,8 @@ def run_workers(settings: Settings, make_log: Callable[[], RequestLog | None], w
     reserve = _reserve_port(host, requested)
     port = reserve.getsockname()[1]
     context = multiprocessing.get_context("fork")
+    group_dir = tempfile.mkdtemp(prefix="claude-proxy-workers-")
+    os.environ[WORKERS_DIR_ENV] = group_dir  # each worker serves its metrics there; any one sums them all
     procs: list[BaseProcess] = []
     reports: dict[Connection, int] = {}
     grace = settings.server.shutdown_timeout + KILL_GRACE
@@ -187,12 +193,14 @@ def run_workers(settings: Settings, make_log: Callable[[], RequestLog | None], w
         except BaseException:
             reserve.close()
             _stop_all(procs, grace)
+            shutil.rmtree(group_dir, ignore_errors=True)
             raise
         reserve.close()
         if stop.signum is None and on_ready is not None:
             on_ready(WorkerGroup(host, port, [p.pid for p in procs if p.pid is not None]))
         failed = _supervise(procs, stop)
         _stop_all(procs, grace)
+        shutil.rmtree(group_dir, ignore_errors=True)
     if failed:
         raise ServeError(failed)
 

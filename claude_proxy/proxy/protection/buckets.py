@@ -1,12 +1,14 @@
 """Where rate-limit buckets live: this process's memory, or one SQLite file for a host.
 
-``MemoryStore`` is the default, one per process. ``SqliteStore`` is the shared one:
+``MemoryStore`` is the default, one per process. ``SqliteStore`` is shared by the
+processes of one host:
 
 Set ``limits.shared_state: /path/ratelimit.db`` and run several workers (or
 proxies) on the same host: each admission is one short ``BEGIN IMMEDIATE``
 transaction, run in a thread. The state is ephemeral, so the file trades
-durability for speed (WAL, ``synchronous=OFF``). When the file cannot be used
-the request is refused (503): a limit that cannot be checked is not waived.
+durability for speed (WAL, ``synchronous=OFF``). When the file cannot be used the
+store raises `StoreUnavailable` and ``limits.on_store_error`` decides. Across
+machines, ``redisbuckets`` keeps the same buckets in Redis.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from claude_proxy.proxy.errors import ProxyError
-
 log = logging.getLogger(__name__)
 
 MAX_BUCKETS = 10_000
+
+
+class StoreUnavailable(Exception):
+    """The shared bucket store could not be reached or used; the message says why."""
 
 
 @dataclass
@@ -57,7 +61,6 @@ class MemoryStore:
             # a bucket untouched for a minute is full again, unless a huge request left it in debt
             self._buckets = {k: b for k, b in self._buckets.items() if b.stamp > now - 60 or b.level < 0}
         self._buckets.update(updates)
-
 
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, level REAL NOT NULL, stamp REAL NOT NULL)"
@@ -103,9 +106,7 @@ class SqliteStore:
                     conn.execute("ROLLBACK")
                     raise
             except (sqlite3.Error, OSError) as exc:
-                log.error("shared rate-limit state %s unusable: %s", self.path, exc)
-                raise ProxyError(503, "rate limits cannot be checked right now (shared state unavailable); "
-                                      "retry shortly", headers={"retry-after": "1"}) from None
+                raise StoreUnavailable(f"shared rate-limit state {self.path} unusable: {exc}") from None
 
     def close(self) -> None:
         with self._lock:

@@ -105,6 +105,9 @@ class ProxyMetrics:
                                  ["from_route", "to_route"], registry=r)
         self.rejected = Counter("claude_proxy_rejected", "Requests the proxy refused itself, by reason",
                                 ["reason"], registry=r)
+        self.limit_store_errors = Counter("claude_proxy_limit_store_errors",
+                                          "Rate-limit checks the shared store (SQLite or Redis) failed",
+                                          registry=r)
         self.log_queue = Gauge("claude_proxy_log_queue_depth", "Request-log entries waiting to be written",
                                registry=r)
         self._models: set[str] = set()

@@ -31,14 +31,17 @@ from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.exchange import EXCHANGE, Activity, Exchange
 from claude_proxy.proxy.headers import ID_HEADER
 from claude_proxy.proxy.protection.access import AccessKeys, presented_key, use_upstream_key
+from claude_proxy.proxy.protection.buckets import StoreUnavailable
 from claude_proxy.proxy.protection.limits import ConcurrencyGate, read_body
 from claude_proxy.proxy.protection.metrics import ProxyMetrics
+from claude_proxy.proxy.protection.metricsgroup import WorkerMetrics, workers_dir
 from claude_proxy.proxy.protection.ratelimit import RateLimiter, estimate_input_tokens
 from claude_proxy.proxy.protection.readiness import UpstreamProbe, readiness
 from claude_proxy.proxy.protection.usage import extract_usage
 from claude_proxy.requestlog.entry import LogEntry, RequestLog
 
 if TYPE_CHECKING:
+    from claude_proxy.proxy.protection.redisgate import RedisSlots
     from claude_proxy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,9 +67,16 @@ class Protection:
         self.activity = activity
         self.keys = AccessKeys.from_settings(settings.server, env)
         self.upstream_key: str | None = settings.upstream_key()
-        self.limiter = RateLimiter.from_settings(settings.limits)
-        self.gate = ConcurrencyGate.from_settings(settings.limits)
         self.metrics = metrics
+        self.limiter = RateLimiter.from_settings(settings.limits, store_failed=metrics.limit_store_errors.inc)
+        self.gate = ConcurrencyGate.from_settings(settings.limits)
+        self.shared_gate: RedisSlots | None = None
+        self.group: WorkerMetrics | None = None
+        if settings.limits.max_concurrent_total:
+            from claude_proxy.proxy.protection.redisgate import RedisSlots
+
+            assert settings.limits.shared_state is not None  # the settings check this
+            self.shared_gate = RedisSlots(settings.limits.shared_state, settings.limits.max_concurrent_total)
         urls = [settings.upstream.base_url, *(b.base_url for b in settings.backends.values())]
         self.probes = [UpstreamProbe(url, timeout=min(settings.upstream.connect_timeout, 2.0))
                        for url in dict.fromkeys(urls)]
@@ -84,6 +94,32 @@ class Protection:
         app.router.add_get("/health/ready", self.ready)
         if self.settings.limits.metrics:
             app.router.add_get("/metrics", self.metrics_handler)
+            directory = workers_dir()
+            if directory is not None:
+                self.group = WorkerMetrics(directory, lambda: self.metrics.render()[0])
+                app.on_startup.append(self.group.start)
+                app.on_cleanup.append(self.group.stop)
+        app.on_cleanup.append(self._close)
+
+    async def _close(self, app: web.Application) -> None:
+        if self.limiter.remote is not None:
+            await self.limiter.remote.close()
+        if self.shared_gate is not None:
+            await self.shared_gate.close()
+
+    async def _shared_slot(self) -> str | None:
+        """A lease under ``limits.max_concurrent_total``, waiting up to the queue timeout, else 529."""
+        if self.shared_gate is None:
+            return None
+        try:
+            lease = await self.shared_gate.take(self.settings.limits.queue_timeout)
+        except StoreUnavailable as exc:
+            self.limiter.store_unavailable(exc)
+            return None
+        if lease is None:
+            raise ProxyError(529, f"the proxy is overloaded ({self.shared_gate.limit} requests in flight across "
+                                  "all instances); retry shortly", headers={"retry-after": "1"})
+        return lease
 
     # --- the middleware -------------------------------------------------------------------
     def _limit_key(self, request: web.Request, label: str | None) -> str:
@@ -130,9 +166,13 @@ class Protection:
                 request = await self._admit(request, exchange)
                 request[EXCHANGE] = exchange
                 await self.gate.acquire()
+                lease: str | None = None
                 try:
+                    lease = await self._shared_slot()
                     response = await handler(request)
                 finally:
+                    if lease is not None and self.shared_gate is not None:
+                        self.shared_gate.release(lease)
                     self.gate.release()
             except ProxyError as exc:
                 response = self._reject(request, exchange, exc)
@@ -211,6 +251,8 @@ class Protection:
         except ProxyError as exc:
             return error_response(exc.status, exc.message, exc.error_type)
         text, content_type = self.metrics.render()
+        if self.group is not None:
+            text = await self.group.scrape()
         response = web.Response(body=text)
         response.headers["content-type"] = content_type
         return response

@@ -4,7 +4,9 @@
 with the backend's key and headers and answers in Anthropic's shape. Before the first
 byte to the client, failures are Anthropic JSON errors with a mapped status (the
 response is prepared lazily, on the first translated bytes or the first keep-alive);
-after it, one ``event: error`` frame ends the stream.
+after it, one ``event: error`` frame ends the stream. When the proxy ends an answer
+itself (a stop sequence past the backend's limit matched), the backend's request is
+cancelled by closing its connection.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from aiohttp import web
@@ -21,11 +24,13 @@ from claude_proxy.proxy.errors import ProxyError, error_body, error_response
 from claude_proxy.proxy.exchange import Exchange
 from claude_proxy.proxy.headers import ROUTE_HEADER
 from claude_proxy.proxy.translate import jsonio
-from claude_proxy.proxy.translate.errors import upstream_error
+from claude_proxy.proxy.translate.errors import in_band_error, in_band_message, in_band_status, upstream_error
+from claude_proxy.proxy.translate.names import ToolNames
+from claude_proxy.proxy.translate.replay import message_events
 from claude_proxy.proxy.translate.request import TranslateOptions, to_chat_request
 from claude_proxy.proxy.translate.response import to_anthropic_message
 from claude_proxy.proxy.translate.sse import PING
-from claude_proxy.proxy.translate.stream import StreamTranslator, message_events
+from claude_proxy.proxy.translate.stream import StreamTranslator
 from claude_proxy.proxy.translate.tokens import estimate_input_tokens
 from claude_proxy.proxy.upstream import http1
 from claude_proxy.proxy.upstream.client import Upstream
@@ -62,13 +67,26 @@ def backend_headers(backend: "BackendSettings", stream: bool) -> dict[str, str]:
 
 
 def embedded_error(payload: Any, raw: bytes, backend: str) -> ProxyError:
-    """A 200 answer that carries an error instead of a completion (OpenRouter does this)."""
-    error = payload.get("error") if isinstance(payload, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    if isinstance(code, int) and 400 <= code <= 599:
-        return upstream_error(code, json.dumps(payload).encode(), {}, backend)
-    detail = error.get("message") if isinstance(error, dict) else error
-    return ProxyError(502, f"{backend} answered without a completion: {detail or raw[:200]!r}")
+    """A 200 answer that carries an error instead of (or beside) a completion (OpenRouter does this)."""
+    error = in_band_error(payload)
+    if error is None:
+        return ProxyError(502, f"{backend} answered without a completion: {raw[:200]!r}")
+    return upstream_error(in_band_status(error), json.dumps({"error": error}).encode(), {}, backend)
+
+
+def provider_error_note(error: dict[str, Any], backend: str) -> str:
+    """The log's record of an in-band provider error: the whole object, as the provider sent it."""
+    return f"{backend} sent an error: {in_band_message(error)} (provider error: {jsonio.dumps_text(error)})"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What reading the answer back needs to know about the request."""
+
+    model: str
+    estimate: int
+    names: ToolNames
+    stops: tuple[str, ...]
 
 
 # What a request of the wrong shape makes the translators raise.
@@ -119,8 +137,10 @@ class OpenAIRelay:
         stream = bool(body.get("stream"))
         entry.stream = stream
         try:
-            payload = jsonio.dumps(to_chat_request(body, model, TranslateOptions.from_backend(backend)))
-            estimate = estimate_input_tokens(body)
+            options = TranslateOptions.from_backend(backend)
+            names = ToolNames.from_request(body)
+            payload = jsonio.dumps(to_chat_request(body, model, options, names))
+            expected = Expected(model, estimate_input_tokens(body), names, options.proxy_stop_sequences(body))
         except MALFORMED as exc:
             return self._fail(entry, malformed(exc), extra)
         sent = backend_headers(backend, stream)
@@ -139,8 +159,8 @@ class OpenAIRelay:
                 extra["request-id"] = upstream.headers["x-request-id"]
             as_json = upstream.headers.get("content-type", "").startswith("application/json")
             if stream and not as_json:
-                return await self._stream(request, upstream, route, backend, model, estimate, exchange, extra)
-            return await self._json(upstream, route, model, estimate, exchange, extra, as_stream=stream)
+                return await self._stream(request, upstream, route, backend, expected, exchange, extra)
+            return await self._json(upstream, route, expected, exchange, extra, as_stream=stream)
         finally:
             upstream.release()
 
@@ -151,7 +171,7 @@ class OpenAIRelay:
         except (asyncio.TimeoutError, http1.UpstreamError):
             return b""
 
-    async def _json(self, upstream: http1.Response, route: Route, model: str, estimate: int, exchange: Exchange,
+    async def _json(self, upstream: http1.Response, route: Route, expected: Expected, exchange: Exchange,
                     extra: dict[str, str], *, as_stream: bool = False) -> web.StreamResponse:
         """A whole completion; sent as a stream when the client asked for one and the provider ignored it."""
         entry = exchange.entry
@@ -166,9 +186,14 @@ class OpenAIRelay:
         except ValueError:
             error = ProxyError(502, f"{route.backend_name} answered with something that is not JSON")
             return self._fail(entry, error, extra)
-        if not isinstance(completion, dict) or "choices" not in completion:
-            return self._fail(entry, embedded_error(completion, raw, route.backend_name), extra)
-        message = to_anthropic_message(completion, model, estimate)
+        provider_error = in_band_error(completion)
+        if not isinstance(completion, dict) or "choices" not in completion or provider_error is not None:
+            failure = self._fail(entry, embedded_error(completion, raw, route.backend_name), extra)
+            if provider_error is not None:
+                entry.error = provider_error_note(provider_error, route.backend_name)
+            return failure
+        message = to_anthropic_message(completion, expected.model, expected.estimate, names=expected.names,
+                                       stop_sequences=expected.stops)
         if as_stream:
             body = message_events(message)
             kind = "text/event-stream"
@@ -181,9 +206,10 @@ class OpenAIRelay:
         return web.Response(status=200, body=body, content_type=kind, headers=extra)
 
     async def _stream(self, request: web.Request, upstream: http1.Response, route: Route,
-                      backend: BackendSettings, model: str, estimate: int, exchange: Exchange,
+                      backend: BackendSettings, expected: Expected, exchange: Exchange,
                       extra: dict[str, str]) -> web.StreamResponse:
-        translator = StreamTranslator(model, input_estimate=estimate)
+        translator = StreamTranslator(expected.model, input_estimate=expected.estimate, names=expected.names,
+                                      stop_sequences=expected.stops)
         response: web.StreamResponse | None = None
         entry = exchange.entry
         capture = BodyCapture(self.log_cap)
@@ -220,8 +246,13 @@ class OpenAIRelay:
                 out = translator.feed(chunk) if chunk else translator.finish()
                 if translator.error_status is not None and response is None:
                     error = upstream_error(translator.error_status, json.dumps(
-                        {"error": {"message": translator.failed}}).encode(), {}, route.backend_name)
-                    return self._fail(entry, error, extra)
+                        {"error": translator.provider_error}).encode(), {}, route.backend_name)
+                    failure = self._fail(entry, error, extra)
+                    if translator.provider_error is not None:
+                        entry.error = provider_error_note(translator.provider_error, route.backend_name)
+                    return failure
+                if translator.stop_sequence is not None:
+                    upstream.close()  # the answer is complete for the client: the backend stops generating
                 if out:
                     await send(out)
                 if not chunk:
@@ -258,7 +289,9 @@ class OpenAIRelay:
             if read is not None and not read.done():
                 read.cancel()
             capture.fill(entry)
-        if translator.failed and entry is not None and not entry.error:
+        if translator.provider_error is not None and not entry.error:
+            entry.error = provider_error_note(translator.provider_error, route.backend_name)
+        elif translator.failed and not entry.error:
             entry.error = translator.failed
         if response is None:
             return self._fail(entry, ProxyError(502, f"{route.backend_name} sent nothing"), extra)

@@ -3,9 +3,12 @@
 Pure modules, no I/O (the HTTP side is `claude_proxy.proxy.routing.openai`):
 
 - ``request``: Anthropic request -> chat request; ``schema``: tool schemas providers accept.
-- ``response``: chat JSON -> Anthropic message.
-- ``stream``: chat SSE bytes -> Anthropic SSE bytes, over ``sse`` (parser and encoder).
-- ``errors``: provider errors -> Anthropic errors.
+- ``response``: chat JSON -> Anthropic message; ``replay``: a whole message as a stream.
+- ``stream``: chat SSE bytes -> Anthropic SSE bytes, over ``sse`` (parser and encoder) and
+  ``blocks`` (a content block while its deltas arrive).
+- ``names``: tool names the provider accepts (stable aliases) and the way back.
+- ``stops``: stop sequences past the backend's limit, enforced on the answer's text.
+- ``errors``: provider errors (HTTP or inside a 200 answer) -> Anthropic errors.
 - ``tokens``: the local count_tokens estimate.
 - ``jsonio``: JSON in and out with orjson.
 """

@@ -2,7 +2,8 @@
 
 Pure functions over parsed JSON. What has no chat-completions equivalent (cache_control,
 thinking blocks and their signatures, server tools, top_k) is dropped on purpose and
-listed in the README; everything else is carried over.
+listed in the README; everything else is carried over. Tool names travel as their
+`ToolNames` aliases; stop sequences past the backend's limit stay behind for the proxy.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from claude_proxy.proxy.translate import jsonio
+from claude_proxy.proxy.translate.names import ToolNames
 from claude_proxy.proxy.translate.response import provider_tool_id
 from claude_proxy.proxy.translate.schema import strip_keywords
+from claude_proxy.proxy.translate.stops import split_stop_sequences
 
 if TYPE_CHECKING:
     from claude_proxy.settings import BackendSettings
@@ -33,6 +36,7 @@ class TranslateOptions:
     reasoning: str = "none"  # none | effort | openrouter
     max_tokens_field: str = "max_tokens"
     max_tokens_cap: int | None = None
+    max_stop_sequences: int = 4
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -43,25 +47,36 @@ class TranslateOptions:
             reasoning=backend.reasoning,
             max_tokens_field=backend.max_tokens_field,
             max_tokens_cap=backend.max_tokens_cap,
+            max_stop_sequences=backend.max_stop_sequences,
         )
 
+    def proxy_stop_sequences(self, body: dict[str, Any]) -> tuple[str, ...]:
+        """The request's stop sequences past this backend's limit, which the proxy enforces."""
+        return split_stop_sequences(body.get("stop_sequences"), self.max_stop_sequences)[1]
 
-def to_chat_request(body: dict[str, Any], model: str, options: TranslateOptions | None = None) -> dict[str, Any]:
-    """The chat-completions request for an Anthropic ``body``, sent as ``model``."""
+
+def to_chat_request(body: dict[str, Any], model: str, options: TranslateOptions | None = None,
+                    names: ToolNames | None = None) -> dict[str, Any]:
+    """The chat-completions request for an Anthropic ``body``, sent as ``model``.
+
+    ``names`` (default: made from ``body``) must be the ones the answer is read back with.
+    """
     options = options or TranslateOptions()
-    out: dict[str, Any] = {"model": model, "messages": to_chat_messages(body)}
+    names = names if names is not None else ToolNames.from_request(body)
+    out: dict[str, Any] = {"model": model, "messages": to_chat_messages(body, names)}
     if body.get("max_tokens") is not None:
         cap = options.max_tokens_cap
         out[options.max_tokens_field] = min(body["max_tokens"], cap) if cap else body["max_tokens"]
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             out[key] = body[key]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
-    tools = [t for t in (_tool(t, options) for t in body.get("tools") or []) if t]
+    stops = split_stop_sequences(body.get("stop_sequences"), options.max_stop_sequences)[0]
+    if stops:
+        out["stop"] = stops
+    tools = [t for t in (_tool(t, options, names) for t in body.get("tools") or []) if t]
     if tools:
         out["tools"] = tools
-        _tool_choice(body.get("tool_choice"), out)
+        _tool_choice(body.get("tool_choice"), out, names)
     user = (body.get("metadata") or {}).get("user_id")
     if user:
         out["user"] = str(user)
@@ -73,23 +88,25 @@ def to_chat_request(body: dict[str, Any], model: str, options: TranslateOptions 
     return out
 
 
-def _tool(tool: dict[str, Any], options: TranslateOptions) -> dict[str, Any] | None:
+def _tool(tool: dict[str, Any], options: TranslateOptions, names: ToolNames) -> dict[str, Any] | None:
     if "input_schema" not in tool:
         log.info("dropping Anthropic server tool %r: chat-completions has no equivalent", tool.get("name"))
         return None
-    function: dict[str, Any] = {"name": tool["name"]}
+    function: dict[str, Any] = {"name": names.alias(tool["name"])}
     if tool.get("description"):
         function["description"] = tool["description"]
     function["parameters"] = strip_keywords(tool["input_schema"], options.strip_schema_keywords)
+    if isinstance(tool.get("strict"), bool):
+        function["strict"] = tool["strict"]
     return {"type": "function", "function": function}
 
 
-def _tool_choice(choice: dict[str, Any] | None, out: dict[str, Any]) -> None:
+def _tool_choice(choice: dict[str, Any] | None, out: dict[str, Any], names: ToolNames) -> None:
     if not choice:
         return
     kind = choice.get("type")
     if kind == "tool":
-        out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        out["tool_choice"] = {"type": "function", "function": {"name": names.alias(choice["name"])}}
     elif kind in TOOL_CHOICE:
         out["tool_choice"] = TOOL_CHOICE[kind]
     if choice.get("disable_parallel_tool_use") and kind != "none":
@@ -128,8 +145,9 @@ def system_text(system: Any) -> str:
     return "\n\n".join(b.get("text", "") for b in system or [] if isinstance(b, dict) and b.get("type") == "text")
 
 
-def to_chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+def to_chat_messages(body: dict[str, Any], names: ToolNames | None = None) -> list[dict[str, Any]]:
     """The chat message list: system first, then each Anthropic message in order."""
+    names = names if names is not None else ToolNames.from_request(body)
     messages: list[dict[str, Any]] = []
     system = system_text(body.get("system"))
     if system:
@@ -142,7 +160,7 @@ def to_chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
             if text:
                 messages.append({"role": "system", "content": text})
         elif role == "assistant":
-            assistant = _assistant(content)
+            assistant = _assistant(content, names)
             if assistant:
                 messages.append(assistant)
         else:
@@ -150,7 +168,7 @@ def to_chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _assistant(content: Any) -> dict[str, Any] | None:
+def _assistant(content: Any, names: ToolNames) -> dict[str, Any] | None:
     if isinstance(content, str):
         return {"role": "assistant", "content": content} if content else None
     texts: list[str] = []
@@ -164,7 +182,8 @@ def _assistant(content: Any) -> dict[str, Any] | None:
             calls.append({
                 "id": provider_tool_id(block["id"]),
                 "type": "function",
-                "function": {"name": block["name"], "arguments": jsonio.dumps_text(block.get("input") or {})},
+                "function": {"name": names.alias(block["name"]),
+                             "arguments": jsonio.dumps_text(block.get("input") or {})},
             })
         elif kind not in ("thinking", "redacted_thinking"):
             log.debug("dropping assistant block of type %r", kind)
@@ -191,9 +210,7 @@ def _user(content: Any) -> list[dict[str, Any]]:
                 result_images.append({"type": "text", "text": f"Images returned by tool call {block['tool_use_id']}:"})
                 result_images.extend(images)
         else:
-            part = _part(block)
-            if part:
-                parts.append(part)
+            parts.extend(_parts(block))
     out = list(tools)
     parts = result_images + parts  # one user turn after the results: images first, then the user's own
     if len(parts) == 1 and parts[0]["type"] == "text":
@@ -210,10 +227,7 @@ def _tool_result(block: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if isinstance(content, str):
         texts.append(content)
     else:
-        for sub in content or []:
-            part = _part(sub)
-            if part is None:
-                continue
+        for part in (p for sub in content or [] for p in _parts(sub)):
             if part["type"] == "text":
                 texts.append(part["text"])
             else:
@@ -222,6 +236,30 @@ def _tool_result(block: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if block.get("is_error") and not text.startswith(("Error", "<tool_use_error>")):
         text = f"Error: {text}" if text else "Error"
     return text, images
+
+
+def _parts(block: dict[str, Any]) -> list[dict[str, Any]]:
+    """One Anthropic content block as chat content parts (a custom-content document may give several)."""
+    source = block.get("source")
+    if block.get("type") == "document" and isinstance(source, dict) and source.get("type") == "content":
+        return _content_document(block, source)
+    part = _part(block)
+    return [part] if part else []
+
+
+def _content_document(block: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
+    """A custom-content document: its title and context as a text part, then each of its blocks."""
+    header = [f"{label}: {block[key]}" for key, label in (("title", "Document"), ("context", "Context"))
+              if isinstance(block.get(key), str) and block[key]]
+    parts = [{"type": "text", "text": "\n".join(header)}] if header else []
+    inner = source.get("content")
+    if isinstance(inner, str):
+        inner = [{"type": "text", "text": inner}]
+    for sub in inner if isinstance(inner, list) else []:
+        part = _part(sub) if isinstance(sub, dict) and sub.get("type") in ("text", "image") else None
+        if part:
+            parts.append(part)
+    return parts
 
 
 def _part(block: dict[str, Any]) -> dict[str, Any] | None:

@@ -7,9 +7,13 @@ import json
 import logging
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
+from claude_proxy.proxy.translate.stops import cut_at_stop
 from claude_proxy.proxy.translate.tokens import text_tokens
+
+if TYPE_CHECKING:
+    from claude_proxy.proxy.translate.names import ToolNames
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +131,15 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def to_anthropic_message(completion: dict[str, Any], model: str, estimate: int = 0) -> dict[str, Any]:
+def to_anthropic_message(completion: dict[str, Any], model: str, estimate: int = 0, *,
+                         names: ToolNames | None = None, stop_sequences: Sequence[str] = ()) -> dict[str, Any]:
     """The Anthropic message for a chat-completions JSON response.
 
     ``model`` is used when the provider names none; ``estimate`` stands in for input
     tokens when the provider reports no usage, so clients that compact on usage still do.
-    Fields of the wrong type are treated as absent rather than trusted.
+    Fields of the wrong type are treated as absent rather than trusted. ``names`` turns
+    tool-name aliases back into the client's names; at the first of ``stop_sequences``
+    the text is cut and the answer ends there (tool calls after it were never made).
     """
     choices = completion.get("choices")
     choice = _dict(choices[0]) if isinstance(choices, list) and choices else {}
@@ -142,16 +149,17 @@ def to_anthropic_message(completion: dict[str, Any], model: str, estimate: int =
     if thinking:
         content.append({"type": "thinking", "thinking": thinking, "signature": ""})
     text = content_text(message.get("content")) or _str(message.get("refusal"))
+    text, matched = cut_at_stop(text, stop_sequences) if stop_sequences else (text, None)
     if text:
         content.append({"type": "text", "text": text})
     calls = message.get("tool_calls")
-    for call in calls if isinstance(calls, list) else []:
+    for call in calls if isinstance(calls, list) and matched is None else []:
         call = _dict(call)
         function = _dict(call.get("function"))
         content.append({
             "type": "tool_use",
             "id": client_tool_id(call.get("id") if isinstance(call.get("id"), str) else None),
-            "name": _str(function.get("name")),
+            "name": names.original(_str(function.get("name"))) if names else _str(function.get("name")),
             "input": parse_arguments(function.get("arguments")),
         })
     has_tools = any(b["type"] == "tool_use" for b in content)
@@ -168,7 +176,8 @@ def to_anthropic_message(completion: dict[str, Any], model: str, estimate: int =
         "role": "assistant",
         "model": _str(completion.get("model")) or model,
         "content": content,
-        "stop_reason": stop_reason(finish if isinstance(finish, str) else None, has_tools),
-        "stop_sequence": None,
+        "stop_reason": "stop_sequence" if matched else stop_reason(finish if isinstance(finish, str) else None,
+                                                                   has_tools),
+        "stop_sequence": matched,
         "usage": mapped,
     }

@@ -6,57 +6,36 @@ input. Providers do not promise that order: text and tool calls interleave, para
 calls may interleave their arguments, arguments come whole or in pieces. So a delta
 for the open block streams at once; a delta for another block waits in a queue until
 the open block may close (text and thinking always may; a tool call once its
-arguments parse as JSON), and the queue flushes in order of first appearance.
+arguments parse as JSON), and the queue flushes in order of first appearance. A tool
+call whose name has not arrived yet waits too: its block starts once the name is known.
+
+An in-band provider error (an ``error`` object, or ``finish_reason: "error"``) ends the
+stream with one ``event: error``. Stop sequences the backend could not take are watched
+for here (`StopScanner`): at a match the text is cut and the message ends.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from claude_proxy.proxy.translate import jsonio
-from claude_proxy.proxy.translate.errors import error_type
+from claude_proxy.proxy.translate.blocks import Block
+from claude_proxy.proxy.translate.errors import error_type, in_band_error, in_band_message, in_band_status
+from claude_proxy.proxy.translate.names import ToolNames
 from claude_proxy.proxy.translate.response import client_tool_id, new_message_id, reasoning_text, stop_reason, usage
 from claude_proxy.proxy.translate.sse import SSEParser, encode_event
+from claude_proxy.proxy.translate.stops import StopScanner
 from claude_proxy.proxy.translate.tokens import text_tokens
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Block:
-    kind: str  # text | thinking | tool_use
-    tool_id: str = ""
-    name: str = ""
-    pending: list[str] = field(default_factory=list)  # deltas not yet sent
-    sent: bool = False  # content_block_start emitted
-    closed: bool = False
-    index: int = -1
-    arguments: str = ""  # tool_use: every fragment so far
-
-    checked: int = -1  # length of ``arguments`` when last parsed
-    parses: bool = False
-
-    def complete(self) -> bool:
-        """May this block close without losing a later delta? (tool_use: its arguments parse)"""
-        if self.kind != "tool_use":
-            return True
-        if self.checked != len(self.arguments):
-            self.checked = len(self.arguments)
-            try:
-                json.loads(self.arguments)
-                self.parses = True
-            except ValueError:
-                self.parses = False
-        return self.parses
-
-
 class StreamTranslator:
     """Feed upstream bytes, get Anthropic SSE bytes; ``finish()`` at upstream end of stream."""
 
-    def __init__(self, model: str, *, message_id: str | None = None, input_estimate: int = 0) -> None:
+    def __init__(self, model: str, *, message_id: str | None = None, input_estimate: int = 0,
+                 names: ToolNames | None = None, stop_sequences: Sequence[str] = ()) -> None:
         self.model = model
         self.message_id = message_id or new_message_id()
         self.input_estimate = input_estimate
@@ -65,14 +44,18 @@ class StreamTranslator:
         self.done = False
         self.failed: str | None = None
         self.error_status: int | None = None  # set when the stream failed before anything was emitted
+        self.provider_error: dict[str, Any] | None = None  # the provider's in-band error object, as sent
+        self.stop_sequence: str | None = None  # set when the proxy ended the answer at a stop sequence
+        self._names = names or ToolNames()
+        self._stops = StopScanner(stop_sequences)
         self._parser = SSEParser()
-        self._open: _Block | None = None
-        self._queue: list[_Block] = []
-        self._tools: dict[int, _Block] = {}
+        self._open: Block | None = None
+        self._queue: list[Block] = []
+        self._tools: dict[int, Block] = {}
         self._by_index: dict[Any, int] = {}
         self._by_id: dict[str, int] = {}
-        self._text: _Block | None = None
-        self._thinking: _Block | None = None
+        self._text: Block | None = None
+        self._thinking: Block | None = None
         self._next_index = 0
         self._finish_reason: str | None = None
         self._usage: dict[str, int] | None = None
@@ -156,19 +139,13 @@ class StreamTranslator:
         if self.done or not isinstance(chunk, dict):
             return
         self.received = True
-        if "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            code = error.get("code") if isinstance(error, dict) else None
-            status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-            text = f"upstream error: {message or error}"
-            if not self.started:
-                # Nothing sent yet: the caller can still answer with an HTTP error status.
-                self.done = True
-                self.failed = text
-                self.error_status = status
-                return
-            out.append(self.fail(text, error_type(status)))
+        error = in_band_error(chunk)
+        if error is not None and not self.started:
+            # Nothing sent yet: the caller can still answer with an HTTP error status.
+            self.done = True
+            self.provider_error = error
+            self.failed = f"upstream error: {in_band_message(error)}"
+            self.error_status = in_band_status(error)
             return
         self._start(chunk, out)
         raw_usage = chunk.get("usage") or _dict_get(chunk.get("x_groq"), "usage")  # Groq nests it
@@ -183,22 +160,44 @@ class StreamTranslator:
                 self._delta(delta, out)
             if isinstance(choice.get("finish_reason"), str):
                 self._finish_reason = choice["finish_reason"]
+        if error is not None:  # after the text that came with it
+            self._release(out)
+            self.provider_error = error
+            out.append(self.fail(f"upstream error: {in_band_message(error)}", error_type(in_band_status(error))))
 
     def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        if self.done:
+            return
         thinking = reasoning_text(delta)
         if thinking:
+            self._release(out)
             self._thinking = self._add(self._thinking, "thinking", thinking, out)
         text = delta.get("content")
         if isinstance(text, list):
             text = "".join(p["text"] for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
         refusal = delta.get("refusal")
         text = (text if isinstance(text, str) else "") + (refusal if isinstance(refusal, str) else "")
-        if text:
+        if text and self._stops.active:
+            text, matched = self._stops.feed(text)
+            if text:
+                self._text = self._add(self._text, "text", text, out)
+            if matched is not None:
+                self.stop_sequence = matched
+                self._end(out)
+                return
+        elif text:
             self._text = self._add(self._text, "text", text, out)
         calls = delta.get("tool_calls")
         for call in calls if isinstance(calls, list) else []:
             if isinstance(call, dict):
+                self._release(out)
                 self._tool_call(call, out)
+
+    def _release(self, out: list[bytes]) -> None:
+        """Text held back for a possible stop sequence goes out: something else came first."""
+        held = self._stops.release()
+        if held:
+            self._text = self._add(self._text, "text", held, out)
 
     def _start(self, chunk: dict[str, Any], out: list[bytes]) -> None:
         if self.started:
@@ -222,10 +221,10 @@ class StreamTranslator:
 
     # blocks --------------------------------------------------------------------------
 
-    def _add(self, block: _Block | None, kind: str, text: str, out: list[bytes]) -> _Block:
+    def _add(self, block: Block | None, kind: str, text: str, out: list[bytes]) -> Block:
         """Route text or thinking to its current block, starting a new one if that closed."""
         if block is None or block.closed:
-            block = _Block(kind)
+            block = Block(kind)
         self._output_chars.append(text)
         self._deliver(block, text, out)
         return block
@@ -240,7 +239,7 @@ class StreamTranslator:
         given_name = function.get("name")
         name = given_name if isinstance(given_name, str) else ""
         if block is None:
-            block = _Block("tool_use", tool_id=client_tool_id(call.get("id")), name=name)
+            block = Block("tool_use", tool_id=client_tool_id(call.get("id")), name=name)
             self._tools[key] = block
             self._has_tools = True
             if call.get("index") is not None:
@@ -282,7 +281,7 @@ class StreamTranslator:
             return self._last_tool_key
         return len(self._tools)
 
-    def _deliver(self, block: _Block, delta: str, out: list[bytes]) -> None:
+    def _deliver(self, block: Block, delta: str, out: list[bytes]) -> None:
         if block is self._open:
             if delta:
                 out.append(self._delta_event(block, delta))
@@ -299,19 +298,22 @@ class StreamTranslator:
             self._queue.append(block)
         self._flush(out, until=block)
 
-    def _flush(self, out: list[bytes], until: _Block | None = None) -> None:
-        """Close the open block and open queued ones in order, stopping at an incomplete tool."""
+    def _flush(self, out: list[bytes], until: Block | None = None) -> None:
+        """Close the open block and open queued ones in order, stopping at an incomplete tool
+        or a nameless one (at the end, ``until`` None, everything goes)."""
         while self._queue:
             if self._open is not None:
                 if not self._open.complete() and until is not None:
                     return
                 self._close(self._open, out)
+            if until is not None and not self._queue[0].ready():
+                return
             block = self._queue.pop(0)
             self._open_block(block, out)
             if block is until:
                 return
 
-    def _open_block(self, block: _Block, out: list[bytes]) -> None:
+    def _open_block(self, block: Block, out: list[bytes]) -> None:
         block.index = self._next_index
         self._next_index += 1
         block.sent = True
@@ -321,20 +323,22 @@ class StreamTranslator:
         elif block.kind == "thinking":
             start = {"type": "thinking", "thinking": "", "signature": ""}
         else:
-            start = {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": {}}
+            if not block.name:
+                log.warning("tool call %s ended without a name", block.tool_id)
+            start = {"type": "tool_use", "id": block.tool_id, "name": self._names.original(block.name), "input": {}}
         out.append(encode_event({"type": "content_block_start", "index": block.index, "content_block": start}))
         if block.pending:
             joined = "".join(block.pending)
             block.pending.clear()
             out.append(self._delta_event(block, joined))
 
-    def _close(self, block: _Block, out: list[bytes]) -> None:
+    def _close(self, block: Block, out: list[bytes]) -> None:
         block.closed = True
         self._open = None
         out.append(encode_event({"type": "content_block_stop", "index": block.index}))
 
     @staticmethod
-    def _delta_event(block: _Block, delta: str) -> bytes:
+    def _delta_event(block: Block, delta: str) -> bytes:
         if block.kind == "text":
             body: dict[str, Any] = {"type": "text_delta", "text": delta}
         elif block.kind == "thinking":
@@ -350,6 +354,7 @@ class StreamTranslator:
             return
         if not self.started:
             self._start({}, out)
+        self._release(out)
         self._flush(out)
         if self._open is not None:
             self._close(self._open, out)
@@ -360,7 +365,8 @@ class StreamTranslator:
         }
         out.append(encode_event({
             "type": "message_delta",
-            "delta": {"stop_reason": stop_reason(self._finish_reason, self._has_tools), "stop_sequence": None},
+            "delta": {"stop_reason": "stop_sequence" if self.stop_sequence else stop_reason(
+                self._finish_reason, self._has_tools), "stop_sequence": self.stop_sequence},
             "usage": mapped,
         }))
         out.append(encode_event({"type": "message_stop"}))
@@ -368,27 +374,3 @@ class StreamTranslator:
 
 def _dict_get(value: Any, key: str) -> Any:
     return value.get(key) if isinstance(value, dict) else None
-
-
-def message_events(message: dict[str, Any]) -> bytes:
-    """A whole Anthropic message as the stream a client expects (for providers that ignore ``stream``)."""
-    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
-             "usage": {"input_tokens": message["usage"].get("input_tokens", 0), "output_tokens": 0}}
-    out = [encode_event({"type": "message_start", "message": start})]
-    for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
-            empty: dict[str, Any] = {"type": "text", "text": ""}
-            delta: dict[str, Any] = {"type": "text_delta", "text": block["text"]}
-        elif block["type"] == "thinking":
-            empty = {"type": "thinking", "thinking": "", "signature": ""}
-            delta = {"type": "thinking_delta", "thinking": block["thinking"]}
-        else:
-            empty = {**block, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": jsonio.dumps_text(block["input"])}
-        out.append(encode_event({"type": "content_block_start", "index": index, "content_block": empty}))
-        out.append(encode_event({"type": "content_block_delta", "index": index, "delta": delta}))
-        out.append(encode_event({"type": "content_block_stop", "index": index}))
-    out.append(encode_event({"type": "message_delta", "usage": message["usage"],
-                             "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}}))
-    out.append(encode_event({"type": "message_stop"}))
-    return b"".join(out)

@@ -95,6 +95,7 @@ def _block(block: Any, tally: _Tally) -> None:
         tally.fixed += IMAGE_TOKENS
     elif kind == "document":
         source = block.get("source") or {}
+        tally.texts.extend(block[key] for key in ("title", "context") if isinstance(block.get(key), str))
         if source.get("type") == "base64":
             tally.fixed += PDF_PAGE_TOKENS * _pdf_pages(source.get("data", ""))
         elif source.get("type") == "text":

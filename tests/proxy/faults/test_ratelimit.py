@@ -98,18 +98,25 @@ def test_a_shared_store_is_one_budget_for_every_process(tmp_path):
     worker_b.admit("k")
 
 
-def test_shared_state_from_settings_and_unusable_file_fails_closed(tmp_path):
+@pytest.mark.parametrize("policy", ["allow", "deny"])
+def test_an_unusable_shared_file_follows_on_store_error(tmp_path, policy):
     from claude_proxy.settings import parse_settings
 
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    limits = parse_settings({"limits": {"requests_per_minute": 5,
+    limits = parse_settings({"limits": {"requests_per_minute": 1, "on_store_error": policy,
                                         "shared_state": str(blocker / "limits.db")}}).limits
-    limiter = RateLimiter.from_settings(limits)
+    failures: list[int] = []
+    limiter = RateLimiter.from_settings(limits, store_failed=lambda: failures.append(1))
     assert limiter.store.blocking
-    with pytest.raises(ProxyError) as caught:
+    if policy == "deny":  # a limit that cannot be checked is not waived
+        with pytest.raises(ProxyError) as caught:
+            limiter.admit("k")
+        assert caught.value.status == 503
+    else:  # served unchecked, and counted
         limiter.admit("k")
-    assert caught.value.status == 503
+        limiter.admit("k")
+        assert len(failures) == 2
 
 
 async def test_acquire_runs_a_shared_store_off_the_loop(tmp_path):

@@ -259,7 +259,7 @@ def test_garbage_chunks_never_break_the_stream(chunks: list) -> None:
 
 
 def test_a_whole_message_replayed_as_a_stream_assembles_to_itself() -> None:
-    from claude_proxy.proxy.translate.stream import message_events
+    from claude_proxy.proxy.translate.replay import message_events
 
     message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "stop_reason": "tool_use",
                "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 4},
