@@ -112,6 +112,7 @@ class LogSettings(_Section):
     enabled: bool = True
     ui: bool = True
     path: str | None = None
+    url: str | None = None
     bodies: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=0)
     queue_size: int = Field(10_000, ge=1)

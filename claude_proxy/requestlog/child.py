@@ -1,7 +1,7 @@
 """The request-log writer process: ``python -m claude_proxy.requestlog.child '<json options>'``.
 
 Started by `ProcessRequestLog` (logprocess.py), never by hand. It runs an ordinary
-thread-based `SqliteRequestLog` (row building, batching, lock waits and migrations stay in
+thread-based `SqliteRequestLog` (or `PostgresRequestLog` for a ``postgresql://`` URL; row building, batching, lock waits and migrations stay in
 one place) and feeds it the entries the proxy writes to its stdin (`logwire` frames).
 It reports ``ready`` or the reason the file cannot be opened, then its counters every
 `STATUS_SECONDS` while they change, and forwards its log records to the proxy's
@@ -103,9 +103,16 @@ def main(argv: list[str]) -> int:
     root.setLevel(int(options.get("log_level", logging.WARNING)))
     root.addHandler(ForwardHandler(channel))
 
-    log = SqliteRequestLog(Path(options["path"]), bodies=options["bodies"], max_body_bytes=options["max_body_bytes"],
-                     queue_size=options["queue_size"], batch_size=options["batch_size"],
-                     busy_timeout=options["busy_timeout"])
+    limits = {"bodies": options["bodies"], "max_body_bytes": options["max_body_bytes"],
+              "queue_size": options["queue_size"], "batch_size": options["batch_size"],
+              "busy_timeout": options["busy_timeout"]}
+    log: SqliteRequestLog
+    if options.get("url"):
+        from claude_proxy.requestlog.pglog import PostgresRequestLog
+
+        log = PostgresRequestLog(options["url"], **limits)
+    else:
+        log = SqliteRequestLog(Path(options["path"]), **limits)
     try:
         log.start()
     except RequestLogError as exc:

@@ -52,9 +52,10 @@ class ProcessRequestLog(LogConfig):
     """The SQLite request log, built and written by a child process; ``record()`` only queues."""
 
     def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
-                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
+                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0,
+                 url: str | None = None) -> None:
         super().__init__(path, bodies=bodies, max_body_bytes=max_body_bytes, queue_size=queue_size,
-                         batch_size=batch_size, busy_timeout=busy_timeout)
+                         batch_size=batch_size, busy_timeout=busy_timeout, url=url)
         self._pending: collections.deque[LogEntry] = collections.deque()
         self._wake = threading.Event()
         self._ready = threading.Event()
@@ -82,7 +83,7 @@ class ProcessRequestLog(LogConfig):
         """
         if self._proc is not None:
             return
-        options = {"path": str(self.path), "bodies": self.bodies, "max_body_bytes": self.max_body_bytes,
+        options = {"path": str(self.path), "url": self.url, "bodies": self.bodies, "max_body_bytes": self.max_body_bytes,
                    "queue_size": self.queue_size, "batch_size": self.batch_size,
                    "busy_timeout": self.busy_timeout,
                    "log_level": logging.getLogger("claude_proxy").getEffectiveLevel()}
@@ -97,7 +98,7 @@ class ProcessRequestLog(LogConfig):
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
                 start_new_session=True)
         except OSError as exc:
-            raise RequestLogError(f"cannot open the request log {self.path}: "
+            raise RequestLogError(f"cannot open the request log {self.target}: "
                                   f"cannot start the log writer process: {exc}") from None
         assert proc.stdin is not None
         _grow_pipe(proc.stdin.fileno())
@@ -109,7 +110,7 @@ class ProcessRequestLog(LogConfig):
             raise self._failed_start("the log writer process did not start in time")
         if self._start_error is not None or self._died is not None:
             raise self._failed_start(self._start_error)
-        logger.debug("request log writer pid %d started for %s", proc.pid, self.path)
+        logger.debug("request log writer pid %d started for %s", proc.pid, self.target)
         self._feeder = threading.Thread(target=self._feed, name="claude-proxy-requestlog", daemon=True)
         self._feeder.start()
 
@@ -305,7 +306,7 @@ class ProcessRequestLog(LogConfig):
             reason = f"the log writer process exited with code {self._proc.returncode}"
         if reason.startswith("cannot open the request log"):
             return RequestLogError(reason)
-        return RequestLogError(f"cannot open the request log {self.path}: {reason}")
+        return RequestLogError(f"cannot open the request log {self.target}: {reason}")
 
 
 def _drain(pending: collections.deque[LogEntry]) -> list[LogEntry]:
