@@ -39,7 +39,8 @@ def register(app: typer.Typer) -> None:
             None, "--upstream", help="Upstream base URL (default: upstream.base_url)."),
         config: Optional[str] = typer.Option(
             None, "--config", "-c", help="Settings file (default: the search order in the README)."),
-        log_db: Optional[str] = typer.Option(None, "--log-db", help="Request log: a SQLite file, or a postgresql:// URL (default: log.url, else log.path)."),
+        log_db: Optional[str] = typer.Option(
+            None, "--log-db", help="Request log: a SQLite file or a postgresql:// URL (default: log.url, log.path)."),
         no_log: bool = typer.Option(False, "--no-log", help="Do not write the request log."),
         log_level: Optional[str] = typer.Option(None, "--log-level", help="debug | info | warning | error | critical."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,

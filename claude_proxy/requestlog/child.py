@@ -1,8 +1,9 @@
 """The request-log writer process: ``python -m claude_proxy.requestlog.child '<json options>'``.
 
 Started by `ProcessRequestLog` (logprocess.py), never by hand. It runs an ordinary
-thread-based `SqliteRequestLog` (or `PostgresRequestLog` for a ``postgresql://`` URL; row building, batching, lock waits and migrations stay in
-one place) and feeds it the entries the proxy writes to its stdin (`logwire` frames).
+thread-based `SqliteRequestLog` (`PostgresRequestLog` for a ``postgresql://`` URL: row
+building, batching, lock waits and migrations stay in one place) and feeds it the
+entries the proxy writes to its stdin (`logwire` frames).
 It reports ``ready`` or the reason the file cannot be opened, then its counters every
 `STATUS_SECONDS` while they change, and forwards its log records to the proxy's
 logging. While its queue is full it stops reading, so the pipe fills and the proxy's

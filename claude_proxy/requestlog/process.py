@@ -83,7 +83,8 @@ class ProcessRequestLog(LogConfig):
         """
         if self._proc is not None:
             return
-        options = {"path": str(self.path), "url": self.url, "bodies": self.bodies, "max_body_bytes": self.max_body_bytes,
+        options = {"path": str(self.path), "url": self.url, "bodies": self.bodies,
+                   "max_body_bytes": self.max_body_bytes,
                    "queue_size": self.queue_size, "batch_size": self.batch_size,
                    "busy_timeout": self.busy_timeout,
                    "log_level": logging.getLogger("claude_proxy").getEffectiveLevel()}
