@@ -39,8 +39,8 @@ class PostgresRequestLog(SqliteRequestLog):
     def __init__(self, url: str, **options: Any) -> None:
         from pathlib import Path
 
-        super().__init__(Path("/nonexistent-postgres-log"), **options)
-        self.url = url
+        super().__init__(Path("/nonexistent-postgres-log"), url=url, **options)
+        self.dsn = url
         self._pg: Any = None
         self._pg_store = PgStoreWriter()
         self._store = self._pg_store  # prepare() skips compressing what this writer already stored
@@ -50,7 +50,7 @@ class PostgresRequestLog(SqliteRequestLog):
         import psycopg
 
         if self._pg is None or self._pg.closed:
-            self._pg = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True,
+            self._pg = psycopg.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True,
                                        application_name="claude-proxy log")
         return self._pg
 
@@ -64,7 +64,7 @@ class PostgresRequestLog(SqliteRequestLog):
             migrate(self._connect())
         except (psycopg.Error, PgSchemaError, OSError) as exc:
             self._drop_connection()
-            raise RequestLogError(f"cannot open the request log at {mask_url(self.url)}: "
+            raise RequestLogError(f"cannot open the request log at {mask_url(self.dsn)}: "
                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
         import threading
 
@@ -103,7 +103,7 @@ class PostgresRequestLog(SqliteRequestLog):
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
                     logger.warning("request log: Postgres at %s unreachable (%s); %d entries waiting, retrying",
-                                   mask_url(self.url), self.last_error, self.queue_depth + len(rows))
+                                   mask_url(self.dsn), self.last_error, self.queue_depth + len(rows))
                 if self._closed and failures >= ROW_TRIES and self._past_drain():
                     break
                 time.sleep(backoff)

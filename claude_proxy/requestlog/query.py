@@ -26,9 +26,9 @@ SUMMARY_FIELDS: tuple[str, ...] = (
 DETAIL_FIELDS: tuple[str, ...] = SUMMARY_FIELDS + (
     "request_headers", "response_headers", "request_body", "response_body", "request_truncated",
     "response_truncated", "request_bytes", "response_bytes", "message", "attempt_log",
-    "request_recipe", "request_digest", "response_ref",
+    "request_recipe", "request_digest", "response_ref", "chunk_times",
 )
-_JSON_FIELDS = ("request_headers", "response_headers", "message", "attempt_log", "ratelimit")
+_JSON_FIELDS = ("request_headers", "response_headers", "message", "attempt_log", "ratelimit", "chunk_times")
 _BOOL_FIELDS = ("stream", "request_truncated", "response_truncated")
 _IS_ERROR = "(status IS NULL OR status >= 400 OR error IS NOT NULL)"
 

@@ -85,6 +85,10 @@ MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
     CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_fts USING fts5(text, content='', tokenize='unicode61')
     """,
+    # 5: when each chunk of a streamed answer arrived ([[byte offset, ms], ...]), for the viewer's time line.
+    f"""
+    ALTER TABLE {TABLE} ADD COLUMN chunk_times TEXT
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -49,9 +49,10 @@ class SqliteRequestLog(LogConfig):
     """The SQLite request log: ``record()`` queues, a writer thread inserts in batches."""
 
     def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
-                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
+                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0,
+                 url: str | None = None) -> None:
         super().__init__(path, bodies=bodies, max_body_bytes=max_body_bytes, queue_size=queue_size,
-                         batch_size=batch_size, busy_timeout=busy_timeout)
+                         batch_size=batch_size, busy_timeout=busy_timeout, url=url)
         self.written = 0
         self.dropped = 0
         self.lost = 0

@@ -61,6 +61,7 @@ MIGRATIONS: list[str] = [
         request_digest BYTEA,
         response_ref BYTEA,
         fts_from BIGINT,
+        chunk_times TEXT,
         fts TSVECTOR
     );
     CREATE INDEX IF NOT EXISTS {TABLE}_started_at ON {TABLE} (started_at);

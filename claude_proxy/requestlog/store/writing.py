@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 EXTRA_COLUMNS: tuple[str, ...] = (
     "session_id", "thread_id", "parent_id", "conv_key", "api_key", "cache_creation_1h_tokens", "ratelimit",
-    "request_recipe", "request_digest", "response_ref", "fts_from",
+    "request_recipe", "request_digest", "response_ref", "fts_from", "chunk_times",
 )
 ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
 INSERT = (f"INSERT OR REPLACE INTO {TABLE} ({', '.join(ALL_COLUMNS)}) "
@@ -88,6 +88,8 @@ class SqliteStoreWriter:
         extra = dict.fromkeys(EXTRA_COLUMNS)
         extra["api_key"] = facts.key_hint(entry.request_headers)
         extra["ratelimit"] = facts.ratelimit(entry.response_headers)
+        if entry.stream and entry.response_times:
+            extra["chunk_times"] = json.dumps(entry.response_times, separators=(",", ":"))
         message_json = row[_AT["message"]]
         if message_json:
             try:

@@ -9,7 +9,9 @@ a filter that cannot be understood; the handlers turn those into 404 and 400.
 from __future__ import annotations
 
 import json
+import re
 import time
+from bisect import bisect_right
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Mapping
@@ -172,14 +174,41 @@ def diff_page(store: TraceStore, ident: str, base: str) -> str:
 def raw_page(store: TraceStore, ident: str, base: str) -> str:
     """The exchange as it went over the wire: masked headers, exact bodies, the stream's events in order."""
     row = _row(store, ident)
-    events: list[dict[str, Any]] = []
     body = row.get("response_body")
-    if row.get("stream") and isinstance(body, str):
-        for index, (name, data) in enumerate(sse_events(body)):
-            events.append({"n": index, "event": name, "data": data})
-    return render("raw.html", base=base, title=f"Raw {row['id'][:12]}", row=row, events=events,
+    events = timeline(body, row.get("chunk_times")) if row.get("stream") and isinstance(body, str) else []
+    last = max((e["ms"] for e in events if e["ms"] is not None), default=0) or 1
+    return render("raw.html", base=base, title=f"Raw {row['id'][:12]}", row=row, events=events, last_ms=last,
                   request_headers=_headers(row.get("request_headers")),
                   response_headers=_headers(row.get("response_headers")))
+
+
+_BOUNDARY = re.compile(rb"\r?\n\r?\n")
+
+
+def timeline(body: str, times: Any) -> list[dict[str, Any]]:
+    """A stream's events in order, each with the milliseconds at which its first byte arrived (when known).
+
+    ``times`` are the chunk arrivals the proxy noted ([byte offset, ms], ...); an event is
+    stamped with the arrival of the chunk that carried its first byte.
+    """
+    data = body.encode("utf-8", "surrogatepass")
+    marks = [(int(o), int(ms)) for o, ms in times] if isinstance(times, list) else []
+    offsets = [o for o, _ in marks]
+    events: list[dict[str, Any]] = []
+    start = 0
+    for match in [*_BOUNDARY.finditer(data), None]:
+        end = match.start() if match else len(data)
+        block = data[start:end]
+        if block.strip():
+            parsed = sse_events(block + b"\n\n")
+            at = bisect_right(offsets, start) - 1
+            ms = marks[at][1] if at >= 0 else None
+            for name, payload in parsed:
+                events.append({"n": len(events), "event": name, "data": payload, "ms": ms})
+        if match is None:
+            break
+        start = match.end()
+    return events
 
 
 def _headers(value: Any) -> list[tuple[str, str]]:

@@ -77,6 +77,8 @@ async def test_session_to_turn_to_diff_to_raw(served_session, browser) -> None:
     assert "****0001" in headers
     events = driver.find_element("id", "events").text
     assert events.index("message_start") < events.index("message_stop")
+    stamps = [td.text for td in driver.find_elements("css selector", "#events tbody td.num")]
+    assert stamps and all(t.startswith("+") and t.endswith("ms") for t in stamps)  # each event on the time line
     assert '"model": "claude-sonnet-4-5"' in driver.find_element("id", "request-body").text.replace('":"', '": "')
 
 
