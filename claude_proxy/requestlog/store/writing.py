@@ -152,7 +152,8 @@ class SqliteStoreWriter:
             values[at["fts_from"]] = fts_from
             self._remember(prepared.keys[-1], Place(where.session_id, where.thread_id, where.parent_id))
         cursor = conn.execute(INSERT, values)
-        text = index_text(prepared.messages, fts_from, prepared.answer)
+        # Only rows whose request is in the store are indexed: a prune rebuilds the same text to unindex them.
+        text = index_text(prepared.messages, fts_from, prepared.answer) if values[at["request_recipe"]] else ""
         if text:
             conn.execute(f"INSERT INTO {TABLE}_fts (rowid, text) VALUES (?, ?)", (cursor.lastrowid, text))
         for prompt in prepared.spawns:
