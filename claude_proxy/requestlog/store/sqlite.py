@@ -297,7 +297,7 @@ class SqliteTraceStore:
         ordered = dict(order)
         result = {
             "requests": totals["requests"], "errors": totals["errors"],
-            "tokens": {k: totals[k] for k in _TOKENS}, "cost_usd": round(totals["cost_usd"], 6),
+            "tokens": {k: totals[k] for k in _TOKENS}, "cost_usd": totals["cost_usd"],
             "unpriced": totals.get("unpriced", 0),
             "latency_ms": {"p50": percentile(all_durations, 50), "p95": percentile(all_durations, 95)},
             "ttfb_ms": {"p50": percentile(ttfbs, 50), "p95": percentile(ttfbs, 95)},

@@ -82,7 +82,10 @@ def prefix_keys(digests: list[bytes]) -> list[bytes]:
 
 
 def _candidates(messages: list[Any]) -> Iterable[int]:
-    """Prefix lengths worth looking up, likeliest first: the turn before, a retry, then older answers."""
+    """Prefix lengths worth looking up, likeliest first: the turn before, a retry, then older answers.
+
+    A lone first message is never a retry: two conversations may well open with the same words.
+    """
     k = len(messages)
     seen: set[int] = set()
     order = [k - 2, k] + list(range(k - 1, 0, -1))
@@ -90,7 +93,8 @@ def _candidates(messages: list[Any]) -> Iterable[int]:
         if j in seen or j < 1 or j > k:
             continue
         seen.add(j)
-        if j == k or (isinstance(messages[j], dict) and messages[j].get("role") == "assistant"):
+        answered = j < k and isinstance(messages[j], dict) and messages[j].get("role") == "assistant"
+        if answered or (j == k and k > 1):
             yield j
         if len(seen) >= MAX_LOOKUPS:
             return
