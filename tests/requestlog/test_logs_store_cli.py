@@ -1,4 +1,4 @@
-"""`logs sessions`, `search`, `stats --by`, `prune`, and tables that stay readable at 80 columns, as real subprocesses."""
+"""`logs sessions`, `search`, `stats --by`, `prune`, and tables readable at 80 columns, as real subprocesses."""
 
 from __future__ import annotations
 
