@@ -58,12 +58,20 @@ LAYERS: dict[str, list[list[str]]] = {
     "claude_proxy.requestlog": [
         ["claude_proxy.requestlog", "claude_proxy.requestlog.entry", "claude_proxy.requestlog.config",
          "claude_proxy.requestlog.jsontext", "claude_proxy.requestlog.sse", "claude_proxy.requestlog.schema",
-         "claude_proxy.requestlog.masking"],
+         "claude_proxy.requestlog.masking", "claude_proxy.requestlog.facts"],
         ["claude_proxy.requestlog.assemble", "claude_proxy.requestlog.capture", "claude_proxy.requestlog.wire",
          "claude_proxy.requestlog.query"],
-        ["claude_proxy.requestlog.row", "claude_proxy.requestlog.view"],
+        ["claude_proxy.requestlog.row", "claude_proxy.requestlog.view", "claude_proxy.requestlog.tables"],
+        ["claude_proxy.requestlog.store"],
         ["claude_proxy.requestlog.writer"],
         ["claude_proxy.requestlog.process", "claude_proxy.requestlog.child"],
+    ],
+    "claude_proxy.requestlog.store": [
+        ["claude_proxy.requestlog.store", "claude_proxy.requestlog.store.content",
+         "claude_proxy.requestlog.store.protocol"],
+        ["claude_proxy.requestlog.store.threads"],
+        ["claude_proxy.requestlog.store.writing"],
+        ["claude_proxy.requestlog.store.sqlite", "claude_proxy.requestlog.store.retention"],
     ],
     "claude_proxy.tools": [
         ["claude_proxy.tools", "claude_proxy.tools.base"],
