@@ -54,9 +54,10 @@ def _strip_cache_control(value: Any) -> Any:
 _CANONICAL: dict[bytes, bytes] = {}
 
 
-def message_digest(text: str, value: Any) -> bytes:
-    """A message's digest for threading: its JSON without cache_control, keys sorted (cached by its bytes)."""
-    raw = digest(text.encode("utf-8"))
+def message_digest(text: str, value: Any, raw: bytes | None = None) -> bytes:
+    """A message's digest for threading: its JSON without cache_control, keys sorted (cached by ``raw``,
+    the digest of its bytes, computed here when the caller has not already)."""
+    raw = raw or digest(text.encode("utf-8"))
     known = _CANONICAL.get(raw)
     if known is None:
         if '"cache_control"' in text:
