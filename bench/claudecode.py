@@ -115,10 +115,11 @@ def session(turns: int, *, seed: int = 13, start: float | None = None,
         request = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         words = _prose(rng, 300).split()
         tool_id = f"toolu_{rng.getrandbits(64):016x}"
+        tool_name = rng.choice(["Read", "Grep", "Edit", "Bash"])
         reply = {"id": f"msg_{rng.getrandbits(64):016x}", "type": "message", "role": "assistant",
                  "model": "claude-sonnet-4-5-20250929", "stop_sequence": None, "stop_reason": "tool_use",
                  "content": [{"type": "text", "text": " ".join(words) + " "},
-                             {"type": "tool_use", "id": tool_id, "name": rng.choice(["Read", "Grep", "Edit", "Bash"]),
+                             {"type": "tool_use", "id": tool_id, "name": tool_name,
                               "input": {"arg_0": f"src/parser/module_{turn}.py", "arg_1": _prose(rng, 80)}}],
                  "usage": {"input_tokens": 4, "output_tokens": 120 + turn, "cache_read_input_tokens": 18000 + 400 * turn,
                            "cache_creation_input_tokens": 400,
