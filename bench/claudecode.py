@@ -121,8 +121,8 @@ def session(turns: int, *, seed: int = 13, start: float | None = None,
                  "content": [{"type": "text", "text": " ".join(words) + " "},
                              {"type": "tool_use", "id": tool_id, "name": tool_name,
                               "input": {"arg_0": f"src/parser/module_{turn}.py", "arg_1": _prose(rng, 80)}}],
-                 "usage": {"input_tokens": 4, "output_tokens": 120 + turn, "cache_read_input_tokens": 18000 + 400 * turn,
-                           "cache_creation_input_tokens": 400,
+                 "usage": {"input_tokens": 4, "output_tokens": 120 + turn,
+                           "cache_read_input_tokens": 18000 + 400 * turn, "cache_creation_input_tokens": 400,
                            "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 0}}}
         response = _sse(reply, words)
         entries.append(LogEntry(
