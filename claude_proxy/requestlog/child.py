@@ -106,6 +106,7 @@ def main(argv: list[str]) -> int:
     log = SqliteRequestLog(Path(options["path"]), bodies=options["bodies"], max_body_bytes=options["max_body_bytes"],
                      queue_size=options["queue_size"], batch_size=options["batch_size"],
                      busy_timeout=options["busy_timeout"])
+    log.max_age_days, log.max_size_mb = options.get("retention") or (None, None)
     try:
         log.start()
     except RequestLogError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,27 @@ class SqliteRetention:
         result.freed_bytes = self.vacuum()
         result.size_after = _used_bytes(self.conn)
         return result
+
+
+def keep_pruning(path: Path, max_age_days: float | None, max_size_mb: float | None, stop: threading.Event,
+                 *, first: float = 10.0, every: float = 3600.0, busy_timeout: float = 10.0) -> None:
+    """Apply ``log.retention`` ``first`` seconds after start, then every ``every`` seconds, until ``stop``.
+
+    Runs on its own thread and connection in the writer process, so batches keep going in
+    between its short transactions. A failed prune is logged and tried again next time.
+    """
+    wait = first
+    while not stop.wait(wait):
+        wait = every
+        try:
+            retention = SqliteRetention(path, busy_timeout=busy_timeout)
+            try:
+                result = retention.prune(max_age_days=max_age_days, max_size_mb=max_size_mb)
+            finally:
+                retention.close()
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("request log retention failed: %s", exc)
+            continue
+        if result.rows:
+            logger.info("request log retention removed %d rows (%.1f MB in use)", result.rows,
+                        result.size_after / 1e6)

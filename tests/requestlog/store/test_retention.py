@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 from claude_proxy.requestlog.schema import SCHEMA_VERSION
@@ -90,3 +91,28 @@ def test_a_log_written_before_the_trace_store_is_migrated_and_still_reads(db: Pa
     finally:
         retention.close()
     assert read_rows(db) == []
+
+
+def test_the_writer_applies_log_retention_while_it_runs(db: Path, tmp_path: Path) -> None:
+    from claude_proxy.requestlog.writer import SqliteRequestLog
+    from claude_proxy.settings import load_settings
+
+    config = tmp_path / "settings.yaml"
+    config.write_text(f"log:\n  path: {db}\n  retention:\n    max_age_days: 7\n")
+    log = SqliteRequestLog.from_settings(load_settings(config).log)
+    assert (log.max_age_days, log.max_size_mb) == (7, None)
+    log.retention_first = 0.5
+    old = conversation(3, opening="Something from last month", start=time.time() - 30 * DAY)
+    new = conversation(2, opening="Something from today", start=time.time())
+    log.start()
+    try:
+        for entry in old + new:
+            log.record(entry)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if db.exists() and _count(db, "SELECT count(*) FROM requests") == 2:
+                break
+            time.sleep(0.1)
+    finally:
+        log.close()
+    assert [r["id"] for r in read_rows(db)] == [e.id for e in new]
