@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import machine, report
 from bench.procs import raise_nofile, set_source, source
-from bench.sections import hold, nonstream, startup, stream, translate, workers
+from bench.sections import hold, nonstream, startup, store, stream, translate, workers
 from bench.sections.common import Context, Options, Section, timed
 
 SECTIONS = {
@@ -25,6 +25,7 @@ SECTIONS = {
     "translate": translate.run,
     "startup": startup.run,
     "workers": workers.run,
+    "store": store.run,
 }
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -114,6 +114,7 @@ def main(argv: list[str]) -> int:
         log = PostgresRequestLog(options["url"], **limits)
     else:
         log = SqliteRequestLog(Path(options["path"]), **limits)
+    log.max_age_days, log.max_size_mb = options.get("retention") or (None, None)
     try:
         log.start()
     except RequestLogError as exc:

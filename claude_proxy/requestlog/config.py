@@ -22,14 +22,19 @@ class LogConfig:
         self.queue_size = queue_size
         self.batch_size = max(1, batch_size)
         self.busy_timeout = busy_timeout
+        # log.retention: applied by the writer every RETENTION_SECONDS (None: keep everything).
+        self.max_age_days: float | None = None
+        self.max_size_mb: float | None = None
 
     @classmethod
     def from_settings(cls: type[_Log], settings: LogSettings, path: Path | None = None) -> _Log:
         """A log configured from the ``log:`` settings section (``path`` overrides ``log.path``)."""
-        return cls(path or settings.db_path(), bodies=settings.bodies,
-                   max_body_bytes=settings.max_body_bytes, queue_size=settings.queue_size,
-                   batch_size=settings.batch_size, busy_timeout=settings.busy_timeout,
-                   url=None if path else settings.url)
+        log = cls(path or settings.db_path(), bodies=settings.bodies,
+                  max_body_bytes=settings.max_body_bytes, queue_size=settings.queue_size,
+                  batch_size=settings.batch_size, busy_timeout=settings.busy_timeout,
+                  url=None if path else settings.url)
+        log.max_age_days, log.max_size_mb = settings.retention.max_age_days, settings.retention.max_size_mb
+        return log
 
     @property
     def target(self) -> str:

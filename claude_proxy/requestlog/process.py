@@ -86,7 +86,7 @@ class ProcessRequestLog(LogConfig):
         options = {"path": str(self.path), "url": self.url, "bodies": self.bodies,
                    "max_body_bytes": self.max_body_bytes,
                    "queue_size": self.queue_size, "batch_size": self.batch_size,
-                   "busy_timeout": self.busy_timeout,
+                   "busy_timeout": self.busy_timeout, "retention": [self.max_age_days, self.max_size_mb],
                    "log_level": logging.getLogger("claude_proxy").getEffectiveLevel()}
         env = dict(os.environ)
         # The child imports this very checkout, whatever is installed or the working directory is.

@@ -116,6 +116,9 @@ def connect(path: Path, *, busy_timeout: float = 10.0, readonly: bool = False) -
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    # Only a new, empty file takes this (before WAL writes its header): space freed by pruning then
+    # goes back to the file system a little at a time. Older files reuse their free pages instead.
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     deadline = time.monotonic() + busy_timeout
     while True:
         try:
@@ -128,9 +131,6 @@ def connect(path: Path, *, busy_timeout: float = 10.0, readonly: bool = False) -
                 raise
             time.sleep(0.05)
     conn.execute("PRAGMA synchronous = NORMAL")
-    if schema_version(conn) == 0 and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
-        # Only a file with no tables yet can take this: space freed by pruning goes back a little at a time.
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     return conn
 
 

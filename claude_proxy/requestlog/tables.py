@@ -187,6 +187,18 @@ def _group_columns(by: str) -> list[Column]:
     ]
 
 
+def limits_text(limits: Any) -> str | None:
+    """``requests 49/50, tokens 39k/40k, unified-5h-utilization 0.42``: what was left when this answer came."""
+    if not isinstance(limits, dict) or not limits:
+        return None
+    parts = []
+    for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+        if f"{kind}-remaining" in limits:
+            parts.append(f"{kind} {limits[f'{kind}-remaining']}/{limits.get(f'{kind}-limit', '?')}")
+    parts += [f"{k} {v}" for k, v in sorted(limits.items()) if k.startswith("unified-") or k == "retry-after"]
+    return ", ".join(parts) or None
+
+
 def stats_view(data: dict[str, Any], width: int = 200) -> Group:
     """``logs stats``: totals, then one row per model, day, session or key."""
     lat, ttfb = data["latency_ms"], data["ttfb_ms"]
@@ -195,6 +207,9 @@ def stats_view(data: dict[str, Any], width: int = 200) -> Group:
         f"requests {data['requests']:,}   errors {data['errors']:,}   cost {money(data.get('cost_usd'))}{unpriced}\n"
         f"latency p50 {ms(lat['p50'])} p95 {ms(lat['p95'])}   first byte p50 {ms(ttfb['p50'])} p95 {ms(ttfb['p95'])}"
     )
+    limits = data.get("ratelimit") or {}
+    if limits_text(limits.get("headers")):
+        head.append(f"\nrate limits at {short_time(limits.get('started_at'))}: {limits_text(limits['headers'])}")
     by = data.get("by", "model")
     rows = [{"name": name, **values} for name, values in data["groups"].items()]
     return Group(head, Text(""), fit(_group_columns(by), rows, width))

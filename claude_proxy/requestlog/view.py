@@ -17,6 +17,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from claude_proxy.requestlog.tables import limits_text
+
 
 def local_time(started_at: float | None) -> str:
     """A row's start in local time, to the second."""
@@ -247,7 +249,7 @@ def entry_view(entry: dict[str, Any], *, raw: bool = False) -> Group:
         ("stop reason", entry.get("stop_reason")), ("route", entry.get("route")),
         ("attempts", _attempts(entry)),
         ("error", Text(entry["error"], style="red") if entry.get("error") else None),
-        ("rate limits", _limits(entry.get("ratelimit"))),
+        ("rate limits", limits_text(entry.get("ratelimit"))),
         ("store", Text(entry["store_error"], style="red") if entry.get("store_error") else None),
     ])
     return Group(
@@ -263,15 +265,3 @@ def entry_view(entry: dict[str, Any], *, raw: bool = False) -> Group:
         Rule("response headers", align="left"),
         _headers(entry.get("response_headers")),
     )
-
-
-def _limits(limits: Any) -> str | None:
-    """``requests 49/50, tokens 39k/40k, unified-5h-utilization 0.42``: what was left when this answer came."""
-    if not isinstance(limits, dict) or not limits:
-        return None
-    parts = []
-    for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
-        if f"{kind}-remaining" in limits:
-            parts.append(f"{kind} {limits[f'{kind}-remaining']}/{limits.get(f'{kind}-limit', '?')}")
-    parts += [f"{k} {v}" for k, v in sorted(limits.items()) if k.startswith("unified-") or k == "retry-after"]
-    return ", ".join(parts) or None

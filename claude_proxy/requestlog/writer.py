@@ -26,6 +26,7 @@ from claude_proxy.requestlog.config import LogConfig
 from claude_proxy.requestlog.entry import LogEntry, RequestLogError
 from claude_proxy.requestlog.row import COLUMNS, fallback_row, row_values
 from claude_proxy.requestlog.schema import bind_none_directly, connect, migrate
+from claude_proxy.requestlog.store.retention import keep_pruning
 from claude_proxy.requestlog.store.writing import Prepared, SqliteStoreWriter
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ class SqliteRequestLog(LogConfig):
         self._closed = False
         self._close_lock = threading.Lock()
         self._store = SqliteStoreWriter()
+        self._stop_pruning = threading.Event()
+        self._pruner: threading.Thread | None = None
+        self.retention_first = 10.0  # seconds after start of the first prune (log.retention), then hourly
 
     def start(self) -> None:
         """Open the database (running migrations) and start the writer thread.
@@ -84,6 +88,12 @@ class SqliteRequestLog(LogConfig):
         logger.debug("request log %s open at schema version %d", self.path, version)
         self._thread = threading.Thread(target=self._run, name="claude-proxy-requestlog", daemon=True)
         self._thread.start()
+        if self.max_age_days is not None or self.max_size_mb is not None:
+            self._pruner = threading.Thread(
+                target=keep_pruning, args=(self.path, self.max_age_days, self.max_size_mb, self._stop_pruning),
+                kwargs={"first": self.retention_first, "busy_timeout": self.busy_timeout},
+                name="claude-proxy-requestlog-retention", daemon=True)
+            self._pruner.start()
 
     def record(self, entry: LogEntry) -> None:
         """Queue an entry; never blocks the event loop.
@@ -121,6 +131,9 @@ class SqliteRequestLog(LogConfig):
             if self._closed:
                 return
             self._closed = True
+        self._stop_pruning.set()
+        if self._pruner is not None:
+            self._pruner.join(timeout)
         if self._thread is None:
             if not self._queue.empty():
                 logger.warning("request log closed before start(); %d entries not written",

@@ -63,3 +63,25 @@ def test_key_hint_and_one_hour_cache_writes_price_the_row(db: Path) -> None:
     assert row["api_key"] == "****WXYZ" and row["cache_creation_1h_tokens"] == 1000
     # Opus 4.5: $5 in, $25 out, 1-hour writes at $10 per million tokens
     assert row["cost_usd"] == pytest.approx((1000 * 5 + 100 * 25 + 1000 * 10) / 1e6)
+
+
+def test_stats_show_the_latest_rate_limit_headroom(db: Path) -> None:
+    from rich.console import Console
+
+    from claude_proxy.requestlog.store.protocol import Filters
+    from claude_proxy.requestlog.tables import stats_view
+
+    older = {**LIMITS, "anthropic-ratelimit-requests-remaining": "10"}
+    write_entries(db, [make_entry(started_at=1_780_000_000.0, response_headers=older),
+                       make_entry(started_at=1_780_000_060.0, response_headers=LIMITS),
+                       make_entry(started_at=1_780_000_120.0)])
+    store = SqliteTraceStore(db)
+    try:
+        data = store.stats(Filters())
+    finally:
+        store.close()
+    assert data["ratelimit"]["headers"]["requests-remaining"] == "49"
+    console = Console(width=80, record=True, color_system=None)
+    console.print(stats_view(data, 80))
+    shown = console.export_text()
+    assert "rate limits at" in shown and "requests 49/50" in shown and "unified-5h-utilization 0.42" in shown

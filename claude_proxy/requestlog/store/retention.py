@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,14 @@ class SqliteRetention:
     def _unindex(self, rows: list[tuple[Any, ...]]) -> None:
         """Take rows out of the search index, which needs the very text each was indexed with."""
         for rowid, recipe, expected, fts_from, message in rows:
+            if recipe is None:
+                continue  # written before the trace store, or without bodies: never indexed
             try:
-                body = rebuild(recipe, self._fetch, expected) if recipe is not None else None
+                body = rebuild(recipe, self._fetch, expected)
                 answer = json.loads(message) if message else None
             except (ContentError, ValueError, UnicodeDecodeError):
                 continue
-            text = index_text(split(body).messages if body else [], fts_from or 0, answer)
+            text = index_text(split(body).messages, fts_from or 0, answer)
             if text:
                 self.conn.execute(f"INSERT INTO {TABLE}_fts ({TABLE}_fts, rowid, text) VALUES ('delete', ?, ?)",
                                   (rowid, text))
@@ -126,6 +129,19 @@ class SqliteRetention:
             removed += len(chunk)
         return removed
 
+    def merge_index(self) -> None:
+        """Fold the search index's delete markers into its segments, a step per transaction.
+
+        ``usermerge`` 2 lets a merge combine any two segments of a level, so the deleted entries
+        of a prune actually go, without an ``optimize`` that rewrites the whole index in one lock.
+        """
+        self.conn.execute(f"INSERT INTO {TABLE}_fts ({TABLE}_fts, rank) VALUES ('usermerge', 2)")
+        while True:
+            before = self.conn.total_changes
+            self.conn.execute(f"INSERT INTO {TABLE}_fts ({TABLE}_fts, rank) VALUES ('merge', -64)")
+            if self.conn.total_changes - before <= 1:
+                return
+
     def vacuum(self) -> int:
         """Give free pages back to the file system a step at a time; return the bytes given back."""
         if self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
@@ -155,8 +171,35 @@ class SqliteRetention:
                                            (step - 1,)).fetchone()[0]
                 result.rows += self._delete_rows("started_at <= ?", (cutoff,))
                 result.content += self.collect()
+                self.merge_index()
         oldest = self.conn.execute(f"SELECT min(started_at) FROM {TABLE}").fetchone()[0]
         self.conn.execute("DELETE FROM spawns WHERE started_at < ?", (oldest if oldest is not None else now,))
+        if result.rows:
+            self.merge_index()
         result.freed_bytes = self.vacuum()
         result.size_after = _used_bytes(self.conn)
         return result
+
+
+def keep_pruning(path: Path, max_age_days: float | None, max_size_mb: float | None, stop: threading.Event,
+                 *, first: float = 10.0, every: float = 3600.0, busy_timeout: float = 10.0) -> None:
+    """Apply ``log.retention`` ``first`` seconds after start, then every ``every`` seconds, until ``stop``.
+
+    Runs on its own thread and connection in the writer process, so batches keep going in
+    between its short transactions. A failed prune is logged and tried again next time.
+    """
+    wait = first
+    while not stop.wait(wait):
+        wait = every
+        try:
+            retention = SqliteRetention(path, busy_timeout=busy_timeout)
+            try:
+                result = retention.prune(max_age_days=max_age_days, max_size_mb=max_size_mb)
+            finally:
+                retention.close()
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("request log retention failed: %s", exc)
+            continue
+        if result.rows:
+            logger.info("request log retention removed %d rows (%.1f MB in use)", result.rows,
+                        result.size_after / 1e6)

@@ -7,6 +7,7 @@ decompressed once per store however many rows use it.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from datetime import datetime
@@ -297,7 +298,7 @@ class SqliteTraceStore:
         ordered = dict(order)
         result = {
             "requests": totals["requests"], "errors": totals["errors"],
-            "tokens": {k: totals[k] for k in _TOKENS}, "cost_usd": round(totals["cost_usd"], 6),
+            "tokens": {k: totals[k] for k in _TOKENS}, "cost_usd": totals["cost_usd"],
             "unpriced": totals.get("unpriced", 0),
             "latency_ms": {"p50": percentile(all_durations, 50), "p95": percentile(all_durations, 95)},
             "ttfb_ms": {"p50": percentile(ttfbs, 50), "p95": percentile(ttfbs, 95)},
@@ -305,7 +306,19 @@ class SqliteTraceStore:
         }
         if by == "model":
             result["models"] = ordered
+        result["ratelimit"] = self._latest_limits(filters)
         return result
+
+    def _latest_limits(self, filters: Filters) -> dict[str, Any] | None:
+        """The newest rate-limit headers among the rows: how much headroom the key had last."""
+        if "ratelimit" not in self.have:
+            return None
+        where, params = self._where(filters, "ratelimit IS NOT NULL")
+        found = self.conn.execute(f"SELECT started_at, ratelimit FROM {TABLE}{where} "
+                                  "ORDER BY started_at DESC LIMIT 1", params).fetchone()
+        if found is None:
+            return None
+        return {"started_at": found[0], "headers": json.loads(found[1])}
 
 
 def day_of(started_at: float) -> str:

@@ -54,9 +54,10 @@ def _strip_cache_control(value: Any) -> Any:
 _CANONICAL: dict[bytes, bytes] = {}
 
 
-def message_digest(text: str, value: Any) -> bytes:
-    """A message's digest for threading: its JSON without cache_control, keys sorted (cached by its bytes)."""
-    raw = digest(text.encode("utf-8"))
+def message_digest(text: str, value: Any, raw: bytes | None = None) -> bytes:
+    """A message's digest for threading: its JSON without cache_control, keys sorted (cached by ``raw``,
+    the digest of its bytes, computed here when the caller has not already)."""
+    raw = raw or digest(text.encode("utf-8"))
     known = _CANONICAL.get(raw)
     if known is None:
         if '"cache_control"' in text:
@@ -82,7 +83,10 @@ def prefix_keys(digests: list[bytes]) -> list[bytes]:
 
 
 def _candidates(messages: list[Any]) -> Iterable[int]:
-    """Prefix lengths worth looking up, likeliest first: the turn before, a retry, then older answers."""
+    """Prefix lengths worth looking up, likeliest first: the turn before, a retry, then older answers.
+
+    A lone first message is never a retry: two conversations may well open with the same words.
+    """
     k = len(messages)
     seen: set[int] = set()
     order = [k - 2, k] + list(range(k - 1, 0, -1))
@@ -90,7 +94,8 @@ def _candidates(messages: list[Any]) -> Iterable[int]:
         if j in seen or j < 1 or j > k:
             continue
         seen.add(j)
-        if j == k or (isinstance(messages[j], dict) and messages[j].get("role") == "assistant"):
+        answered = j < k and isinstance(messages[j], dict) and messages[j].get("role") == "assistant"
+        if answered or (j == k and k > 1):
             yield j
         if len(seen) >= MAX_LOOKUPS:
             return

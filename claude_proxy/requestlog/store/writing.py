@@ -70,6 +70,7 @@ class SqliteStoreWriter:
 
     def __init__(self) -> None:
         self.known: set[bytes] = set()
+        self.packed: set[bytes] = set()  # compressed by `prepare` since the last transaction (not yet stored)
         self.generation: int | None = None
         self._threads: dict[bytes, Place] = {}
 
@@ -77,8 +78,9 @@ class SqliteStoreWriter:
         data = text.encode("utf-8")
         name = digest(data)
         prepared.content[name] = data
-        if name not in self.known:
+        if name not in self.known and name not in self.packed:
             prepared.packed[name] = pack(data)
+            self.packed.add(name)
         return name
 
     def prepare(self, entry: LogEntry, row: tuple[Any, ...]) -> Prepared:
@@ -103,6 +105,7 @@ class SqliteStoreWriter:
             parts = split(request)
             skeleton = self._keep(out, parts.skeleton)
             pieces = [(offset, self._keep(out, text)) for offset, text in parts.pieces]
+            named = {id(text): name for (_, text), (_, name) in zip(parts.pieces, pieces, strict=True)}
             extra["request_recipe"] = recipe(skeleton, pieces)
             extra["request_digest"] = digest(request.encode("utf-8"))
             values[_AT["request_body"]] = None
@@ -111,7 +114,7 @@ class SqliteStoreWriter:
                 out.threaded = True
                 out.messages = parts.messages
                 pairs = zip(parts.message_texts, parts.messages, strict=True)
-                out.keys = prefix_keys([message_digest(text, value) for text, value in pairs])
+                out.keys = prefix_keys([message_digest(text, value, named.get(id(text))) for text, value in pairs])
                 extra["conv_key"] = out.keys[-1]
         response = row[_AT["response_body"]]
         if response is not None:
@@ -125,6 +128,7 @@ class SqliteStoreWriter:
 
     def begin(self, conn: sqlite3.Connection) -> None:
         """Call first in each transaction: a prune since the last one makes remembered names unsafe."""
+        self.packed.clear()
         found = conn.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()
         generation = int(found[0]) if found else 0
         if generation != self.generation:
@@ -154,7 +158,8 @@ class SqliteStoreWriter:
             values[at["fts_from"]] = fts_from
             self._remember(prepared.keys[-1], Place(where.session_id, where.thread_id, where.parent_id))
         cursor = conn.execute(INSERT, values)
-        text = index_text(prepared.messages, fts_from, prepared.answer)
+        # Only rows whose request is in the store are indexed: a prune rebuilds the same text to unindex them.
+        text = index_text(prepared.messages, fts_from, prepared.answer) if values[at["request_recipe"]] else ""
         if text:
             conn.execute(f"INSERT INTO {TABLE}_fts (rowid, text) VALUES (?, ?)", (cursor.lastrowid, text))
         for prompt in prepared.spawns:

@@ -64,3 +64,11 @@ def test_a_subagent_conversation_is_linked_to_the_request_that_spawned_it(db: Pa
         assert listed["subagents"] == 1 and listed["requests"] == 2
     finally:
         store.close()
+
+
+def test_two_conversations_opening_with_the_same_words_stay_apart(db: Path) -> None:
+    first, second = conversation(2), conversation(2, start=1_780_000_100.0)
+    write_entries(db, first + second)
+    rows = _by_id(db)
+    assert {rows[e.id]["session_id"] for e in first} == {first[0].id}
+    assert {rows[e.id]["session_id"] for e in second} == {second[0].id}
