@@ -1,4 +1,4 @@
-"""A Claude-Code-shaped session for the trace-store bench, built from the recorded fixtures' shapes.
+"""A Claude Code session for the trace-store bench: Claude Code's own tools and prompt, a generated history.
 
 Every request carries the same 24 tool definitions (~64 KB) and ~6 KB system prompt, then a
 history that grows by an answer (text and a tool call, streamed as the fixtures' SSE frames
@@ -14,6 +14,7 @@ import json
 import random
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from claude_proxy.requestlog.entry import LogEntry, new_entry_id
@@ -91,19 +92,45 @@ def _marked(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return marked
 
 
+CAPTURED = Path(__file__).resolve().parent / "data" / "claude-code"
+
+
+def captured() -> tuple[dict[str, str], dict[str, Any]] | None:
+    """The first request of the captured Claude Code run (headers, body), when bench/data has it."""
+    files = sorted(CAPTURED.glob("*_v1_messages.json"))
+    if not files:
+        return None
+    head, _, body = files[0].read_bytes().partition(b"\n")
+    return json.loads(head)["headers"], json.loads(body)
+
+
 def session(turns: int, *, seed: int = 13, start: float | None = None,
             session_id: str | None = None) -> list[LogEntry]:
-    """``turns`` exchanges of one Claude Code session, as the proxy would record them."""
+    """``turns`` exchanges of one Claude Code session, as the proxy would record them.
+
+    The tools, system prompt, headers and metadata are Claude Code's own, from the captured run in
+    bench/data/claude-code (``python -m bench.capture``); the history that grows turn by turn is
+    generated. Without the captured files the shapes are generated too.
+    """
     rng = random.Random(seed)
     tool_defs, system_prompt = tools(rng), system(rng)
+    real = captured()
     session_id = session_id or str(uuid.UUID(int=rng.getrandbits(128)))
     start = time.time() - turns * 5 if start is None else start
+    extra: dict[str, Any] = {}
+    if real is not None:
+        real_headers, real_body = real
+        tool_defs, system_prompt = real_body["tools"], real_body["system"]
+        extra = {k: v for k, v in real_body.items() if k not in ("messages", "tools", "system", "stream")}
     headers = {"accept": "application/json", "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
                "anthropic-version": "2023-06-01", "content-type": "application/json",
                "user-agent": "claude-cli/2.0.50 (external, cli)", "x-api-key": "sk-ant-api03-" + "b" * 80 + "WXYZ",
                "x-app": "cli", "x-claude-code-session-id": session_id, "x-stainless-arch": "x64",
                "x-stainless-lang": "js", "x-stainless-os": "Linux", "x-stainless-package-version": "0.60.0",
                "x-stainless-retry-count": "0", "x-stainless-runtime": "node", "x-stainless-timeout": "600"}
+    if real is not None:
+        headers = {**{k.lower(): v for k, v in real_headers.items() if k.lower() not in ("host", "content-length")},
+                   "x-api-key": headers["x-api-key"], "x-claude-code-session-id": session_id}
     messages: list[dict[str, Any]] = [{"role": "user", "content": [
         {"type": "text", "text": "<system-reminder>\n" + _prose(rng, 600) + "\n</system-reminder>"},
         {"type": "text", "text": "Find why the parser drops the last header and fix it, with a test."}]}]
@@ -111,7 +138,7 @@ def session(turns: int, *, seed: int = 13, start: float | None = None,
     for turn in range(turns):
         body = {"model": "claude-sonnet-4-5-20250929", "messages": _marked(messages), "temperature": 1,
                 "system": system_prompt, "tools": tool_defs, "metadata": {"user_id": "user_" + "a" * 64},
-                "max_tokens": 32000, "stream": True}
+                "max_tokens": 32000, **extra, "stream": True}
         request = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         words = _prose(rng, 300).split()
         tool_id = f"toolu_{rng.getrandbits(64):016x}"
