@@ -213,12 +213,13 @@ class PostgresTraceStore:
             return []
         sums = ", ".join(f"sum({name})::bigint AS {name}" for name in TOKENS)
         groups = self._all(
-            f"SELECT session_id, coalesce(upstream_model, requested_model) AS model, count(*) AS requests, "
+            "SELECT session_id, coalesce(upstream_model, requested_model) COLLATE \"C\" AS model, "
+            "count(*) AS requests, "
             f"min(started_at) AS first, max(started_at) AS last, count(*) FILTER (WHERE {_IS_ERROR}) AS errors, "
             "count(*) FILTER (WHERE thread_id = id) AS threads, "
             "count(*) FILTER (WHERE parent_id IS NOT NULL AND thread_id = id) AS subagents, "
             f"{sums}, min(seq) AS first_row FROM {TABLE} WHERE session_id = ANY(%s) GROUP BY session_id, model "
-            "ORDER BY session_id COLLATE \"C\", model COLLATE \"C\" NULLS FIRST", (ids,))
+            "ORDER BY session_id COLLATE \"C\", model NULLS FIRST", (ids,))
         out = sessions_from(ids, groups, self.prices)
         for item in out.values():
             item.update(self._opening(item.pop("first_row")))
