@@ -63,7 +63,7 @@ LAYERS: dict[str, list[list[str]]] = {
          "claude_proxy.requestlog.query"],
         ["claude_proxy.requestlog.row", "claude_proxy.requestlog.view"],
         ["claude_proxy.requestlog.store"],
-        ["claude_proxy.requestlog.writer", "claude_proxy.requestlog.viewer"],
+        ["claude_proxy.requestlog.writer", "claude_proxy.requestlog.pglog", "claude_proxy.requestlog.viewer"],
         ["claude_proxy.requestlog.process", "claude_proxy.requestlog.child"],
     ],
     "claude_proxy.tools": [

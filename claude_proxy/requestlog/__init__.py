@@ -28,4 +28,6 @@ Reading:
 
 - ``query``: list, find, follow and summarise rows.
 - ``view``: how rows look in a terminal (rich tables and panels).
+- ``store``: the trace store (content stored once, sessions, search, retention), on SQLite or
+  PostgreSQL (``pglog`` writes it there); ``store.targets`` opens the one a file or URL names.
 """

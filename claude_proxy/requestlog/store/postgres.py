@@ -55,9 +55,11 @@ def failure_line(exc: BaseException, url: str) -> str:
 
 def connect(url: str, *, purpose: str) -> Any:
     """A psycopg connection in autocommit mode with a short connect timeout; one readable line on failure."""
-    import psycopg
-    from psycopg.rows import dict_row
-
+    try:
+        import psycopg
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise LogQueryError("the request log on Postgres needs psycopg: pip install 'claude-proxy[postgres]'") from None
     try:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True, row_factory=dict_row,
                                application_name=f"claude-proxy {purpose}")
