@@ -284,3 +284,41 @@ def test_key_filter_and_masked_keys(pg_url: str) -> None:
         assert row["api_key"] == "****WXYZ" and KEY not in json.dumps(store.row(row["id"])["request_headers"])
     finally:
         store.close()
+
+
+def test_pruning_while_a_writer_sends_the_pruned_content_again_leaves_no_row_without_it(pg_url: str) -> None:
+    now = T0 + 100 * DAY
+    old = [make_entry(started_at=now - 40 * DAY + i, request_body=json.dumps(
+        {"model": "claude-haiku-4-5", "system": f"system prompt {i % 7} " * 30,
+         "messages": [{"role": "user", "content": f"question {i} " * 20}]}).encode()) for i in range(300)]
+    log = PostgresRequestLog(pg_url, batch_size=20)
+    log.start()
+    try:
+        for entry in old:
+            log.record(entry)
+        _wait_written(log, len(old))
+        again = [dataclasses.replace(e, id=f"again{i:014d}", started_at=now) for i, e in enumerate(old)]
+        sent = 0
+        for _ in range(3):
+            retention = open_maintenance(pg_url)
+            try:
+                for entry in again[sent:sent + 40]:  # in flight while the prune marks and deletes
+                    log.record(entry)
+                sent += 40
+                retention.prune(max_age_days=30, max_size_mb=None, now=now)
+            finally:
+                retention.close()
+        _wait_written(log, len(old) + sent)
+    finally:
+        log.close()
+    stored, used = _content_names(pg_url)
+    assert used <= stored, "every row's content is still there"
+    store = open_trace_store(pg_url)
+    try:
+        rows = store.rows(Filters(), limit=1000)
+        assert {r["id"] for r in rows} == {e.id for e in again[:sent]}
+        for entry in again[:sent]:
+            row = store.row(entry.id)
+            assert "store_error" not in row and row["request_body"] == entry.request_body.decode()
+    finally:
+        store.close()
