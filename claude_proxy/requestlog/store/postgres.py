@@ -223,16 +223,20 @@ class PostgresTraceStore:
             f"{sums}, min(seq) AS first_row FROM {TABLE} WHERE session_id = ANY(%s) GROUP BY session_id, model "
             "ORDER BY session_id COLLATE \"C\", model NULLS FIRST", (ids,))
         out = sessions_from(ids, groups, self.prices)
+        openers = self._openers([item["first_row"] for item in out.values()])
         for item in out.values():
-            item.update(self._opening(item.pop("first_row")))
+            found = openers.get(item.pop("first_row"))
+            item.update(opening(self.bodies(found).get("request_body")) if found
+                        else {"first_prompt": None, "cwd": None})
         return list(out.values())
 
-    def _opening(self, seq: int) -> dict[str, Any]:
-        """The first prompt and working directory of the conversation that opened a session."""
-        found = self._all(f"SELECT {_select(DETAIL_FIELDS)} FROM {TABLE} WHERE seq = %s", (seq,))
-        if not found:
-            return {"first_prompt": None, "cwd": None}
-        return opening(self.bodies(_shape(found[0])).get("request_body"))
+    def _openers(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
+        """The rows that opened these sessions, by seq, their content fetched in one query."""
+        fields = ("request_recipe", "request_digest", "response_ref", "request_body")
+        rows = {r["_rowid"]: dict(r) for r in self._cursor(
+            f"SELECT {_select(fields)} FROM {TABLE} WHERE seq = ANY(%s)", (seqs,))}
+        self._prefetch(list(rows.values()))
+        return rows
 
     def session(self, session_id: str, *, bodies: bool = False) -> list[dict[str, Any]]:
         ident = self._session_id(session_id)
