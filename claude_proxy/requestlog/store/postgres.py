@@ -94,6 +94,18 @@ class PostgresTraceStore:
             raise LogQueryError(f"cannot read the request log at {mask_url(self.url)}: "
                                 f"{failure_line(exc, self.url)}") from None
 
+    def _stream(self, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+        """Rows read a few thousand at a time (a server-side cursor), for reads that cover the whole log."""
+        import psycopg
+
+        try:
+            with self.conn.transaction(), self.conn.cursor("claude_proxy_read") as cursor:
+                cursor.itersize = 5000
+                yield from cursor.execute(sql, params)
+        except psycopg.Error as exc:
+            raise LogQueryError(f"cannot read the request log at {mask_url(self.url)}: "
+                                f"{failure_line(exc, self.url)}") from None
+
     def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return list(self._cursor(sql, params))
 
@@ -289,7 +301,7 @@ class PostgresTraceStore:
         sql = f"SELECT {keys[by]} AS grp, {_IS_ERROR} AS is_error, {', '.join(fields)} FROM {TABLE}{where}"
 
         def rows() -> Iterator[dict[str, Any]]:
-            for row in self._cursor(sql, params):
+            for row in self._stream(sql, params):
                 if by == "day":
                     row["grp"] = day_of(row["started_at"])
                 yield row
