@@ -119,3 +119,24 @@ def test_the_logs_commands_load_psycopg_only_for_postgres(cli_env: dict[str, str
     code = ("import sys, claude_proxy.cli.logs, claude_proxy.requestlog.store.targets; "
             "sys.exit('psycopg' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], env=cli_env, timeout=60).returncode == 0
+
+
+async def test_the_viewer_under_serve_reads_log_url(cli_env: dict[str, str], tmp_path: Path,
+                                                    both: tuple[str, str, list[str]]) -> None:
+    import aiohttp
+
+    from tests.support.proxy_process import ServeProcess
+
+    _, url, ids = both
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({"log": {"url": url, "path": str(tmp_path / "unused.db")}}))
+    proc = await ServeProcess(["--upstream", "http://127.0.0.1:9", "--config", str(config)], cli_env,
+                              cwd=tmp_path).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{proc.url}/ui/") as resp:
+                assert resp.status == 200 and "Write a haiku about Postgres" in await resp.text()
+            async with http.get(f"{proc.url}/ui/sessions/{ids[7]}") as resp:
+                assert resp.status == 200 and "Refactor open_log" in await resp.text()
+    finally:
+        await proc.kill()
