@@ -75,8 +75,12 @@ class PostgresTraceStore:
         self.prices = prices
         self.conn = connect(url, purpose="logs")
         self._content: dict[bytes, bytes] = {}
-        found = self._all("SELECT to_regclass(%s) IS NOT NULL AS present", (TABLE,))
-        if not found[0]["present"]:
+        try:
+            present = self._all("SELECT to_regclass(%s) IS NOT NULL AS present", (TABLE,))[0]["present"]
+        except LogQueryError:
+            self.close()
+            raise
+        if not present:
             self.close()
             raise LogQueryError(f"no request log in the database at {mask_url(url)} "
                                 "(start `claude-proxy serve` with log.url pointing at it first)")
