@@ -19,7 +19,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 from pydantic_core import ErrorDetails
 
 from claude_proxy.errors import SettingsError
-from claude_proxy.secrets import is_secret_name, mask_secret
+from claude_proxy.secrets import is_secret_name, mask_secret, mask_url
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 SEARCH_ORDER_ENV = "CLAUDE_PROXY_CONFIG"
@@ -108,11 +108,20 @@ class PriceSettings(_Section):
     cache_read: float | None = Field(None, ge=0)
 
 
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _check_log_url(url: str) -> str:
+    if not url.startswith(_PG_SCHEMES):
+        raise ValueError("use a PostgreSQL URL: postgresql://user:password@host:5432/database")
+    return url
+
+
 class LogSettings(_Section):
     enabled: bool = True
     ui: bool = True
     path: str | None = None
-    url: str | None = None
+    url: Annotated[str, AfterValidator(_check_log_url)] | None = None  # the log on Postgres; wins over path
     bodies: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=0)
     queue_size: int = Field(10_000, ge=1)
@@ -122,6 +131,12 @@ class LogSettings(_Section):
 
     def db_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"
+
+    def target(self) -> str:
+        """Where the log is: ``url`` when set (or a URL given as the path, as ``--log-db`` does), else the file."""
+        if self.url:
+            return self.url
+        return self.path if self.path and self.path.startswith(_PG_SCHEMES) else str(self.db_path())
 
 
 class RewriteSettings(_Section):
@@ -366,4 +381,6 @@ def masked(data: Any, key: str = "") -> Any:
         return [masked(v, key) for v in data]
     if isinstance(data, str) and is_secret_name(key):
         return mask_secret(data)
+    if isinstance(data, str) and "://" in data:
+        return mask_url(data)
     return data

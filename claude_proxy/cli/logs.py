@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Read the request log.", no_args_is_help=True)
 
-LogDbOption = typer.Option(None, "--log-db", help="Request log file (default: log.path, or the user data dir).")
+LogDbOption = typer.Option(None, "--log-db", help="Request log file or postgresql:// URL (default: log.url, "
+                                                     "log.path, or the user data dir).")
 ConfigOption = typer.Option(None, "--config", "-c", help="Settings file (default: the search order in the README).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
 ModelOption = typer.Option(None, "--model", "-m", help="Only rows whose requested or upstream model contains this.")
@@ -33,6 +34,13 @@ def _settings(config: Optional[str]) -> Settings:
     return load_settings(config)
 
 
+def log_target(log_db: Optional[str], settings: Settings) -> str:
+    """``--log-db`` (a file or a postgresql:// URL), else ``log.url``, else ``log.path``."""
+    if log_db:
+        return log_db if log_db.startswith(("postgresql://", "postgres://")) else str(Path(log_db).expanduser())
+    return settings.log.target()
+
+
 @contextmanager
 def _reading(log_db: Optional[str], config: Optional[str]) -> Iterator[TraceStore]:
     """Open the log read-only through the trace store; its failures become one CLI error line."""
@@ -40,12 +48,12 @@ def _reading(log_db: Optional[str], config: Optional[str]) -> Iterator[TraceStor
 
     from claude_proxy.pricing import PriceTable
     from claude_proxy.requestlog.query import LogQueryError
-    from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
+    from claude_proxy.requestlog.store.targets import describe, open_trace_store
 
     settings = _settings(config)
-    path = Path(log_db).expanduser() if log_db else settings.log.db_path()
+    target = log_target(log_db, settings)
     try:
-        store = SqliteTraceStore(path, PriceTable.from_settings(settings.prices))
+        store = open_trace_store(target, PriceTable.from_settings(settings.prices))
         try:
             yield store
         finally:
@@ -53,7 +61,7 @@ def _reading(log_db: Optional[str], config: Optional[str]) -> Iterator[TraceStor
     except LogQueryError as exc:
         raise CLIError(str(exc)) from None
     except sqlite3.Error as exc:
-        raise CLIError(f"cannot read the request log {path}: {exc}") from None
+        raise CLIError(f"cannot read the request log {describe(target)}: {exc}") from None
 
 
 def _filters(model: Optional[str] = None, status: Optional[str] = None, since: Optional[str] = None,
@@ -274,25 +282,26 @@ def prune(
     import dataclasses
     import sqlite3
 
-    from claude_proxy.requestlog.store.retention import SqliteRetention
+    from claude_proxy.requestlog.query import LogQueryError
+    from claude_proxy.requestlog.store.targets import describe, open_maintenance
 
     settings = _settings(config)
-    path = Path(log_db).expanduser() if log_db else settings.log.db_path()
+    target = log_target(log_db, settings)
     age = older_than if older_than is not None else settings.log.retention.max_age_days
     size = max_size_mb if max_size_mb is not None else settings.log.retention.max_size_mb
     if age is None and size is None:
         raise CLIError("nothing to prune by: set log.retention (max_age_days, max_size_mb) or pass "
                        "--older-than-days / --max-size-mb")
-    if not path.is_file():
-        raise CLIError(f"no request log at {path}")
     try:
-        retention = SqliteRetention(path, busy_timeout=settings.log.busy_timeout)
+        retention = open_maintenance(target, busy_timeout=settings.log.busy_timeout)
         try:
             result = retention.prune(max_age_days=age, max_size_mb=size)
         finally:
             retention.close()
+    except LogQueryError as exc:
+        raise CLIError(str(exc)) from None
     except sqlite3.Error as exc:
-        raise CLIError(f"cannot prune the request log {path}: {exc}") from None
+        raise CLIError(f"cannot prune the request log {describe(target)}: {exc}") from None
     if json_out:
         _print_json(dataclasses.asdict(result))
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
@@ -12,28 +12,30 @@ from claude_proxy.cli.errors import CLIError
 if TYPE_CHECKING:
     from claude_proxy.requestlog.store.protocol import TraceStore
 
-LogDbOption = typer.Option(None, "--log-db", help="Request log file (default: log.path, or the user data dir).")
+LogDbOption = typer.Option(None, "--log-db", help="Request log file or postgresql:// URL (default: log.url, "
+                                                     "log.path, or the user data dir).")
 ConfigOption = typer.Option(None, "--config", "-c", help="Settings file (default: the search order in the README).")
 
 
-def _opener(log_db: Optional[str], config: Optional[str]) -> "tuple[Path, object]":
+def _opener(log_db: Optional[str], config: Optional[str]) -> "tuple[str, Callable[[], TraceStore]]":
+    from claude_proxy.cli.logs import log_target
     from claude_proxy.pricing import PriceTable
     from claude_proxy.requestlog.query import LogQueryError
-    from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
+    from claude_proxy.requestlog.store.targets import describe, open_trace_store
     from claude_proxy.settings import load_settings
 
     settings = load_settings(config)
-    path = Path(log_db).expanduser() if log_db else settings.log.db_path()
+    target = log_target(log_db, settings)
     prices = PriceTable.from_settings(settings.prices)
 
     def open_store() -> "TraceStore":
-        return SqliteTraceStore(path, prices)
+        return open_trace_store(target, prices)
 
     try:
-        open_store().close()  # fail now, with one line, on a missing or foreign file
+        open_store().close()  # fail now, with one line, on a missing or foreign log
     except LogQueryError as exc:
         raise CLIError(str(exc)) from None
-    return path, open_store
+    return describe(target), open_store
 
 
 def register(logs: typer.Typer) -> None:
@@ -49,10 +51,9 @@ def register(logs: typer.Typer) -> None:
         """Serve the trace viewer for a log file, with no proxy running."""
         from claude_proxy.requestlog.viewer.app import run_viewer
 
-        path, open_store = _opener(log_db, config)
+        where, open_store = _opener(log_db, config)
         try:
-            run_viewer(open_store, host, port,  # type: ignore[arg-type]
-                       lambda url: typer.echo(f"viewer for {path} on {url} (Ctrl-C to stop)"))
+            run_viewer(open_store, host, port, lambda url: typer.echo(f"viewer for {where} on {url} (Ctrl-C to stop)"))
         except OSError as exc:
             raise CLIError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -73,7 +74,7 @@ def register(logs: typer.Typer) -> None:
             raise CLIError("say which format: --html (one self-contained page)", exit_code=2)
         _, open_store = _opener(log_db, config)
         try:
-            with closing(open_store()) as store:  # type: ignore[operator]
+            with closing(open_store()) as store:
                 page = export_html(store, ident)
         except (PageNotFound, BadQuery) as exc:
             raise CLIError(str(exc)) from None

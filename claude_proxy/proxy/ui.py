@@ -22,11 +22,11 @@ def mount_viewer(app: web.Application, settings: Settings) -> None:
     if not settings.log.enabled or not settings.log.ui:
         return
     from claude_proxy.pricing import PriceTable
-    from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
+    from claude_proxy.requestlog.store.targets import open_trace_store
     from claude_proxy.requestlog.viewer.app import basic_password, viewer_app
 
     keys = AccessKeys.from_settings(settings.server)
-    path = settings.log.db_path()
+    target = settings.log.target()
     prices = PriceTable.from_settings(settings.prices)
 
     def authorize(headers: Mapping[str, str]) -> bool:
@@ -39,4 +39,4 @@ def mount_viewer(app: web.Application, settings: Settings) -> None:
             return False
         return True
 
-    app.add_subapp("/ui", viewer_app(lambda: SqliteTraceStore(path, prices), authorize=authorize))
+    app.add_subapp("/ui", viewer_app(lambda: open_trace_store(target, prices), authorize=authorize))

@@ -29,8 +29,10 @@ Turning an entry into a row:
 Storing and reading (the trace store, its own map in ``store/__init__``):
 
 - ``store``: deduplicated bodies, sessions, search, retention, and `TraceStore`, the one
-  interface the ``logs`` commands (and a viewer, and a second backend) read through.
+  interface the ``logs`` commands and the viewer read through, on SQLite or PostgreSQL
+  (``pglog`` writes it there); ``store.targets`` opens the one a file or URL names.
 - ``query``: the SQL underneath SQLite reads: list, find, follow rows; filters.
 - ``view``: one row in a terminal; ``tables``: the list, sessions, search and stats tables,
   fitted to the terminal's width.
+- ``viewer``: the web viewer (``/ui`` under ``serve``, ``logs ui``, ``logs export --html``).
 """

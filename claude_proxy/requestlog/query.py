@@ -13,7 +13,7 @@ import re
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from claude_proxy.requestlog.schema import TABLE, columns, connect
 
@@ -117,7 +117,7 @@ def iso_time(started_at: float | None) -> str | None:
     return datetime.fromtimestamp(started_at, timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _shape(row: sqlite3.Row) -> dict[str, Any]:
+def _shape(row: sqlite3.Row | Mapping[str, Any]) -> dict[str, Any]:
     data = {k: row[k] for k in row.keys()}
     data["time"] = iso_time(data.get("started_at"))
     for name in _BOOL_FIELDS:

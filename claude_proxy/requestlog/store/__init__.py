@@ -1,11 +1,12 @@
-"""The trace store: how rows keep their bodies (deduplicated, compressed) and how they are read back.
+"""The trace store: request bodies stored once by content, rows grouped into sessions, read and pruned.
 
-- ``content``: a body split into skeleton, system, tools and messages; names (BLAKE2b),
-  zstd packing, recipes and the byte-exact rebuild (pure functions, for any backend).
-- ``threads``: which session, conversation and spawning request a row belongs to.
-- ``protocol``: `TraceStore` (what the ``logs`` commands and a viewer read through),
+- ``protocol``: `TraceStore` (what the ``logs`` commands and the viewer read through),
   `TraceMaintenance` (retention), `Filters`, `PruneResult`.
-- ``writing``: `SqliteStoreWriter`, the writer thread's content, session and search-index side.
-- ``sqlite``: `SqliteTraceStore`, the `TraceStore` of a SQLite file (any schema version), with cost.
-- ``retention``: `SqliteRetention`, pruning by age and size without holding the lock for long.
+- ``content``: splitting a body into named, compressed pieces and rebuilding it byte for byte (pure).
+- ``threads``: which session and conversation a request belongs to (pure).
+- ``writing``: preparing rows and inserting them into the SQLite file; ``pgwriting`` the same for Postgres.
+- ``summary``: cost, session summaries, usage and search snippets, the same for every backend (pure).
+- ``sqlite`` and ``retention``: reading and pruning the SQLite file.
+- ``pgschema``, ``postgres`` and ``pgretention``: the Postgres tables, reading them, pruning them.
+- ``targets``: `open_trace_store` / `open_maintenance`: a ``postgresql://`` URL or a file path to a store.
 """

@@ -71,5 +71,8 @@ class TraceMaintenance(Protocol):
     """Retention: removing old rows and the content only they used."""
 
     def prune(self, *, max_age_days: float | None, max_size_mb: float | None,
-              now: float) -> PruneResult:
+              now: float | None = None) -> PruneResult:
         """Delete rows past the age, then the oldest until content fits the size; collect and vacuum."""
+
+    def close(self) -> None:
+        """Release the store."""

@@ -8,9 +8,7 @@ decompressed once per store however many rows use it.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,47 +24,11 @@ from claude_proxy.requestlog.query import (
     get_entry,
     last_rowid,
     open_log,
-    percentile,
 )
 from claude_proxy.requestlog.schema import TABLE, columns
-from claude_proxy.requestlog.store.content import ContentError, rebuild, split, unpack
+from claude_proxy.requestlog.store.content import ContentError, rebuild, unpack
 from claude_proxy.requestlog.store.protocol import Filters, GroupBy
-from claude_proxy.requestlog.store.writing import index_text
-
-_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "cache_creation_1h_tokens")
-_WORKDIR = re.compile(r"Working directory: (\S+)")
-
-
-def row_cost(row: dict[str, Any], prices: PriceTable) -> float | None:
-    """What one row cost by ``prices`` (None when its model has no price or it used no tokens)."""
-    if all(row.get(k) is None for k in _TOKENS):
-        return None
-    model = row.get("upstream_model") or row.get("requested_model") or row.get("model")
-    return prices.cost(model, row.get("input_tokens"),
-                       row.get("output_tokens"), row.get("cache_read_tokens"), row.get("cache_creation_tokens"),
-                       row.get("cache_creation_1h_tokens"))
-
-
-def _prompt(body: dict[str, Any]) -> str | None:
-    """A conversation's first prompt: the last text of its first user message that is not a reminder."""
-    messages = body.get("messages") if isinstance(body, dict) else None
-    if not messages or not isinstance(messages[0], dict):
-        return None
-    content = messages[0].get("content")
-    texts = [content] if isinstance(content, str) else [
-        b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
-    ] if isinstance(content, list) else []
-    for text in reversed(texts):
-        if isinstance(text, str) and text.strip() and not text.lstrip().startswith("<system-reminder>"):
-            return " ".join(text.split())[:500]
-    return None
-
-
-def _workdir(system: Any) -> str | None:
-    if isinstance(system, list):
-        system = "\n".join(b.get("text", "") for b in system if isinstance(b, dict))
-    found = _WORKDIR.search(system) if isinstance(system, str) else None
-    return found.group(1) if found else None
+from claude_proxy.requestlog.store.summary import TOKENS, opening, row_cost, sessions_from, snippet, usage
 
 
 class SqliteTraceStore:
@@ -166,26 +128,8 @@ class SqliteTraceStore:
             "sum(cache_read_tokens) AS cache_read_tokens, sum(cache_creation_tokens) AS cache_creation_tokens, "
             "sum(cache_creation_1h_tokens) AS cache_creation_1h_tokens, min(rowid) AS first_row "
             f"FROM {TABLE} WHERE session_id IN ({marks}) GROUP BY session_id, model", ids).fetchall()
-        out: dict[str, dict[str, Any]] = {i: {"session_id": i, "models": [], "requests": 0, "errors": 0,
-                                               "threads": 0, "subagents": 0, "cost_usd": 0.0,
-                                               **dict.fromkeys(_TOKENS, 0)} for i in ids}
-        for g in groups:
-            item = out[g["session_id"]]
-            if g["model"]:
-                item["models"].append(g["model"])
-            for name in ("requests", "errors", "threads", "subagents") + _TOKENS:
-                item[name] += g[name] or 0
-            item["first"] = min(item.get("first", g["first"]), g["first"])
-            item["last"] = max(item.get("last", g["last"]), g["last"])
-            item["first_row"] = min(item.get("first_row", g["first_row"]), g["first_row"])
-            cost = row_cost(dict(g), self.prices)
-            if cost is None and any(g[k] for k in _TOKENS):
-                item["cost_usd"] = None
-            elif item["cost_usd"] is not None:
-                item["cost_usd"] += cost or 0.0
+        out = sessions_from(ids, [dict(g) for g in groups], self.prices)
         for item in out.values():
-            reads, fresh = item["cache_read_tokens"], item["input_tokens"] + item["cache_creation_tokens"]
-            item["cache_hit_ratio"] = round(reads / (reads + fresh), 4) if reads + fresh else None
             item.update(self._opening(item.pop("first_row")))
         return list(out.values())
 
@@ -195,10 +139,7 @@ class SqliteTraceStore:
                                 (rowid,)).fetchone()
         if row is None:
             return {"first_prompt": None, "cwd": None}
-        body = self.bodies(_shape(row)).get("request_body")
-        parsed = split(body) if isinstance(body, str) else None
-        first = {"messages": parsed.messages} if parsed else {}
-        return {"first_prompt": _prompt(first), "cwd": _workdir(parsed.system) if parsed else None}
+        return opening(self.bodies(_shape(row)).get("request_body"))
 
     def session(self, session_id: str, *, bodies: bool = False) -> list[dict[str, Any]]:
         if "session_id" not in self.have:
@@ -248,13 +189,7 @@ class SqliteTraceStore:
 
     def _snippet(self, row: dict[str, Any], text: str) -> str | None:
         body = self.bodies(dict(row)).get("request_body")
-        messages = split(body).messages if isinstance(body, str) else []
-        words = index_text(messages, row.get("fts_from") or 0, row.get("message"))
-        at = words.lower().find(text.lower())
-        if at < 0:
-            return None
-        start = max(0, at - 40)
-        return " ".join(words[start:at + len(text) + 60].split())
+        return snippet(body, row.get("fts_from"), row.get("message"), text)
 
     # --- usage ----------------------------------------------------------------------------
     def stats(self, filters: Filters, by: GroupBy = "model") -> dict[str, Any]:
@@ -264,48 +199,9 @@ class SqliteTraceStore:
                 "key": "coalesce(api_key, '(none)')" if "api_key" in self.have else "'(none)'"}
         where, params = self._where(filters)
         fields = [f if f in self.have else f"NULL AS {f}" for f in
-                  ("upstream_model", "requested_model", "duration_ms", "ttfb_ms") + _TOKENS]
+                  ("upstream_model", "requested_model", "duration_ms", "ttfb_ms") + TOKENS]
         sql = f"SELECT {keys[by]} AS grp, {_IS_ERROR} AS is_error, {', '.join(fields)} FROM {TABLE}{where}"
-        groups: dict[str, dict[str, Any]] = {}
-        durations: dict[str, list[float]] = {}
-        all_durations: list[float] = []
-        ttfbs: list[float] = []
-        totals: dict[str, Any] = {"requests": 0, "errors": 0, "cost_usd": 0.0, **dict.fromkeys(_TOKENS, 0)}
-        for row in self.conn.execute(sql, params):
-            data = dict(row)
-            bucket = groups.setdefault(data["grp"], {"requests": 0, "errors": 0, "cost_usd": 0.0,
-                                                     **dict.fromkeys(_TOKENS, 0)})
-            cost = row_cost(data, self.prices)
-            for target in (bucket, totals):
-                target["requests"] += 1
-                target["errors"] += int(bool(data["is_error"]))
-                for key in _TOKENS:
-                    target[key] += data[key] or 0
-                target["cost_usd"] += cost or 0.0
-                if cost is None and any(data[k] for k in _TOKENS):
-                    target.setdefault("unpriced", 0)
-                    target["unpriced"] += 1
-            if data["duration_ms"] is not None:
-                durations.setdefault(data["grp"], []).append(data["duration_ms"])
-                all_durations.append(data["duration_ms"])
-            if data["ttfb_ms"] is not None:
-                ttfbs.append(data["ttfb_ms"])
-        for name, bucket in groups.items():
-            values = durations.get(name, [])
-            bucket["latency_ms"] = {"p50": percentile(values, 50), "p95": percentile(values, 95)}
-        order = (sorted(groups.items(), reverse=True) if by == "day"
-                 else sorted(groups.items(), key=lambda kv: (-kv[1]["requests"], kv[0])))
-        ordered = dict(order)
-        result = {
-            "requests": totals["requests"], "errors": totals["errors"],
-            "tokens": {k: totals[k] for k in _TOKENS}, "cost_usd": totals["cost_usd"],
-            "unpriced": totals.get("unpriced", 0),
-            "latency_ms": {"p50": percentile(all_durations, 50), "p95": percentile(all_durations, 95)},
-            "ttfb_ms": {"p50": percentile(ttfbs, 50), "p95": percentile(ttfbs, 95)},
-            "by": by, "groups": ordered,
-        }
-        if by == "model":
-            result["models"] = ordered
+        result = usage((dict(row) for row in self.conn.execute(sql, params)), by, self.prices)
         result["ratelimit"] = self._latest_limits(filters)
         return result
 
@@ -320,7 +216,3 @@ class SqliteTraceStore:
             return None
         return {"started_at": found[0], "headers": json.loads(found[1])}
 
-
-def day_of(started_at: float) -> str:
-    """The local calendar day of a timestamp, as ``stats --by day`` groups it."""
-    return datetime.fromtimestamp(started_at).strftime("%Y-%m-%d")

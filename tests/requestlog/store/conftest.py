@@ -11,8 +11,9 @@ from tests.requestlog.conftest import KEY
 
 TOOLS = [{"name": f"Tool{i}", "description": f"Tool number {i} does one careful thing. " * 8,
           "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}} for i in range(6)]
-SYSTEM = [{"type": "text", "cache_control": {"type": "ephemeral"},
-           "text": "You are a coding agent.\nWorking directory: /home/me/project\n" + "Be careful. " * 40}]
+SYSTEM = [{"type": "text",
+           "text": "You are a coding agent.\nWorking directory: /home/me/project\n" + "Be careful. " * 40,
+           "cache_control": {"type": "ephemeral"}}]
 
 
 def answer(*blocks: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
