@@ -70,6 +70,32 @@ class PostgresRequestLog(SqliteRequestLog):
 
         self._thread = threading.Thread(target=self._run, name="claude-proxy-requestlog-pg", daemon=True)
         self._thread.start()
+        if self.max_age_days is not None or self.max_size_mb is not None:
+            self._pruner = threading.Thread(target=self._keep_pruning, name="claude-proxy-requestlog-retention",
+                                            daemon=True)
+            self._pruner.start()
+
+    def _keep_pruning(self, every: float = 3600.0) -> None:
+        """``log.retention`` on Postgres: first after `retention_first` seconds, then hourly, in short batches."""
+        import psycopg
+
+        from claude_proxy.requestlog.query import LogQueryError
+        from claude_proxy.requestlog.store.pgretention import PostgresRetention
+
+        wait = self.retention_first
+        while not self._stop_pruning.wait(wait):
+            wait = every
+            try:
+                retention = PostgresRetention(self.dsn)
+                try:
+                    result = retention.prune(max_age_days=self.max_age_days, max_size_mb=self.max_size_mb)
+                finally:
+                    retention.close()
+            except (psycopg.Error, LogQueryError, OSError) as exc:
+                logger.warning("request log retention on Postgres failed: %s", exc)
+                continue
+            if result.rows:
+                logger.info("request log retention removed %d rows", result.rows)
 
     def _drop_connection(self) -> None:
         if self._pg is not None:

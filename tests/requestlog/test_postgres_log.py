@@ -114,3 +114,22 @@ async def test_a_postgres_outage_under_load_loses_no_completed_request(postgres,
         assert b"unreachable" in proc.stderr and b"resumed" in proc.stderr
     finally:
         server.remove()
+
+
+def test_the_postgres_writer_applies_retention_by_itself(postgres) -> None:
+    from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+    from claude_proxy.requestlog.pglog import PostgresRequestLog
+
+    url = postgres.create_database("writer_retention")
+    log = PostgresRequestLog(url)
+    log.max_age_days, log.retention_first = 1.0, 0.3
+    log.start()
+    now = time.time()
+    for age_days in (10, 5, 0.1, 0):
+        log.record(LogEntry(id=new_entry_id(), started_at=now - age_days * 86400, method="POST",
+                            path="/v1/messages", status=200, request_body=b'{"model":"m","messages":[]}'))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _count(url, "SELECT count(*) FROM requests") != 2:
+        time.sleep(0.2)
+    log.close()
+    assert _count(url, "SELECT count(*) FROM requests") == 2  # the two older than a day are gone
