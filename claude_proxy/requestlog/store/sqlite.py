@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +319,3 @@ class SqliteTraceStore:
             return None
         return {"started_at": found[0], "headers": json.loads(found[1])}
 
-
-def day_of(started_at: float) -> str:
-    """The local calendar day of a timestamp, as ``stats --by day`` groups it."""
-    return datetime.fromtimestamp(started_at).strftime("%Y-%m-%d")
