@@ -137,7 +137,8 @@ _INTERNAL = ("request_recipe", "request_digest", "response_ref")
 
 def public(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry without the internal row number and storage columns, in a stable key order, for --json output."""
-    order = ("id", "time") + tuple(k for k in DETAIL_FIELDS if k not in ("id",) + _INTERNAL) + ("cost_usd",)
+    kept = tuple(k for k in DETAIL_FIELDS if k not in ("id",) + _INTERNAL)
+    order = ("id", "time") + kept + ("cost_usd", "store_error")
     return {k: entry[k] for k in order if k in entry}
 
 

@@ -9,6 +9,7 @@ processes opening one file at once migrate it exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -114,11 +115,14 @@ def connect(path: Path, *, busy_timeout: float = 10.0, readonly: bool = False) -
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         return conn
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    new = not Path(path).exists() or Path(path).stat().st_size == 0
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    # Only a new, empty file takes this (before WAL writes its header): space freed by pruning then
-    # goes back to the file system a little at a time. Older files reuse their free pages instead.
-    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    if new:
+        # Only a new, empty file takes this (before WAL writes its header): space freed by pruning then
+        # goes back to the file system a little at a time. Older files reuse their free pages instead.
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     deadline = time.monotonic() + busy_timeout
     while True:
         try:

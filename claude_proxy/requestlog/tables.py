@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 GAP = 2
+FLEX_MIN = 16
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Column:
     cell: Callable[[dict[str, Any]], str | Text]
     right: bool = False
     cap: int | None = None
+    flex: bool = False  # when it does not fit whole, it takes what room is left (at least FLEX_MIN), cut
 
 
 def _cut(value: str | Text, cap: int | None) -> str | Text:
@@ -50,6 +52,12 @@ def fit(columns: list[Column], rows: list[dict[str, Any]], width: int) -> Table:
         if used + need <= width or not chosen:
             chosen.append(column)
             used += need
+        elif column.flex and width - used - GAP >= FLEX_MIN:
+            room = width - used - GAP
+            cells[column.name] = [_cut(value, room) for value in cells[column.name]]
+            natural[column.name] = room
+            chosen.append(column)
+            used = width
     chosen.sort(key=lambda c: c.order)
     table = Table(show_edge=False, pad_edge=False, header_style="bold", box=None, padding=(0, GAP, 0, 0),
                   collapse_padding=True)
@@ -137,19 +145,19 @@ def entries_table(entries: Iterable[dict[str, Any]], width: int = 200) -> Table:
 SESSION_COLUMNS = [
     Column("session", 0, 0, lambda s: s["session_id"], cap=14),
     Column("started", 1, 1, lambda s: short_time(s.get("first"))),
-    Column("last", 2, 9, lambda s: short_time(s.get("last"))),
+    Column("last", 2, 10, lambda s: short_time(s.get("last"))),
     Column("turns", 3, 2, lambda s: num(s.get("requests")), right=True),
-    Column("agents", 4, 10, lambda s: num(s.get("subagents")), right=True),
-    Column("models", 5, 6, lambda s: ", ".join(s.get("models") or []) or "-", cap=30),
-    Column("tokens", 6, 5, lambda s: num(sum(s.get(k) or 0 for k in (
+    Column("agents", 4, 11, lambda s: num(s.get("subagents")), right=True),
+    Column("models", 5, 8, lambda s: ", ".join(s.get("models") or []) or "-", cap=30),
+    Column("tokens", 6, 6, lambda s: num(sum(s.get(k) or 0 for k in (
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"))), right=True),
     Column("cache hit", 7, 7, lambda s: "-" if s.get("cache_hit_ratio") is None
            else f"{s['cache_hit_ratio']:.0%}", right=True),
     Column("cost", 8, 3, lambda s: money(s.get("cost_usd")), right=True),
     Column("errors", 9, 4, lambda s: Text(num(s.get("errors")), style="red" if s.get("errors") else ""),
            right=True),
-    Column("cwd", 10, 11, lambda s: s.get("cwd") or "-", cap=30),
-    Column("first prompt", 11, 8, lambda s: s.get("first_prompt") or "-", cap=60),
+    Column("cwd", 10, 9, lambda s: s.get("cwd") or "-", cap=30),
+    Column("first prompt", 11, 5, lambda s: s.get("first_prompt") or "-", cap=60, flex=True),
 ]
 
 
@@ -163,7 +171,7 @@ SEARCH_COLUMNS = [
     Column("time", 1, 2, lambda e: short_time(e.get("started_at"))),
     Column("session", 2, 3, lambda e: e.get("session_id") or "-", cap=12),
     Column("model", 3, 4, model_of, cap=30),
-    Column("match", 4, 1, lambda e: e.get("match") or "-", cap=90),
+    Column("match", 4, 1, lambda e: e.get("match") or "-", cap=90, flex=True),
 ]
 
 

@@ -72,14 +72,59 @@ class Split:
     system: Any = None
 
 
+class SplitCache:
+    """Values met before, found again by their first characters, so a repeated piece is not parsed again.
+
+    A tools array, a system prompt and most messages recur verbatim from one request to the
+    next. Objects, arrays and strings end where their text says, so when the body at a value's
+    position starts with a text seen before, that is the value: one comparison instead of a parse.
+    """
+
+    PREFIX = 96
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[tuple[str, Any]]] = {}
+
+    def find(self, text: str, i: int) -> tuple[Any, int, str] | None:
+        """The value at ``i``, where it ends, and its earlier text (the very object: its name is cached by it)."""
+        for known, value in self._seen.get(text[i:i + self.PREFIX], ()):
+            if text.startswith(known, i):
+                return value, i + len(known), known
+        return None
+
+    def add(self, text: str, i: int, end: int, value: Any) -> None:
+        if end - i < MIN_PIECE or text[i] not in '{["':
+            return  # only values that end where their own text says (not numbers or literals)
+        if len(self._seen) >= self.LIMIT:
+            self._seen.clear()
+        bucket = self._seen.setdefault(text[i:i + self.PREFIX], [])
+        bucket.insert(0, (text[i:end], value))
+        del bucket[4:]
+
+
+def _value(text: str, i: int, cache: SplitCache | None) -> tuple[Any, int, str | None]:
+    if cache is not None:
+        found = cache.find(text, i)
+        if found is not None:
+            return found
+    value, end = _decoder.raw_decode(text, i)
+    if cache is not None:
+        cache.add(text, i, end, value)
+    return value, end, None
+
+
 def _ws(text: str, i: int) -> int:
     match = _WS.match(text, i)
     return match.end() if match else i
 
 
-def _spans(text: str) -> tuple[list[tuple[int, int, str]], list[Any], Any] | None:
-    """(start, end, kind) of ``system``, ``tools`` and each message in a JSON object; None if not one."""
-    spans: list[tuple[int, int, str]] = []
+_Span = tuple[int, int, str, "str | None"]
+
+
+def _spans(text: str, cache: SplitCache | None = None) -> tuple[list[_Span], list[Any], Any] | None:
+    """(start, end, kind, earlier text) of ``system``, ``tools`` and each message; None if not an object."""
+    spans: list[_Span] = []
     messages: list[Any] = []
     system: Any = None
     i = _ws(text, 0)
@@ -100,8 +145,8 @@ def _spans(text: str) -> tuple[list[tuple[int, int, str]], list[Any], Any] | Non
                 i += 1
             else:
                 while True:
-                    value, end = _decoder.raw_decode(text, i)
-                    spans.append((i, end, "message"))
+                    value, end, seen = _value(text, i, cache)
+                    spans.append((i, end, "message", seen))
                     messages.append(value)
                     i = _ws(text, end)
                     if text.startswith(",", i):
@@ -112,11 +157,13 @@ def _spans(text: str) -> tuple[list[tuple[int, int, str]], list[Any], Any] | Non
                     i += 1
                     break
         else:
-            value, end = _decoder.raw_decode(text, i)
             if key in ("system", "tools"):
-                spans.append((i, end, key))
+                value, end, seen = _value(text, i, cache)
+                spans.append((i, end, key, seen))
                 if key == "system":
                     system = value
+            else:
+                end = _decoder.raw_decode(text, i)[1]
             i = end
         i = _ws(text, i)
         if text.startswith(",", i):
@@ -127,10 +174,10 @@ def _spans(text: str) -> tuple[list[tuple[int, int, str]], list[Any], Any] | Non
         return None
 
 
-def split(text: str) -> Split:
+def split(text: str, cache: SplitCache | None = None) -> Split:
     """Cut ``text`` into a skeleton and pieces; a body that is not a JSON object is all skeleton."""
     try:
-        found = _spans(text)
+        found = _spans(text, cache)
     except (ValueError, RecursionError):
         found = None
     if found is None:
@@ -139,8 +186,8 @@ def split(text: str) -> Split:
     out = Split("", messages=messages, system=system)
     kept: list[str] = []
     cursor = removed = 0
-    for start, end, kind in spans:
-        piece = text[start:end]
+    for start, end, kind, seen in spans:
+        piece = seen if seen is not None else text[start:end]
         if kind == "message":
             out.message_texts.append(piece)
         if end - start < MIN_PIECE:

@@ -83,13 +83,13 @@ def prefix_keys(digests: list[bytes]) -> list[bytes]:
 
 
 def _candidates(messages: list[Any]) -> Iterable[int]:
-    """Prefix lengths worth looking up, likeliest first: the turn before, a retry, then older answers.
+    """Prefix lengths worth looking up, closest first: a retry (the same messages), the turn before, older answers.
 
     A lone first message is never a retry: two conversations may well open with the same words.
     """
     k = len(messages)
     seen: set[int] = set()
-    order = [k - 2, k] + list(range(k - 1, 0, -1))
+    order = [k, k - 2] + list(range(k - 1, 0, -1))
     for j in order:
         if j in seen or j < 1 or j > k:
             continue

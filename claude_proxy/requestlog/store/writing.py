@@ -19,7 +19,16 @@ from claude_proxy.requestlog import facts
 from claude_proxy.requestlog.entry import LogEntry
 from claude_proxy.requestlog.row import COLUMNS
 from claude_proxy.requestlog.schema import TABLE
-from claude_proxy.requestlog.store.content import block_text, digest, message_text, pack, recipe, split
+from claude_proxy.requestlog.store.content import (
+    MIN_PIECE,
+    SplitCache,
+    block_text,
+    digest,
+    message_text,
+    pack,
+    recipe,
+    split,
+)
 from claude_proxy.requestlog.store.threads import (
     Place,
     message_digest,
@@ -47,8 +56,8 @@ class Prepared:
     """One row ready to insert: its column values, the content it needs and how to thread it."""
 
     values: list[Any]
-    content: dict[bytes, bytes] = field(default_factory=dict)   # name -> raw content
-    packed: dict[bytes, bytes] = field(default_factory=dict)    # name -> stored form, when computed
+    content: dict[bytes, str] = field(default_factory=dict)     # name -> the content's text
+    packed: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)  # name -> (stored form, size)
     header_session: str | None = None
     messages: list[Any] = field(default_factory=list)
     keys: list[bytes] = field(default_factory=list)
@@ -73,13 +82,23 @@ class SqliteStoreWriter:
         self.packed: set[bytes] = set()  # compressed by `prepare` since the last transaction (not yet stored)
         self.generation: int | None = None
         self._threads: dict[bytes, Place] = {}
+        self._split_cache = SplitCache()
+        self._names: dict[str, bytes] = {}  # a piece's text -> its name: the cache's pieces come back as these objects
 
     def _keep(self, prepared: Prepared, text: str) -> bytes:
-        data = text.encode("utf-8")
-        name = digest(data)
-        prepared.content[name] = data
+        name = self._names.get(text)
+        data = None
+        if name is None:
+            data = text.encode("utf-8")
+            name = digest(data)
+            if len(text) >= MIN_PIECE:
+                if len(self._names) >= KNOWN_LIMIT // 10:
+                    self._names.clear()
+                self._names[text] = name
+        prepared.content[name] = text
         if name not in self.known and name not in self.packed:
-            prepared.packed[name] = pack(data)
+            data = data or text.encode("utf-8")
+            prepared.packed[name] = (pack(data), len(data))
             self.packed.add(name)
         return name
 
@@ -102,7 +121,7 @@ class SqliteStoreWriter:
             out.spawns = spawned_prompts(out.answer)
         request = row[_AT["request_body"]]
         if request is not None:
-            parts = split(request)
+            parts = split(request, self._split_cache)
             skeleton = self._keep(out, parts.skeleton)
             pieces = [(offset, self._keep(out, text)) for offset, text in parts.pieces]
             named = {id(text): name for (_, text), (_, name) in zip(parts.pieces, pieces, strict=True)}
@@ -138,12 +157,14 @@ class SqliteStoreWriter:
     def insert(self, conn: sqlite3.Connection, prepared: Prepared) -> None:
         """Insert one prepared row (its content, its place, its search text) in the open transaction."""
         values = prepared.values
-        for name, data in prepared.content.items():
+        for name, text in prepared.content.items():
             if name in self.known:
                 continue
-            stored = prepared.packed.get(name) or pack(data)
-            conn.execute("INSERT OR IGNORE INTO content (name, data, size) VALUES (?, ?, ?)",
-                         (name, stored, len(data)))
+            packed = prepared.packed.get(name)
+            if packed is None:  # another row of the batch packed it, or a prune made this writer forget it
+                data = text.encode("utf-8")
+                packed = (pack(data), len(data))
+            conn.execute("INSERT OR IGNORE INTO content (name, data, size) VALUES (?, ?, ?)", (name, *packed))
             self.known.add(name)
         if len(self.known) > KNOWN_LIMIT:
             self.known.clear()

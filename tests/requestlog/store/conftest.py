@@ -62,9 +62,10 @@ def conversation(turns: int, *, session: str | None = None, opening: str = "Fix 
     messages: list[dict[str, Any]] = [{"role": "user", "content": opening}]
     entries = []
     for turn in range(turns):
-        reply = answer(text(f"Reading file {turn}."), tool_use("Read", {"path": f"src/f{turn}.py"}, f"toolu_{turn}"))
+        tool_id = f"toolu_{new_entry_id()}"  # unique, as the API's are
+        reply = answer(text(f"Reading file {turn}."), tool_use("Read", {"path": f"src/f{turn}.py"}, tool_id))
         entries.append(exchange(messages, reply, session=session, started_at=start + turn))
         messages = messages + [{"role": "assistant", "content": reply["content"]},
-                               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{turn}",
+                               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id,
                                                              "content": f"line {turn}: def f{turn}(): pass"}]}]
     return entries

@@ -116,3 +116,34 @@ def test_the_writer_applies_log_retention_while_it_runs(db: Path, tmp_path: Path
     finally:
         log.close()
     assert [r["id"] for r in read_rows(db)] == [e.id for e in new]
+
+
+def test_pruning_while_the_writer_writes_loses_no_content(db: Path) -> None:
+    """Sessions share tools and system: a prune that deletes old rows must not take content new rows still use."""
+    from claude_proxy.requestlog.writer import SqliteRequestLog
+
+    log = SqliteRequestLog(db, batch_size=5)
+    log.start()
+    written: list[str] = []
+    try:
+        for round_ in range(6):
+            batch = conversation(4, opening=f"Round {round_} question", start=NOW - (6 - round_) * DAY)
+            for entry in batch:
+                log.record(entry)
+            written += [e.id for e in batch]
+            retention = SqliteRetention(db)
+            try:
+                retention.prune(max_age_days=2.5, max_size_mb=None, now=NOW)
+            finally:
+                retention.close()
+    finally:
+        log.close()
+    store = SqliteTraceStore(db)
+    try:
+        ids = [r[0] for r in store.conn.execute("SELECT id FROM requests")]
+        assert ids, "the newest rounds stay"
+        for ident in ids:
+            row = store.row(ident)
+            assert "store_error" not in row and row["request_body"].startswith('{"model"')
+    finally:
+        store.close()
