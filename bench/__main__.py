@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import machine, report
 from bench.procs import raise_nofile, set_source, source
-from bench.sections import hold, nonstream, startup, stream, translate, workers
+from bench.sections import hold, nonstream, pglog, startup, store, stream, translate, workers
 from bench.sections.common import Context, Options, Section, timed
 
 SECTIONS = {
@@ -25,7 +25,10 @@ SECTIONS = {
     "translate": translate.run,
     "startup": startup.run,
     "workers": workers.run,
+    "store": store.run,
+    "pglog": lambda ctx: pglog.run(ctx, EARLIER),
 }
+EARLIER: dict[str, Section] = {}  # sections already run in this invocation (pglog compares with nonstream)
 BENCH_DIR = Path(__file__).resolve().parent
 
 
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx.workdir.mkdir()
             section = timed(SECTIONS[key], ctx)
             sections.append(section)
+            EARLIER[key] = section
             print("\n".join(report.render_section(section)), flush=True)
     finally:
         noise.stop()

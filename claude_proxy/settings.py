@@ -22,7 +22,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 from pydantic_core import ErrorDetails
 
 from claude_proxy.errors import SettingsError
-from claude_proxy.secrets import is_secret_name, mask_secret
+from claude_proxy.secrets import is_secret_name, mask_secret, mask_url
 from claude_proxy.trust import is_trusted, split_untrusted
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
@@ -100,9 +100,37 @@ class LimitsSettings(_Section):
         return self
 
 
+class RetentionSettings(_Section):
+    """How much request log to keep: rows older than ``max_age_days``, then the oldest past ``max_size_mb``."""
+
+    max_age_days: float | None = Field(None, gt=0)
+    max_size_mb: float | None = Field(None, gt=0)
+
+
+class PriceSettings(_Section):
+    """One model's price in dollars per million tokens; cache prices default to Anthropic's multipliers."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write_5m: float | None = Field(None, ge=0)
+    cache_write_1h: float | None = Field(None, ge=0)
+    cache_read: float | None = Field(None, ge=0)
+
+
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _check_log_url(url: str) -> str:
+    if not url.startswith(_PG_SCHEMES):
+        raise ValueError("use a PostgreSQL URL: postgresql://user:password@host:5432/database")
+    return url
+
+
 class LogSettings(_Section):
     enabled: bool = True
+    ui: bool = True
     path: str | None = None
+    url: Annotated[str, AfterValidator(_check_log_url)] | None = None  # the log on Postgres; wins over path
     bodies: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=0)
     queue_size: int = Field(10_000, ge=1)
@@ -110,9 +138,16 @@ class LogSettings(_Section):
     busy_timeout: float = Field(10.0, gt=0)
     drain_timeout: float = Field(10.0, ge=0)
     required: bool = False
+    retention: RetentionSettings = RetentionSettings()
 
     def db_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_data_dir() / "requests.db"
+
+    def target(self) -> str:
+        """Where the log is: ``url`` when set (or a URL given as the path, as ``--log-db`` does), else the file."""
+        if self.url:
+            return self.url
+        return self.path if self.path and self.path.startswith(_PG_SCHEMES) else str(self.db_path())
 
 
 class RewriteSettings(_Section):
@@ -305,6 +340,7 @@ class Settings(_Section):
     tools: ToolsSettings = ToolsSettings()
     chat: ChatSettings = ChatSettings()
     mcp: McpSettings = McpSettings()
+    prices: dict[str, PriceSettings] = {}
 
     source: str | None = Field(default=None, exclude=True)
     ignored: list[str] = Field(default=[], exclude=True)  # keys an untrusted file could not set
@@ -448,4 +484,6 @@ def masked(data: Any, key: str = "") -> Any:
         return [masked(v, key) for v in data]
     if isinstance(data, str) and is_secret_name(key):
         return mask_secret(data)
+    if isinstance(data, str) and "://" in data:
+        return mask_url(data)
     return data

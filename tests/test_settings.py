@@ -98,6 +98,18 @@ def test_masking_keeps_last_four() -> None:
     assert masked(data) == {"upstream": {"api_key": "****1234"}, "server": {"auth_keys": ["****9999"]}}
 
 
+def test_log_url_is_a_postgres_url_that_wins_over_the_path_and_is_shown_masked() -> None:
+    with pytest.raises(SettingsError, match=r"log\.url"):
+        parse_settings({"log": {"url": "mysql://db/log"}}, "x.yaml")
+    url = "postgresql://proxy:s3cretpassw0rd@db.internal:5432/log"
+    settings = parse_settings({"log": {"path": "/var/log/requests.db", "url": url}}, "x.yaml")
+    assert settings.log.target() == url
+    assert parse_settings({"log": {"path": "postgres://db/log"}}, "x.yaml").log.target() == "postgres://db/log"
+    assert parse_settings({"log": {"path": "/tmp/r.db"}}, "x.yaml").log.target() == "/tmp/r.db"
+    shown = masked(settings.model_dump(mode="json"))["log"]["url"]
+    assert "s3cretpassw0rd" not in shown and shown.startswith("postgresql://proxy:****")
+
+
 def test_example_settings_file_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "settings.example.yaml"
     settings = load_settings(example)

@@ -9,6 +9,6 @@
   with ``events``: Claude Code's JSON shapes, and ``interrupt``: SIGINT with bounded waits).
 - ``prompt``: the system prompt and request body; ``memory``: CLAUDE.md and friends;
   ``compact``: the history as a summary (``/compact`` and automatic);
-  ``pricing``: tokens and cost; ``rules``: remembering "always" answers (the narrowest
+  ``claude_proxy.pricing``: tokens and cost; ``rules``: remembering "always" answers (the narrowest
   rule); ``subagent``: the Task tool; ``transcript``: ``/save``.
 """

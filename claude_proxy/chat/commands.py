@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from claude_proxy.chat.pricing import estimate_cost
 from claude_proxy.chat.transcript import to_markdown
+from claude_proxy.pricing import PriceTable, estimate_cost
 
 if TYPE_CHECKING:
     from claude_proxy.chat.runtime import ChatRuntime
@@ -103,13 +103,14 @@ class SlashCommands:
         table = Table(box=None, padding=(0, 2))
         for column in ("model", "input", "output", "cache write", "cache read", "est. cost"):
             table.add_column(column, justify="right" if column != "model" else "left")
+        prices = PriceTable.from_settings(self.runtime.settings.prices)
         for model, usage in costs.by_model.items():
-            price = estimate_cost(model, usage)
+            price = estimate_cost(model, usage, prices)
             table.add_row(model, f"{usage.input_tokens:,}", f"{usage.output_tokens:,}",
                           f"{usage.cache_creation_input_tokens:,}", f"{usage.cache_read_input_tokens:,}",
                           "n/a" if price is None else f"${price:.4f}")
         self.console.print(table)
-        total = costs.cost()
+        total = costs.cost(prices)
         self.console.print(f"total: {'n/a (unknown model price)' if total is None else f'${total:.4f}'}")
 
     async def permissions(self, arg: str) -> None:

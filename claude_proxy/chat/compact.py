@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from claude_proxy.chat.conversation import Conversation, text_of
-from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.prompt import build_request
+from claude_proxy.pricing import Usage
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic

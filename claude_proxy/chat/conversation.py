@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from claude_proxy.chat.pricing import CostTracker
+from claude_proxy.pricing import CostTracker
 
 INTERRUPTED_NOTE = "[The previous request was interrupted by the user.]"
 

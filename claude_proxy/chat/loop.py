@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from claude_proxy.chat.client import ChatConfig, describe_api_error
 from claude_proxy.chat.conversation import INTERRUPTED_NOTE, Conversation
-from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.prompt import build_request
 from claude_proxy.chat.toolrun import ToolRunner
 from claude_proxy.chat.ui import AgentUI, TurnResult
+from claude_proxy.pricing import Usage
 from claude_proxy.tools.base import ToolGuard
 
 if TYPE_CHECKING:

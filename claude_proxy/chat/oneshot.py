@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 from claude_proxy.chat import events
 from claude_proxy.chat.interrupt import Interrupted, bounded, interruptible
-from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.runtime import ChatOptions, ChatRuntime
 from claude_proxy.chat.ui import AgentUI, Answer, ToolCall, TurnResult
+from claude_proxy.pricing import PriceTable, Usage
 from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, ToolResult
 
@@ -150,8 +150,8 @@ async def run_oneshot(
         duration = time.monotonic() - start
     finally:
         await bounded(runtime.close(), CLOSE_WAIT, "closing the client")
-    payload = result_payload(runtime, result, duration, runtime.conversation.costs.since(costs_before).cost(),
-                             ui.denials)
+    cost = runtime.conversation.costs.since(costs_before).cost(PriceTable.from_settings(runtime.settings.prices))
+    payload = result_payload(runtime, result, duration, cost, ui.denials)
     if output_format == "text":
         if result.text and not result.error:
             out.write(result.text if result.text.endswith("\n") else result.text + "\n")

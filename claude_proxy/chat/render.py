@@ -18,10 +18,10 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.text import Text
 
-from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.progress import Progress, elapsed
 from claude_proxy.chat.rules import save_rule
 from claude_proxy.chat.ui import AgentUI, Answer, ToolCall
+from claude_proxy.pricing import Usage
 from claude_proxy.tools.base import Decision, ToolResult
 
 Asker = Callable[[str], Awaitable[str]]

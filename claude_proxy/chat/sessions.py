@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from claude_proxy.chat.conversation import Conversation
-from claude_proxy.chat.pricing import CostTracker
+from claude_proxy.pricing import CostTracker
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from claude_proxy.chat.pricing import Usage
 from claude_proxy.chat.ui import AgentUI, ToolCall
+from claude_proxy.pricing import Usage
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 
 if TYPE_CHECKING:

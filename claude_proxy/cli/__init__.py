@@ -11,7 +11,7 @@ import sys
 import typer
 
 from claude_proxy import __version__
-from claude_proxy.cli import chat, config, logs, mcp, serve, tools
+from claude_proxy.cli import chat, config, logs, logsview, mcp, serve, tools
 from claude_proxy.cli.errors import CLIError
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ def _root(
 serve.register(app)
 chat.register(app)
 app.add_typer(config.app, name="config")
+logsview.register(logs.app)
 app.add_typer(logs.app, name="logs")
 app.add_typer(tools.app, name="tools")
 app.add_typer(mcp.app, name="mcp")

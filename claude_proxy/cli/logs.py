@@ -1,4 +1,4 @@
-"""`claude-proxy logs list|show|tail|stats`: read the request log."""
+"""`claude-proxy logs list|show|tail|stats|sessions|search|prune`: read (and trim) the request log."""
 
 from __future__ import annotations
 
@@ -11,42 +11,74 @@ import typer
 from claude_proxy.cli.errors import CLIError
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from rich.console import Console
+
+    from claude_proxy.requestlog.store.protocol import Filters, TraceStore
+    from claude_proxy.settings import Settings
 
 app = typer.Typer(help="Read the request log.", no_args_is_help=True)
 
-LogDbOption = typer.Option(None, "--log-db", help="Request log file (default: log.path, or the user data dir).")
+LogDbOption = typer.Option(None, "--log-db", help="Request log file or postgresql:// URL (default: log.url, "
+                                                     "log.path, or the user data dir).")
 ConfigOption = typer.Option(None, "--config", "-c", help="Settings file (default: the search order in the README).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
 ModelOption = typer.Option(None, "--model", "-m", help="Only rows whose requested or upstream model contains this.")
 SinceOption = typer.Option(None, "--since", help="Only rows this recent: an age (30m, 2h, 7d) or a date (2026-01-31).")
 StatusOption = typer.Option(None, "--status", "-s", help="Only this status: a code (429), a class (5xx), ok or error.")
+LimitOption = typer.Option(20, "--limit", "-n", min=1, help="How many (newest first).")
+
+
+def _settings(config: Optional[str]) -> Settings:
+    from claude_proxy.settings import load_settings
+
+    return load_settings(config)
+
+
+def log_target(log_db: Optional[str], settings: Settings) -> str:
+    """``--log-db`` (a file or a postgresql:// URL), else ``log.url``, else ``log.path``."""
+    if log_db:
+        return log_db if log_db.startswith(("postgresql://", "postgres://")) else str(Path(log_db).expanduser())
+    return settings.log.target()
 
 
 @contextmanager
-def _reading(log_db: Optional[str], config: Optional[str]) -> Iterator[sqlite3.Connection]:
-    """Open the log read-only; its failures become one CLI error line."""
+def _reading(log_db: Optional[str], config: Optional[str]) -> Iterator[TraceStore]:
+    """Open the log read-only through the trace store; its failures become one CLI error line."""
     import sqlite3
 
-    from claude_proxy.requestlog.query import LogQueryError, open_log
-    from claude_proxy.settings import load_settings
+    from claude_proxy.pricing import PriceTable
+    from claude_proxy.requestlog.query import LogQueryError
+    from claude_proxy.requestlog.store.targets import describe, open_trace_store
 
-    path = Path(log_db).expanduser() if log_db else load_settings(config).log.db_path()
+    settings = _settings(config)
+    target = log_target(log_db, settings)
     try:
-        conn = open_log(path)
+        store = open_trace_store(target, PriceTable.from_settings(settings.prices))
         try:
-            yield conn
+            yield store
         finally:
-            conn.close()
+            store.close()
     except LogQueryError as exc:
         raise CLIError(str(exc)) from None
     except sqlite3.Error as exc:
-        raise CLIError(f"cannot read the request log {path}: {exc}") from None
+        raise CLIError(f"cannot read the request log {describe(target)}: {exc}") from None
 
 
-def _console() -> "Console":
+def _filters(model: Optional[str] = None, status: Optional[str] = None, since: Optional[str] = None,
+             session: Optional[str] = None, key: Optional[str] = None) -> Filters:
+    import time
+
+    from claude_proxy.requestlog.query import LogQueryError, parse_since
+    from claude_proxy.requestlog.store.protocol import Filters
+
+    try:
+        start = parse_since(since, time.time()) if since else None
+    except LogQueryError as exc:
+        raise CLIError(str(exc)) from None
+    return Filters(model=model, status=status, since=start, session=session, key=key)
+
+
+def _console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)
@@ -60,31 +92,30 @@ def _print_json(data: Any) -> None:
 
 @app.command("list")
 def list_(
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rows (newest first)."),
+    limit: int = LimitOption,
     model: Optional[str] = ModelOption,
     status: Optional[str] = StatusOption,
     since: Optional[str] = SinceOption,
+    session: Optional[str] = typer.Option(None, "--session", help="Only this session's rows."),
     json_out: bool = JsonOption,
     log_db: Optional[str] = LogDbOption,
     config: Optional[str] = ConfigOption,
 ) -> None:
-    """List the newest exchanges."""
-    import time
+    """List the newest exchanges (the columns that fit the terminal, most useful first)."""
+    from claude_proxy.requestlog.query import public
 
-    from claude_proxy.requestlog.query import list_entries, parse_since, public
-
-    with _reading(log_db, config) as conn:
-        start = parse_since(since, time.time()) if since else None
-        entries = list_entries(conn, limit=limit, model=model, status=status, since=start)
+    with _reading(log_db, config) as store:
+        entries = store.rows(_filters(model, status, since, session), limit=limit)
     if json_out:
         _print_json([public(e) for e in entries])
         return
     if not entries:
         typer.echo("no matching requests in the log")
         return
-    from claude_proxy.requestlog.view import entries_table
+    from claude_proxy.requestlog.tables import entries_table
 
-    _console().print(entries_table(entries))
+    console = _console()
+    console.print(entries_table(entries, console.width))
 
 
 @app.command()
@@ -95,11 +126,11 @@ def show(
     log_db: Optional[str] = LogDbOption,
     config: Optional[str] = ConfigOption,
 ) -> None:
-    """Show one exchange: request, response and the assembled answer."""
-    from claude_proxy.requestlog.query import get_entry, public
+    """Show one exchange: the conversation and answer first, then the response body and headers."""
+    from claude_proxy.requestlog.query import public
 
-    with _reading(log_db, config) as conn:
-        entry = get_entry(conn, ident)
+    with _reading(log_db, config) as store:
+        entry = store.row(ident)
     if json_out:
         _print_json(public(entry))
         return
@@ -127,26 +158,24 @@ def tail(
     def emit(entry: dict[str, Any]) -> None:
         typer.echo(json.dumps(public(entry), ensure_ascii=False) if json_out else tail_line(entry))
 
-    with _reading(log_db, config) as conn:
-        _follow(conn, lines, model, status, interval, emit)
+    with _reading(log_db, config) as store:
+        _follow(store, lines, _filters(model, status), interval, emit)
 
 
-def _follow(conn: sqlite3.Connection, lines: int, model: Optional[str], status: Optional[str],
-            interval: float, emit: Callable[[dict[str, Any]], None]) -> None:
+def _follow(store: TraceStore, lines: int, filters: Filters, interval: float,
+            emit: Callable[[dict[str, Any]], None]) -> None:
     """Print the last ``lines`` rows, then poll for new ones; Ctrl-C ends it quietly."""
     import time
 
-    from claude_proxy.requestlog.query import entries_after, last_rowid, list_entries
-
     try:
-        newest = last_rowid(conn)
-        for entry in reversed(list_entries(conn, limit=lines, model=model, status=status) if lines else []):
+        newest = store.last_rowid()
+        for entry in reversed(store.rows(filters, limit=lines) if lines else []):
             emit(entry)
         typer.echo("following the request log (Ctrl-C to stop)", err=True)
         while True:
             time.sleep(interval)
-            upto = last_rowid(conn)
-            for entry in entries_after(conn, newest, upto, model=model, status=status):
+            upto = store.last_rowid()
+            for entry in store.rows_after(newest, upto, filters):
                 emit(entry)
             newest = upto
     except KeyboardInterrupt:
@@ -155,24 +184,127 @@ def _follow(conn: sqlite3.Connection, lines: int, model: Optional[str], status: 
 
 @app.command()
 def stats(
+    by: str = typer.Option("model", "--by", help="Group by model, day, session or key."),
     model: Optional[str] = ModelOption,
     since: Optional[str] = SinceOption,
     json_out: bool = JsonOption,
     log_db: Optional[str] = LogDbOption,
     config: Optional[str] = ConfigOption,
 ) -> None:
-    """Requests, errors, tokens by model and p50/p95 latency."""
-    import time
-
-    from claude_proxy.requestlog.query import parse_since
-    from claude_proxy.requestlog.query import stats as compute
-
-    with _reading(log_db, config) as conn:
-        start = parse_since(since, time.time()) if since else None
-        data = compute(conn, model=model, since=start)
+    """Requests, errors, tokens, cost and p50/p95 latency, by model, day, session or key."""
+    if by not in ("model", "day", "session", "key"):
+        raise CLIError(f"--by {by!r}: use model, day, session or key")
+    with _reading(log_db, config) as store:
+        data = store.stats(_filters(model, since=since), by=by)  # type: ignore[arg-type]
     if json_out:
         _print_json(data)
         return
-    from claude_proxy.requestlog.view import stats_view
+    from claude_proxy.requestlog.tables import stats_view
 
-    _console().print(stats_view(data))
+    console = _console()
+    console.print(stats_view(data, console.width))
+
+
+@app.command()
+def sessions(
+    ident: Optional[str] = typer.Argument(None, metavar="[ID]", help="A session id (or unique prefix): its turns."),
+    limit: int = LimitOption,
+    model: Optional[str] = ModelOption,
+    since: Optional[str] = SinceOption,
+    json_out: bool = JsonOption,
+    log_db: Optional[str] = LogDbOption,
+    config: Optional[str] = ConfigOption,
+) -> None:
+    """Sessions, most recent first: turns, models, tokens, cache hits, cost, errors, first prompt."""
+    from claude_proxy.requestlog.query import public
+
+    with _reading(log_db, config) as store:
+        if ident:
+            turns = store.session(ident)
+        else:
+            found = store.sessions(_filters(model, since=since), limit=limit)
+    console = _console()
+    if ident:
+        if json_out:
+            _print_json([public(t) for t in turns])
+            return
+        from claude_proxy.requestlog.tables import entries_table
+
+        console.print(entries_table(turns, console.width))
+        return
+    if json_out:
+        _print_json(found)
+        return
+    if not found:
+        typer.echo("no sessions in the log")
+        return
+    from claude_proxy.requestlog.tables import sessions_table
+
+    console.print(sessions_table(found, console.width))
+
+
+@app.command()
+def search(
+    text: str = typer.Argument(..., metavar="TEXT", help="Words or a phrase from prompts, tool results or answers."),
+    limit: int = LimitOption,
+    model: Optional[str] = ModelOption,
+    since: Optional[str] = SinceOption,
+    json_out: bool = JsonOption,
+    log_db: Optional[str] = LogDbOption,
+    config: Optional[str] = ConfigOption,
+) -> None:
+    """Find the requests whose new messages or answer contain TEXT (full-text index)."""
+    from claude_proxy.requestlog.query import public
+
+    with _reading(log_db, config) as store:
+        found = store.search(text, _filters(model, since=since), limit=limit)
+    if json_out:
+        _print_json([{**public(r), "match": r.get("match")} for r in found])
+        return
+    if not found:
+        typer.echo(f"nothing in the log matches {text!r}")
+        return
+    from claude_proxy.requestlog.tables import search_table
+
+    console = _console()
+    console.print(search_table(found, console.width))
+
+
+@app.command()
+def prune(
+    older_than: Optional[float] = typer.Option(None, "--older-than-days", help="Instead of max_age_days."),
+    max_size_mb: Optional[float] = typer.Option(None, "--max-size-mb", help="Instead of max_size_mb."),
+    json_out: bool = JsonOption,
+    log_db: Optional[str] = LogDbOption,
+    config: Optional[str] = ConfigOption,
+) -> None:
+    """Delete old rows (log.retention), collect content no row uses, and give the space back."""
+    import dataclasses
+    import sqlite3
+
+    from claude_proxy.requestlog.query import LogQueryError
+    from claude_proxy.requestlog.store.targets import describe, open_maintenance
+
+    settings = _settings(config)
+    target = log_target(log_db, settings)
+    age = older_than if older_than is not None else settings.log.retention.max_age_days
+    size = max_size_mb if max_size_mb is not None else settings.log.retention.max_size_mb
+    if age is None and size is None:
+        raise CLIError("nothing to prune by: set log.retention (max_age_days, max_size_mb) or pass "
+                       "--older-than-days / --max-size-mb")
+    try:
+        retention = open_maintenance(target, busy_timeout=settings.log.busy_timeout)
+        try:
+            result = retention.prune(max_age_days=age, max_size_mb=size)
+        finally:
+            retention.close()
+    except LogQueryError as exc:
+        raise CLIError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise CLIError(f"cannot prune the request log {describe(target)}: {exc}") from None
+    if json_out:
+        _print_json(dataclasses.asdict(result))
+        return
+    typer.echo(f"removed {result.rows:,} rows and {result.content:,} pieces of content; "
+               f"{result.size_before / 1e6:.1f} MB -> {result.size_after / 1e6:.1f} MB in use, "
+               f"{result.freed_bytes / 1e6:.1f} MB given back")

@@ -39,7 +39,8 @@ def register(app: typer.Typer) -> None:
             None, "--upstream", help="Upstream base URL (default: upstream.base_url)."),
         config: Optional[str] = typer.Option(
             None, "--config", "-c", help="Settings file (default: the search order in the README)."),
-        log_db: Optional[str] = typer.Option(None, "--log-db", help="SQLite request log file (default: log.path)."),
+        log_db: Optional[str] = typer.Option(
+            None, "--log-db", help="Request log: a SQLite file or a postgresql:// URL (default: log.url, log.path)."),
         no_log: bool = typer.Option(False, "--no-log", help="Do not write the request log."),
         log_level: Optional[str] = typer.Option(None, "--log-level", help="debug | info | warning | error | critical."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,
@@ -76,7 +77,9 @@ def _apply_overrides(settings: "Settings", host: Optional[str], port: Optional[i
             settings.server.port = port
         if upstream is not None:
             settings.upstream.base_url = upstream
-        if log_db:
+        if log_db and log_db.startswith(("postgresql://", "postgres://")):
+            settings.log.url = log_db
+        elif log_db:
             settings.log.path = log_db
             settings.log.enabled = True
         if no_log:
@@ -120,7 +123,7 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
         typer.echo(f"claude-proxy listening on {server.url} -> {settings.upstream.base_url}")
         if settings.server.workers > 1:
             typer.echo(f"workers: {settings.server.workers} processes sharing the port")
-        typer.echo(f"request log: {settings.log.db_path() if settings.log.enabled else 'off'}")
+        typer.echo(f"request log: {_log_target(settings) if settings.log.enabled else 'off'}")
         if settings.routes:
             from claude_proxy.proxy.routing.routes import Router
 
@@ -141,3 +144,10 @@ def _serve(host: Optional[str], port: Optional[int], upstream: Optional[str], co
     except ServeError as exc:
         raise CLIError(str(exc)) from None
     typer.echo("claude-proxy stopped")
+
+
+def _log_target(settings: "Settings") -> str:
+    """Where the log goes, as shown at start-up (a URL's password masked)."""
+    from claude_proxy.secrets import mask_url
+
+    return mask_url(settings.log.url) if settings.log.url else str(settings.log.db_path())

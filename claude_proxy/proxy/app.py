@@ -13,6 +13,7 @@ from claude_proxy.proxy.health import health, hello
 from claude_proxy.proxy.protection.middleware import Protection
 from claude_proxy.proxy.state import STATE, ProxyState
 from claude_proxy.proxy.targets import check_target
+from claude_proxy.proxy.ui import mount_viewer
 from claude_proxy.requestlog.entry import RequestLog
 from claude_proxy.settings import Settings
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings, request_log: RequestLog | None = None) -> web
     # keys, limits, metrics; /health/ready, /metrics
     Protection(settings, request_log, state.metrics, state.activity).install(app)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
+    mount_viewer(app, settings)
     app.router.add_route("*", "/{tail:.*}", not_found)
     app.on_startup.append(_startup)
     app.on_shutdown.append(_shutdown)

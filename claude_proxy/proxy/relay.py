@@ -70,7 +70,7 @@ async def relay(request: web.Request, upstream: http1.Response, exchange: Exchan
         response.headers.update(extra_headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
-    capture = BodyCapture(log_cap)
+    capture = BodyCapture(log_cap, exchange.started)
     finished = False
     try:
         await response.prepare(request)

@@ -16,19 +16,26 @@ Writing (what ``serve`` uses):
 - ``wire``: the frames the proxy and that child exchange.
 - ``child``: the child's main (``python -m claude_proxy.requestlog.child``).
 - ``filecheck``: can the file be written, and is it still the file that was opened.
-- ``writer``: `SqliteRequestLog`, a writer thread inserting batches (what the child runs).
+- ``writer``: `SqliteRequestLog`, a writer thread inserting batches (what the child runs);
+  bodies go through ``store`` (content-addressed, compressed, sessions threaded, indexed).
 
 Turning an entry into a row:
 
 - ``row``: the column values of one entry (masked, cut, assembled).
 - ``masking``: secrets out of headers, query strings and bodies (names from `claude_proxy.secrets`).
+- ``facts``: what else a row keeps: the session header, the key, rate-limit headers, 1-hour cache writes.
 - ``assemble``: a logged response (JSON or SSE) back into one Anthropic message.
 - ``sse``: splitting a logged event stream into events.
 - ``jsontext``: JSON text exactly as the json module writes it, at less cost.
 - ``schema``: the SQLite schema and its versioned migrations.
 
-Reading:
+Storing and reading (the trace store, its own map in ``store/__init__``):
 
-- ``query``: list, find, follow and summarise rows.
-- ``view``: how rows look in a terminal (rich tables and panels).
+- ``store``: deduplicated bodies, sessions, search, retention, and `TraceStore`, the one
+  interface the ``logs`` commands and the viewer read through, on SQLite or PostgreSQL
+  (``pglog`` writes it there); ``store.targets`` opens the one a file or URL names.
+- ``query``: the SQL underneath SQLite reads: list, find, follow rows; filters.
+- ``view``: one row in a terminal; ``tables``: the list, sessions, search and stats tables,
+  fitted to the terminal's width.
+- ``viewer``: the web viewer (``/ui`` under ``serve``, ``logs ui``, ``logs export --html``).
 """

@@ -1,8 +1,9 @@
 """The request-log writer process: ``python -m claude_proxy.requestlog.child '<json options>'``.
 
 Started by `ProcessRequestLog` (logprocess.py), never by hand. It runs an ordinary
-thread-based `SqliteRequestLog` (row building, batching, lock waits and migrations stay in
-one place) and feeds it the entries the proxy writes to its stdin (`logwire` frames).
+thread-based `SqliteRequestLog` (`PostgresRequestLog` for a ``postgresql://`` URL: row
+building, batching, lock waits and migrations stay in one place) and feeds it the
+entries the proxy writes to its stdin (`logwire` frames).
 It reports ``ready`` or the reason the file cannot be opened, then its counters every
 `STATUS_SECONDS` while they change, and forwards its log records to the proxy's
 logging. While its queue is full it stops reading, so the pipe fills and the proxy's
@@ -105,7 +106,7 @@ def _report(channel: Channel, log: SqliteRequestLog, stop: threading.Event, watc
 class Watch:
     """The file's identity and the parent's life, checked every WATCH_SECONDS from the status thread."""
 
-    def __init__(self, log: SqliteRequestLog, identity: FileIdentity, parent: int | None, drain: float,
+    def __init__(self, log: SqliteRequestLog, identity: FileIdentity | None, parent: int | None, drain: float,
                  channel: Channel) -> None:
         self.log = log
         self.identity = identity
@@ -119,7 +120,7 @@ class Watch:
         if time.monotonic() < self._next:
             return
         self._next = time.monotonic() + WATCH_SECONDS
-        if not self.reopen.is_set():
+        if self.identity is not None and not self.reopen.is_set():
             change = self.identity.change()
             if change is not None:
                 logger.warning("request log file %s was %s while in use", self.identity.path, change)
@@ -149,16 +150,26 @@ def main(argv: list[str]) -> int:
     root.setLevel(int(options.get("log_level", logging.WARNING)))
     root.addHandler(ForwardHandler(channel))
 
-    log = SqliteRequestLog(Path(options["path"]), bodies=options["bodies"], max_body_bytes=options["max_body_bytes"],
-                     queue_size=options["queue_size"], batch_size=options["batch_size"],
-                     busy_timeout=options["busy_timeout"])
+    limits = {"bodies": options["bodies"], "max_body_bytes": options["max_body_bytes"],
+              "queue_size": options["queue_size"], "batch_size": options["batch_size"],
+              "busy_timeout": options["busy_timeout"]}
+    log: SqliteRequestLog
     path = Path(options["path"])
+    url = options.get("url")
+    if url:
+        from claude_proxy.requestlog.pglog import PostgresRequestLog
+
+        log = PostgresRequestLog(url, **limits)
+    else:
+        log = SqliteRequestLog(path, **limits)
+    log.max_age_days, log.max_size_mb = options.get("retention") or (None, None)
     try:
-        problem = writable_problem(path) if path.parent.is_dir() else None  # before SQLite holds its locks
-        if problem is not None:
-            raise RequestLogError(f"cannot open the request log {path}: {problem}")
+        if not url:
+            problem = writable_problem(path) if path.parent.is_dir() else None  # before SQLite holds its locks
+            if problem is not None:
+                raise RequestLogError(f"cannot open the request log {path}: {problem}")
         log.start()
-        identity = FileIdentity(path)
+        identity = FileIdentity(path) if not url else None  # a database has no file to watch
     except (RequestLogError, OSError) as exc:
         channel.send("error", str(exc))
         return 1

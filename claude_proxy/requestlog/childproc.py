@@ -75,7 +75,7 @@ class WriterChild:
         env = dict(os.environ)
         # The child imports this very checkout, whatever is installed or the working directory is.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        path = self.options["path"]
+        path = self.options.get("target") or self.options["path"]
         try:
             if not sys.executable:
                 raise OSError("sys.executable is unknown")
@@ -158,7 +158,8 @@ class WriterChild:
             reason = f"the log writer process exited with code {self.exit_code}"
         if reason.startswith("cannot open the request log"):
             return RequestLogError(reason)
-        return RequestLogError(f"cannot open the request log {self.options['path']}: {reason}")
+        return RequestLogError(f"cannot open the request log {self.options.get('target') or self.options['path']}: "
+                               f"{reason}")
 
 
 def describe_exit(code: int | None) -> str:

@@ -49,6 +49,8 @@ class LogEntry:
     request_size: int | None = None
     response_size: int | None = None
     response_tail: bytes = b""
+    # (byte offset, ms since the request arrived) of each response chunk as it arrived (the first 4096)
+    response_times: list[tuple[int, int]] = field(default_factory=list)
 
 
 class RequestLogError(Exception):

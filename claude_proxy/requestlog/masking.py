@@ -20,6 +20,12 @@ _KEYLIKE = re.compile(r"(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}|eyJ[A-Za-z0-9_\-]{8,}\.
                       r"|(?<=Bearer )[A-Za-z0-9_\-.~+/=]{12,}", re.I)
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
 MIN_SCRUB_LEN = 8
+# Names that read like secrets but are not: Claude Code's session id groups a session's rows.
+NOT_SECRET = frozenset({"x-claude-code-session-id"})
+
+
+def _secret_header(name: str) -> bool:
+    return is_secret_name(name) and name.lower() not in NOT_SECRET
 
 
 def _mask_value(value: str) -> tuple[str, list[str]]:
@@ -58,7 +64,7 @@ def _masked(secret: bool, value: str) -> tuple[str, tuple[str, ...]]:
 
 def _masked_header(name: str, value: str) -> tuple[str, tuple[str, ...]]:
     """One header's masked value and the clear secrets in it."""
-    return _masked(is_secret_name(name), value)
+    return _masked(_secret_header(name), value)
 
 
 _mask_header = lru_cache(maxsize=4096)(_masked_header)  # most headers repeat
@@ -100,7 +106,7 @@ def _name(name: Any) -> tuple[str, str, bool, str | None]:
     known = _NAMES.get(name) if isinstance(name, str) else None
     if known is None:
         lowered = str(name).lower()
-        known = (lowered, encode_basestring_ascii(lowered) + ": ", is_secret_name(lowered),
+        known = (lowered, encode_basestring_ascii(lowered) + ": ", _secret_header(lowered),
                  lowered if lowered in _CONTENT else None)
         if isinstance(name, str):
             if len(_NAMES) >= MEMBERS_CACHED:

@@ -54,13 +54,13 @@ DRAIN_SECONDS = 10.0
 
 
 class ProcessRequestLog(LogConfig):
-    """The SQLite request log, built and written by a supervised child; ``record()`` only queues."""
+    """The request log (SQLite, or Postgres for a URL) written by a supervised child; ``record()`` only queues."""
 
     def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
                  queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0,
-                 drain_timeout: float = DRAIN_SECONDS) -> None:
+                 drain_timeout: float = DRAIN_SECONDS, url: str | None = None) -> None:
         super().__init__(path, bodies=bodies, max_body_bytes=max_body_bytes, queue_size=queue_size,
-                         batch_size=batch_size, busy_timeout=busy_timeout)
+                         batch_size=batch_size, busy_timeout=busy_timeout, url=url)
         self.drain_timeout = drain_timeout
         self._pending: collections.deque[LogEntry] = collections.deque()
         self._wake = threading.Event()
@@ -194,9 +194,10 @@ class ProcessRequestLog(LogConfig):
 
     # --- supervision ---------------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
-        return {"path": str(self.path), "bodies": self.bodies, "max_body_bytes": self.max_body_bytes,
-                "queue_size": self.queue_size, "batch_size": self.batch_size,
+        return {"path": str(self.path), "url": self.url, "target": self.target, "bodies": self.bodies,
+                "max_body_bytes": self.max_body_bytes, "queue_size": self.queue_size, "batch_size": self.batch_size,
                 "busy_timeout": self.busy_timeout, "drain_timeout": self.drain_timeout, "parent": os.getpid(),
+                "retention": [self.max_age_days, self.max_size_mb],
                 "log_level": logging.getLogger("claude_proxy").getEffectiveLevel()}
 
     def _spawn(self) -> WriterChild:

@@ -13,7 +13,7 @@ import re
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from claude_proxy.requestlog.schema import TABLE, columns, connect
 
@@ -21,12 +21,14 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "id", "started_at", "method", "path", "requested_model", "upstream_model", "stream", "status",
     "duration_ms", "ttfb_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_creation_tokens", "stop_reason", "error", "route", "attempts",
+    "session_id", "thread_id", "parent_id", "api_key", "cache_creation_1h_tokens", "ratelimit",
 )
 DETAIL_FIELDS: tuple[str, ...] = SUMMARY_FIELDS + (
     "request_headers", "response_headers", "request_body", "response_body", "request_truncated",
     "response_truncated", "request_bytes", "response_bytes", "message", "attempt_log",
+    "request_recipe", "request_digest", "response_ref", "chunk_times",
 )
-_JSON_FIELDS = ("request_headers", "response_headers", "message", "attempt_log")
+_JSON_FIELDS = ("request_headers", "response_headers", "message", "attempt_log", "ratelimit", "chunk_times")
 _BOOL_FIELDS = ("stream", "request_truncated", "response_truncated")
 _IS_ERROR = "(status IS NULL OR status >= 400 OR error IS NOT NULL)"
 
@@ -115,7 +117,7 @@ def iso_time(started_at: float | None) -> str | None:
     return datetime.fromtimestamp(started_at, timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _shape(row: sqlite3.Row) -> dict[str, Any]:
+def _shape(row: sqlite3.Row | Mapping[str, Any]) -> dict[str, Any]:
     data = {k: row[k] for k in row.keys()}
     data["time"] = iso_time(data.get("started_at"))
     for name in _BOOL_FIELDS:
@@ -130,9 +132,13 @@ def _shape(row: sqlite3.Row) -> dict[str, Any]:
     return data
 
 
+_INTERNAL = ("request_recipe", "request_digest", "response_ref")
+
+
 def public(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry without the internal row number, in a stable key order, for --json output."""
-    order = ("id", "time") + tuple(k for k in DETAIL_FIELDS if k != "id")
+    """An entry without the internal row number and storage columns, in a stable key order, for --json output."""
+    kept = tuple(k for k in DETAIL_FIELDS if k not in ("id",) + _INTERNAL)
+    order = ("id", "time") + kept + ("cost_usd", "store_error")
     return {k: entry[k] for k in order if k in entry}
 
 

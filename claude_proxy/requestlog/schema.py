@@ -9,6 +9,7 @@ processes opening one file at once migrate it exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -61,6 +62,34 @@ MIGRATIONS: list[str] = [
     f"""
     ALTER TABLE {TABLE} ADD COLUMN attempt_log TEXT;
     """,
+    # 4: the trace store. Bodies move to content-addressed, compressed `content` (request_body and
+    # response_body stay NULL for new rows: the recipe and response_ref rebuild them, checked by
+    # request_digest); sessions and threads; rate-limit headers; the key; the search index.
+    f"""
+    ALTER TABLE {TABLE} ADD COLUMN session_id TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN thread_id TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN parent_id TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN conv_key BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN api_key TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN cache_creation_1h_tokens INTEGER;
+    ALTER TABLE {TABLE} ADD COLUMN ratelimit TEXT;
+    ALTER TABLE {TABLE} ADD COLUMN request_recipe BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN request_digest BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN response_ref BLOB;
+    ALTER TABLE {TABLE} ADD COLUMN fts_from INTEGER;
+    CREATE INDEX IF NOT EXISTS {TABLE}_session ON {TABLE}(session_id, started_at);
+    CREATE INDEX IF NOT EXISTS {TABLE}_conv ON {TABLE}(conv_key);
+    CREATE TABLE IF NOT EXISTS content (name BLOB PRIMARY KEY, data BLOB NOT NULL, size INTEGER NOT NULL)
+        WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS spawns (prompt BLOB PRIMARY KEY, session_id TEXT, thread_id TEXT,
+        row_id TEXT, started_at REAL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_fts USING fts5(text, content='', tokenize='unicode61')
+    """,
+    # 5: when each chunk of a streamed answer arrived ([[byte offset, ms], ...]), for the viewer's time line.
+    f"""
+    ALTER TABLE {TABLE} ADD COLUMN chunk_times TEXT
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -86,8 +115,14 @@ def connect(path: Path, *, busy_timeout: float = 10.0, readonly: bool = False) -
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         return conn
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    new = not Path(path).exists() or Path(path).stat().st_size == 0
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    if new:
+        # Only a new, empty file takes this (before WAL writes its header): space freed by pruning then
+        # goes back to the file system a little at a time. Older files reuse their free pages instead.
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     deadline = time.monotonic() + busy_timeout
     while True:
         try:

@@ -1,4 +1,4 @@
-"""How request-log rows look in a terminal: tables, one-line summaries, a readable exchange.
+"""How one request-log row looks in a terminal: a one-line summary, a readable exchange (tables: ``tables``).
 
 Only the ``logs`` commands import this, and only when they run, since rich is
 slow to import and ``claude-proxy --help`` should stay fast.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
@@ -16,6 +16,8 @@ from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
+
+from claude_proxy.requestlog.tables import limits_text
 
 
 def local_time(started_at: float | None) -> str:
@@ -46,28 +48,6 @@ def _status(entry: dict[str, Any]) -> Text:
     status = entry.get("status")
     failed = status is None or status >= 400 or entry.get("error")
     return Text("-" if status is None else str(status), style="red" if failed else "green")
-
-
-def entries_table(entries: Iterable[dict[str, Any]]) -> Table:
-    """The ``logs list`` table, one row per exchange."""
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for name in ("id", "time", "method", "path", "model"):
-        table.add_column(name, no_wrap=name in ("id", "time"))
-    table.add_column("status", justify="right")
-    table.add_column("stream", justify="center")
-    for name in ("duration", "ttfb", "in", "out", "cache r/w"):
-        table.add_column(name, justify="right")
-    table.add_column("stop")
-    for entry in entries:
-        cache = f"{_num(entry.get('cache_read_tokens'))}/{_num(entry.get('cache_creation_tokens'))}"
-        table.add_row(
-            entry["id"], local_time(entry.get("started_at")), entry.get("method") or "-",
-            entry.get("path") or "-", _model(entry), _status(entry),
-            "yes" if entry.get("stream") else "no", _ms(entry.get("duration_ms")), _ms(entry.get("ttfb_ms")),
-            _num(entry.get("input_tokens")), _num(entry.get("output_tokens")),
-            cache if cache != "-/-" else "-", entry.get("stop_reason") or ("error" if entry.get("error") else "-"),
-        )
-    return table
 
 
 def tail_line(entry: dict[str, Any]) -> str:
@@ -245,7 +225,7 @@ def _attempts(entry: dict[str, Any]) -> str | None:
 
 
 def entry_view(entry: dict[str, Any], *, raw: bool = False) -> Group:
-    """``logs show``: the request, the response and the assembled answer, in that order.
+    """``logs show``: the conversation and the answer first, then the raw response and both headers.
 
     By default a Messages request reads as a conversation with long text clipped;
     ``raw`` prints both bodies whole, as logged.
@@ -253,45 +233,35 @@ def entry_view(entry: dict[str, Any], *, raw: bool = False) -> Group:
     usage = ", ".join(f"{label} {entry[key]:,}" for label, key in (
         ("input", "input_tokens"), ("output", "output_tokens"), ("cache read", "cache_read_tokens"),
         ("cache write", "cache_creation_tokens")) if entry.get(key) is not None)
+    cost = entry.get("cost_usd")
+    session = entry.get("session_id")
+    if session and entry.get("thread_id") not in (None, session):
+        session += f" (conversation {entry['thread_id']})"
+    if entry.get("parent_id"):
+        session = f"{session or '-'}, subagent of {entry['parent_id']}"
     summary = _facts([
         ("id", entry["id"]), ("time", f"{local_time(entry.get('started_at'))} ({entry.get('time')})"),
+        ("session", session), ("key", entry.get("api_key")),
         ("request", f"{entry.get('method')} {entry.get('path')}"), ("model", _model(entry)),
         ("status", _status(entry)), ("stream", "yes" if entry.get("stream") else "no"),
         ("duration", _ms(entry.get("duration_ms"))), ("first byte", _ms(entry.get("ttfb_ms"))),
-        ("usage", usage), ("stop reason", entry.get("stop_reason")), ("route", entry.get("route")),
+        ("usage", usage), ("cost", None if cost is None else f"${cost:.6f}"),
+        ("stop reason", entry.get("stop_reason")), ("route", entry.get("route")),
         ("attempts", _attempts(entry)),
         ("error", Text(entry["error"], style="red") if entry.get("error") else None),
+        ("rate limits", limits_text(entry.get("ratelimit"))),
+        ("store", Text(entry["store_error"], style="red") if entry.get("store_error") else None),
     ])
     return Group(
         summary,
         Rule("request", align="left"),
-        _headers(entry.get("request_headers")),
-        Text(""),
         _request(entry, raw),
-        Rule("response", align="left"),
-        _headers(entry.get("response_headers")),
-        Text(""),
-        _response(entry, raw),
         Rule("answer", align="left"),
         answer(entry.get("message")),
+        Rule("response body", align="left"),
+        _response(entry, raw),
+        Rule("request headers", align="left"),
+        _headers(entry.get("request_headers")),
+        Rule("response headers", align="left"),
+        _headers(entry.get("response_headers")),
     )
-
-
-def stats_view(data: dict[str, Any]) -> Group:
-    """``logs stats``: totals, then one table row per model."""
-    lat, ttfb = data["latency_ms"], data["ttfb_ms"]
-    head = Text(
-        f"requests {data['requests']:,}   errors {data['errors']:,}   "
-        f"latency p50 {_ms(lat['p50'])} p95 {_ms(lat['p95'])}   "
-        f"first byte p50 {_ms(ttfb['p50'])} p95 {_ms(ttfb['p95'])}"
-    )
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column("model")
-    for name in ("requests", "errors", "input", "output", "cache read", "cache write", "p50", "p95"):
-        table.add_column(name, justify="right")
-    for model, row in data["models"].items():
-        table.add_row(model, _num(row["requests"]), _num(row["errors"]), _num(row["input_tokens"]),
-                      _num(row["output_tokens"]), _num(row["cache_read_tokens"]),
-                      _num(row["cache_creation_tokens"]), _ms(row["latency_ms"]["p50"]),
-                      _ms(row["latency_ms"]["p95"]))
-    return Group(head, Text(""), table)

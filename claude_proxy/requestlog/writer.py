@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 from claude_proxy.requestlog.config import LogConfig
 from claude_proxy.requestlog.entry import LogEntry, RequestLogError
 from claude_proxy.requestlog.row import COLUMNS, fallback_row, row_values
-from claude_proxy.requestlog.schema import TABLE, bind_none_directly, connect, migrate
+from claude_proxy.requestlog.schema import bind_none_directly, connect, migrate
+from claude_proxy.requestlog.store.retention import keep_pruning
+from claude_proxy.requestlog.store.writing import Prepared, SqliteStoreWriter
 
 if TYPE_CHECKING:
     pass
@@ -44,16 +46,16 @@ RETRY_PAUSE = 0.25
 # What inserting a row can raise: the database's errors, and values SQLite cannot bind (an integer
 # past 64 bits, a string with a lone surrogate); either must cost that row, never the writer.
 _UNWRITABLE = (sqlite3.Error, OverflowError, UnicodeError)
-_INSERT = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
 class SqliteRequestLog(LogConfig):
     """The SQLite request log: ``record()`` queues, a writer thread inserts in batches."""
 
     def __init__(self, path: Path, *, bodies: bool = True, max_body_bytes: int = 1 << 20,
-                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0) -> None:
+                 queue_size: int = 10_000, batch_size: int = 200, busy_timeout: float = 10.0,
+                 url: str | None = None) -> None:
         super().__init__(path, bodies=bodies, max_body_bytes=max_body_bytes, queue_size=queue_size,
-                         batch_size=batch_size, busy_timeout=busy_timeout)
+                         batch_size=batch_size, busy_timeout=busy_timeout, url=url)
         self.written = 0
         self.dropped = 0
         self.lost = 0
@@ -63,6 +65,10 @@ class SqliteRequestLog(LogConfig):
         self._thread: threading.Thread | None = None
         self._closed = False
         self._close_lock = threading.Lock()
+        self._store = SqliteStoreWriter()
+        self._stop_pruning = threading.Event()
+        self._pruner: threading.Thread | None = None
+        self.retention_first = 10.0  # seconds after start of the first prune (log.retention), then hourly
 
     def start(self) -> None:
         """Open the database (running migrations) and start the writer thread.
@@ -84,6 +90,12 @@ class SqliteRequestLog(LogConfig):
         logger.debug("request log %s open at schema version %d", self.path, version)
         self._thread = threading.Thread(target=self._run, name="claude-proxy-requestlog", daemon=True)
         self._thread.start()
+        if self.max_age_days is not None or self.max_size_mb is not None:
+            self._pruner = threading.Thread(
+                target=keep_pruning, args=(self.path, self.max_age_days, self.max_size_mb, self._stop_pruning),
+                kwargs={"first": self.retention_first, "busy_timeout": self.busy_timeout},
+                name="claude-proxy-requestlog-retention", daemon=True)
+            self._pruner.start()
 
     def record(self, entry: LogEntry) -> None:
         """Queue an entry; never blocks the event loop.
@@ -121,6 +133,9 @@ class SqliteRequestLog(LogConfig):
             if self._closed:
                 return
             self._closed = True
+        self._stop_pruning.set()
+        if self._pruner is not None:
+            self._pruner.join(timeout)
         if self._thread is None:
             if not self._queue.empty():
                 logger.warning("request log closed before start(); %d entries not written",
@@ -185,8 +200,19 @@ class SqliteRequestLog(LogConfig):
                 rows.append(tuple(row[c] for c in COLUMNS))
         return rows
 
+    def _prepare(self, entries: list[LogEntry]) -> list[Prepared]:
+        """Rows with their content split, named and compressed: the costly part, before any lock."""
+        prepared = []
+        for entry, row in zip(entries, self._rows(entries), strict=True):
+            try:
+                prepared.append(self._store.prepare(entry, row))
+            except Exception:  # the writer thread's edge: a body the store cannot split is kept whole
+                logger.exception("request log could not store entry %s by content", entry.id)
+                prepared.append(self._store.fallback(row))
+        return prepared
+
     def _write(self, entries: list[LogEntry]) -> None:
-        rows = self._rows(entries)
+        rows = self._prepare(entries)
         failed = self._insert(rows)
         if failed is None:
             return
@@ -200,7 +226,7 @@ class SqliteRequestLog(LogConfig):
             self.lost += len(rows)
             logger.error("request log lost a batch of %d entries: %s", len(rows), self.last_error)
 
-    def _insert(self, rows: list[tuple[Any, ...]], tries: int = WRITE_TRIES) -> BaseException | None:
+    def _insert(self, rows: list[Prepared], tries: int = WRITE_TRIES) -> BaseException | None:
         """Insert rows in one transaction; None once written, else the error (a single row counts as lost)."""
         assert self._conn is not None
         failures = 0
@@ -208,9 +234,12 @@ class SqliteRequestLog(LogConfig):
         while True:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(_INSERT, rows)
+                self._store.begin(self._conn)
+                for row in rows:
+                    self._store.insert(self._conn, row)
                 self._conn.execute("COMMIT")
             except _UNWRITABLE as exc:
+                self._store.rolled_back()
                 if self._conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         self._conn.execute("ROLLBACK")
@@ -230,5 +259,5 @@ class SqliteRequestLog(LogConfig):
             return None
         if len(rows) == 1:
             self.lost += 1
-            logger.error("request log lost entry %s: %s", rows[0][0], self.last_error)
+            logger.error("request log lost entry %s: %s", rows[0].values[0], self.last_error)
         return error

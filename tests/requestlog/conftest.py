@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
 from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
 from claude_proxy.requestlog.writer import SqliteRequestLog
+from tests.support.services import PostgresServer
 
 KEY = "sk-ant-api03-TESTKEYdoNotLogThis-0123456789abcdefWXYZ"
 
@@ -41,12 +44,13 @@ def make_entry(fixtures_dir: Path | None = None, stream_file: str | None = None,
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
+    """Every row as stored, with its bodies rebuilt from the content store (as the logs commands read them)."""
+    store = SqliteTraceStore(path)
+    store.conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM requests ORDER BY rowid")]
+        return [store.bodies(dict(r)) for r in store.conn.execute("SELECT * FROM requests ORDER BY rowid")]
     finally:
-        conn.close()
+        store.close()
 
 
 def write_entries(path: Path, entries: list[LogEntry], **options: Any) -> None:
@@ -60,3 +64,30 @@ def write_entries(path: Path, entries: list[LogEntry], **options: Any) -> None:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "logs" / "requests.db"
+
+
+def write_pg(url: str, entries: list[LogEntry], **options: Any) -> None:
+    """Write ``entries`` into the Postgres log at ``url`` as the log child does, and wait until they are in."""
+    from claude_proxy.requestlog.pglog import PostgresRequestLog
+
+    log = PostgresRequestLog(url, **options)
+    log.start()
+    for entry in entries:
+        log.record(entry)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL cluster per test module (initdb costs a second or more)."""
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """A fresh, empty database in the module's cluster."""
+    return postgres.create_database(f"log_{uuid.uuid4().hex[:12]}")

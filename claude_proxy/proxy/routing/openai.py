@@ -212,7 +212,7 @@ class OpenAIRelay:
                                       stop_sequences=expected.stops)
         response: web.StreamResponse | None = None
         entry = exchange.entry
-        capture = BodyCapture(self.log_cap)
+        capture = BodyCapture(self.log_cap, exchange.started)
 
         async def send(data: bytes) -> None:
             nonlocal response

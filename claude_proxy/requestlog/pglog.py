@@ -1,0 +1,184 @@
+"""The request log on PostgreSQL (``log.url: postgresql://...``), for instances on several machines.
+
+The same writer as the SQLite log (a queue, a thread, batches; see ``writer``), with
+psycopg 3 underneath: each batch is one transaction of a few pipelined statements
+(``pgwriting``). What differs is an outage. When the server cannot be reached the
+batch is not given up after a few tries: it is retried, with a backoff up to
+`MAX_BACKOFF`, on a fresh connection, until the server is back. Meanwhile entries wait
+in the bounded queue (``log.queue_size``); once it is full the child stops reading its
+pipe, and the proxy's own bounded queue takes the rest and counts what it drops. So a
+Postgres outage costs nothing until both buffers are full, and then only counted rows;
+``/health`` says degraded for as long as writes fail. Errors that are the row's own
+(a value Postgres refuses) are handled as on SQLite: the batch is split and the bad row
+counted lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from claude_proxy.requestlog.entry import LogEntry, RequestLogError
+from claude_proxy.requestlog.store.pgschema import PgSchemaError, migrate
+from claude_proxy.requestlog.store.pgwriting import PgStoreWriter
+from claude_proxy.requestlog.store.writing import Prepared
+from claude_proxy.requestlog.writer import SqliteRequestLog
+from claude_proxy.secrets import mask_url
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5
+MAX_BACKOFF = 2.0
+ROW_TRIES = 3  # for errors that are not the connection's: a value or constraint Postgres refuses
+
+
+class PostgresRequestLog(SqliteRequestLog):
+    """``record()`` queues; a writer thread inserts batches into Postgres at ``url``."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        from pathlib import Path
+
+        super().__init__(Path("/nonexistent-postgres-log"), url=url, **options)
+        self.dsn = url
+        self._pg: Any = None
+        self._pg_store = PgStoreWriter()
+        self._store = self._pg_store  # prepare() skips compressing what this writer already stored
+        self.drain_deadline: float | None = None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        if self._pg is None or self._pg.closed:
+            self._pg = psycopg.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True,
+                                       application_name="claude-proxy log")
+        return self._pg
+
+    def start(self) -> None:
+        """Connect and migrate; an unreachable or foreign database refuses start-up with one line."""
+        import psycopg
+
+        if self._thread is not None:
+            return
+        try:
+            migrate(self._connect())
+        except (psycopg.Error, PgSchemaError, OSError) as exc:
+            self._drop_connection()
+            raise RequestLogError(f"cannot open the request log at {mask_url(self.dsn)}: "
+                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
+        import threading
+
+        self._thread = threading.Thread(target=self._run, name="claude-proxy-requestlog-pg", daemon=True)
+        self._thread.start()
+        if self.max_age_days is not None or self.max_size_mb is not None:
+            self._pruner = threading.Thread(target=self._keep_pruning, name="claude-proxy-requestlog-retention",
+                                            daemon=True)
+            self._pruner.start()
+
+    def _keep_pruning(self, every: float = 3600.0) -> None:
+        """``log.retention`` on Postgres: first after `retention_first` seconds, then hourly, in short batches."""
+        import psycopg
+
+        from claude_proxy.requestlog.query import LogQueryError
+        from claude_proxy.requestlog.store.pgretention import PostgresRetention
+
+        wait = self.retention_first
+        while not self._stop_pruning.wait(wait):
+            wait = every
+            try:
+                retention = PostgresRetention(self.dsn)
+                try:
+                    result = retention.prune(max_age_days=self.max_age_days, max_size_mb=self.max_size_mb)
+                finally:
+                    retention.close()
+            except (psycopg.Error, LogQueryError, OSError) as exc:
+                logger.warning("request log retention on Postgres failed: %s", exc)
+                continue
+            if result.rows:
+                logger.info("request log retention removed %d rows", result.rows)
+
+    def _drop_connection(self) -> None:
+        if self._pg is not None:
+            try:
+                self._pg.close()
+            except Exception:  # a broken connection may fail to close; it is gone either way
+                pass
+            self._pg = None
+
+    def close(self, timeout: float | None = None) -> None:
+        self.drain_deadline = time.monotonic() + (timeout if timeout is not None else 30.0)
+        super().close(timeout)
+        self._drop_connection()
+
+    def _write(self, entries: list[LogEntry]) -> None:
+        rows = self._prepare(entries)
+        failed = self._insert(rows)
+        if failed is None or len(rows) == 1:
+            return
+        if _is_outage(failed):  # closing while the server is still down: the batch is lost, counted
+            self.lost += len(rows)
+            logger.error("request log lost a batch of %d entries: %s", len(rows), self.last_error)
+            return
+        # One row Postgres refuses must not take its batch-mates down with it.
+        logger.warning("request log batch of %d failed; writing its rows one by one", len(rows))
+        for row in rows:
+            self._insert([row], tries=1)
+
+    def _insert(self, rows: list[Prepared], tries: int = ROW_TRIES) -> BaseException | None:
+        """Insert rows in one transaction: None once written, else the error (a single row counts as lost).
+
+        An outage is waited out (until the drain deadline once closing); an error that is the
+        rows' own is tried ``tries`` times.
+        """
+        import psycopg
+
+        failures = 0
+        backoff = 0.05
+        error: BaseException | None = None
+        while True:
+            try:
+                conn = self._connect()
+                with conn.transaction():
+                    self._pg_store.begin(conn)
+                    self._pg_store.insert_batch(conn, rows)
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+                self._pg_store.rolled_back()
+                self._drop_connection()
+                error = exc
+                self.last_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    logger.warning("request log: Postgres at %s unreachable (%s); %d entries waiting, retrying",
+                                   mask_url(self.dsn), self.last_error, self.queue_depth + len(rows))
+                if self._closed and self._past_drain():
+                    break
+                time.sleep(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            except (psycopg.Error, ValueError, OverflowError, UnicodeError) as exc:
+                self._pg_store.rolled_back()
+                error = exc
+                self.last_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+                failures += 1
+                if failures >= tries:
+                    break
+                continue
+            if failures:
+                logger.warning("request log: Postgres writes resumed after %d failed tries", failures)
+            self.written += len(rows)
+            self.last_error = None
+            return None
+        if len(rows) == 1:
+            self.lost += 1
+            logger.error("request log lost entry %s: %s", rows[0].values[0], self.last_error)
+        return error
+
+    def _past_drain(self) -> bool:
+        """While closing, an outage is waited out only until the drain deadline."""
+        return self.drain_deadline is None or time.monotonic() > self.drain_deadline
+
+
+def _is_outage(error: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError, OSError))

@@ -1,0 +1,12 @@
+"""The trace store: request bodies stored once by content, rows grouped into sessions, read and pruned.
+
+- ``protocol``: `TraceStore` (what the ``logs`` commands and the viewer read through),
+  `TraceMaintenance` (retention), `Filters`, `PruneResult`.
+- ``content``: splitting a body into named, compressed pieces and rebuilding it byte for byte (pure).
+- ``threads``: which session and conversation a request belongs to (pure).
+- ``writing``: preparing rows and inserting them into the SQLite file; ``pgwriting`` the same for Postgres.
+- ``summary``: cost, session summaries, usage and search snippets, the same for every backend (pure).
+- ``sqlite`` and ``retention``: reading and pruning the SQLite file.
+- ``pgschema``, ``postgres`` and ``pgretention``: the Postgres tables, reading them, pruning them.
+- ``targets``: `open_trace_store` / `open_maintenance`: a ``postgresql://`` URL or a file path to a store.
+"""

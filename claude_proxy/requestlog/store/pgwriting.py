@@ -1,0 +1,129 @@
+"""Writing rows into the trace store on PostgreSQL: the same content, sessions and search as on SQLite.
+
+Rows are prepared exactly as for SQLite (split, named, compressed; `SqliteStoreWriter.prepare`
+is independent of the database). A batch is then written in one transaction with few
+round trips: new content with ``INSERT ... ON CONFLICT DO NOTHING`` (so instances that
+store the same system prompt at once never clash), the rows, then the Task prompts. Each
+row is threaded before the batch goes out; a row that continues an earlier row of the
+same batch finds it in this writer's memory, as it would in the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claude_proxy.requestlog.row import COLUMNS
+from claude_proxy.requestlog.store.content import pack
+from claude_proxy.requestlog.store.pgschema import TABLE
+from claude_proxy.requestlog.store.threads import Place, place
+from claude_proxy.requestlog.store.writing import (
+    _AT,
+    EXTRA_COLUMNS,
+    KNOWN_LIMIT,
+    Prepared,
+    SqliteStoreWriter,
+    index_text,
+)
+
+ROW_COLUMNS = COLUMNS + EXTRA_COLUMNS
+INSERT_ROW = (f"INSERT INTO {TABLE} ({', '.join(ROW_COLUMNS)}, fts) "
+              f"VALUES ({', '.join('%s' for _ in ROW_COLUMNS)}, to_tsvector('simple', %s)) "
+              "ON CONFLICT (id) DO NOTHING")
+INSERT_CONTENT = "INSERT INTO content (name, data, size) VALUES (%s, %s, %s) ON CONFLICT (name) DO NOTHING"
+INSERT_SPAWN = ("INSERT INTO spawns (prompt, session_id, thread_id, row_id, started_at) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (prompt) DO UPDATE SET session_id = EXCLUDED.session_id, thread_id = EXCLUDED.thread_id, "
+                "row_id = EXCLUDED.row_id, started_at = EXCLUDED.started_at")
+
+
+def clean(value: Any) -> Any:
+    """A value Postgres accepts: booleans as integers, text without NUL or lone surrogates."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\\u0000")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+class PgStoreWriter(SqliteStoreWriter):
+    """The content, session and search side of writing a batch to Postgres (one per writer thread)."""
+
+    def begin(self, conn: Any) -> None:
+        """Call first in each transaction: a prune since the last one makes remembered names unsafe."""
+        self.packed.clear()
+        found = conn.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()
+        generation = int(found[0]) if found else 0
+        if generation != self.generation:
+            self.known.clear()
+            self.generation = generation
+
+    def insert_batch(self, conn: Any, rows: list[Prepared]) -> None:
+        """Write ``rows`` in the open transaction: content once, rows threaded and indexed, Task prompts."""
+        content: dict[bytes, tuple[bytes, bytes, int]] = {}
+        for prepared in rows:
+            for name, text in prepared.content.items():
+                if name in self.known or name in content:
+                    continue
+                packed = prepared.packed.get(name)
+                if packed is None:  # another row packed it, or a prune made this writer forget it
+                    data = text.encode("utf-8")
+                    packed = (pack(data), len(data))
+                content[name] = (name, *packed)
+        at = {name: len(COLUMNS) + i for i, name in enumerate(EXTRA_COLUMNS)}
+        spawns: dict[bytes, Place] = {}
+        lookup = _PgLookup(conn, self, spawns)
+        values_list, spawn_rows = [], []
+        for prepared in rows:
+            values = prepared.values
+            row_id = values[0]
+            fts_from = 0
+            if prepared.threaded:
+                where = place(row_id, prepared.header_session, prepared.messages, prepared.keys, lookup)
+                values[at["session_id"]], values[at["thread_id"]], values[at["parent_id"]] = (
+                    where.session_id, where.thread_id, where.parent_id)
+                fts_from = where.continued
+                values[at["fts_from"]] = fts_from
+                self._remember(prepared.keys[-1], Place(where.session_id, where.thread_id, where.parent_id))
+            text = index_text(prepared.messages, fts_from, prepared.answer)
+            values_list.append([clean(v) for v in values] + [clean(text)])
+            for prompt in prepared.spawns:
+                spawns[prompt] = Place(values[at["session_id"]], values[at["thread_id"]], row_id)
+                spawn_rows.append((prompt, values[at["session_id"]], values[at["thread_id"]], row_id,
+                                   values[_AT["started_at"]]))
+        with conn.cursor() as cursor:
+            if content:
+                cursor.executemany(INSERT_CONTENT, list(content.values()))
+            cursor.executemany(INSERT_ROW, values_list)
+            if spawn_rows:
+                cursor.executemany(INSERT_SPAWN, spawn_rows)
+        self.known.update(content)
+        if len(self.known) > KNOWN_LIMIT:
+            self.known.clear()
+
+
+class _PgLookup:
+    """Threading's lookups: this writer's memory and this batch first, then the database."""
+
+    def __init__(self, conn: Any, writer: PgStoreWriter, spawns: dict[bytes, Place]) -> None:
+        self.conn = conn
+        self.writer = writer
+        self.spawns = spawns
+
+    def conversation(self, key: bytes) -> Place | None:
+        known = self.writer._threads.get(key)
+        if known is not None:
+            return known
+        found = self.conn.execute(f"SELECT session_id, thread_id, parent_id FROM {TABLE} WHERE conv_key = %s "
+                                  "ORDER BY seq DESC LIMIT 1", (key,)).fetchone()
+        return Place(found[0], found[1], found[2]) if found and found[1] is not None else None
+
+    def spawn(self, prompt: bytes) -> Place | None:
+        if prompt in self.spawns:
+            return self.spawns[prompt]
+        found = self.conn.execute("SELECT session_id, thread_id, row_id FROM spawns WHERE prompt = %s",
+                                  (prompt,)).fetchone()
+        return Place(found[0], found[1], found[2]) if found else None

@@ -1,0 +1,313 @@
+"""`PostgresTraceStore`: the trace store read from the request log on PostgreSQL (``log.url``).
+
+The same rows, in the same order, with the same figures as `SqliteTraceStore`: the SQL differs
+(``seq`` for the rowid, ``strpos`` for ``instr``, a ``tsvector`` phrase query for FTS5) and
+everything computed from rows (cost, session summaries, usage, snippets) is the same code
+(``summary``). Bodies are rebuilt from the content rows by ``content``, byte for byte; a
+session's content is fetched in one round trip, each piece decompressed once per store.
+Every failure of the server is a `LogQueryError`: one line, the URL's password masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from claude_proxy.pricing import DEFAULT, PriceTable
+from claude_proxy.requestlog.query import (
+    _IS_ERROR,
+    DETAIL_FIELDS,
+    SUMMARY_FIELDS,
+    LogQueryError,
+    _shape,
+    _status_clause,
+)
+from claude_proxy.requestlog.store.content import ContentError, names, rebuild, unpack
+from claude_proxy.requestlog.store.pgschema import TABLE
+from claude_proxy.requestlog.store.protocol import Filters, GroupBy
+from claude_proxy.requestlog.store.summary import TOKENS, day_of, opening, row_cost, sessions_from, snippet, usage
+from claude_proxy.secrets import mask_url
+
+CONNECT_TIMEOUT = 5
+CACHE_LIMIT = 20_000
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _select(fields: tuple[str, ...]) -> str:
+    return ", ".join(("seq AS _rowid",) + fields)
+
+
+def failure_line(exc: BaseException, url: str) -> str:
+    """The first line of a driver error, with the URL's password (if any) kept out of it."""
+    from urllib.parse import urlsplit
+
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        text = text.replace(password, "****")
+    return text
+
+
+def connect(url: str, *, purpose: str) -> Any:
+    """A psycopg connection in autocommit mode with a short connect timeout; one readable line on failure."""
+    try:
+        import psycopg
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise LogQueryError("the request log on Postgres needs psycopg: pip install 'claude-proxy[postgres]'") from None
+    try:
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True, row_factory=dict_row,
+                               application_name=f"claude-proxy {purpose}")
+    except (psycopg.Error, ValueError) as exc:
+        raise LogQueryError(f"cannot open the request log at {mask_url(url)}: {failure_line(exc, url)}") from None
+
+
+class PostgresTraceStore:
+    """The `TraceStore` of a request log in a PostgreSQL database."""
+
+    def __init__(self, url: str, prices: PriceTable = DEFAULT) -> None:
+        self.url = url
+        self.prices = prices
+        self.conn = connect(url, purpose="logs")
+        self._content: dict[bytes, bytes] = {}
+        try:
+            present = self._all("SELECT to_regclass(%s) IS NOT NULL AS present", (TABLE,))[0]["present"]
+        except LogQueryError:
+            self.close()
+            raise
+        if not present:
+            self.close()
+            raise LogQueryError(f"no request log in the database at {mask_url(url)} "
+                                "(start `claude-proxy serve` with log.url pointing at it first)")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- the database ---------------------------------------------------------------------
+    def _cursor(self, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+        import psycopg
+
+        try:
+            yield from self.conn.execute(sql, params)
+        except psycopg.Error as exc:
+            raise LogQueryError(f"cannot read the request log at {mask_url(self.url)}: "
+                                f"{failure_line(exc, self.url)}") from None
+
+    def _stream(self, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+        """Rows read a few thousand at a time (a server-side cursor), for reads that cover the whole log."""
+        import psycopg
+
+        try:
+            with self.conn.transaction(), self.conn.cursor("claude_proxy_read") as cursor:
+                cursor.itersize = 5000
+                yield from cursor.execute(sql, params)
+        except psycopg.Error as exc:
+            raise LogQueryError(f"cannot read the request log at {mask_url(self.url)}: "
+                                f"{failure_line(exc, self.url)}") from None
+
+    def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return list(self._cursor(sql, params))
+
+    # --- content --------------------------------------------------------------------------
+    def _prefetch(self, rows: list[dict[str, Any]]) -> None:
+        """Fetch, in one query, the content these rows need that this store has not read yet."""
+        wanted: set[bytes] = set()
+        for row in rows:
+            try:
+                if row.get("request_recipe") is not None:
+                    wanted.update(names(row["request_recipe"]))
+            except ContentError:
+                continue
+            if row.get("response_ref") is not None:
+                wanted.add(bytes(row["response_ref"]))
+        wanted -= self._content.keys()
+        if not wanted:
+            return
+        if len(self._content) + len(wanted) > CACHE_LIMIT:
+            self._content.clear()
+        for found in self._cursor("SELECT name, data FROM content WHERE name = ANY(%s)", (list(wanted),)):
+            try:
+                self._content[bytes(found["name"])] = unpack(found["data"])
+            except ContentError:
+                continue  # left out: _fetch reads it again and reports it on the row
+
+    def _fetch(self, name: bytes) -> bytes:
+        known = self._content.get(name)
+        if known is None:
+            found = self._all("SELECT data FROM content WHERE name = %s", (name,))
+            if not found:
+                raise ContentError("a row refers to content that is not in the log")
+            known = unpack(found[0]["data"])
+            if len(self._content) > CACHE_LIMIT:
+                self._content.clear()
+            self._content[name] = known
+        return known
+
+    def bodies(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with ``request_body`` and ``response_body`` rebuilt from the content store."""
+        try:
+            if row.get("request_recipe") is not None:
+                row["request_body"] = rebuild(row["request_recipe"], self._fetch, row.get("request_digest"))
+            if row.get("response_ref") is not None:
+                row["response_body"] = self._fetch(bytes(row["response_ref"])).decode("utf-8")
+        except (ContentError, UnicodeDecodeError) as exc:
+            row["store_error"] = str(exc)
+        return row
+
+    def _finish(self, row: dict[str, Any]) -> dict[str, Any]:
+        row["cost_usd"] = row_cost(row, self.prices)
+        return row
+
+    # --- rows -----------------------------------------------------------------------------
+    def _where(self, filters: Filters, extra: str = "", params: tuple[Any, ...] = ()) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        values: list[Any] = []
+        if filters.since is not None:
+            clauses.append("started_at >= %s")
+            values.append(filters.since)
+        if filters.model:
+            clauses.append("(strpos(lower(coalesce(requested_model, '')), %s) > 0"
+                           " OR strpos(lower(coalesce(upstream_model, '')), %s) > 0)")
+            values += [filters.model.lower(), filters.model.lower()]
+        status, more = _status_clause(filters.status)
+        if status:
+            clauses.append(status.replace("?", "%s"))
+            values += more
+        if filters.until is not None:
+            clauses.append("started_at < %s")
+            values.append(filters.until)
+        if filters.session:
+            clauses.append("session_id = %s")
+            values.append(filters.session)
+        if filters.key:
+            clauses.append("api_key ILIKE %s")
+            values.append(f"%{filters.key[-4:]}")
+        if extra:
+            clauses.append(extra)
+            values.extend(params)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
+
+    def rows(self, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
+        where, params = self._where(filters)
+        sql = (f"SELECT {_select(SUMMARY_FIELDS)} FROM {TABLE}{where} "
+               "ORDER BY started_at DESC, seq DESC LIMIT %s")
+        return [self._finish(_shape(r)) for r in self._cursor(sql, params + [max(0, limit)])]
+
+    def row(self, ident: str) -> dict[str, Any]:
+        ident = ident.strip()
+        if not ident:
+            raise LogQueryError("give a request id")
+        rows = self._all(f"SELECT {_select(DETAIL_FIELDS)} FROM {TABLE} WHERE id = %s OR id ILIKE %s LIMIT 3",
+                         (ident, _like_prefix(ident)))
+        exact = [r for r in rows if r["id"] == ident]
+        if not exact and not rows:
+            raise LogQueryError(f"no request with id {ident!r} in the log")
+        if not exact and len(rows) > 1:
+            raise LogQueryError(f"id prefix {ident!r} matches several requests; give more characters")
+        found = _shape((exact or rows)[0])
+        self._prefetch([found])
+        return self._finish(self.bodies(found))
+
+    def rows_after(self, rowid: int, upto: int, filters: Filters) -> list[dict[str, Any]]:
+        where, params = self._where(filters, "seq > %s AND seq <= %s", (rowid, upto))
+        sql = f"SELECT {_select(SUMMARY_FIELDS)} FROM {TABLE}{where} ORDER BY seq"
+        return [self._finish(_shape(r)) for r in self._cursor(sql, params)]
+
+    def last_rowid(self) -> int:
+        return int(self._all(f"SELECT coalesce(max(seq), 0) AS last FROM {TABLE}")[0]["last"])
+
+    # --- sessions -------------------------------------------------------------------------
+    def sessions(self, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
+        where, params = self._where(filters, "session_id IS NOT NULL")
+        recent = self._all(f"SELECT session_id, max(started_at) AS last FROM {TABLE}{where} GROUP BY session_id "
+                           "ORDER BY last DESC, session_id COLLATE \"C\" LIMIT %s", params + [max(0, limit)])
+        ids = [r["session_id"] for r in recent]
+        if not ids:
+            return []
+        sums = ", ".join(f"sum({name})::bigint AS {name}" for name in TOKENS)
+        groups = self._all(
+            "SELECT session_id, coalesce(upstream_model, requested_model) COLLATE \"C\" AS model, "
+            "count(*) AS requests, "
+            f"min(started_at) AS first, max(started_at) AS last, count(*) FILTER (WHERE {_IS_ERROR}) AS errors, "
+            "count(*) FILTER (WHERE thread_id = id) AS threads, "
+            "count(*) FILTER (WHERE parent_id IS NOT NULL AND thread_id = id) AS subagents, "
+            f"{sums}, min(seq) AS first_row FROM {TABLE} WHERE session_id = ANY(%s) GROUP BY session_id, model "
+            "ORDER BY session_id COLLATE \"C\", model NULLS FIRST", (ids,))
+        out = sessions_from(ids, groups, self.prices)
+        openers = self._openers([item["first_row"] for item in out.values()])
+        for item in out.values():
+            found = openers.get(item.pop("first_row"))
+            item.update(opening(self.bodies(found).get("request_body")) if found
+                        else {"first_prompt": None, "cwd": None})
+        return list(out.values())
+
+    def _openers(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
+        """The rows that opened these sessions, by seq, their content fetched in one query."""
+        fields = ("request_recipe", "request_digest", "response_ref", "request_body")
+        rows = {r["_rowid"]: dict(r) for r in self._cursor(
+            f"SELECT {_select(fields)} FROM {TABLE} WHERE seq = ANY(%s)", (seqs,))}
+        self._prefetch(list(rows.values()))
+        return rows
+
+    def session(self, session_id: str, *, bodies: bool = False) -> list[dict[str, Any]]:
+        ident = self._session_id(session_id)
+        fields = DETAIL_FIELDS if bodies else SUMMARY_FIELDS + ("message",)
+        shaped = [self._finish(_shape(r)) for r in self._cursor(
+            f"SELECT {_select(fields)} FROM {TABLE} WHERE session_id = %s ORDER BY started_at, seq", (ident,))]
+        if not bodies:
+            return shaped
+        self._prefetch(shaped)
+        return [self.bodies(r) for r in shaped]
+
+    def _session_id(self, prefix: str) -> str:
+        prefix = prefix.strip()
+        if not prefix:
+            raise LogQueryError("give a session id")
+        if self._all(f"SELECT 1 FROM {TABLE} WHERE session_id = %s LIMIT 1", (prefix,)):
+            return prefix
+        found = [r["session_id"] for r in self._all(
+            f"SELECT DISTINCT session_id FROM {TABLE} WHERE session_id ILIKE %s LIMIT 2", (_like_prefix(prefix),))]
+        if not found:
+            raise LogQueryError(f"no session with id {prefix!r} in the log")
+        if len(found) > 1:
+            raise LogQueryError(f"session prefix {prefix!r} matches several sessions; give more characters")
+        return str(found[0])
+
+    # --- search ---------------------------------------------------------------------------
+    def search(self, text: str, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
+        if not text.strip():
+            raise LogQueryError("give some text to search for")
+        where, params = self._where(filters, "fts @@ phraseto_tsquery('simple', %s)", (text,))
+        fields = SUMMARY_FIELDS + ("message", "request_recipe", "request_digest", "fts_from")
+        sql = (f"SELECT {_select(fields)} FROM {TABLE}{where} "
+               "ORDER BY started_at DESC, seq DESC LIMIT %s")
+        rows = [_shape(r) for r in self._cursor(sql, params + [max(0, limit)])]
+        self._prefetch(rows)
+        for row in rows:
+            body = self.bodies(dict(row)).get("request_body")
+            row["match"] = snippet(body, row.get("fts_from"), row.get("message"), text)
+            self._finish(row)
+        return rows
+
+    # --- usage ----------------------------------------------------------------------------
+    def stats(self, filters: Filters, by: GroupBy = "model") -> dict[str, Any]:
+        keys = {"model": "coalesce(upstream_model, requested_model, '(none)')",
+                "day": "NULL",  # the client's local day, as on SQLite: computed from started_at below
+                "session": "coalesce(session_id, '(none)')",
+                "key": "coalesce(api_key, '(none)')"}
+        where, params = self._where(filters)
+        fields = ("started_at", "upstream_model", "requested_model", "duration_ms", "ttfb_ms") + TOKENS
+        sql = f"SELECT {keys[by]} AS grp, {_IS_ERROR} AS is_error, {', '.join(fields)} FROM {TABLE}{where}"
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for row in self._stream(sql, params):
+                if by == "day":
+                    row["grp"] = day_of(row["started_at"])
+                yield row
+
+        return usage(rows(), by, self.prices)
