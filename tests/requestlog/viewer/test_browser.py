@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -14,7 +15,7 @@ from tests.requestlog.viewer.conftest import wait_rows
 from tests.support import coding_session
 
 pytestmark = pytest.mark.processes
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs"
+SCREENSHOTS = os.environ.get("CLAUDE_PROXY_SCREENSHOTS")  # a folder: keep the session screenshot there (docs/)
 
 
 def png_content(png: bytes) -> tuple[int, int, int]:
@@ -58,8 +59,8 @@ async def test_session_to_turn_to_diff_to_raw(served_session, browser) -> None:
     png = driver.get_screenshot_as_png()
     width, height, distinct = png_content(png)
     assert width >= 1000 and height >= 800 and distinct > 40, "the screenshot looks blank"
-    if SCREENSHOTS.is_dir():
-        (SCREENSHOTS / "viewer-session.png").write_bytes(png)
+    if SCREENSHOTS:
+        (Path(SCREENSHOTS) / "viewer-session.png").write_bytes(png)
 
     # a turn, then what changed from the one before, then the raw exchange
     turns = driver.find_elements("css selector", "#threads .turn")
