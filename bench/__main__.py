@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import machine, report
 from bench.procs import raise_nofile, set_source, source
-from bench.sections import hold, nonstream, pglog, startup, store, stream, translate, workers
+from bench.sections import claudecode, hold, nonstream, pglog, startup, store, stream, translate, workers
 from bench.sections.common import Context, Options, Section, timed
 
 SECTIONS = {
@@ -27,6 +27,7 @@ SECTIONS = {
     "workers": workers.run,
     "store": store.run,
     "pglog": lambda ctx: pglog.run(ctx, EARLIER),
+    "claudecode": claudecode.run,
 }
 EARLIER: dict[str, Section] = {}  # sections already run in this invocation (pglog compares with nonstream)
 BENCH_DIR = Path(__file__).resolve().parent

@@ -9,26 +9,26 @@ from bench.stats import fmt, median
 from bench.targets import BARE, DIRECT, PROXY_LOG, PROXY_NOLOG, Target, compared
 
 
-def loadgen(ctx: Context, notes: list[str]):
-    """A function (url, seconds) -> LoadResult using wrk when it can."""
+def loadgen(ctx: Context, notes: list[str], body: bytes | None = None):
+    """A function (url, seconds) -> LoadResult using wrk when it can; ``body`` is what each request sends."""
     opts = ctx.options
+    body = payloads.request_body(False) if body is None else body
     use_wrk = opts.loadgen == "wrk" or (opts.loadgen == "auto" and load.wrk_available())
     if use_wrk:
         body_path = ctx.workdir / "request.json"
-        body_path.write_bytes(payloads.request_body(False))
+        body_path.write_bytes(body)
         return lambda url, seconds: load.run_wrk(url, body_path, connections=opts.connections, seconds=seconds)
     notes.append("wrk is not installed: the Python load generator ran, and it is the bottleneck")
-    body = payloads.request_body(False)
     return lambda url, seconds: load.run_python(url, body, connections=opts.connections, seconds=seconds)
 
 
 def throughput(ctx: Context, targets: list[Target], key: str, title: str, reference: str = BARE.name,
-               upstream: tuple[Proc, str] | None = None) -> Section:
+               upstream: tuple[Proc, str] | None = None, body: bytes | None = None) -> Section:
     """Alternating wrk rounds over `targets`; ratios are per round against `reference`, then the median."""
     section = Section(key, title)
     upstream, upstream_name = upstream or start_fast_upstream(ctx, section.notes)
     running = start_targets(ctx, targets, upstream, section.notes)
-    run = loadgen(ctx, section.notes)
+    run = loadgen(ctx, section.notes, body)
     by_name = {t.name: t for t in targets}
     urls = {name: by_name[name].url(proc, upstream) for name, proc in running.items()}
     for name, url in urls.items():
