@@ -76,9 +76,11 @@ LAYERS: dict[str, list[list[str]]] = {
         ["claude_proxy.requestlog.store", "claude_proxy.requestlog.store.content",
          "claude_proxy.requestlog.store.protocol", "claude_proxy.requestlog.store.pgschema"],
         ["claude_proxy.requestlog.store.threads"],
-        ["claude_proxy.requestlog.store.writing"],
+        ["claude_proxy.requestlog.store.writing", "claude_proxy.requestlog.store.summary"],
         ["claude_proxy.requestlog.store.sqlite", "claude_proxy.requestlog.store.retention",
-         "claude_proxy.requestlog.store.pgwriting"],
+         "claude_proxy.requestlog.store.pgwriting", "claude_proxy.requestlog.store.postgres",
+         "claude_proxy.requestlog.store.pgretention"],
+        ["claude_proxy.requestlog.store.targets"],
     ],
     "claude_proxy.tools": [
         ["claude_proxy.tools", "claude_proxy.tools.base"],

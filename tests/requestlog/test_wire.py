@@ -46,7 +46,7 @@ def test_every_field_crosses_unchanged(fixtures_dir: Path) -> None:
         fixtures_dir, "anthropic-stream-tool-use.sse", duration_ms=812.25, ttfb_ms=33.5,
         requested_model="claude-opus-4-1", upstream_model="claude-sonnet-4-5", error="client disconnected",
         route="anthropic/claude-sonnet-4-5", attempts=2, request_size=99_999, response_size=123_456,
-        response_tail=b"event: message_stop\ndata: {}\n\n",
+        response_tail=b"event: message_stop\ndata: {}\n\n", response_times=[(0, 31), (4096, 58)],
         attempt_log=[{"n": 1, "target": "a", "status": 529, "wait_ms": 12.5}, {"n": 2, "target": "b", "error": "x"}],
         request_headers=dict(CIMultiDict({"X-Api-Key": KEY, "Anthropic-Version": "2023-06-01"})),
     )

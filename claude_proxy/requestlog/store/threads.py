@@ -65,7 +65,8 @@ def message_digest(text: str, value: Any, raw: bytes | None = None) -> bytes:
         if isinstance(value, dict) and isinstance(value.get("content"), str):
             # "content": "hi" and [{"type": "text", "text": "hi"}] are the same message to the model.
             value = {**value, "content": [{"type": "text", "text": value["content"]}]}
-        known = digest(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        known = digest(canonical.encode("utf-8", "surrogatepass"))  # a lone surrogate a client sent still threads
         if len(_CANONICAL) > 100_000:
             _CANONICAL.clear()
         _CANONICAL[raw] = known
@@ -113,7 +114,7 @@ def first_prompts(messages: list[Any]) -> list[bytes]:
 
 
 def prompt_digest(text: str) -> bytes:
-    return digest(text.strip().encode("utf-8"))
+    return digest(text.strip().encode("utf-8", "surrogatepass"))  # a lone surrogate still matches
 
 
 def spawned_prompts(answer: Any) -> list[bytes]:

@@ -71,7 +71,12 @@ def index_text(messages: list[Any], start: int, answer: Any) -> str:
     parts = [message_text(m) for m in messages[start:]]
     if isinstance(answer, dict):
         parts.append(block_text(answer.get("content")))
-    return "\n".join(p for p in parts if p)[:MAX_INDEXED]
+    text = "\n".join(p for p in parts if p)[:MAX_INDEXED]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate a client sent: the index gets U+FFFD, the row its exact bytes
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 class SqliteStoreWriter:

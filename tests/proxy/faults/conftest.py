@@ -126,13 +126,29 @@ def log_rows(db: Path, wait_for: int = 0, timeout: float = 10.0) -> list[dict[st
         time.sleep(0.05)
 
 
+def _with_bodies(db: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its bodies rebuilt from the content store (new rows keep them there, not in columns)."""
+    from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
+
+    if row.get("request_body") is None or row.get("response_body") is None:
+        store = SqliteTraceStore(db)
+        try:
+            rebuilt = store.row(row["id"])
+        finally:
+            store.close()
+        for name in ("request_body", "response_body"):
+            if row.get(name) is None:
+                row[name] = rebuilt.get(name)
+    return row
+
+
 def row_for(db: Path, entry_id: str, timeout: float = 10.0) -> dict[str, Any]:
     """The log row with this ``x-claude-proxy-id``, once the writer has it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for row in log_rows(db):
             if row["id"] == entry_id:
-                return row
+                return _with_bodies(db, row)
         time.sleep(0.05)
     raise AssertionError(f"no log row {entry_id}")
 

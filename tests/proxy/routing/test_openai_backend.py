@@ -279,7 +279,8 @@ async def test_a_routed_stream_lands_in_the_sqlite_log(start_proxy, routed_setti
     row = get_entry(open_log(db), proxy_id)
     assert row["route"] == "fake/recorded-parallel" and row["upstream_model"] == "recorded-parallel"
     assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (149, 60, "tool_use")
-    assert BACKEND_KEY not in json.dumps(row) and CLIENT_KEY not in json.dumps(row)
+    dumped = json.dumps(row, default=lambda value: value.hex() if isinstance(value, bytes) else str(value))
+    assert BACKEND_KEY not in dumped and CLIENT_KEY not in dumped
 
 
 async def test_an_in_band_error_before_any_output_gets_its_status(proxy_for, routed_settings):
