@@ -10,6 +10,7 @@ Every failure of the server is a `LogQueryError`: one line, the URL's password m
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator
 
 from claude_proxy.pricing import DEFAULT, PriceTable
@@ -310,4 +311,15 @@ class PostgresTraceStore:
                     row["grp"] = day_of(row["started_at"])
                 yield row
 
-        return usage(rows(), by, self.prices)
+        result = usage(rows(), by, self.prices)
+        result["ratelimit"] = self._latest_limits(filters)
+        return result
+
+    def _latest_limits(self, filters: Filters) -> dict[str, Any] | None:
+        """The newest rate-limit headers among the rows: how much headroom the key had last."""
+        where, params = self._where(filters, "ratelimit IS NOT NULL")
+        found = next(self._cursor(f"SELECT started_at, ratelimit FROM {TABLE}{where} "
+                                  "ORDER BY started_at DESC LIMIT 1", params), None)
+        if found is None:
+            return None
+        return {"started_at": found["started_at"], "headers": json.loads(found["ratelimit"])}
