@@ -1,10 +1,10 @@
-"""A lean Messages API client for chat, on httpx: what chat needs of the SDK, at a fraction of its import time.
+"""A lean Messages API client for chat: what chat needs of the SDK, at a fraction of its import time.
 
 Importing the ``anthropic`` SDK costs seconds on a small machine; ``chat -p`` must send its
 first request well before that. This package follows the SDK's wire behaviour for the calls
 chat makes:
 
-- ``client``: `MessagesClient` (``messages.stream`` / ``messages.create``): the SDK's headers
+- ``client``: `MessagesClient` on aiohttp (``messages.stream`` / ``messages.create``): the SDK's headers
   (``x-stainless-*`` with the retry count, ``anthropic-version``), its retries (408/409/429/5xx
   and connection errors, exponential backoff with jitter, ``retry-after-ms`` / ``retry-after``,
   ``x-should-retry``) and a retry listener for the progress line.

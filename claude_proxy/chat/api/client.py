@@ -1,4 +1,9 @@
-"""`MessagesClient`: ``messages.stream`` and ``messages.create`` on httpx, with the SDK's headers and retries.
+"""`MessagesClient`: ``messages.stream`` and ``messages.create`` with the SDK's headers and retries.
+
+It runs on aiohttp (already the server's HTTP stack) rather than httpx: importing httpx here
+also imports httpcore's trio support and httpx's command-line client (rich, pygments), about
+twice aiohttp's import cost, and chat -p waits for it before its first request. Proxies from
+the environment are honoured, as the SDK honours them.
 
 Retries follow the SDK: up to ``max_retries`` more attempts for connection errors, timeouts
 and statuses 408, 409, 429 and 5xx (``x-should-retry: true/false`` decides first); the wait
@@ -18,9 +23,9 @@ import platform
 import random
 import sys
 import time
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Mapping
 
-import httpx
+import aiohttp
 
 from claude_proxy import __version__
 from claude_proxy.chat.api.errors import APIConnectionError, APITimeoutError, status_error
@@ -54,7 +59,7 @@ def _os() -> str:
             "OpenBSD": "OpenBSD"}.get(system, f"Other:{system.lower()}" if system else "Unknown")
 
 
-def retry_after(headers: httpx.Headers) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds the server asks to wait: ``retry-after-ms``, then ``retry-after`` (seconds or a date)."""
     millis = headers.get("retry-after-ms")
     if millis is not None:
@@ -72,7 +77,7 @@ def retry_after(headers: httpx.Headers) -> float | None:
         return None if parsed is None else float(email.utils.mktime_tz(parsed) - time.time())
 
 
-def retry_delay(retries_taken: int, headers: httpx.Headers | None) -> float:
+def retry_delay(retries_taken: int, headers: Mapping[str, str] | None) -> float:
     """The SDK's wait before the next attempt."""
     asked = retry_after(headers) if headers is not None else None
     if asked is not None and asked == asked and asked > 0:
@@ -81,11 +86,12 @@ def retry_delay(retries_taken: int, headers: httpx.Headers | None) -> float:
     return max(0.0, delay * (1 - 0.25 * random.random()))
 
 
-def should_retry(response: httpx.Response) -> bool:
-    verdict = response.headers.get("x-should-retry")
+def should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """The SDK's rule: ``x-should-retry`` first, then 408, 409, 429 and 5xx."""
+    verdict = headers.get("x-should-retry")
     if verdict in ("true", "false"):
         return verdict == "true"
-    return response.status_code in RETRY_STATUSES or response.status_code >= 500
+    return status in RETRY_STATUSES or status >= 500
 
 
 class MessagesClient:
@@ -112,7 +118,7 @@ class MessagesClient:
             self.headers["authorization"] = f"Bearer {secret}"
         if betas:
             self.headers["anthropic-beta"] = ",".join(betas)
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
+        self._http: aiohttp.ClientSession | None = None
         self.messages = Messages(self)
 
     @property
@@ -120,9 +126,17 @@ class MessagesClient:
         return "authorization" in self.headers
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
 
-    async def send(self, body: dict[str, Any], extra: dict[str, str] | None = None) -> httpx.Response:
+    def _session(self) -> aiohttp.ClientSession:
+        """Made on first use, inside the running event loop, as aiohttp wants."""
+        if self._http is None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
+            self._http = aiohttp.ClientSession(timeout=timeout, trust_env=True)
+        return self._http
+
+    async def send(self, body: dict[str, Any], extra: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         """POST /v1/messages with retries; the response is open (streamed) and has a success status."""
         url = f"{self.base_url}/v1/messages"
         content = json.dumps(body).encode()
@@ -131,48 +145,47 @@ class MessagesClient:
             remaining = self.max_retries - retries_taken
             headers = {"x-stainless-timeout": "NOT_GIVEN", "x-stainless-retry-count": str(retries_taken),
                        "x-stainless-read-timeout": str(self.timeout), **self.headers, **(extra or {})}
-            request = self._http.build_request("POST", url, content=content, headers=headers)
             try:
-                response = await self._http.send(request, stream=True)
-            except httpx.TimeoutException as exc:
+                response = await self._session().post(url, data=content, headers=headers, allow_redirects=False)
+            except asyncio.TimeoutError as exc:
                 if remaining <= 0:
                     raise APITimeoutError(url) from exc
                 await self._wait(retries_taken, None, None)
-            except httpx.TransportError as exc:
+            except (aiohttp.ClientError, OSError) as exc:
                 if remaining <= 0:
                     raise APIConnectionError(url) from exc
                 log.debug("connection error, retrying: %s", exc)
                 await self._wait(retries_taken, None, None)
             else:
-                if response.is_success:
+                if 200 <= response.status < 300:
                     return response
-                if remaining > 0 and should_retry(response):
-                    await response.aclose()
-                    await self._wait(retries_taken, response.status_code, response.headers)
+                if remaining > 0 and should_retry(response.status, response.headers):
+                    response.release()
+                    await self._wait(retries_taken, response.status, response.headers)
                 else:
                     raise await self._status_error(response, url)
             retries_taken += 1
 
-    async def _wait(self, retries_taken: int, status: int | None, headers: httpx.Headers | None) -> None:
+    async def _wait(self, retries_taken: int, status: int | None, headers: Mapping[str, str] | None) -> None:
         delay = retry_delay(retries_taken, headers)
         if self.on_retry is not None:
             self.on_retry(status, delay)
         await asyncio.sleep(delay)
 
     @staticmethod
-    async def _status_error(response: httpx.Response, url: str) -> Exception:
+    async def _status_error(response: aiohttp.ClientResponse, url: str) -> Exception:
         try:
-            raw = await response.aread()
-        except httpx.HTTPError:
+            raw = await response.read()
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
             raw = b""
         finally:
-            await response.aclose()
+            response.release()
         text = raw.decode("utf-8", "replace")
         try:
             body: Any = json.loads(text) if text else None
         except json.JSONDecodeError:
             body = text
-        return status_error(response.status_code, body, url, dict(response.headers))
+        return status_error(response.status, body, url, dict(response.headers))
 
 
 class Messages:
@@ -189,11 +202,13 @@ class Messages:
         """A non-streamed reply, as a dict."""
         response = await self._client.send(params)
         try:
-            raw = await response.aread()
-        except httpx.HTTPError as exc:
-            raise APIConnectionError(str(response.request.url)) from exc
+            raw = await response.read()
+        except asyncio.TimeoutError as exc:
+            raise APITimeoutError(str(response.url)) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(str(response.url)) from exc
         finally:
-            await response.aclose()
+            response.release()
         result: dict[str, Any] = json.loads(raw)
         return result
 
@@ -204,20 +219,20 @@ class MessageStream:
     def __init__(self, client: MessagesClient, body: dict[str, Any]) -> None:
         self._client = client
         self._body = body
-        self._response: httpx.Response | None = None
+        self._response: aiohttp.ClientResponse | None = None
         self._events: AsyncIterator[StreamEvent] | None = None
         self._accumulator: MessageAccumulator | None = None
 
     async def __aenter__(self) -> "MessageStream":
         self._response = await self._client.send(
             self._body, {"x-stainless-helper-method": "stream", "x-stainless-stream-helper": "messages"})
-        self._accumulator = MessageAccumulator(str(self._response.request.url))
+        self._accumulator = MessageAccumulator(str(self._response.url))
         self._events = self._read()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._response is not None:
-            await self._response.aclose()
+            self._response.close()
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         assert self._events is not None, "use the stream inside `async with`"
@@ -226,12 +241,12 @@ class MessageStream:
     async def _read(self) -> AsyncIterator[StreamEvent]:
         assert self._response is not None and self._accumulator is not None
         try:
-            async for event, data in sse_events(self._response.aiter_lines()):
+            async for event, data in sse_events(_lines(self._response.content)):
                 for item in self._accumulator.feed(event, data):
                     yield item
-        except httpx.TimeoutException as exc:
+        except asyncio.TimeoutError as exc:
             raise APITimeoutError(self._accumulator.url) from exc
-        except httpx.TransportError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             raise APIConnectionError(self._accumulator.url) from exc
 
     async def get_final_message(self) -> dict[str, Any]:
@@ -240,3 +255,17 @@ class MessageStream:
         async for _ in self._events:
             pass
         return self._accumulator.final_message()
+
+
+async def _lines(body: aiohttp.StreamReader) -> AsyncIterator[str]:
+    """The body's lines without their ends, however long (aiohttp's own readline has a size limit)."""
+    pending = b""
+    async for chunk in body.iter_any():
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+    if pending:
+        yield pending.rstrip(b"\r").decode("utf-8", "replace")
