@@ -25,7 +25,6 @@ from claude_proxy.chat.prompt import build_request
 
 if TYPE_CHECKING:
     from claude_proxy.chat.api.client import MessagesClient
-
     from claude_proxy.tools.base import ToolSession
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
+from pydantic_core import from_json
+
 from claude_proxy.chat.api.errors import APIConnectionError, APIError, stream_error
 
 MESSAGE_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
                             "message_delta", "message_stop"})
-USAGE_UPDATES = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "server_tool_use")
+USAGE_UPDATES = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "server_tool_use",
+                 "output_tokens_details")
 
 
 @dataclass
@@ -35,7 +38,8 @@ class StreamEvent:
 
 async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
     """(event, data) pairs from the lines of an event stream (the SSE rules: blank line ends an event)."""
-    event, data = "", []
+    event = ""
+    data: list[str] = []
     async for line in lines:
         if not line:
             if data or event:
@@ -94,8 +98,12 @@ class MessageAccumulator:
                 block["input"] = self._tool_input(index, block)
             out[0].content_block = block
         elif kind == "message_delta":
-            message["stop_reason"] = event["delta"].get("stop_reason")
-            message["stop_sequence"] = event["delta"].get("stop_sequence")
+            delta = event["delta"]
+            message["stop_reason"] = delta.get("stop_reason")
+            message["stop_sequence"] = delta.get("stop_sequence")
+            message["stop_details"] = delta.get("stop_details")
+            if delta.get("container") is not None:
+                message["container"] = delta["container"]
             usage = event.get("usage") or {}
             message.setdefault("usage", {})["output_tokens"] = usage.get("output_tokens", 0)
             for name in USAGE_UPDATES:
@@ -127,16 +135,25 @@ class MessageAccumulator:
         return []
 
     def _tool_input(self, index: int, block: dict[str, Any]) -> Any:
+        """The input so far, parsed as the SDK parses it (partial JSON: an unfinished last string is left out)."""
         raw = self._json.pop(index, "")
-        if not raw.strip():
+        if not raw:
             return block.get("input") or {}
         try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise APIError(f"the tool input of {block.get('name')!r} is not valid JSON", self.url) from exc
+            return from_json(raw, allow_partial=True)
+        except ValueError as exc:
+            raise APIError(f"the tool input of {block.get('name')!r} is not valid JSON: {raw[:200]}",
+                           self.url) from exc
 
     def final_message(self) -> dict[str, Any]:
-        """The whole message; a stream that ended early is a connection error, as the SDK reports it."""
+        """The whole message; a stream that ended early is a connection error.
+
+        A tool call cut off by ``max_tokens`` (no ``content_block_stop``) keeps the input
+        parsed so far, as in the SDK's snapshot.
+        """
         if self.message is None or not self.done:
             raise APIConnectionError(self.url, "the stream ended before the message was complete")
+        for index in list(self._json):
+            block = self.message["content"][index]
+            block["input"] = self._tool_input(index, block)
         return self.message
