@@ -95,8 +95,9 @@ def run(ctx: Context) -> Section:
     section.rows.append(["chat -p: whole run", str(len(walls)), fmt(median(walls), 3), fmt(min(walls), 3),
                          fmt(max(walls), 3)])
     clients = {}
-    for label, module in (("import anthropic (the SDK chat uses)", "anthropic"),
-                          ("import httpx (floor of a lean client)", "httpx")):
+    for label, module in (("import anthropic (the SDK, no longer on chat's path)", "anthropic"),
+                          ("import httpx (what the SDK runs on)", "httpx"),
+                          ("import aiohttp (what chat's lean client runs on)", "aiohttp")):
         times = [_wall([sys.executable, "-c", f"import {module}"], env, home) for _ in range(3)]
         clients[module] = median(times)
         section.rows.append([label, "3", fmt(median(times), 3), fmt(min(times), 3), fmt(max(times), 3)])

@@ -86,7 +86,7 @@ def resolve_config(
 
 
 class MissingCredentials(Exception):
-    """No key, token or SDK profile, and the address is Anthropic's own API."""
+    """No key or token, and the address is Anthropic's own API."""
 
 
 RetryListener = Callable[[str, float], None]
