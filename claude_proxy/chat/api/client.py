@@ -121,10 +121,6 @@ class MessagesClient:
         self._http: aiohttp.ClientSession | None = None
         self.messages = Messages(self)
 
-    @property
-    def has_credentials(self) -> bool:
-        return "authorization" in self.headers
-
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
@@ -143,6 +139,7 @@ class MessagesClient:
         retries_taken = 0
         while True:
             remaining = self.max_retries - retries_taken
+            # "NOT_GIVEN" is what the SDK sends when the call sets no timeout of its own
             headers = {"x-stainless-timeout": "NOT_GIVEN", "x-stainless-retry-count": str(retries_taken),
                        "x-stainless-read-timeout": str(self.timeout), **self.headers, **(extra or {})}
             try:
