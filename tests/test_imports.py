@@ -55,6 +55,11 @@ LAYERS: dict[str, list[list[str]]] = {
         ["claude_proxy.proxy.upstream", "claude_proxy.proxy.upstream.client", "claude_proxy.proxy.upstream.retry"],
         ["claude_proxy.proxy.upstream.fallbacks"],
     ],
+    "claude_proxy.chat.api": [
+        ["claude_proxy.chat.api", "claude_proxy.chat.api.errors"],
+        ["claude_proxy.chat.api.stream"],
+        ["claude_proxy.chat.api.client"],
+    ],
     "claude_proxy.mcp": [
         ["claude_proxy.mcp", "claude_proxy.mcp.config", "claude_proxy.mcp.content"],
         ["claude_proxy.mcp.client", "claude_proxy.mcp.server"],

@@ -95,9 +95,13 @@ def run(ctx: Context) -> Section:
     section.rows.append(["chat -p: whole run", str(len(walls)), fmt(median(walls), 3), fmt(min(walls), 3),
                          fmt(max(walls), 3)])
     clients = {}
-    for label, module in (("import anthropic (the SDK chat uses)", "anthropic"),
-                          ("import httpx (floor of a lean client)", "httpx")):
-        times = [_wall([sys.executable, "-c", f"import {module}"], env, home) for _ in range(3)]
+    session = ("import asyncio, aiohttp\nasync def main():\n    await aiohttp.ClientSession().close()\n"
+               "asyncio.run(main())")
+    for label, module, code in (
+            ("import anthropic (the SDK, no longer on chat's path)", "anthropic", "import anthropic"),
+            ("httpx: import + AsyncClient() (the SDK's HTTP)", "httpx", "import httpx; httpx.AsyncClient()"),
+            ("aiohttp: import + ClientSession (chat's lean client)", "aiohttp", session)):
+        times = [_wall([sys.executable, "-c", code], env, home) for _ in range(3)]
         clients[module] = median(times)
         section.rows.append([label, "3", fmt(median(times), 3), fmt(min(times), 3), fmt(max(times), 3)])
     section.data["chat_p"] = {"first_request_s": firsts, "wall_s": walls, "failures": failures,

@@ -1,7 +1,8 @@
 """`claude-proxy chat`: the terminal agent and its one-shot mode.
 
 - ``runtime``: wires one run together (settings, ``client``, tools, guard, ``sessions``,
-  MCP servers through ``claude_proxy.mcp.session``).
+  MCP servers through ``claude_proxy.mcp.session``). ``client`` resolves where to talk to and
+  builds the lean Messages client of ``api`` (the SDK's wire behaviour without its import time).
 - ``loop``: the agent loop (stream a reply, run its tool calls, repeat); ``toolrun`` runs
   one message's calls through the guard; ``conversation`` keeps the history valid.
 - ``ui``: what the loop tells its front end. Front ends: ``repl`` (with ``render``,

@@ -1,9 +1,10 @@
 """Where chat talks to: model, credentials and address from flags, settings and the environment.
 
 Precedence is flag, then the ``chat:`` settings, then ``ANTHROPIC_API_KEY`` /
-``ANTHROPIC_AUTH_TOKEN`` / ``ANTHROPIC_BASE_URL``. The SDK sends either one as
-``Authorization: Bearer`` (what ``claude-proxy serve`` with ``auth_keys`` or an LLM
-gateway expects); an API key wins when both are set, as in the SDK.
+``ANTHROPIC_AUTH_TOKEN`` / ``ANTHROPIC_BASE_URL``. Either one goes out as
+``Authorization: Bearer``, as the SDK sends it (what ``claude-proxy serve`` with ``auth_keys``
+or an LLM gateway expects); an API key wins when both are set, as in the SDK. The client is
+the lean one in ``chat.api`` (the SDK's import alone would cost seconds at start-up).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from claude_proxy.secrets import mask_secret
 from claude_proxy.settings import Settings
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
+    from claude_proxy.chat.api.client import MessagesClient
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def resolve_config(
 
 
 class MissingCredentials(Exception):
-    """No key, token or SDK profile, and the address is Anthropic's own API."""
+    """No key or token, and the address is Anthropic's own API."""
 
 
 RetryListener = Callable[[str, float], None]
@@ -100,62 +101,30 @@ def retry_reason(status: int | None) -> str:
     return f"{status} {SHORT_REASONS.get(status, 'server error' if status >= 500 else 'error')}"
 
 
-def _client_class(on_retry: RetryListener | None) -> Any:
-    """``AsyncAnthropic``, or a subclass that reports each retry (reason, delay) before sleeping.
-
-    The SDK has no public retry callback; ``_sleep_for_retry`` is where it waits, and the
-    delay is recomputed here the same way (retry-after honoured) for the display only.
-    """
-    import anthropic
-
-    base = anthropic.AsyncAnthropic
-    if on_retry is None or not hasattr(base, "_sleep_for_retry"):
-        return base
-    report: RetryListener = on_retry
-
-    class ReportingClient(base):  # type: ignore[misc, valid-type]
-        async def _sleep_for_retry(self, *, retries_taken: int, max_retries: int, options: Any,
-                                   response: Any) -> None:
-            try:
-                delay = self._calculate_retry_timeout(max_retries - retries_taken, options,
-                                                      response.headers if response is not None else None)
-                report(retry_reason(response.status_code if response is not None else None), float(delay))
-            except (AttributeError, TypeError, ValueError):
-                log.debug("cannot report the retry", exc_info=True)
-            await super()._sleep_for_retry(retries_taken=retries_taken, max_retries=max_retries,
-                                           options=options, response=response)
-
-    return ReportingClient
-
-
-def make_client(config: ChatConfig, on_retry: RetryListener | None = None) -> "AsyncAnthropic":
-    """The SDK client: its own retries (with backoff) handle 429/5xx/connection errors first.
+def make_client(config: ChatConfig, on_retry: RetryListener | None = None) -> "MessagesClient":
+    """The lean Messages client: it retries 429/5xx/connection errors with backoff first, as the SDK does.
 
     With no credentials at all, a custom address (``claude-proxy serve`` holding the
     upstream key, a gateway) gets requests without an Authorization header; Anthropic's
     own API gets a clear error instead of a failed request. ``on_retry(reason, delay)``
     hears about each retry, so the terminal can say why nothing is happening.
     """
-    import anthropic
+    from claude_proxy.chat.api.client import MessagesClient
 
-    client_class = _client_class(on_retry)
-    kwargs: dict[str, Any] = {"max_retries": config.max_retries, "timeout": config.timeout}
-    if config.api_key:
-        kwargs["api_key"] = config.api_key
-    elif config.auth_token:
-        kwargs["auth_token"] = config.auth_token
-    if config.base_url:
-        kwargs["base_url"] = config.base_url
-    client = client_class(**kwargs)
-    if client.api_key or client.auth_token or client.credentials is not None:
-        return client
-    if not config.base_url or "api.anthropic.com" in config.base_url:
+    if not (config.api_key or config.auth_token) and (
+            not config.base_url or "api.anthropic.com" in config.base_url):
         raise MissingCredentials(
             "no credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, or chat.api_key in the settings), "
             "or point ANTHROPIC_BASE_URL at a gateway that adds them")
-    # The SDK documents and honours Omit() in default_headers to drop a header.
-    omit_auth = {"Authorization": anthropic.Omit()}
-    return client_class(**kwargs, default_headers=omit_auth)
+    hook = None
+    if on_retry is not None:
+        report = on_retry
+
+        def hook(status: int | None, delay: float) -> None:
+            report(retry_reason(status), delay)
+
+    return MessagesClient(api_key=config.api_key, auth_token=config.auth_token, base_url=config.base_url,
+                          max_retries=config.max_retries, timeout=config.timeout, on_retry=hook)
 
 
 HINTS_BY_STATUS = {
@@ -171,14 +140,14 @@ STATUS_BY_TYPE = {"authentication_error": 401, "permission_error": 403, "not_fou
 
 
 def describe_api_error(exc: BaseException) -> str:
-    """One clear line for an API failure, after the SDK gave up retrying.
+    """One clear line for an API failure, after the client gave up retrying.
 
     An error event in the middle of a stream arrives with HTTP status 200; its error
     type then says what happened.
     """
-    import anthropic
+    from claude_proxy.chat.api import errors
 
-    if isinstance(exc, anthropic.APIStatusError):
+    if isinstance(exc, errors.APIStatusError):
         kind, detail = _error_fields(exc)
         status = exc.status_code
         if status < 400:
@@ -186,9 +155,9 @@ def describe_api_error(exc: BaseException) -> str:
         head = HINTS_BY_STATUS.get(status) or ("server error" if status >= 500 else "request rejected")
         return f"API error {status}: {head}" + (f" ({detail})" if detail else "")
     url = _request_url(exc)
-    if isinstance(exc, anthropic.APITimeoutError):
+    if isinstance(exc, errors.APITimeoutError):
         return f"API error: the request to {url} timed out"
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, errors.APIConnectionError):
         cause = exc.__cause__ or exc
         return f"API error: cannot connect to {url} ({type(cause).__name__}: {cause})"
     return f"API error: {exc}"
@@ -196,9 +165,8 @@ def describe_api_error(exc: BaseException) -> str:
 
 def _request_url(exc: BaseException) -> str:
     """The address a failed request went to, without its query string."""
-    request = getattr(exc, "request", None)
-    url = getattr(request, "url", None)
-    if url is None:
+    url = getattr(exc, "url", None)
+    if not url:
         return "the API"
     return str(url).split("?")[0]
 

@@ -128,8 +128,7 @@ class SlashCommands:
             self.console.print(f"{label}: {', '.join(values) if values else '(none)'}")
 
     async def compact(self, arg: str) -> None:
-        import anthropic
-
+        from claude_proxy.chat.api.errors import APIError
         from claude_proxy.chat.client import describe_api_error
 
         agent = self.runtime.agent
@@ -138,8 +137,8 @@ class SlashCommands:
             return
         try:
             await agent.compact(arg)
-        except (anthropic.APIError, ValueError) as exc:
-            error = describe_api_error(exc) if isinstance(exc, anthropic.APIError) else str(exc)
+        except (APIError, ValueError) as exc:
+            error = describe_api_error(exc) if isinstance(exc, APIError) else str(exc)
             self.runtime.ui.notice(f"compaction failed, the history is unchanged: {error}")
             return
         await self.runtime.save()

@@ -24,8 +24,7 @@ from claude_proxy.chat.prompt import build_request
 from claude_proxy.pricing import Usage
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
-
+    from claude_proxy.chat.api.client import MessagesClient
     from claude_proxy.tools.base import ToolSession
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ def working_state(conversation: Conversation, todos: list[dict[str, Any]]) -> st
 class Compactor:
     """Summarises one agent's conversation; knows the client, model, prompt and thresholds."""
 
-    def __init__(self, client: "AsyncAnthropic", *, context_window: int, share: float,
+    def __init__(self, client: "MessagesClient", *, context_window: int, share: float,
                  session: Callable[[], "ToolSession"]) -> None:
         self.client = client
         self.context_window = context_window
@@ -151,7 +150,7 @@ class Compactor:
             params["tool_choice"] = {"type": "none"}
         async with self.client.messages.stream(**params) as stream:
             message = await stream.get_final_message()
-        summary = "".join(b.text for b in message.content if b.type == "text").strip()
+        summary = "".join(b.get("text", "") for b in message.get("content") or [] if b.get("type") == "text").strip()
         if not summary:
             raise ValueError("the model returned an empty summary")
         state = working_state(conversation, self.session().todos)
@@ -161,4 +160,4 @@ class Compactor:
             {"type": "text", "text": f"{CONTINUATION}\n\n<summary>\n{summary}\n</summary>\n\n{state}"}]}]
         self._known = None
         log.debug("compacted %d messages (~%d tokens)", replaced, tokens_before)
-        return CompactResult(tokens_before, replaced, summary, Usage.from_api(message.usage))
+        return CompactResult(tokens_before, replaced, summary, Usage.from_api(message.get("usage")))

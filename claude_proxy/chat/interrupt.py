@@ -1,8 +1,8 @@
 """Ctrl-C for `chat -p`: SIGINT cancels the running turn, and every wait after it has a bound.
 
 asyncio.run's own SIGINT handling cancels the main task and turns the cancellation
-back into KeyboardInterrupt at the end, which depends on every layer below (the SDK,
-httpx, anyio) letting the cancellation through unchanged and promptly. Here the turn
+back into KeyboardInterrupt at the end, which depends on every layer below (the client,
+aiohttp, anyio) letting the cancellation through unchanged and promptly. Here the turn
 runs as its own task: SIGINT cancels it, the caller waits at most ``grace`` seconds for
 it to unwind, then goes on to save and exit whatever the task does. `run_main` replaces
 asyncio.run so that leftover tasks at exit are cancelled with a bounded wait too.

@@ -21,29 +21,24 @@ from claude_proxy.pricing import Usage
 from claude_proxy.tools.base import ToolGuard
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
-
+    from claude_proxy.chat.api.client import MessagesClient
     from claude_proxy.chat.compact import Compactor
     from claude_proxy.tools.base import Tool, ToolContext
 
-RAW_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
-                        "message_delta", "message_stop"})
-# the SDK adds its accumulated state to some events; the wire event has only these fields
-RAW_FIELDS: dict[str, Any] = {"content_block_stop": {"type", "index"}, "message_stop": {"type"}}
 
 
-def block_to_param(block: Any) -> dict[str, Any]:
-    """An SDK content block as the dict we store and send back (no SDK-only fields)."""
-    kind = block.type
+def block_to_param(block: dict[str, Any]) -> dict[str, Any]:
+    """A content block of a reply as the dict we store and send back (only the fields the API takes back)."""
+    kind = block.get("type")
     if kind == "text":
-        return {"type": "text", "text": block.text}
+        return {"type": "text", "text": block.get("text", "")}
     if kind == "thinking":
-        return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+        return {"type": "thinking", "thinking": block.get("thinking", ""), "signature": block.get("signature", "")}
     if kind == "redacted_thinking":
-        return {"type": "redacted_thinking", "data": block.data}
+        return {"type": "redacted_thinking", "data": block.get("data", "")}
     if kind == "tool_use":
-        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input or {}}
-    return block.model_dump(exclude_none=True)
+        return {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block.get("input") or {}}
+    return {k: v for k, v in block.items() if v is not None}
 
 
 class _Partial:
@@ -66,7 +61,7 @@ class Agent:
 
     def __init__(
         self,
-        client: "AsyncAnthropic",
+        client: "MessagesClient",
         config: ChatConfig,
         conversation: Conversation,
         *,
@@ -94,7 +89,7 @@ class Agent:
 
     async def run(self, prompt: str | list[dict[str, Any]]) -> TurnResult:
         """Answer one prompt: stream, run tools, loop; API errors become ``result.error``."""
-        import anthropic
+        from claude_proxy.chat.api.errors import APIError
 
         await self._compact_if_due(prompt)
         conversation = self.conversation
@@ -111,7 +106,7 @@ class Agent:
                     if requests > 1:
                         await self._compact_if_due()
                     content, stop_reason, usage = await self._request()
-                except anthropic.APIError as exc:
+                except APIError as exc:
                     if requests == 1:
                         conversation.restore(point)
                     error = describe_api_error(exc)
@@ -160,12 +155,12 @@ class Agent:
         tokens = self.compactor.estimate(self.conversation, self.system, self._tool_definitions(), prompt)
         if not self.compactor.due(tokens):
             return
-        import anthropic
+        from claude_proxy.chat.api.errors import APIError
 
         try:
             await self.compact(trigger="auto", tokens=tokens)
-        except (anthropic.APIError, ValueError) as exc:
-            error = describe_api_error(exc) if isinstance(exc, anthropic.APIError) else str(exc)
+        except (APIError, ValueError) as exc:
+            error = describe_api_error(exc) if isinstance(exc, APIError) else str(exc)
             self.ui.notice(f"automatic compaction failed, going on with the full history: {error}")
 
     def _add_results(self, results: list[dict[str, Any]]) -> None:
@@ -215,25 +210,25 @@ class Agent:
         finally:
             self._api_seconds += time.monotonic() - started
         self._partial = None
-        content = [block_to_param(b) for b in message.content]
-        stop_reason = message.stop_reason or "end_turn"
+        content = [block_to_param(b) for b in message.get("content") or []]
+        stop_reason = message.get("stop_reason") or "end_turn"
         self.ui.message_done(content, stop_reason)
-        self.ui.assistant_message({**message.model_dump(mode="json"), "content": content})
-        return content, stop_reason, Usage.from_api(message.usage)
+        self.ui.assistant_message({**message, "content": content})
+        return content, stop_reason, Usage.from_api(message.get("usage"))
 
-    async def _stream(self, params: dict[str, Any], partial: _Partial) -> Any:
-        """Read one streamed reply into ``partial`` and the UI; return the SDK's final message."""
+    async def _stream(self, params: dict[str, Any], partial: _Partial) -> dict[str, Any]:
+        """Read one streamed reply into ``partial`` and the UI; return the final message."""
         raw = self.ui.wants_stream_events
         async with self.client.messages.stream(**params) as stream:
             async for event in stream:
-                if raw and event.type in RAW_EVENTS:
-                    self.ui.stream_event(event.model_dump(mode="json", include=RAW_FIELDS.get(event.type)))
+                if raw and event.data:
+                    self.ui.stream_event(event.data)
                 if event.type == "text":
                     partial.text += event.text
                     self.ui.text_delta(event.text)
                 elif event.type == "thinking":
                     self.ui.thinking_delta(event.thinking)
-                elif event.type == "content_block_stop":
+                elif event.type == "content_block_stop" and event.content_block is not None:
                     partial.blocks.append(block_to_param(event.content_block))
                     partial.text = ""
             return await stream.get_final_message()

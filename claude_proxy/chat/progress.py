@@ -32,7 +32,7 @@ def elapsed(seconds: float) -> str:
 
 
 class Progress:
-    """The waiting line (before the first token, or while the SDK retries) and one line per running tool."""
+    """The waiting line (before the first token, or while the client retries) and one line per running tool."""
 
     def __init__(self, console: Console) -> None:
         self.console = console

@@ -30,7 +30,7 @@ from claude_proxy.tools.base import Tool, ToolSession
 from claude_proxy.tools.guard import SandboxAwareGuard
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
+    from claude_proxy.chat.api.client import MessagesClient
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ChatRuntime:
         self.permission_mode = options.permission_mode or settings.permissions.default_mode
         self.store = SessionStore(settings.chat.sessions_db())
         self.ui = ui
-        self.client: "AsyncAnthropic" = make_client(self.config, on_retry=ui.retrying)
+        self.client: "MessagesClient" = make_client(self.config, on_retry=ui.retrying)
         self.guard = SandboxAwareGuard(self.settings, self.permission_mode)
         self.context = registry.new_context(self.cwd, self.settings, ToolSession())
         self.conversation = Conversation(cwd=str(self.cwd), model=self.config.model)

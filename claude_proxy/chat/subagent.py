@@ -17,7 +17,7 @@ from claude_proxy.pricing import Usage
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
+    from claude_proxy.chat.api.client import MessagesClient
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,13 @@ class SubagentUI(AgentUI):
 
 
 def webfetch_hook(
-    client: "AsyncAnthropic", model: str, record: Callable[[str, Usage], None], max_tokens: int = 4096,
+    client: "MessagesClient", model: str, record: Callable[[str, Usage], None], max_tokens: int = 4096,
 ) -> Callable[[ToolCall, ToolResult], Awaitable[ToolResult]]:
     """A post-hook for WebFetch results that applies the call's ``prompt`` with the small model.
 
     ``record(model, usage)`` books the small model's tokens on the session's bill.
     """
-    import anthropic
+    from claude_proxy.chat.api.errors import APIError
 
     async def apply(call: ToolCall, result: ToolResult) -> ToolResult:
         prompt = call.input.get("prompt")
@@ -106,12 +106,12 @@ def webfetch_hook(
             reply = await client.messages.create(
                 model=model, max_tokens=max_tokens, messages=[{"role": "user", "content": text}],
             )
-        except anthropic.APIError as exc:
+        except APIError as exc:
             from claude_proxy.chat.client import describe_api_error
 
             log.debug("WebFetch prompt failed: %s", exc)
             return ToolResult(f"(could not apply the prompt: {describe_api_error(exc)}; the page follows)\n\n{page}")
-        record(model, Usage.from_api(reply.usage))
-        return ToolResult("".join(b.text for b in reply.content if b.type == "text"))
+        record(model, Usage.from_api(reply.get("usage")))
+        return ToolResult("".join(b.get("text", "") for b in reply.get("content") or [] if b.get("type") == "text"))
 
     return apply

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from claude_proxy.tools.base import Tool
 
-_VALIDATORS: dict[type[Tool], Draft202012Validator] = {}
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+_VALIDATORS: dict[type[Tool], "Draft202012Validator"] = {}
 
 
-def _validator(tool_cls: type[Tool]) -> Draft202012Validator:
-    """One compiled validator per tool class; a broken schema fails loudly on first use."""
+def _validator(tool_cls: type[Tool]) -> "Draft202012Validator":
+    """One compiled validator per tool class; a broken schema fails loudly on first use.
+
+    jsonschema is imported on the first tool call, not at start-up (chat -p's first request waits for it).
+    """
+    from jsonschema import Draft202012Validator
+
     validator = _VALIDATORS.get(tool_cls)
     if validator is None:
         Draft202012Validator.check_schema(tool_cls.input_schema)

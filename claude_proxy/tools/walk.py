@@ -20,19 +20,19 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
-from wcmatch import glob as wcglob
+if TYPE_CHECKING:  # both are imported on first use: chat -p's first request does not wait for them
+    import pathspec
 
 IGNORE_FILES = (".gitignore", ".ignore", ".rgignore")
 SKIP_DIRS = {".git"}
-GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.BRACE | wcglob.DOTGLOB
 
 
 @dataclass
 class _Rules:
     base: Path
-    spec: pathspec.GitIgnoreSpec
+    spec: "pathspec.GitIgnoreSpec"
 
 
 LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -58,6 +58,8 @@ def _load_rules(directory: Path, dir_fd: int | None = None) -> _Rules | None:
             continue
     if not any(line.strip() and not line.startswith("#") for line in lines):
         return None
+    import pathspec
+
     return _Rules(directory, pathspec.GitIgnoreSpec.from_lines(lines))
 
 
@@ -132,5 +134,7 @@ def walk_entries(root: Path, root_fd: int, *, respect_ignore: bool = True,
 
 def glob_match(rel_path: str, pattern: str, *, match_base: bool = False) -> bool:
     """Whether a ``/``-separated relative path matches a glob (``**``, ``{a,b}``, dotfiles)."""
-    flags = GLOB_FLAGS | (wcglob.MATCHBASE if match_base else 0)
+    from wcmatch import glob as wcglob
+
+    flags = wcglob.GLOBSTAR | wcglob.BRACE | wcglob.DOTGLOB | (wcglob.MATCHBASE if match_base else 0)
     return wcglob.globmatch(rel_path, pattern, flags=flags)

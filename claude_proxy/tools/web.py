@@ -13,7 +13,6 @@ from typing import Any
 
 from claude_proxy.settings import WebToolSettings
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.netpolicy import PinnedResolver, URLRefused, check_url, resolve_checked
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,8 @@ async def fetch(url: str, settings: WebToolSettings) -> tuple[str, int, str, byt
     """GET ``url`` under the policy: (final url, status, content type, body, body was cut)."""
     import aiohttp
     from yarl import URL
+
+    from claude_proxy.tools.netpolicy import PinnedResolver, URLRefused, check_url, resolve_checked
 
     resolver = PinnedResolver()
     connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, limit=4)
@@ -123,6 +124,8 @@ class WebFetchTool(Tool):
 
     async def run(self, tool_input: dict[str, Any], context: ToolContext) -> ToolResult:
         import aiohttp
+
+        from claude_proxy.tools.netpolicy import URLRefused  # aiohttp, so not at start-up
 
         settings = context.settings.tools.web
         url, prompt = tool_input["url"], tool_input["prompt"]

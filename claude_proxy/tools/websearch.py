@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from claude_proxy.settings import SearchToolSettings
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
-from claude_proxy.tools.netpolicy import host_matches
 
 HOW_TO_CONFIGURE = (
     "WebSearch has no search back end configured. To enable it, add to the settings file "
@@ -137,6 +136,8 @@ def make_backend(settings: SearchToolSettings) -> SearchBackend | None:
 
 def filter_hits(hits: list[SearchHit], allowed: list[str], blocked: list[str]) -> list[SearchHit]:
     """Keep hits on an allowed domain (or subdomain), drop those on a blocked one."""
+    from claude_proxy.tools.netpolicy import host_matches  # it imports aiohttp: not at start-up
+
     out = []
     for hit in hits:
         host = urlsplit(hit.url).hostname or ""
