@@ -79,8 +79,10 @@ LAYERS: dict[str, list[list[str]]] = {
     ],
     "claude_proxy.requestlog.store": [
         ["claude_proxy.requestlog.store", "claude_proxy.requestlog.store.content",
-         "claude_proxy.requestlog.store.protocol", "claude_proxy.requestlog.store.pgschema"],
+         "claude_proxy.requestlog.store.pieces", "claude_proxy.requestlog.store.protocol",
+         "claude_proxy.requestlog.store.pgschema"],
         ["claude_proxy.requestlog.store.threads"],
+        ["claude_proxy.requestlog.store.naming"],
         ["claude_proxy.requestlog.store.writing", "claude_proxy.requestlog.store.summary"],
         ["claude_proxy.requestlog.store.sqlite", "claude_proxy.requestlog.store.retention",
          "claude_proxy.requestlog.store.pgwriting", "claude_proxy.requestlog.store.postgres",

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from claude_proxy.requestlog.config import LogConfig
 from claude_proxy.requestlog.entry import LogEntry, RequestLogError
-from claude_proxy.requestlog.row import COLUMNS, fallback_row, row_values
+from claude_proxy.requestlog.row import COLUMNS, Decoded, fallback_row, row_values
 from claude_proxy.requestlog.schema import bind_none_directly, connect, migrate
+from claude_proxy.requestlog.store.pieces import Split
 from claude_proxy.requestlog.store.retention import keep_pruning
 from claude_proxy.requestlog.store.writing import Prepared, SqliteStoreWriter
 
@@ -189,27 +190,36 @@ class SqliteRequestLog(LogConfig):
             for start in range(0, len(entries), self.batch_size):
                 self._write(entries[start:start + self.batch_size])
 
-    def _rows(self, entries: list[LogEntry]) -> list[tuple[Any, ...]]:
-        rows = []
+    def _prepare(self, entries: list[LogEntry]) -> list[Prepared]:
+        """Rows with their content split, named and compressed: the costly part, before any lock.
+
+        Each request body is decoded and split once, for both its row's columns and its content.
+        """
+        prepared = []
         for entry in entries:
+            read = self._read(entry)
             try:
-                rows.append(row_values(entry, bodies=self.bodies, max_body_bytes=self.max_body_bytes))
+                row = row_values(entry, bodies=self.bodies, max_body_bytes=self.max_body_bytes,
+                                 decoded=read[0] if read else None)
             except Exception as exc:  # the writer thread's edge: one bad entry must not stop the log
                 logger.exception("request log could not process entry %s", entry.id)
-                row = fallback_row(entry, f"{type(exc).__name__}: {exc}")
-                rows.append(tuple(row[c] for c in COLUMNS))
-        return rows
-
-    def _prepare(self, entries: list[LogEntry]) -> list[Prepared]:
-        """Rows with their content split, named and compressed: the costly part, before any lock."""
-        prepared = []
-        for entry, row in zip(entries, self._rows(entries), strict=True):
+                fallback = fallback_row(entry, f"{type(exc).__name__}: {exc}")
+                row, read = tuple(fallback[c] for c in COLUMNS), None
             try:
-                prepared.append(self._store.prepare(entry, row))
+                prepared.append(self._store.prepare(entry, row, read))
             except Exception:  # the writer thread's edge: a body the store cannot split is kept whole
                 logger.exception("request log could not store entry %s by content", entry.id)
                 prepared.append(self._store.fallback(row))
         return prepared
+
+    def _read(self, entry: LogEntry) -> tuple[Decoded, Split] | None:
+        if not self.bodies:
+            return None
+        try:
+            return self._store.read_request(entry)
+        except Exception:  # the writer thread's edge: the row is still made, the slow way
+            logger.exception("request log could not read the request of entry %s", entry.id)
+            return None
 
     def _write(self, entries: list[LogEntry]) -> None:
         rows = self._prepare(entries)

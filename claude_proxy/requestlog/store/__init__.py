@@ -2,7 +2,9 @@
 
 - ``protocol``: `TraceStore` (what the ``logs`` commands and the viewer read through),
   `TraceMaintenance` (retention), `Filters`, `PruneResult`.
-- ``content``: splitting a body into named, compressed pieces and rebuilding it byte for byte (pure).
+- ``pieces``: splitting a body into a skeleton and pieces, matching a conversation's earlier messages whole (pure).
+- ``content``: naming and compressing pieces, recipes, and rebuilding a body byte for byte (pure).
+- ``naming``: a split request's piece names and conversation keys, carried on from its run (pure).
 - ``threads``: which session and conversation a request belongs to (pure).
 - ``writing``: preparing rows and inserting them into the SQLite file; ``pgwriting`` the same for Postgres.
 - ``summary``: cost, session summaries, usage and search snippets, the same for every backend (pure).

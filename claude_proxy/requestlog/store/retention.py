@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.requestlog.schema import TABLE, connect, migrate
-from claude_proxy.requestlog.store.content import ContentError, names, rebuild, split, unpack
+from claude_proxy.requestlog.store.content import ContentError, names, rebuild, unpack
+from claude_proxy.requestlog.store.pieces import split
 from claude_proxy.requestlog.store.protocol import PruneResult
 from claude_proxy.requestlog.store.writing import index_text
 

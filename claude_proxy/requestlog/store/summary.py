@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from claude_proxy.pricing import PriceTable
 from claude_proxy.requestlog.query import percentile
-from claude_proxy.requestlog.store.content import split
+from claude_proxy.requestlog.store.pieces import split
 from claude_proxy.requestlog.store.writing import index_text
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "cache_creation_1h_tokens")

@@ -75,12 +75,26 @@ def message_digest(text: str, value: Any, raw: bytes | None = None) -> bytes:
 
 def prefix_keys(digests: list[bytes]) -> list[bytes]:
     """keys[j]: the digest of the first j messages (keys[0] for none)."""
-    hasher = hashlib.blake2b(digest_size=DIGEST)
-    keys = [hasher.digest()]
+    keys, _ = extend_keys(None, [], digests)
+    return keys
+
+
+def extend_keys(hasher: Any, keys: list[bytes], digests: list[bytes], mark: int = -1) -> tuple[list[bytes], Any]:
+    """`prefix_keys` carried on from ``hasher`` (the state after ``keys``; None: from nothing), and the
+    state once ``mark`` messages are in (for the next request of the conversation to carry on from)."""
+    if hasher is None:
+        hasher = hashlib.blake2b(digest_size=DIGEST)
+        keys = [hasher.digest()]
+    else:
+        hasher = hasher.copy()
+        keys = list(keys)
+    at_mark = hasher.copy() if mark == len(keys) - 1 else None
     for item in digests:
         hasher.update(item)
         keys.append(hasher.digest())
-    return keys
+        if len(keys) - 1 == mark:
+            at_mark = hasher.copy()
+    return keys, at_mark
 
 
 def _candidates(messages: list[Any]) -> Iterable[int]:
@@ -127,6 +141,11 @@ def spawned_prompts(answer: Any) -> list[bytes]:
                 and isinstance(block.get("input"), dict) and isinstance(block["input"].get("prompt"), str)):
             out.append(prompt_digest(block["input"]["prompt"]))
     return out
+
+
+def lookup_keys(messages: list[Any], keys: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Every conversation key and Task prompt `place` may look up for these messages, to fetch in one go."""
+    return [keys[j] for j in _candidates(messages)], first_prompts(messages)
 
 
 def place(row_id: str, header_session: str | None, messages: list[Any], keys: list[bytes],

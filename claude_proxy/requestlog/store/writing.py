@@ -17,25 +17,12 @@ from typing import Any
 
 from claude_proxy.requestlog import facts
 from claude_proxy.requestlog.entry import LogEntry
-from claude_proxy.requestlog.row import COLUMNS
+from claude_proxy.requestlog.row import COLUMNS, PARSE_LIMIT, Decoded
 from claude_proxy.requestlog.schema import TABLE
-from claude_proxy.requestlog.store.content import (
-    MIN_PIECE,
-    SplitCache,
-    block_text,
-    digest,
-    message_text,
-    pack,
-    recipe,
-    split,
-)
-from claude_proxy.requestlog.store.threads import (
-    Place,
-    message_digest,
-    place,
-    prefix_keys,
-    spawned_prompts,
-)
+from claude_proxy.requestlog.store.content import block_text, digest, message_text, pack, recipe
+from claude_proxy.requestlog.store.naming import conversation_keys, piece_names
+from claude_proxy.requestlog.store.pieces import MIN_PIECE, Split, SplitCache, split
+from claude_proxy.requestlog.store.threads import Place, place, spawned_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +71,7 @@ class SqliteStoreWriter:
 
     def __init__(self) -> None:
         self.known: set[bytes] = set()
-        self.packed: set[bytes] = set()  # compressed by `prepare` since the last transaction (not yet stored)
+        self.packed: set[bytes] = set()  # compressed by `prepare` and not yet stored (the rows carry the bytes)
         self.generation: int | None = None
         self._threads: dict[bytes, Place] = {}
         self._split_cache = SplitCache()
@@ -107,8 +94,24 @@ class SqliteStoreWriter:
             self.packed.add(name)
         return name
 
-    def prepare(self, entry: LogEntry, row: tuple[Any, ...]) -> Prepared:
-        """Column values and content for ``row``; runs outside the transaction."""
+    def read_request(self, entry: LogEntry) -> tuple[Decoded, Split] | None:
+        """The request body decoded and split once, for `row_values` and then `prepare` (None: too big to parse)."""
+        body = entry.request_body
+        if not body or len(body) > PARSE_LIMIT:
+            return None
+        try:
+            text, valid = body.decode("utf-8"), True
+        except UnicodeDecodeError:
+            text, valid = body.decode("utf-8", errors="replace"), False
+        parts = split(text, self._split_cache)
+        # The fields count only where a whole parse of the bytes would have found them too.
+        return Decoded(text, parts.fields if valid and parts.whole else None), parts
+
+    def prepare(self, entry: LogEntry, row: tuple[Any, ...], read: tuple[Decoded, Split] | None = None) -> Prepared:
+        """Column values and content for ``row``; runs outside the transaction.
+
+        ``read``: what `read_request` made of this entry, used when the row kept that very text.
+        """
         values = list(row) + [None] * len(EXTRA_COLUMNS)
         out = Prepared(values, header_session=facts.session_header(entry.request_headers))
         extra = dict.fromkeys(EXTRA_COLUMNS)
@@ -126,19 +129,18 @@ class SqliteStoreWriter:
             out.spawns = spawned_prompts(out.answer)
         request = row[_AT["request_body"]]
         if request is not None:
-            parts = split(request, self._split_cache)
+            parts = read[1] if read is not None and read[0].text is request else split(request, self._split_cache)
             skeleton = self._keep(out, parts.skeleton)
-            pieces = [(offset, self._keep(out, text)) for offset, text in parts.pieces]
-            named = {id(text): name for (_, text), (_, name) in zip(parts.pieces, pieces, strict=True)}
-            extra["request_recipe"] = recipe(skeleton, pieces)
-            extra["request_digest"] = digest(request.encode("utf-8"))
+            names = piece_names(parts, lambda text: self._keep(out, text), out.content)
+            # Each piece is checked against its name on the way back.
+            extra["request_recipe"] = recipe(skeleton, [(at, name) for (at, _), name in
+                                                        zip(parts.pieces, names, strict=True)])
             values[_AT["request_body"]] = None
             if row[_AT["method"]] == "POST" and str(row[_AT["path"]]).split("?")[0] == "/v1/messages" \
                     and parts.messages:
                 out.threaded = True
                 out.messages = parts.messages
-                pairs = zip(parts.message_texts, parts.messages, strict=True)
-                out.keys = prefix_keys([message_digest(text, value, named.get(id(text))) for text, value in pairs])
+                out.keys = conversation_keys(parts, names)
                 extra["conv_key"] = out.keys[-1]
         response = row[_AT["response_body"]]
         if response is not None:
@@ -152,7 +154,8 @@ class SqliteStoreWriter:
 
     def begin(self, conn: sqlite3.Connection) -> None:
         """Call first in each transaction: a prune since the last one makes remembered names unsafe."""
-        self.packed.clear()
+        if len(self.packed) > KNOWN_LIMIT:
+            self.packed.clear()
         found = conn.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()
         generation = int(found[0]) if found else 0
         if generation != self.generation:
@@ -171,6 +174,7 @@ class SqliteStoreWriter:
                 packed = (pack(data), len(data))
             conn.execute("INSERT OR IGNORE INTO content (name, data, size) VALUES (?, ?, ?)", (name, *packed))
             self.known.add(name)
+            self.packed.discard(name)
         if len(self.known) > KNOWN_LIMIT:
             self.known.clear()
         at = {name: len(COLUMNS) + i for i, name in enumerate(EXTRA_COLUMNS)}
@@ -196,6 +200,7 @@ class SqliteStoreWriter:
     def rolled_back(self) -> None:
         """Forget what a failed transaction claimed to have stored."""
         self.known.clear()
+        self.packed.clear()
         self._threads.clear()
         self.generation = None
 

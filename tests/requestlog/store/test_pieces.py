@@ -1,0 +1,141 @@
+"""Splitting with runs: what the writer remembers of a conversation changes its cost, never its result.
+
+A request is split against the runs of messages kept from earlier requests (`pieces.SplitCache`),
+and its piece names and threading keys carry on from what was derived for the run
+(`naming`). Every result must equal a split of the same text from scratch, for conversations
+that interleave, open with the same words, retry a turn or rewrite their history.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import pytest
+
+from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.requestlog.row import row_values
+from claude_proxy.requestlog.store.content import ContentError, digest, rebuild
+from claude_proxy.requestlog.store.pieces import SplitCache, split
+from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
+from claude_proxy.requestlog.store.threads import message_digest, prefix_keys
+from claude_proxy.requestlog.store.writing import SqliteStoreWriter
+from tests.requestlog.conftest import write_entries
+from tests.requestlog.store.conftest import answer, conversation, exchange, text, tool_use
+
+
+def _traffic() -> list[LogEntry]:
+    """Three conversations interleaved turn by turn (two open with the same words), then a retried turn,
+    a request whose history was rewritten part-way, and one cut back to an earlier turn."""
+    a = conversation(8, opening="Fix the failing test in the parser module, please")
+    b = conversation(8, opening="Fix the failing test in the parser module, please")
+    c = conversation(6, opening="Explain this repository to me " * 10)
+    mixed = [entry for turn in zip(a, b, c + [c[-1]] * 2) for entry in turn]
+    retry = a[5]
+    rewritten = json.loads(a[6].request_body)
+    rewritten["messages"][2]["content"][0]["content"] = "a different tool result " * 20
+    edited = exchange(rewritten["messages"][:-1] + [rewritten["messages"][-1]],
+                      answer(text("ok"), tool_use("Read", {"path": "x.py"})))
+    edited.request_body = json.dumps(rewritten).encode()
+    cut_back = exchange(json.loads(a[3].request_body)["messages"][:3], answer(text("again")))
+    return mixed + [retry, edited, cut_back, a[7]]
+
+
+def _same(got: Any, want: Any) -> None:
+    assert got.skeleton == want.skeleton
+    assert got.pieces == want.pieces
+    assert got.messages == want.messages
+    assert got.message_texts == want.message_texts
+    assert got.system == want.system and got.fields == want.fields and got.whole == want.whole
+
+
+def _rebuilt(parts: Any) -> str:
+    out, cursor = [], 0
+    for offset, piece in parts.pieces:
+        out += [parts.skeleton[cursor:offset], piece]
+        cursor = offset
+    return "".join(out + [parts.skeleton[cursor:]])
+
+
+def test_splitting_against_runs_gives_what_splitting_from_scratch_gives() -> None:
+    cache = SplitCache()
+    matched = 0
+    for entry in _traffic():
+        body = entry.request_body.decode()
+        parts = split(body, cache)
+        matched += parts.run is not None
+        _same(parts, split(body))
+        assert _rebuilt(parts) == body
+    assert matched >= 15  # the runs were used, not merely allowed
+
+
+@pytest.mark.parametrize("body", [
+    '{"messages": [ {"role":"user","content":"' + "x" * 200 + '"} , 7 ,{"role":"user","content":"y"}]}',
+    '{"messages":[{"role":"user","content":"' + "a" * 150 + '"},{"role":"user","content":"' + "b" * 150 + '"}],'
+    '"messages":[{"role":"user","content":"' + "a" * 150 + '"}]}',
+])
+def test_odd_message_arrays_split_the_same_with_a_cache(body: str) -> None:
+    cache = SplitCache()
+    for _ in range(3):  # the second and third time, whatever was kept is offered
+        _same(split(body, cache), split(body))
+
+
+def test_names_and_conversation_keys_carried_by_runs_equal_fresh_ones() -> None:
+    remembering = SqliteStoreWriter()
+    for entry in _traffic():
+        row = row_values(entry)
+        read = remembering.read_request(entry)
+        assert read is not None
+        kept = remembering.prepare(entry, row_values(entry, decoded=read[0]), read)
+        fresh = SqliteStoreWriter().prepare(entry, row)
+        assert kept.values == fresh.values  # the recipe and the conversation key among them
+        assert kept.keys == fresh.keys
+        parts = split(entry.request_body.decode())
+        digests = [message_digest(t, v) for t, v in zip(parts.message_texts, parts.messages, strict=True)]
+        assert kept.keys == prefix_keys(digests)
+        assert set(fresh.content) <= set(kept.content)
+
+
+def test_interleaved_conversations_come_back_byte_for_byte_and_thread_as_before(db) -> None:
+    entries = _traffic()
+    write_entries(db, entries)
+    store = SqliteTraceStore(db)
+    try:
+        for entry in entries:
+            row = store.row(entry.id)
+            assert row["request_body"] == entry.request_body.decode()
+            assert "store_error" not in row
+        sessions = store.conn.execute("SELECT count(DISTINCT session_id) FROM requests").fetchone()[0]
+    finally:
+        store.close()
+    assert sessions >= 3  # three conversations stay three sessions (the rewritten one may start another)
+
+
+def _recipe(version: int, skeleton: bytes, pieces: list[tuple[int, bytes]]) -> bytes:
+    parts = [struct.pack("<BI", version, len(pieces)), skeleton]
+    for offset, name in pieces:
+        parts += [struct.pack("<I", offset), name]
+    return b"".join(parts)
+
+
+def test_both_recipe_versions_are_read_and_checked() -> None:
+    body = '{"system":"' + "s" * 120 + '","model":"m"}'
+    parts = split(body)
+    store = {digest(t.encode()): t.encode() for t in [parts.skeleton] + [p for _, p in parts.pieces]}
+    pieces = [(offset, digest(piece.encode())) for offset, piece in parts.pieces]
+    skeleton = digest(parts.skeleton.encode())
+
+    v1 = _recipe(1, skeleton, pieces)  # rows written before: checked against the whole body's digest
+    assert rebuild(v1, store.__getitem__, digest(body.encode())) == body
+    with pytest.raises(ContentError, match="digest"):
+        rebuild(v1, store.__getitem__, digest(b"something else"))
+
+    v2 = _recipe(2, skeleton, pieces)  # rows written now: each piece checked against its name
+    assert rebuild(v2, store.__getitem__, None) == body
+    damaged = dict(store)
+    damaged[pieces[0][1]] = b'"' + b"t" * 120 + b'"'
+    with pytest.raises(ContentError, match="digest"):
+        rebuild(v2, damaged.__getitem__, None)
+    with pytest.raises(ContentError, match="version 3"):
+        rebuild(_recipe(3, skeleton, pieces), store.__getitem__, None)
