@@ -11,11 +11,20 @@ Postgres outage costs nothing until both buffers are full, and then only counted
 ``/health`` says degraded for as long as writes fail. Errors that are the row's own
 (a value Postgres refuses) are handled as on SQLite: the batch is split and the bad row
 counted lost.
+
+Unlike SQLite's, the work is split over two threads: the writer thread prepares a batch
+(parsing, splitting, compressing: the client's CPU) while an insert thread sends the one
+before it and waits for the server, so the two overlap. One prepared batch waits between
+them at most; while an outage holds the insert thread, the writer thread stops there and
+entries wait in the queue as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
 from typing import Any
 
@@ -45,6 +54,10 @@ class PostgresRequestLog(SqliteRequestLog):
         self._pg_store = PgStoreWriter()
         self._store = self._pg_store  # prepare() skips compressing what this writer already stored
         self.drain_deadline: float | None = None
+        self._handoff: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=1)
+        self._in_flight = 0  # entries prepared and handed to the insert thread, not yet written or lost
+        self._in_flight_lock = threading.Lock()  # two threads change it
+        self._inserter: threading.Thread | None = None
 
     def _connect(self) -> Any:
         import psycopg
@@ -66,8 +79,9 @@ class PostgresRequestLog(SqliteRequestLog):
             self._drop_connection()
             raise RequestLogError(f"cannot open the request log at {mask_url(self.dsn)}: "
                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
-        import threading
-
+        self._inserter = threading.Thread(target=self._insert_batches, name="claude-proxy-requestlog-pg-insert",
+                                          daemon=True)
+        self._inserter.start()
         self._thread = threading.Thread(target=self._run, name="claude-proxy-requestlog-pg", daemon=True)
         self._thread.start()
         if self.max_age_days is not None or self.max_size_mb is not None:
@@ -108,10 +122,53 @@ class PostgresRequestLog(SqliteRequestLog):
     def close(self, timeout: float | None = None) -> None:
         self.drain_deadline = time.monotonic() + (timeout if timeout is not None else 30.0)
         super().close(timeout)
+        inserter = self._inserter
+        if inserter is not None and inserter.is_alive():
+            if self._thread is not None and not self._thread.is_alive():
+                left = None if timeout is None else max(0.1, self.drain_deadline - time.monotonic())
+                with contextlib.suppress(queue.Full):  # after the writer thread's last batch: the order holds
+                    self._handoff.put(None, timeout=left)
+            inserter.join(None if timeout is None else max(0.0, self.drain_deadline - time.monotonic()))
+            if inserter.is_alive():
+                logger.error("request log: %d entries still being written to Postgres after %.1fs; giving up "
+                             "on them", self._in_flight, timeout or 0.0)
+                return
         self._drop_connection()
 
+    @property
+    def queue_depth(self) -> int:
+        """Entries recorded but not yet written (queued, or prepared and waiting for the server)."""
+        return self._queue.qsize() + self._in_flight
+
+    @property
+    def healthy(self) -> bool:
+        """As for SQLite, and false as well once the insert thread is gone while the log is open."""
+        if self._inserter is not None and not self._inserter.is_alive() and not self._closed:
+            return False
+        return super().healthy
+
     def _write(self, entries: list[LogEntry]) -> None:
+        """The writer thread's part: prepare the batch, then hand it over (waiting while one is in flight)."""
         rows = self._prepare(entries)
+        with self._in_flight_lock:
+            self._in_flight += len(rows)
+        self._handoff.put(rows)
+
+    def _insert_batches(self) -> None:
+        while True:
+            rows = self._handoff.get()
+            if rows is None:
+                return
+            try:
+                self._write_prepared(rows)
+            except Exception:  # the insert thread's edge: a batch it cannot place is counted, never a dead thread
+                logger.exception("request log lost a batch of %d entries", len(rows))
+                self.lost += len(rows)
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight -= len(rows)
+
+    def _write_prepared(self, rows: list[Prepared]) -> None:
         failed = self._insert(rows)
         if failed is None or len(rows) == 1:
             return

@@ -5,7 +5,9 @@ is independent of the database). A batch is then written in one transaction with
 round trips: new content with ``INSERT ... ON CONFLICT DO NOTHING`` (so instances that
 store the same system prompt at once never clash), the rows, then the Task prompts. Each
 row is threaded before the batch goes out; a row that continues an earlier row of the
-same batch finds it in this writer's memory, as it would in the database.
+same batch finds it in this writer's memory, as it would in the database. What threading
+may need from the database is read for the whole batch in two queries (`_PgLookup.fetch`),
+not one round trip per lookup.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from claude_proxy.requestlog.row import COLUMNS
 from claude_proxy.requestlog.store.content import pack
 from claude_proxy.requestlog.store.pgschema import TABLE
-from claude_proxy.requestlog.store.threads import Place, place
+from claude_proxy.requestlog.store.threads import Place, lookup_keys, place
 from claude_proxy.requestlog.store.writing import (
     _AT,
     EXTRA_COLUMNS,
@@ -42,6 +44,8 @@ def clean(value: Any) -> Any:
     if isinstance(value, str):
         if "\x00" in value:
             value = value.replace("\x00", "\\u0000")
+        if value.isascii():  # the usual case, and cheap to tell: no lone surrogate in it
+            return value
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
@@ -54,7 +58,8 @@ class PgStoreWriter(SqliteStoreWriter):
 
     def begin(self, conn: Any) -> None:
         """Call first in each transaction: a prune since the last one makes remembered names unsafe."""
-        self.packed.clear()
+        if len(self.packed) > KNOWN_LIMIT:
+            self.packed.clear()
         found = conn.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()
         generation = int(found[0]) if found else 0
         if generation != self.generation:
@@ -76,6 +81,7 @@ class PgStoreWriter(SqliteStoreWriter):
         at = {name: len(COLUMNS) + i for i, name in enumerate(EXTRA_COLUMNS)}
         spawns: dict[bytes, Place] = {}
         lookup = _PgLookup(conn, self, spawns)
+        lookup.fetch([p for p in rows if p.threaded])
         values_list, spawn_rows = [], []
         for prepared in rows:
             values = prepared.values
@@ -101,29 +107,46 @@ class PgStoreWriter(SqliteStoreWriter):
             if spawn_rows:
                 cursor.executemany(INSERT_SPAWN, spawn_rows)
         self.known.update(content)
+        self.packed.difference_update(content)
         if len(self.known) > KNOWN_LIMIT:
             self.known.clear()
 
 
 class _PgLookup:
-    """Threading's lookups: this writer's memory and this batch first, then the database."""
+    """Threading's lookups: this writer's memory and this batch first, then what `fetch` read from the database."""
 
     def __init__(self, conn: Any, writer: PgStoreWriter, spawns: dict[bytes, Place]) -> None:
         self.conn = conn
         self.writer = writer
         self.spawns = spawns
+        self._conversations: dict[bytes, Place] = {}
+        self._prompts: dict[bytes, Place] = {}
+
+    def fetch(self, rows: list[Prepared]) -> None:
+        """Read every conversation and Task prompt these rows may look up, in two queries."""
+        conversations: set[bytes] = set()
+        prompts: set[bytes] = set()
+        for prepared in rows:
+            keys, first = lookup_keys(prepared.messages, prepared.keys)
+            conversations.update(k for k in keys if k not in self.writer._threads)
+            prompts.update(first)
+        if conversations:
+            for key, session_id, thread_id, parent_id in self.conn.execute(
+                    f"SELECT DISTINCT ON (conv_key) conv_key, session_id, thread_id, parent_id FROM {TABLE} "
+                    "WHERE conv_key = ANY(%s) ORDER BY conv_key, seq DESC", (list(conversations),)):
+                if thread_id is not None:
+                    self._conversations[bytes(key)] = Place(session_id, thread_id, parent_id)
+        if prompts:
+            for prompt, session_id, thread_id, row_id in self.conn.execute(
+                    "SELECT prompt, session_id, thread_id, row_id FROM spawns WHERE prompt = ANY(%s)",
+                    (list(prompts),)):
+                self._prompts[bytes(prompt)] = Place(session_id, thread_id, row_id)
 
     def conversation(self, key: bytes) -> Place | None:
         known = self.writer._threads.get(key)
-        if known is not None:
-            return known
-        found = self.conn.execute(f"SELECT session_id, thread_id, parent_id FROM {TABLE} WHERE conv_key = %s "
-                                  "ORDER BY seq DESC LIMIT 1", (key,)).fetchone()
-        return Place(found[0], found[1], found[2]) if found and found[1] is not None else None
+        return known if known is not None else self._conversations.get(key)
 
     def spawn(self, prompt: bytes) -> Place | None:
         if prompt in self.spawns:
             return self.spawns[prompt]
-        found = self.conn.execute("SELECT session_id, thread_id, row_id FROM spawns WHERE prompt = %s",
-                                  (prompt,)).fetchone()
-        return Place(found[0], found[1], found[2]) if found else None
+        return self._prompts.get(prompt)
