@@ -4,8 +4,8 @@ One request, outermost stage first:
 
 - ``server`` runs one process (``workers``: N processes on one port, replaced when one dies);
   ``connections`` keeps client connections in check (header and keep-alive timeouts, a cap
-  that closes never-used connections first, ``RLIMIT_NOFILE`` raised); ``loopguard`` refuses
-  an upstream that is the proxy itself.
+  that closes never-used connections first, ``RLIMIT_NOFILE`` raised); ``accesslog`` writes
+  the access line per request in batches; ``loopguard`` refuses an upstream that is the proxy itself.
 - ``targets``: the outermost middleware; only origin-form targets without dot-segments pass.
 - ``app`` is the one composition root: it builds `state.ProxyState` once from the settings
   and installs the routes (``health``, ``cors``, ``forward``) and the protection middleware.

@@ -111,9 +111,6 @@ class ConnectionGuard:
             return await handler(request)
         conn.requested = True
         conn.active += 1
-        if conn.timer is not None:
-            conn.timer.cancel()
-            conn.timer = None
         try:
             return await handler(request)
         finally:
@@ -121,7 +118,8 @@ class ConnectionGuard:
             if conn.active == 0 and transport in self._conns and self.header_timeout > 0:
                 loop = asyncio.get_running_loop()
                 conn.idle_since = loop.time()
-                conn.timer = loop.call_later(self.between_requests, self._no_request, conn)
+                if conn.timer is None:  # a timer already set checks idle_since when it fires
+                    conn.timer = loop.call_later(self.between_requests, self._no_request, conn)
 
     def _made(self, transport: asyncio.Transport) -> None:
         conn = _Conn(transport)
@@ -154,11 +152,20 @@ class ConnectionGuard:
         return True
 
     def _no_request(self, conn: _Conn) -> None:
+        """A connection's one timer: it is not re-armed per request (a timer per request costs more than
+        the request's own work), so it checks here whether the deadline it stood for still holds."""
         conn.timer = None
-        if conn.active == 0 and conn.transport in self._conns:
-            self.timed_out += 1
-            self._forget(conn.transport)
-            conn.transport.abort()
+        if conn.active or conn.transport not in self._conns:
+            return  # a request is being answered; the timer is set again when it ends
+        if conn.requested:
+            loop = asyncio.get_running_loop()
+            left = conn.idle_since + self.between_requests - loop.time()
+            if left > 0:
+                conn.timer = loop.call_later(left, self._no_request, conn)
+                return
+        self.timed_out += 1
+        self._forget(conn.transport)
+        conn.transport.abort()
 
     def _lost(self, transport: asyncio.Transport) -> None:
         self._forget(transport)

@@ -20,6 +20,7 @@ from typing import Callable
 
 from aiohttp import web
 
+from claude_proxy.proxy import accesslog
 from claude_proxy.proxy.app import create_app
 from claude_proxy.proxy.connections import ConnectionGuard, connection_cap, quiet_bad_requests, raise_fd_limit
 from claude_proxy.proxy.loopguard import UpstreamLoopError, check_upstream_not_self
@@ -63,8 +64,16 @@ def _http_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _access_logger(settings: Settings) -> logging.Logger | None:
-    return logging.getLogger("claude_proxy.access") if settings.server.access_log else None
+def _access_logger(settings: Settings, app: web.Application) -> logging.Logger | None:
+    """The buffered access logger (``accesslog``), released when the app is cleaned up; None when off."""
+    if not settings.server.access_log:
+        return None
+
+    async def release(_: web.Application) -> None:
+        accesslog.release()
+
+    app.on_cleanup.append(release)
+    return accesslog.acquire()
 
 
 async def start_server(settings: Settings, request_log: RequestLog | None = None,
@@ -86,7 +95,7 @@ async def start_server(settings: Settings, request_log: RequestLog | None = None
                             keepalive_timeout=settings.server.keepalive_timeout)
     app.middlewares.insert(0, guard.middleware)
     quiet_bad_requests()
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=_access_logger(settings),
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=_access_logger(settings, app),
                            access_log_format=ACCESS_FORMAT, keepalive_timeout=settings.server.keepalive_timeout,
                            shutdown_timeout=settings.server.shutdown_timeout)
     try:

@@ -28,6 +28,8 @@ def target_problem(target: str) -> str | None:
     if not target.startswith("/") or target.startswith("//"):
         return "only origin-form request targets (a path starting with a single '/') are accepted"
     path = target.split("?", 1)[0].split("#", 1)[0]
+    if "%" not in path and "\\" not in path and "/." not in path:
+        return None  # nothing encoded, no backslash, no segment that starts with a dot: the usual case
     if "\\" in path:
         return "a backslash in the request path is not accepted"
     for segment in path.split("/"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
 import subprocess
+import time
 
 import aiohttp
 import pytest
@@ -126,3 +128,19 @@ async def test_one_access_line_per_request_unless_quiet(serve_process, fake_upst
              if "claude_proxy.access" in line and "/health" not in line]  # the start-up probe has its own
     assert len(lines) == 2 and '127.0.0.1 "POST /v1/messages HTTP/1.1" 200' in lines[0], loud.stderr.decode()
     assert "claude_proxy.access" not in quiet.stderr.decode()
+
+
+async def test_access_lines_are_written_in_batches_yet_within_seconds(serve_process, fake_upstream: FakeAnthropic):
+    proc = await serve_process("--upstream", fake_upstream.url, "--no-log")
+    async with aiohttp.ClientSession() as client:
+        for n in range(20):
+            async with client.post(proc.url + "/v1/messages", data=b'{"model":"m%d"}' % n) as resp:
+                await resp.read()
+    deadline = time.monotonic() + 5  # the buffer is written at least every second, the server still running
+    posts = 0
+    while time.monotonic() < deadline and posts < 20:
+        posts = proc.stderr_so_far().decode().count('"POST /v1/messages HTTP/1.1" 200')
+        await asyncio.sleep(0.1)
+    assert posts == 20, proc.stderr_so_far().decode()
+    assert await proc.stop(signal.SIGTERM) == 0
+    assert proc.stderr.decode().count('"POST /v1/messages HTTP/1.1" 200') == 20  # nothing written twice

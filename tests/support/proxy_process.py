@@ -34,6 +34,7 @@ class ServeProcess:
     stderr: bytes = b""
     lines: list[bytes] = field(default_factory=list)
     _stderr_task: "asyncio.Task[bytes] | None" = None
+    _err: bytearray = field(default_factory=bytearray)
 
     async def start(self, timeout: float = 30.0) -> "ServeProcess":
         cmd = [sys.executable, "-m", "claude_proxy", "serve", "--port", "0", *self.args]
@@ -42,10 +43,20 @@ class ServeProcess:
             stderr=asyncio.subprocess.PIPE, start_new_session=self.new_session)
         assert self.proc.stderr is not None
         # read all along: an access line per request would otherwise fill the pipe and stall the proxy
-        self._stderr_task = asyncio.ensure_future(self.proc.stderr.read())
+        self._stderr_task = asyncio.ensure_future(self._collect_stderr())
         await asyncio.wait_for(self._read_url(), timeout)
         await asyncio.wait_for(self._wait_healthy(), timeout)
         return self
+
+    async def _collect_stderr(self) -> bytes:
+        assert self.proc is not None and self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(65536):
+            self._err += chunk
+        return bytes(self._err)
+
+    def stderr_so_far(self) -> bytes:
+        """What the process has written to stderr until now (it is still running)."""
+        return bytes(self._err)
 
     async def _read_url(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None

@@ -29,6 +29,11 @@ from claude_proxy.proxy.upstream.http1.response import Response
 
 # Idle connections older than this are closed rather than reused (servers drop them around 60 s).
 KEEPALIVE_SECONDS = 15.0
+# An end of stream the event loop has not read yet can only be new; a connection idle this
+# long may have met the upstream's idle timer just now, so its socket is peeked before a
+# write. One used moments ago was kept by an upstream that said nothing of closing, and is
+# not (the peek is three system calls per request under load).
+PEEK_AFTER_SECONDS = 1.0
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -85,9 +90,10 @@ class ConnectionPool:
 
     def _reusable(self, conn: _Connection) -> bool:
         """Whether an idle connection can carry a request: open, fresh enough, and still wanted upstream."""
-        if conn.closed or self.loop.time() - conn.idle_since >= self.keepalive:
+        idle = self.loop.time() - conn.idle_since
+        if conn.closed or idle >= self.keepalive:
             return False
-        return _socket_alive(conn.transport)
+        return idle < PEEK_AFTER_SECONDS or _socket_alive(conn.transport)
 
     async def _acquire(self) -> _Connection:
         if self._closed:
