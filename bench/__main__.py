@@ -26,10 +26,10 @@ SECTIONS = {
     "startup": startup.run,
     "workers": workers.run,
     "store": store.run,
-    "pglog": lambda ctx: pglog.run(ctx, EARLIER),
     "claudecode": claudecode.run,
+    "pglog": lambda ctx: pglog.run(ctx, EARLIER),
 }
-EARLIER: dict[str, Section] = {}  # sections already run in this invocation (pglog compares with nonstream)
+EARLIER: dict[str, Section] = {}  # sections already run in this invocation (pglog compares with claudecode)
 BENCH_DIR = Path(__file__).resolve().parent
 
 
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stderr)
     keys = list(SECTIONS) if not args.only else [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in SECTIONS]
+    keys = [k for k in SECTIONS if k in keys]  # in report order: a later section may compare with an earlier one
     if unknown:
         print(f"python -m bench: error: unknown section(s) {', '.join(unknown)}; pick from {', '.join(SECTIONS)}",
               file=sys.stderr)

@@ -19,6 +19,7 @@ class Target:
     name: str
     kind: str  # direct | bare | proxy
     log: bool = True
+    log_url: str | None = None  # the log's database (postgresql://...); None: a file in the target's home
     workers: int = 1
     config: dict | None = None
     extra_args: list[str] = field(default_factory=list)
@@ -72,7 +73,7 @@ def start_proxy(target: Target, upstream_url: str, port: int, workdir: Path) -> 
     argv = python_module("claude_proxy", "serve", "--host", "127.0.0.1", "--port", str(port),
                          "--upstream", upstream_url)
     if target.log:
-        argv += ["--log-db", str(home / "requests.db")]
+        argv += ["--log-db", target.log_url or str(home / "requests.db")]
     else:
         argv.append("--no-log")
     if target.workers > 1:
@@ -85,7 +86,7 @@ def start_proxy(target: Target, upstream_url: str, port: int, workdir: Path) -> 
         argv += ["--config", str(path)]
     argv += target.extra_args
     proc = spawn(slug, argv, port=port, workdir=home, env=proxy_env(home, target.source))
-    proc.extra["db"] = home / "requests.db" if target.log else None
+    proc.extra["db"] = (target.log_url or home / "requests.db") if target.log else None
     return proc
 
 

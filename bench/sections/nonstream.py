@@ -23,17 +23,24 @@ def loadgen(ctx: Context, notes: list[str], body: bytes | None = None):
 
 
 def throughput(ctx: Context, targets: list[Target], key: str, title: str, reference: str = BARE.name,
-               upstream: tuple[Proc, str] | None = None, body: bytes | None = None) -> Section:
-    """Alternating wrk rounds over `targets`; ratios are per round against `reference`, then the median."""
+               upstream: tuple[Proc, str] | None = None, body: bytes | None = None,
+               processes: dict[str, Proc | None] | None = None) -> Section:
+    """Alternating wrk rounds over `targets`; ratios are per round against `reference`, then the median.
+
+    ``processes``, when given, receives the started processes by name (to look at them afterwards).
+    """
     section = Section(key, title)
     upstream, upstream_name = upstream or start_fast_upstream(ctx, section.notes)
     running = start_targets(ctx, targets, upstream, section.notes)
+    if processes is not None:
+        processes.update(running)
     run = loadgen(ctx, section.notes, body)
     by_name = {t.name: t for t in targets}
     urls = {name: by_name[name].url(proc, upstream) for name, proc in running.items()}
+    warmup: dict[str, int] = {}
     for name, url in urls.items():
         log.info("  warm-up: %s", name)
-        run(url, 1)
+        warmup[name] = run(url, 1).requests
     opts = ctx.options
 
     def measure(name: str) -> load.LoadResult:
@@ -73,7 +80,7 @@ def throughput(ctx: Context, targets: list[Target], key: str, title: str, refere
                             "over rounds, ratios are medians of per-round ratios; CPU µs/req is the CPU time the "
                             "proxy's processes used per answered request (steady under other load, unlike req/s)")
     section.data = {"upstream": upstream_name, "load": tool, "connections": opts.connections,
-                    "rounds": opts.rounds, "seconds": opts.duration, "targets": figures}
+                    "rounds": opts.rounds, "seconds": opts.duration, "targets": figures, "warmup_requests": warmup}
     return section
 
 
