@@ -121,6 +121,8 @@ class SplitCache:
         return None
 
     def add_run(self, run: Run) -> None:
+        if len(run.text) < self.PREFIX:
+            return  # too short to be told apart by its first characters (and cheap to parse anyway)
         if self._run_chars + len(run.text) > self.RUN_CHARS:
             self._runs.clear()
             self._run_chars = 0
