@@ -103,7 +103,7 @@ def run(ctx: Context, earlier: dict[str, Section] | None = None) -> Section:
         section.checks.append(Check(f"Postgres log rows/s >= the proxy's own req/s ({rate:,.0f}, {source})",
                                     f"{pg_rate:,.0f}", pg_rate >= rate))
     else:
-        section.checks.append(Check("Postgres log rows/s >= the proxy's own req/s (run with section 1)",
+        section.checks.append(Check("Postgres log rows/s >= the proxy's own req/s (run it with section 8)",
                                     f"{pg_rate:,.0f} rows/s", None))
     log.info("Postgres %.0f rows/s, SQLite %.0f rows/s", pg_rate, len(entries) / sqlite_s)
     section.data = {"rows": len(entries), "sqlite_rows_s": len(entries) / sqlite_s, "pg_rows_s": pg_rate,
