@@ -31,7 +31,7 @@ def _traffic() -> list[LogEntry]:
     a = conversation(8, opening="Fix the failing test in the parser module, please")
     b = conversation(8, opening="Fix the failing test in the parser module, please")
     c = conversation(6, opening="Explain this repository to me " * 10)
-    mixed = [entry for turn in zip(a, b, c + [c[-1]] * 2) for entry in turn]
+    mixed = [entry for turn in zip(a, b, c + [c[-1]] * 2, strict=True) for entry in turn]
     retry = a[5]
     rewritten = json.loads(a[6].request_body)
     rewritten["messages"][2]["content"][0]["content"] = "a different tool result " * 20
