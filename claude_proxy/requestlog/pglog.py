@@ -152,7 +152,18 @@ class PostgresRequestLog(SqliteRequestLog):
         rows = self._prepare(entries)
         with self._in_flight_lock:
             self._in_flight += len(rows)
-        self._handoff.put(rows)
+        while True:
+            try:
+                self._handoff.put(rows, timeout=1.0)
+                return
+            except queue.Full:
+                if self._inserter is not None and self._inserter.is_alive():
+                    continue  # the insert thread is busy (an outage, a slow server): wait with it
+            with self._in_flight_lock:
+                self._in_flight -= len(rows)
+            self.lost += len(rows)
+            logger.error("request log lost a batch of %d entries: the Postgres insert thread is gone", len(rows))
+            return
 
     def _insert_batches(self) -> None:
         while True:

@@ -133,3 +133,35 @@ def test_the_postgres_writer_applies_retention_by_itself(postgres) -> None:
         time.sleep(0.2)
     log.close()
     assert _count(url, "SELECT count(*) FROM requests") == 2  # the two older than a day are gone
+
+
+def test_a_lost_insert_thread_is_counted_and_reported_never_waited_on(postgres) -> None:
+    from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+    from claude_proxy.requestlog.pglog import PostgresRequestLog
+
+    url = postgres.create_database("insert_thread_gone")
+    log = PostgresRequestLog(url)
+    log.start()
+
+    def entry() -> LogEntry:
+        return LogEntry(id=new_entry_id(), started_at=time.time(), method="POST", path="/v1/messages",
+                        status=200, request_body=b'{"model":"m","messages":[]}')
+
+    log.record(entry())
+    deadline = time.monotonic() + 10
+    while log.written < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log._handoff.put(None)  # the insert thread ends, as it would on an error it cannot survive
+    assert log._inserter is not None
+    log._inserter.join(5)
+    assert not log.healthy  # /health says so at once
+    for _ in range(3):  # one batch may wait in the handoff; the next ones find no thread to take them
+        for _ in range(5):
+            log.record(entry())
+        time.sleep(0.2)
+    started = time.monotonic()
+    log.close(timeout=5)
+    assert time.monotonic() - started < 10
+    assert log.written == 1
+    assert log.lost + log.queue_depth == 15  # each later entry counted lost, or reported as never written
+    assert _count(url, "SELECT count(*) FROM requests") == 1
