@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import zstandard
 
@@ -94,6 +94,64 @@ def names(data: bytes) -> list[bytes]:
     """Every content name a recipe refers to (for collecting what no row needs any more)."""
     skeleton, pieces = read_recipe(data)
     return [skeleton] + [name for _, name in pieces]
+
+
+def referenced(recipe: bytes | None, response_ref: bytes | None) -> tuple[list[bytes], bool]:
+    """Every content name a row needs (its response's, its recipe's), and False when the recipe
+    could not be read: its pieces are then missing from the list, the response's is not."""
+    found = [bytes(response_ref)] if response_ref is not None else []
+    if recipe is None:
+        return found, True
+    try:
+        return found + names(bytes(recipe)), True
+    except ContentError:
+        return found, False
+
+
+class ContentReader:
+    """A store's reads of its content: by name, unpacked, cached; and a row's bodies rebuilt from it.
+
+    ``load(name)`` is the store's one query (the stored form, None when missing); the
+    backends differ only there.
+    """
+
+    LIMIT = 20_000  # pieces kept; then the cache starts again
+
+    def __init__(self, load: Callable[[bytes], bytes | None]) -> None:
+        self._load = load
+        self._cache: dict[bytes, bytes] = {}
+
+    def fetch(self, name: bytes) -> bytes:
+        """The content named ``name`` (ContentError when no row's content has that name)."""
+        name = bytes(name)
+        known = self._cache.get(name)
+        if known is None:
+            stored = self._load(name)
+            if stored is None:
+                raise ContentError("a row refers to content that is not in the log")
+            known = unpack(stored)
+            self.keep(name, known)
+        return known
+
+    def missing(self, wanted: Iterable[bytes]) -> set[bytes]:
+        """Which of these names are not cached (for a store that reads many in one query)."""
+        return {bytes(name) for name in wanted} - self._cache.keys()
+
+    def keep(self, name: bytes, content: bytes) -> None:
+        if len(self._cache) >= self.LIMIT:
+            self._cache.clear()
+        self._cache[bytes(name)] = content
+
+    def bodies(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with ``request_body`` and ``response_body`` rebuilt; ``store_error`` says why not."""
+        try:
+            if row.get("request_recipe") is not None:
+                row["request_body"] = rebuild(row["request_recipe"], self.fetch, row.get("request_digest"))
+            if row.get("response_ref") is not None:
+                row["response_body"] = self.fetch(row["response_ref"]).decode("utf-8")
+        except (ContentError, UnicodeDecodeError) as exc:
+            row["store_error"] = str(exc)
+        return row
 
 
 def rebuild(data: bytes, fetch: Callable[[bytes], bytes], expected: bytes | None) -> str:

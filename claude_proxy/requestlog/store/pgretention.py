@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from claude_proxy.requestlog.query import LogQueryError
-from claude_proxy.requestlog.store.content import ContentError, names
+from claude_proxy.requestlog.store.content import referenced
 from claude_proxy.requestlog.store.pgschema import TABLE, PgSchemaError, migrate
 from claude_proxy.requestlog.store.postgres import connect, failure_line
 from claude_proxy.requestlog.store.protocol import PruneResult
@@ -107,13 +107,10 @@ class PostgresRetention:
             cursor.itersize = 5000
             for seq, recipe, ref in cursor.execute(sql, params):
                 newest = max(newest, seq)
-                if recipe is not None:
-                    try:
-                        live.update(names(recipe))
-                    except ContentError:
-                        logger.warning("request log row %s has an unreadable recipe", seq)
-                if ref is not None:
-                    live.add(bytes(ref))
+                found, readable = referenced(recipe, ref)
+                live.update(found)
+                if not readable:
+                    logger.warning("request log row %s has an unreadable recipe", seq)
         return live, newest
 
     def _barrier(self) -> int:

@@ -22,14 +22,13 @@ from claude_proxy.requestlog.query import (
     _shape,
     _status_clause,
 )
-from claude_proxy.requestlog.store.content import ContentError, names, rebuild, unpack
+from claude_proxy.requestlog.store.content import ContentError, ContentReader, referenced, unpack
 from claude_proxy.requestlog.store.pgschema import TABLE
 from claude_proxy.requestlog.store.protocol import Filters, GroupBy
 from claude_proxy.requestlog.store.summary import TOKENS, day_of, opening, row_cost, sessions_from, snippet, usage
 from claude_proxy.secrets import mask_url
 
 CONNECT_TIMEOUT = 5
-CACHE_LIMIT = 20_000
 
 
 def _like_prefix(text: str) -> str:
@@ -75,7 +74,7 @@ class PostgresTraceStore:
         self.url = url
         self.prices = prices
         self.conn = connect(url, purpose="logs")
-        self._content: dict[bytes, bytes] = {}
+        self._reader = ContentReader(self._load)
         try:
             present = self._all("SELECT to_regclass(%s) IS NOT NULL AS present", (TABLE,))[0]["present"]
         except LogQueryError:
@@ -119,46 +118,23 @@ class PostgresTraceStore:
         """Fetch, in one query, the content these rows need that this store has not read yet."""
         wanted: set[bytes] = set()
         for row in rows:
-            try:
-                if row.get("request_recipe") is not None:
-                    wanted.update(names(row["request_recipe"]))
-            except ContentError:
-                continue
-            if row.get("response_ref") is not None:
-                wanted.add(bytes(row["response_ref"]))
-        wanted -= self._content.keys()
+            wanted.update(referenced(row.get("request_recipe"), row.get("response_ref"))[0])
+        wanted = self._reader.missing(wanted)
         if not wanted:
             return
-        if len(self._content) + len(wanted) > CACHE_LIMIT:
-            self._content.clear()
         for found in self._cursor("SELECT name, data FROM content WHERE name = ANY(%s)", (list(wanted),)):
             try:
-                self._content[bytes(found["name"])] = unpack(found["data"])
+                self._reader.keep(found["name"], unpack(found["data"]))
             except ContentError:
-                continue  # left out: _fetch reads it again and reports it on the row
+                continue  # left out: fetching it again reports it on the row
 
-    def _fetch(self, name: bytes) -> bytes:
-        known = self._content.get(name)
-        if known is None:
-            found = self._all("SELECT data FROM content WHERE name = %s", (name,))
-            if not found:
-                raise ContentError("a row refers to content that is not in the log")
-            known = unpack(found[0]["data"])
-            if len(self._content) > CACHE_LIMIT:
-                self._content.clear()
-            self._content[name] = known
-        return known
+    def _load(self, name: bytes) -> bytes | None:
+        found = self._all("SELECT data FROM content WHERE name = %s", (name,))
+        return bytes(found[0]["data"]) if found else None
 
     def bodies(self, row: dict[str, Any]) -> dict[str, Any]:
         """``row`` with ``request_body`` and ``response_body`` rebuilt from the content store."""
-        try:
-            if row.get("request_recipe") is not None:
-                row["request_body"] = rebuild(row["request_recipe"], self._fetch, row.get("request_digest"))
-            if row.get("response_ref") is not None:
-                row["response_body"] = self._fetch(bytes(row["response_ref"])).decode("utf-8")
-        except (ContentError, UnicodeDecodeError) as exc:
-            row["store_error"] = str(exc)
-        return row
+        return self._reader.bodies(row)
 
     def _finish(self, row: dict[str, Any]) -> dict[str, Any]:
         row["cost_usd"] = row_cost(row, self.prices)

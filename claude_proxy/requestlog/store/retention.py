@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_proxy.requestlog.schema import TABLE, connect, migrate
-from claude_proxy.requestlog.store.content import ContentError, names, rebuild, unpack
+from claude_proxy.requestlog.store.content import ContentError, rebuild, referenced, unpack
 from claude_proxy.requestlog.store.pieces import split
 from claude_proxy.requestlog.store.protocol import PruneResult
 from claude_proxy.requestlog.store.writing import index_text
@@ -100,13 +100,10 @@ class SqliteRetention:
         for rowid, recipe, ref in self.conn.execute(
                 f"SELECT rowid, request_recipe, response_ref FROM {TABLE} WHERE rowid > ?", (since_rowid,)):
             newest = max(newest, rowid)
-            if recipe is not None:
-                try:
-                    live.update(names(recipe))
-                except ContentError:
-                    logger.warning("request log row %s has an unreadable recipe", rowid)
-            if ref is not None:
-                live.add(bytes(ref))
+            found, readable = referenced(recipe, ref)
+            live.update(found)
+            if not readable:
+                logger.warning("request log row %s has an unreadable recipe", rowid)
         return live, newest
 
     def collect(self) -> int:

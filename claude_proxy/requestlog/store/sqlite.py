@@ -26,7 +26,7 @@ from claude_proxy.requestlog.query import (
     open_log,
 )
 from claude_proxy.requestlog.schema import TABLE, columns
-from claude_proxy.requestlog.store.content import ContentError, rebuild, unpack
+from claude_proxy.requestlog.store.content import ContentReader
 from claude_proxy.requestlog.store.protocol import Filters, GroupBy
 from claude_proxy.requestlog.store.summary import TOKENS, opening, row_cost, sessions_from, snippet, usage
 
@@ -39,34 +39,19 @@ class SqliteTraceStore:
         self.conn = open_log(self.path)
         self.prices = prices
         self.have = columns(self.conn)
-        self._content: dict[bytes, bytes] = {}
+        self._reader = ContentReader(self._load)
 
     def close(self) -> None:
         self.conn.close()
 
     # --- content --------------------------------------------------------------------------
-    def _fetch(self, name: bytes) -> bytes:
-        known = self._content.get(name)
-        if known is None:
-            found = self.conn.execute("SELECT data FROM content WHERE name = ?", (name,)).fetchone()
-            if found is None:
-                raise ContentError("a row refers to content that is not in the log")
-            known = unpack(found[0])
-            if len(self._content) > 20_000:
-                self._content.clear()
-            self._content[name] = known
-        return known
+    def _load(self, name: bytes) -> bytes | None:
+        found = self.conn.execute("SELECT data FROM content WHERE name = ?", (name,)).fetchone()
+        return None if found is None else found[0]
 
     def bodies(self, row: dict[str, Any]) -> dict[str, Any]:
         """``row`` with ``request_body`` and ``response_body`` rebuilt from the content store."""
-        try:
-            if row.get("request_recipe") is not None:
-                row["request_body"] = rebuild(row["request_recipe"], self._fetch, row.get("request_digest"))
-            if row.get("response_ref") is not None:
-                row["response_body"] = self._fetch(row["response_ref"]).decode("utf-8")
-        except (ContentError, UnicodeDecodeError) as exc:
-            row["store_error"] = str(exc)
-        return row
+        return self._reader.bodies(row)
 
     def _finish(self, row: dict[str, Any]) -> dict[str, Any]:
         row["cost_usd"] = row_cost(row, self.prices)
