@@ -16,6 +16,7 @@ parsed again (`SplitCache`):
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 from dataclasses import dataclass, field
@@ -90,11 +91,12 @@ class SplitCache:
     PREFIX = 96
     LIMIT = 4096
     RUNS_PER_PREFIX = 16  # conversations that open with the same words
-    RUN_CHARS = 32 * 1024 * 1024  # past this, the runs are forgotten (each is one conversation's history)
+    RUN_CHARS = 16 * 1024 * 1024  # the histories kept, in characters; the least recently met go first
 
     def __init__(self) -> None:
         self._seen: dict[str, list[tuple[str, Any]]] = {}
         self._runs: dict[str, list[Run]] = {}
+        self._recent: collections.OrderedDict[int, Run] = collections.OrderedDict()  # by id, oldest first
         self._run_chars = 0
 
     def find(self, text: str, i: int) -> tuple[Any, int, str] | None:
@@ -117,24 +119,35 @@ class SplitCache:
         """The longest known run of messages that the messages at ``i`` start with."""
         for run in self._runs.get(text[i:i + self.PREFIX], ()):
             if text.startswith(run.text, i):
+                self._recent.move_to_end(id(run))
                 return run
         return None
 
     def add_run(self, run: Run) -> None:
         if len(run.text) < self.PREFIX:
             return  # too short to be told apart by its first characters (and cheap to parse anyway)
-        if self._run_chars + len(run.text) > self.RUN_CHARS:
-            self._runs.clear()
-            self._run_chars = 0
-        bucket = self._runs.setdefault(run.text[:self.PREFIX], [])
-        for old in [r for r in bucket if run.text.startswith(r.text)]:  # this conversation's earlier turns
-            bucket.remove(old)
-            self._run_chars -= len(old.text)
+        key = run.text[:self.PREFIX]
+        for old in [r for r in self._runs.get(key, ()) if run.text.startswith(r.text)]:  # its earlier turns
+            self._forget(old)
+        bucket = self._runs.setdefault(key, [])  # after forgetting: that may have dropped an emptied bucket
         bucket.append(run)
         bucket.sort(key=lambda r: -len(r.text))
-        while len(bucket) > self.RUNS_PER_PREFIX:
-            self._run_chars -= len(bucket.pop().text)
+        self._recent[id(run)] = run
         self._run_chars += len(run.text)
+        if len(bucket) > self.RUNS_PER_PREFIX:
+            self._forget(bucket[-1])
+        while self._run_chars > self.RUN_CHARS and len(self._recent) > 1:
+            self._forget(next(iter(self._recent.values())))
+
+    def _forget(self, run: Run) -> None:
+        key = run.text[:self.PREFIX]
+        bucket = self._runs.get(key, [])
+        if run in bucket:
+            bucket.remove(run)
+            if not bucket:
+                del self._runs[key]
+        if self._recent.pop(id(run), None) is not None:
+            self._run_chars -= len(run.text)
 
 
 def _value(text: str, i: int, cache: SplitCache | None) -> tuple[Any, int, str | None]:

@@ -67,7 +67,7 @@ def test_splitting_against_runs_gives_what_splitting_from_scratch_gives() -> Non
         matched += parts.run is not None
         _same(parts, split(body))
         assert _rebuilt(parts) == body
-    assert matched >= 15  # the runs were used, not merely allowed
+    assert matched >= 18  # every turn from a conversation's third on found its run, not merely allowed to
 
 
 @pytest.mark.parametrize("body", [
@@ -139,3 +139,17 @@ def test_both_recipe_versions_are_read_and_checked() -> None:
         rebuild(v2, damaged.__getitem__, None)
     with pytest.raises(ContentError, match="version 3"):
         rebuild(_recipe(3, skeleton, pieces), store.__getitem__, None)
+
+
+def test_past_its_budget_the_cache_forgets_the_conversation_met_least_recently() -> None:
+    a, b, c = (conversation(4, opening=f"Conversation {name} starts with a long enough opening line " * 3)
+               for name in "abc")
+    cache = SplitCache()
+    for entry in (a[0], a[1], b[0], b[1], a[2]):  # a's run is then the one met last
+        assert split(entry.request_body.decode(), cache).run is not None or entry in (a[0], a[1], b[0], b[1])
+    cache.RUN_CHARS = cache._run_chars + 10  # room for the runs of a and b as they stand, no more
+    for entry in (c[0], c[1]):  # c's run pushes the least recent one out: b's
+        body = entry.request_body.decode()
+        _same(split(body, cache), split(body))
+    assert split(a[3].request_body.decode(), cache).run is not None
+    assert split(b[2].request_body.decode(), cache).run is None
