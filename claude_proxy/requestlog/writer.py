@@ -4,9 +4,10 @@ Interface contract (the proxy calls only this): build a `LogEntry` per exchange,
 hand it to `SqliteRequestLog.record()` (never blocks), and `close()` at shutdown, which
 drains the queue so nothing a completed request produced is lost.
 
-Behind it: a queue feeding one writer thread that parses, masks and cuts each
-entry (`logrow`), then inserts a batch per transaction into a WAL-mode SQLite
-file whose schema is migrated by version (`logschema`). Several processes
+Behind it: a queue feeding one writer thread that decodes and splits each request
+once (``store.writing.read_request``), builds the row (``row``: parsed, masked, cut),
+prepares its content (``store``), then inserts a batch per transaction into a WAL-mode
+SQLite file whose schema is migrated by version (``schema``). Several processes
 (``serve --workers``) can write the same file: each takes the write lock per
 batch with ``BEGIN IMMEDIATE`` and waits for the others through busy_timeout.
 """
@@ -20,7 +21,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from claude_proxy.requestlog.config import LogConfig
 from claude_proxy.requestlog.entry import LogEntry, RequestLogError
@@ -29,9 +30,6 @@ from claude_proxy.requestlog.schema import bind_none_directly, connect, migrate
 from claude_proxy.requestlog.store.pieces import Split
 from claude_proxy.requestlog.store.retention import keep_pruning
 from claude_proxy.requestlog.store.writing import Prepared, SqliteStoreWriter
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
