@@ -15,6 +15,8 @@ import sys
 import threading
 from typing import IO
 
+log = logging.getLogger(__name__)
+
 LOGGER = "claude_proxy.access"
 FLUSH_SECONDS = 1.0
 BUFFER_BYTES = 64 * 1024
@@ -86,10 +88,14 @@ def acquire() -> logging.Logger:
     """The access logger, buffered for as long as one server of this process uses it."""
     global _shared, _users
     with _lock:
-        if _shared is None:
-            _shared = AccessLog()
-            _shared.start()
         _users += 1
+        if _shared is None:
+            try:
+                _shared = AccessLog()
+            except (OSError, ValueError, AttributeError) as exc:  # no stderr descriptor to write to
+                log.debug("access lines unbuffered: %s", exc)
+                return logging.getLogger(LOGGER)
+            _shared.start()
         return _shared.logger
 
 
