@@ -20,9 +20,8 @@ Keep = Callable[[str], bytes]  # names a piece (and holds its content for the ro
 def piece_names(parts: Split, keep: Keep, content: dict[bytes, str]) -> list[bytes]:
     """The name of each of ``parts.pieces``, in order; the run's come from its memo (into ``content``)."""
     pieces = parts.pieces
-    run = parts.run
-    remembered = run.memo.get("names") if run is not None else None
-    if remembered is None or run is None:
+    remembered = parts.run.memo.get("names") if parts.run is not None else None
+    if remembered is None:
         names = [keep(text) for _, text in pieces]
     else:
         run_names, run_content = remembered
@@ -42,8 +41,7 @@ def conversation_keys(parts: Split, names: list[bytes]) -> list[bytes]:
     """keys[j]: the digest of the first j messages, for threading (see ``threads.prefix_keys``)."""
     run = parts.run
     remembered = run.memo.get("threads") if run is not None else None
-    start = len(run.texts) if remembered is not None and run is not None else 0
-    skip = len(run.pieces) if remembered is not None and run is not None else 0
+    start, skip = (len(run.texts), len(run.pieces)) if run is not None and remembered is not None else (0, 0)
     at = parts.messages_at + skip
     named = {id(text): name for (_, text), name in zip(parts.pieces[at:], names[at:], strict=True)}
     texts, values = parts.message_texts, parts.messages
@@ -60,5 +58,3 @@ def conversation_keys(parts: Split, names: list[bytes]) -> list[bytes]:
     if new is not None and at_mark is not None:
         new.memo["threads"] = (digests[:mark], keys[:mark + 1], at_mark)
     return keys
-
-
