@@ -10,14 +10,23 @@ it could recover instead of raising.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import jiter
 
 from claude_proxy.requestlog.jsontext import loads
-from claude_proxy.requestlog.sse import SSEEvent, after_first_boundary, looks_like_sse, parse_sse, sse_events
+from claude_proxy.requestlog.sse import (
+    SSEEvent,
+    after_first_boundary,
+    block_events,
+    looks_like_sse,
+    parse_sse,
+    sse_text,
+)
 
 __all__ = ["Assembled", "SSEEvent", "assemble", "assemble_json", "assemble_stream", "looks_like_sse",
            "parse_partial_json", "parse_sse", "read_answer", "usage_of"]
@@ -170,6 +179,23 @@ class _StreamAssembler:
             block[key] = "".join(pieces)
         self._pieces.clear()
 
+    def text_deltas(self, index: int, pieces: list[str]) -> None:
+        """``feed`` of consecutive ``text_delta`` events of one block, read without their payloads
+        (see `_TEXT_DELTA`)."""
+        if self.message is None:
+            self.problems.extend(["content_block_delta before message_start"] * len(pieces))
+            return
+        block = self._block(index)
+        if block is None:
+            self.problems.extend(self.problems[-1:] * (len(pieces) - 1))
+            return
+        gathered = self._pieces.get((id(block), "text"))
+        if gathered is None:
+            self._start(block, "text", pieces[0])  # raises, as `_delta` does, when the text is not a string
+            gathered = self._pieces[(id(block), "text")]
+            pieces = pieces[1:]
+        gathered[1].extend(pieces)
+
     def _delta(self, index: Any, delta: dict[str, Any]) -> None:
         block = self._block(index)
         if block is None:
@@ -217,22 +243,60 @@ class _StreamAssembler:
 
 
 _CLOSING_EVENTS = ("message_delta", "message_stop", "error")
+# Nearly every event of an answer, byte for byte as the API sends it: a text delta. Such a
+# block is read by this match (its index and its string's text) instead of a JSON parse and
+# a dict per event; the string admits exactly what JSON does (no raw control characters).
+_TEXT_DELTA = re.compile(r'(?:event: ?[^\n]*\n)?data: ?\{"type":"content_block_delta","index":(0|[1-9][0-9]{0,8}),'
+                         r'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*)"\}\}')
 
-def _payloads(body: bytes | str, asm: _StreamAssembler) -> list[dict[str, Any]]:
-    payloads = []
-    for name, data in sse_events(body):
-        try:
-            payload = loads(data)
-        except ValueError:
-            asm.problems.append(f"{name}: data is not JSON")
-            continue
-        if type(payload) is not dict:
-            asm.problems.append(f"{name}: data is not an object")
-            continue
-        if "type" not in payload and name:
-            payload["type"] = name
-        payloads.append(payload)
+
+def _payloads(body: bytes | str, asm: _StreamAssembler) -> list[dict[str, Any] | tuple[int, list[str]]]:
+    """Each event's payload, in order; consecutive text deltas of one block as (index, their texts).
+
+    The body is read block by block, as ``sse`` splits it at blank lines. A block that is one
+    text delta as the API sends it is read by `_TEXT_DELTA` instead of a JSON parse and a dict
+    per event; any other block takes ``sse``'s rules.
+    """
+    payloads: list[dict[str, Any] | tuple[int, list[str]]] = []
+    text_delta = _TEXT_DELTA.fullmatch
+    run_index, run = "", None  # the text deltas just read: their block's index (as sent), their texts
+    events: list[tuple[str, str]] = []
+    for block in sse_text(body).split("\n\n"):
+        match = text_delta(block)
+        if match is not None:
+            index, piece = match.groups()
+            if "\\" in piece:
+                try:
+                    piece = json.loads(f'"{piece}"')
+                except ValueError:  # an escape JSON does not have: the usual path says so
+                    match = None
+            if match is not None:
+                if run is not None and index == run_index:
+                    run.append(piece)
+                else:
+                    run_index, run = index, [piece]
+                    payloads.append((int(index), run))
+                continue
+        run = None
+        block_events(block, events)
+        for name, data in events:
+            _payload(name, data, asm, payloads)
+        events.clear()
     return payloads
+
+
+def _payload(name: str, data: str, asm: _StreamAssembler, payloads: list[Any]) -> None:
+    try:
+        payload = loads(data)
+    except ValueError:
+        asm.problems.append(f"{name}: data is not JSON")
+        return
+    if type(payload) is not dict:
+        asm.problems.append(f"{name}: data is not an object")
+        return
+    if "type" not in payload and name:
+        payload["type"] = name
+    payloads.append(payload)
 
 
 def assemble_stream(body: bytes | str, *, tail: bytes = b"") -> Assembled:
@@ -243,11 +307,14 @@ def assemble_stream(body: bytes | str, *, tail: bytes = b"") -> Assembled:
     """
     asm = _StreamAssembler()
     for payload in _payloads(body, asm):
-        asm.feed(payload)
+        if isinstance(payload, tuple):
+            asm.text_deltas(*payload)
+        else:
+            asm.feed(payload)
     if tail:
         asm.problems.append("the middle of the stream was not kept")
         for payload in _payloads(after_first_boundary(tail), asm):
-            if payload.get("type") in _CLOSING_EVENTS:
+            if isinstance(payload, dict) and payload.get("type") in _CLOSING_EVENTS:
                 asm.feed(payload)
     return asm.result()
 

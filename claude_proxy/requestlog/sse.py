@@ -50,6 +50,27 @@ def _by_the_rules(block: str, events: list[tuple[str, str]]) -> None:
         events.append((name or "message", "\n".join(lines)))
 
 
+def sse_text(data: bytes | str) -> str:
+    """A body as text with every line ending made LF, ready to split into blocks at blank lines."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, (bytes, bytearray)) else data
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def block_events(block: str, events: list[tuple[str, str]]) -> None:
+    """Append the events of one block of `sse_text` (a piece between blank lines)."""
+    match = _NAMED.fullmatch(block)
+    if match is not None:
+        events.append((match[1] or "message", match[2]))
+        return
+    match = _UNNAMED.fullmatch(block)
+    if match is not None:
+        events.append(("message", match[1]))
+    elif block:
+        _by_the_rules(block, events)
+
+
 def sse_events(data: bytes | str) -> list[tuple[str, str]]:
     """``(event name, data)`` for each event of a ``text/event-stream`` body, per the WHATWG rules.
 
@@ -57,21 +78,9 @@ def sse_events(data: bytes | str) -> list[tuple[str, str]]:
     join with LF; a blank line dispatches. A last event without its blank line (a
     cut-off stream) is still returned when it carries data.
     """
-    text = data.decode("utf-8", errors="replace") if isinstance(data, (bytes, bytearray)) else data
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
     events: list[tuple[str, str]] = []
-    named, unnamed = _NAMED.fullmatch, _UNNAMED.fullmatch
-    for block in text.split("\n\n"):
-        match = named(block)
-        if match is not None:
-            events.append((match[1] or "message", match[2]))
-            continue
-        match = unnamed(block)
-        if match is not None:
-            events.append(("message", match[1]))
-        elif block:
-            _by_the_rules(block, events)
+    for block in sse_text(data).split("\n\n"):
+        block_events(block, events)
     return events
 
 
