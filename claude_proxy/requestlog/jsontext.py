@@ -15,7 +15,7 @@ from typing import Any
 
 import jiter
 
-__all__ = ["dumps_unicode", "loads"]
+__all__ = ["dumps_canonical", "dumps_unicode", "loads"]
 
 
 def _default(o: Any) -> Any:
@@ -27,6 +27,18 @@ def _default(o: Any) -> Any:
 # values logged come from parsing JSON, which never holds a cycle.
 _UNICODE = (c_make_encoder(None, _default, encode_basestring, None, ": ", ", ", False, False, True)
             if c_make_encoder is not None else None)
+
+
+# What json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=False) runs, built once.
+_CANONICAL = (c_make_encoder(None, _default, encode_basestring, None, ":", ",", True, False, True)
+              if c_make_encoder is not None else None)
+
+
+def dumps_canonical(obj: Any) -> str:
+    """``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` for an acyclic value."""
+    if _CANONICAL is None:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "".join(_CANONICAL(obj, 0))
 
 
 def dumps_unicode(obj: dict[str, Any]) -> str:

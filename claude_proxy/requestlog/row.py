@@ -50,14 +50,16 @@ COLUMNS: tuple[str, ...] = (
 
 
 class Decoded(NamedTuple):
-    """A request body the writer has already read: its text as `_cut` decodes it, and its top-level values.
+    """A request body the trace store's writer has already read (split), and its top-level values.
 
-    The trace store splits every request body anyway, and that scan yields the same top-level
+    The store splits every request body anyway, and that scan yields the same top-level
     fields a whole parse would, for a fraction of the cost once the pieces recur; passing it
-    in spares the writer a second decode and a second parse of a 100 KB body.
+    in spares the writer a second parse of a 100 KB body. With it, `row_values` leaves the
+    request body as bytes (masked and cut to the cap, as ever): the store keeps bytes, and
+    when they are ``body`` itself, its split is used as it is.
     """
 
-    text: str
+    body: bytes
     fields: dict[str, Any] | None  # None: not known from the scan (read the body the usual way)
 
 
@@ -128,8 +130,8 @@ def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 
     Steps run in the order they always have, so an entry that cannot be processed
     fails with the same error (which its fallback row records). This runs once per
     exchange in the writer, so small helpers are written out in it. ``decoded``: the
-    request body already read (see `Decoded`); the row's request text is that very
-    object when masking and the cap leave the body as it came.
+    request body already read (see `Decoded`); the row's request body is then its bytes
+    (that very object when masking and the cap leave the body as it came), not text.
     """
     request_headers, secrets = mask_headers_json(entry.request_headers)
     response_headers, more, content = mask_response_headers_json(entry.response_headers)
@@ -174,12 +176,14 @@ def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 
     request_bytes = max(entry.request_size or 0, len(entry.request_body))
     response_bytes = max(entry.response_size or 0, len(entry.response_body))
 
-    request_body = response_body_text = message_text = None
+    request_body: str | bytes | None = None
+    response_body_text = message_text = None
     request_truncated = response_truncated = False
     if bodies:
         scrubbed = scrub_ordered(entry.request_body, ordered)
-        if decoded is not None and scrubbed is entry.request_body and len(scrubbed) <= max_body_bytes:
-            request_body, request_truncated = decoded.text, False
+        if decoded is not None:  # the store's writer: it keeps the bytes (see `Decoded`)
+            request_truncated = len(scrubbed) > max_body_bytes
+            request_body = scrubbed[:max_body_bytes] if request_truncated else scrubbed
         else:
             request_body, request_truncated = _cut(scrubbed, max_body_bytes)
         response_body_text, response_truncated = _cut(scrub_ordered(response_body, ordered), max_body_bytes)

@@ -1,19 +1,22 @@
 """Content-addressed bodies: a request's stable parts, each stored once, zstd-compressed.
 
 A Messages request is mostly what the one before it sent: the same tools, the same system
-prompt, the same history plus a turn. ``pieces.split`` cuts the exact text of ``system``,
+prompt, the same history plus a turn. ``pieces.split`` cuts the exact bytes of ``system``,
 ``tools`` and each of ``messages`` out of the body, leaving a small skeleton (everything
 else, byte for byte: whitespace, key order, the other fields). Here each piece is named by
 its BLAKE2b digest and stored once; a row keeps a recipe (the skeleton's name, then where each piece goes back), and
-`rebuild` puts the original text back together, each piece checked against its name. (Recipes
-of version 1 were checked against a digest of the whole body instead: hashing every 100 KB
-body again cost the writer more than all the rest of its splitting.) Everything here is pure:
-no database, so a second backend can reuse it.
+`rebuild` puts the original body back together, each piece checked against its name.
+
+Recipe versions: 3 (written now) places pieces at byte offsets; 2 placed them at character
+offsets of the decoded text; 1 was checked against a digest of the whole body instead of
+each piece (hashing every 100 KB body again cost the writer more than all its splitting).
+All three are read. Everything here is pure: no database, so a second backend can reuse it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import struct
 from typing import Any, Callable, Iterable
@@ -21,8 +24,8 @@ from typing import Any, Callable, Iterable
 import zstandard
 
 DIGEST = 16
-RECIPE_VERSION = 2  # 1: checked against the whole body's digest; 2: each piece against its name
-_READABLE = frozenset({1, 2})
+RECIPE_VERSION = 3  # 1: checked against the whole body's digest; 2: each piece against its name; 3: in bytes
+_READABLE = frozenset({1, 2, 3})
 _RAW, _ZSTD = 0, 1
 _compressor = zstandard.ZstdCompressor(level=3)
 _decompressor = zstandard.ZstdDecompressor()
@@ -59,12 +62,9 @@ def unpack(stored: bytes) -> bytes:
 
 
 def recipe(skeleton_name: bytes, pieces: list[tuple[int, bytes]]) -> bytes:
-    """A row's recipe: version, the skeleton's name, then (offset, name) per piece."""
-    parts = [struct.pack("<BI", RECIPE_VERSION, len(pieces)), skeleton_name]
-    for offset, name in pieces:
-        parts.append(struct.pack("<I", offset))
-        parts.append(name)
-    return b"".join(parts)
+    """A row's recipe: version, the skeleton's name, then (offset, name) per piece (names are digests)."""
+    return struct.pack(f"<BI{DIGEST}s" + f"I{DIGEST}s" * len(pieces), RECIPE_VERSION, len(pieces), skeleton_name,
+                       *itertools.chain.from_iterable(pieces))
 
 
 def read_recipe(data: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
@@ -157,34 +157,46 @@ class ContentReader:
 def rebuild(data: bytes, fetch: Callable[[bytes], bytes], expected: bytes | None) -> str:
     """The exact text a recipe describes, from ``fetch(name) -> content``.
 
-    Version 2: every piece must match its name. Version 1: the whole text must match
-    ``expected`` (the row's digest of its body).
+    Version 3: bytes put back at byte offsets, each piece checked against its name, then
+    decoded as the row's text always was (a body cut mid-character ends in U+FFFD).
+    Version 2: the same in characters. Version 1: the whole text must match ``expected``
+    (the row's digest of its body).
     """
     version, skeleton_name, pieces = _read_recipe(data)
+    if version >= 3:
+        skeleton = _checked(fetch, skeleton_name)
+        parts: list[bytes] = []
+        at = 0
+        for offset, name in pieces:
+            parts.append(skeleton[at:offset])
+            parts.append(_checked(fetch, name))
+            at = offset
+        parts.append(skeleton[at:])
+        return b"".join(parts).decode("utf-8", errors="replace")
     fetched = _checked if version >= 2 else _unchecked
-    skeleton = fetched(fetch, skeleton_name)
+    text_skeleton = fetched(fetch, skeleton_name).decode("utf-8")
     out: list[str] = []
     cursor = 0
     for offset, name in pieces:
-        out.append(skeleton[cursor:offset])
-        out.append(fetched(fetch, name))
+        out.append(text_skeleton[cursor:offset])
+        out.append(fetched(fetch, name).decode("utf-8"))
         cursor = offset
-    out.append(skeleton[cursor:])
+    out.append(text_skeleton[cursor:])
     text = "".join(out)
     if version == 1 and expected is not None and digest(text.encode("utf-8")) != expected:
         raise ContentError("the rebuilt body does not match its stored digest")
     return text
 
 
-def _unchecked(fetch: Callable[[bytes], bytes], name: bytes) -> str:
-    return fetch(name).decode("utf-8")
+def _unchecked(fetch: Callable[[bytes], bytes], name: bytes) -> bytes:
+    return fetch(name)
 
 
-def _checked(fetch: Callable[[bytes], bytes], name: bytes) -> str:
+def _checked(fetch: Callable[[bytes], bytes], name: bytes) -> bytes:
     data = fetch(name)
     if digest(data) != name:
         raise ContentError(f"stored content {name.hex()} does not match its digest (its name)")
-    return data.decode("utf-8")
+    return data
 
 
 def message_text(message: Any) -> str:

@@ -14,10 +14,10 @@ from typing import Callable
 from claude_proxy.requestlog.store.pieces import Split
 from claude_proxy.requestlog.store.threads import extend_keys, message_digest
 
-Keep = Callable[[str], bytes]  # names a piece (and holds its content for the row)
+Keep = Callable[[bytes], bytes]  # names a piece (and holds its content for the row)
 
 
-def piece_names(parts: Split, keep: Keep, content: dict[bytes, str]) -> list[bytes]:
+def piece_names(parts: Split, keep: Keep, content: dict[bytes, bytes]) -> list[bytes]:
     """The name of each of ``parts.pieces``, in order; the run's come from its memo (into ``content``)."""
     pieces = parts.pieces
     remembered = parts.run.memo.get("names") if parts.run is not None else None

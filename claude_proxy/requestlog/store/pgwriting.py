@@ -12,6 +12,7 @@ not one round trip per lookup.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from claude_proxy.requestlog.row import COLUMNS
@@ -39,9 +40,8 @@ INSERT_SPAWN = ("INSERT INTO spawns (prompt, session_id, thread_id, row_id, star
 
 def clean(value: Any) -> Any:
     """A value Postgres accepts: booleans as integers, text without NUL or lone surrogates."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         if "\x00" in value:
             value = value.replace("\x00", "\\u0000")
         if value.isascii():  # the usual case, and cheap to tell: no lone surrogate in it
@@ -50,7 +50,12 @@ def clean(value: Any) -> Any:
             value.encode("utf-8")
         except UnicodeEncodeError:
             value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
+        return value
+    if kind is bool:
+        return int(value)
+    if kind is int or value is None or kind is bytes or kind is float:
+        return value
+    return clean(str(value)) if isinstance(value, str) else int(value) if isinstance(value, bool) else value
 
 
 class PgStoreWriter(SqliteStoreWriter):
@@ -70,12 +75,11 @@ class PgStoreWriter(SqliteStoreWriter):
         """Write ``rows`` in the open transaction: content once, rows threaded and indexed, Task prompts."""
         content: dict[bytes, tuple[bytes, bytes, int]] = {}
         for prepared in rows:
-            for name, text in prepared.content.items():
+            for name, data in prepared.content.items():
                 if name in self.known or name in content:
                     continue
                 packed = prepared.packed.get(name)
                 if packed is None:  # another row packed it, or a prune made this writer forget it
-                    data = text.encode("utf-8")
                     packed = (pack(data), len(data))
                 content[name] = (name, *packed)
         at = {name: len(COLUMNS) + i for i, name in enumerate(EXTRA_COLUMNS)}
@@ -113,23 +117,33 @@ class PgStoreWriter(SqliteStoreWriter):
 
 
 class _PgLookup:
-    """Threading's lookups: this writer's memory and this batch first, then what `fetch` read from the database."""
+    """Threading's lookups: this writer's memory and this batch first, then what `fetch` read from the database.
+
+    `fetch` reads, for each row, only the keys `place` reaches before one this writer already
+    knows (usually just the retry's); a key it did not read is asked of the database when
+    `place` gets to it after all, so the answers are those of a lookup per key.
+    """
 
     def __init__(self, conn: Any, writer: PgStoreWriter, spawns: dict[bytes, Place]) -> None:
         self.conn = conn
         self.writer = writer
         self.spawns = spawns
-        self._conversations: dict[bytes, Place] = {}
-        self._prompts: dict[bytes, Place] = {}
+        self._conversations: dict[bytes, Place | None] = {}
+        self._prompts: dict[bytes, Place | None] = {}
 
     def fetch(self, rows: list[Prepared]) -> None:
-        """Read every conversation and Task prompt these rows may look up, in two queries."""
+        """Read every conversation and Task prompt these rows are likely to look up, in two queries."""
         conversations: set[bytes] = set()
         prompts: set[bytes] = set()
+        batch: dict[bytes, str | None] = {}  # the keys this batch's rows will be remembered by: their session header
         for prepared in rows:
-            keys, first = lookup_keys(prepared.messages, prepared.keys)
-            conversations.update(k for k in keys if k not in self.writer._threads)
+            settled = functools.partial(self._settled, header=prepared.header_session, batch=batch)
+            keys, first = lookup_keys(prepared.messages, prepared.keys, settled)
+            conversations.update(keys)
             prompts.update(first)
+            batch[prepared.keys[-1]] = prepared.header_session
+        self._conversations.update(dict.fromkeys(conversations))
+        self._prompts.update(dict.fromkeys(prompts))
         if conversations:
             for key, session_id, thread_id, parent_id in self.conn.execute(
                     f"SELECT DISTINCT ON (conv_key) conv_key, session_id, thread_id, parent_id FROM {TABLE} "
@@ -142,11 +156,34 @@ class _PgLookup:
                     (list(prompts),)):
                 self._prompts[bytes(prompt)] = Place(session_id, thread_id, row_id)
 
+    def _settled(self, key: bytes, header: str | None, batch: dict[bytes, str | None]) -> bool:
+        """Whether `place` will stop at ``key`` from memory: a row known here, in the session the header names.
+
+        A row of this batch is remembered before the next is placed; its session is its header's
+        when it has one (`place` never gives a row with a header another session).
+        """
+        known = self.writer._threads.get(key)
+        if known is not None and (header is None or known.session_id == header):
+            return True
+        if key in batch:
+            return header is None or batch[key] == header
+        return False
+
     def conversation(self, key: bytes) -> Place | None:
         known = self.writer._threads.get(key)
-        return known if known is not None else self._conversations.get(key)
+        if known is not None:
+            return known
+        if key not in self._conversations:
+            found = self.conn.execute(f"SELECT session_id, thread_id, parent_id FROM {TABLE} WHERE conv_key = %s "
+                                      "ORDER BY seq DESC LIMIT 1", (key,)).fetchone()
+            self._conversations[key] = Place(*found) if found and found[1] is not None else None
+        return self._conversations[key]
 
     def spawn(self, prompt: bytes) -> Place | None:
         if prompt in self.spawns:
             return self.spawns[prompt]
-        return self._prompts.get(prompt)
+        if prompt not in self._prompts:
+            found = self.conn.execute("SELECT session_id, thread_id, row_id FROM spawns WHERE prompt = %s",
+                                      (prompt,)).fetchone()
+            self._prompts[prompt] = Place(*found) if found else None
+        return self._prompts[prompt]

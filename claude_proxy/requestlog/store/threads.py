@@ -13,10 +13,10 @@ the request whose answer made the call. Anything else starts a session of its ow
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
+from claude_proxy.requestlog.jsontext import dumps_canonical
 from claude_proxy.requestlog.store.content import DIGEST, digest
 
 SPAWNING_TOOLS = frozenset({"Task", "Agent"})
@@ -54,18 +54,18 @@ def _strip_cache_control(value: Any) -> Any:
 _CANONICAL: dict[bytes, bytes] = {}
 
 
-def message_digest(text: str, value: Any, raw: bytes | None = None) -> bytes:
+def message_digest(text: bytes, value: Any, raw: bytes | None = None) -> bytes:
     """A message's digest for threading: its JSON without cache_control, keys sorted (cached by ``raw``,
-    the digest of its bytes, computed here when the caller has not already)."""
-    raw = raw or digest(text.encode("utf-8"))
+    the digest of its bytes ``text``, computed here when the caller has not already)."""
+    raw = raw or digest(text)
     known = _CANONICAL.get(raw)
     if known is None:
-        if '"cache_control"' in text:
+        if b'"cache_control"' in text:
             value = _strip_cache_control(value)
         if isinstance(value, dict) and isinstance(value.get("content"), str):
             # "content": "hi" and [{"type": "text", "text": "hi"}] are the same message to the model.
             value = {**value, "content": [{"type": "text", "text": value["content"]}]}
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = dumps_canonical(value)
         known = digest(canonical.encode("utf-8", "surrogatepass"))  # a lone surrogate a client sent still threads
         if len(_CANONICAL) > 100_000:
             _CANONICAL.clear()
@@ -143,9 +143,19 @@ def spawned_prompts(answer: Any) -> list[bytes]:
     return out
 
 
-def lookup_keys(messages: list[Any], keys: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """Every conversation key and Task prompt `place` may look up for these messages, to fetch in one go."""
-    return [keys[j] for j in _candidates(messages)], first_prompts(messages)
+def lookup_keys(messages: list[Any], keys: list[bytes],
+                settled: Callable[[bytes], bool] | None = None) -> tuple[list[bytes], list[bytes]]:
+    """The conversation keys and Task prompts `place` may look up for these messages, to fetch in one go.
+
+    ``settled(key)``: True when `place` will stop at that key without the store (a row this
+    writer already knows); the keys after it are then not needed, nor are the prompts.
+    """
+    out: list[bytes] = []
+    for j in _candidates(messages):
+        if settled is not None and settled(keys[j]):
+            return out, []
+        out.append(keys[j])
+    return out, first_prompts(messages)
 
 
 def place(row_id: str, header_session: str | None, messages: list[Any], keys: list[bytes],

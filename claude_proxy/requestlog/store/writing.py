@@ -17,6 +17,7 @@ from typing import Any
 
 from claude_proxy.requestlog import facts
 from claude_proxy.requestlog.entry import LogEntry
+from claude_proxy.requestlog.jsontext import loads
 from claude_proxy.requestlog.row import COLUMNS, PARSE_LIMIT, Decoded
 from claude_proxy.requestlog.schema import TABLE
 from claude_proxy.requestlog.store.content import block_text, digest, message_text, pack, recipe
@@ -43,7 +44,7 @@ class Prepared:
     """One row ready to insert: its column values, the content it needs and how to thread it."""
 
     values: list[Any]
-    content: dict[bytes, str] = field(default_factory=dict)     # name -> the content's text
+    content: dict[bytes, bytes] = field(default_factory=dict)   # name -> the content
     packed: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)  # name -> (stored form, size)
     header_session: str | None = None
     messages: list[Any] = field(default_factory=list)
@@ -75,42 +76,35 @@ class SqliteStoreWriter:
         self.generation: int | None = None
         self._threads: dict[bytes, Place] = {}
         self._split_cache = SplitCache()
-        self._names: dict[str, bytes] = {}  # a piece's text -> its name: the cache's pieces come back as these objects
+        self._names: dict[bytes, bytes] = {}  # a piece -> its name: the cache's pieces come back as these objects
 
-    def _keep(self, prepared: Prepared, text: str) -> bytes:
-        name = self._names.get(text)
-        data = None
+    def _keep(self, prepared: Prepared, data: bytes) -> bytes:
+        name = self._names.get(data)
         if name is None:
-            data = text.encode("utf-8")
             name = digest(data)
-            if len(text) >= MIN_PIECE:
+            if len(data) >= MIN_PIECE:
                 if len(self._names) >= KNOWN_LIMIT // 10:
                     self._names.clear()
-                self._names[text] = name
-        prepared.content[name] = text
+                self._names[data] = name
+        prepared.content[name] = data
         if name not in self.known and name not in self.packed:
-            data = data or text.encode("utf-8")
             prepared.packed[name] = (pack(data), len(data))
             self.packed.add(name)
         return name
 
     def read_request(self, entry: LogEntry) -> tuple[Decoded, Split] | None:
-        """The request body decoded and split once, for `row_values` and then `prepare` (None: too big to parse)."""
+        """The request body split once, for `row_values` and then `prepare` (None: too big to parse)."""
         body = entry.request_body
         if not body or len(body) > PARSE_LIMIT:
             return None
-        try:
-            text, valid = body.decode("utf-8"), True
-        except UnicodeDecodeError:
-            text, valid = body.decode("utf-8", errors="replace"), False
-        parts = split(text, self._split_cache)
+        parts = split(body, self._split_cache)
         # The fields count only where a whole parse of the bytes would have found them too.
-        return Decoded(text, parts.fields if valid and parts.whole else None), parts
+        return Decoded(body, parts.fields if parts.whole else None), parts
 
     def prepare(self, entry: LogEntry, row: tuple[Any, ...], read: tuple[Decoded, Split] | None = None) -> Prepared:
         """Column values and content for ``row``; runs outside the transaction.
 
-        ``read``: what `read_request` made of this entry, used when the row kept that very text.
+        ``read``: what `read_request` made of this entry, used when the row kept those very bytes.
         """
         values = list(row) + [None] * len(EXTRA_COLUMNS)
         out = Prepared(values, header_session=facts.session_header(entry.request_headers))
@@ -122,16 +116,19 @@ class SqliteStoreWriter:
         message_json = row[_AT["message"]]
         if message_json:
             try:
-                out.answer = json.loads(message_json)
+                out.answer = loads(message_json)  # json.loads' value, parsed faster
             except ValueError:
                 out.answer = None
             extra["cache_creation_1h_tokens"] = facts.long_cache_writes(out.answer)
             out.spawns = spawned_prompts(out.answer)
         request = row[_AT["request_body"]]
         if request is not None:
-            parts = read[1] if read is not None and read[0].text is request else split(request, self._split_cache)
+            if read is not None and read[0].body is request:
+                parts = read[1]
+            else:  # masked or cut: split what the row keeps (text as UTF-8; a lone surrogate raises)
+                parts = split(request if isinstance(request, bytes) else request.encode("utf-8"), self._split_cache)
             skeleton = self._keep(out, parts.skeleton)
-            names = piece_names(parts, lambda text: self._keep(out, text), out.content)
+            names = piece_names(parts, lambda data: self._keep(out, data), out.content)
             # Each piece is checked against its name on the way back.
             extra["request_recipe"] = recipe(skeleton, [(at, name) for (at, _), name in
                                                         zip(parts.pieces, names, strict=True)])
@@ -144,7 +141,7 @@ class SqliteStoreWriter:
                 extra["conv_key"] = out.keys[-1]
         response = row[_AT["response_body"]]
         if response is not None:
-            extra["response_ref"] = self._keep(out, response)
+            extra["response_ref"] = self._keep(out, response.encode("utf-8"))
             values[_AT["response_body"]] = None
         if not out.threaded:
             extra["session_id"] = out.header_session
@@ -165,12 +162,11 @@ class SqliteStoreWriter:
     def insert(self, conn: sqlite3.Connection, prepared: Prepared) -> None:
         """Insert one prepared row (its content, its place, its search text) in the open transaction."""
         values = prepared.values
-        for name, text in prepared.content.items():
+        for name, data in prepared.content.items():
             if name in self.known:
                 continue
             packed = prepared.packed.get(name)
             if packed is None:  # another row of the batch packed it, or a prune made this writer forget it
-                data = text.encode("utf-8")
                 packed = (pack(data), len(data))
             conn.execute("INSERT OR IGNORE INTO content (name, data, size) VALUES (?, ?, ?)", (name, *packed))
             self.known.add(name)
@@ -206,7 +202,11 @@ class SqliteStoreWriter:
 
     def fallback(self, row: tuple[Any, ...]) -> Prepared:
         """A row kept as plain columns when preparing it failed: no row is ever lost to the store."""
-        return Prepared(list(row) + [None] * len(EXTRA_COLUMNS))
+        values = list(row) + [None] * len(EXTRA_COLUMNS)
+        body = values[_AT["request_body"]]
+        if isinstance(body, bytes):  # the bytes the writer meant to split: kept as the text a row holds
+            values[_AT["request_body"]] = body.decode("utf-8", errors="replace")
+        return Prepared(values)
 
     def _remember(self, key: bytes, where: Place) -> None:
         if len(self._threads) > 50_000:

@@ -50,19 +50,19 @@ def _same(got: Any, want: Any) -> None:
     assert got.system == want.system and got.fields == want.fields and got.whole == want.whole
 
 
-def _rebuilt(parts: Any) -> str:
+def _rebuilt(parts: Any) -> bytes:
     out, cursor = [], 0
     for offset, piece in parts.pieces:
         out += [parts.skeleton[cursor:offset], piece]
         cursor = offset
-    return "".join(out + [parts.skeleton[cursor:]])
+    return b"".join(out + [parts.skeleton[cursor:]])
 
 
 def test_splitting_against_runs_gives_what_splitting_from_scratch_gives() -> None:
     cache = SplitCache()
     matched = 0
     for entry in _traffic():
-        body = entry.request_body.decode()
+        body = entry.request_body
         parts = split(body, cache)
         matched += parts.run is not None
         _same(parts, split(body))
@@ -91,7 +91,7 @@ def test_names_and_conversation_keys_carried_by_runs_equal_fresh_ones() -> None:
         fresh = SqliteStoreWriter().prepare(entry, row)
         assert kept.values == fresh.values  # the recipe and the conversation key among them
         assert kept.keys == fresh.keys
-        parts = split(entry.request_body.decode())
+        parts = split(entry.request_body)
         digests = [message_digest(t, v) for t, v in zip(parts.message_texts, parts.messages, strict=True)]
         assert kept.keys == prefix_keys(digests)
         assert set(fresh.content) <= set(kept.content)
@@ -119,26 +119,55 @@ def _recipe(version: int, skeleton: bytes, pieces: list[tuple[int, bytes]]) -> b
     return b"".join(parts)
 
 
-def test_both_recipe_versions_are_read_and_checked() -> None:
-    body = '{"system":"' + "s" * 120 + '","model":"m"}'
-    parts = split(body)
-    store = {digest(t.encode()): t.encode() for t in [parts.skeleton] + [p for _, p in parts.pieces]}
-    pieces = [(offset, digest(piece.encode())) for offset, piece in parts.pieces]
-    skeleton = digest(parts.skeleton.encode())
+def test_every_recipe_version_is_read_and_checked() -> None:
+    body = '{"model":"\u00e9t\u00e9 \u2603 \U0001f916","system":"' + "s" * 120 + '","max_tokens":1}'
+    parts = split(body.encode())
+    assert len(parts.pieces) == 1  # the system prompt, after non-ASCII text: bytes and characters differ
+    store = {digest(t): t for t in [parts.skeleton] + [p for _, p in parts.pieces]}
+    skeleton = digest(parts.skeleton)
+    in_bytes = [(offset, digest(piece)) for offset, piece in parts.pieces]
+    in_chars = [(len(parts.skeleton[:offset].decode()), name) for offset, name in in_bytes]
 
-    v1 = _recipe(1, skeleton, pieces)  # rows written before: checked against the whole body's digest
+    v1 = _recipe(1, skeleton, in_chars)  # rows written long ago: checked against the whole body's digest
     assert rebuild(v1, store.__getitem__, digest(body.encode())) == body
     with pytest.raises(ContentError, match="digest"):
         rebuild(v1, store.__getitem__, digest(b"something else"))
 
-    v2 = _recipe(2, skeleton, pieces)  # rows written now: each piece checked against its name
+    v2 = _recipe(2, skeleton, in_chars)  # each piece checked against its name, offsets in characters
     assert rebuild(v2, store.__getitem__, None) == body
+    v3 = _recipe(3, skeleton, in_bytes)  # rows written now: offsets in bytes
+    assert rebuild(v3, store.__getitem__, None) == body
     damaged = dict(store)
-    damaged[pieces[0][1]] = b'"' + b"t" * 120 + b'"'
-    with pytest.raises(ContentError, match="digest"):
-        rebuild(v2, damaged.__getitem__, None)
-    with pytest.raises(ContentError, match="version 3"):
-        rebuild(_recipe(3, skeleton, pieces), store.__getitem__, None)
+    damaged[in_bytes[0][1]] = b'"' + b"t" * 120 + b'"'
+    for recipe in (v2, v3):
+        with pytest.raises(ContentError, match="digest"):
+            rebuild(recipe, damaged.__getitem__, None)
+    with pytest.raises(ContentError, match="version 4"):
+        rebuild(_recipe(4, skeleton, in_bytes), store.__getitem__, None)
+
+
+def test_a_body_cut_inside_a_character_comes_back_as_its_row_showed_it(db) -> None:
+    """The cap cuts bytes; the row's text ends in U+FFFD where a character was cut, stored or not."""
+    from claude_proxy.requestlog.writer import SqliteRequestLog
+
+    entry = conversation(2)[1]
+    request = json.loads(entry.request_body)
+    request["messages"][0]["content"] = "the snowman \u2603 " * 20
+    body = json.dumps(request, ensure_ascii=False).encode()
+    cap = body.rindex("\u2603".encode()) + 1
+    entry.request_body = body
+    log = SqliteRequestLog(db, max_body_bytes=cap)
+    log.start()
+    log.record(entry)
+    log.close()
+    store = SqliteTraceStore(db)
+    try:
+        row = store.row(entry.id)
+    finally:
+        store.close()
+    assert row["request_body"] == body[:cap].decode("utf-8", errors="replace")
+    assert row["request_body"].endswith("\ufffd") and row["request_truncated"] == 1
+    assert "store_error" not in row
 
 
 def test_past_its_budget_the_cache_forgets_the_conversation_met_least_recently() -> None:
@@ -146,10 +175,10 @@ def test_past_its_budget_the_cache_forgets_the_conversation_met_least_recently()
                for name in "abc")
     cache = SplitCache()
     for entry in (a[0], a[1], b[0], b[1], a[2]):  # a's run is then the one met last
-        assert split(entry.request_body.decode(), cache).run is not None or entry in (a[0], a[1], b[0], b[1])
-    cache.RUN_CHARS = cache._run_chars + 10  # room for the runs of a and b as they stand, no more
+        assert split(entry.request_body, cache).run is not None or entry in (a[0], a[1], b[0], b[1])
+    cache.RUN_BYTES = cache._run_bytes + 10  # room for the runs of a and b as they stand, no more
     for entry in (c[0], c[1]):  # c's run pushes the least recent one out: b's
-        body = entry.request_body.decode()
+        body = entry.request_body
         _same(split(body, cache), split(body))
-    assert split(a[3].request_body.decode(), cache).run is not None
-    assert split(b[2].request_body.decode(), cache).run is None
+    assert split(a[3].request_body, cache).run is not None
+    assert split(b[2].request_body, cache).run is None
