@@ -4,7 +4,7 @@ Interface contract (the proxy calls only this): build a `LogEntry` per exchange,
 hand it to `SqliteRequestLog.record()` (never blocks), and `close()` at shutdown, which
 drains the queue so nothing a completed request produced is lost.
 
-Behind it: a queue feeding one writer thread that decodes and splits each request
+Behind it: a queue feeding one writer thread that splits each request
 once (``store.writing.read_request``), builds the row (``row``: parsed, masked, cut),
 prepares its content (``store``), then inserts a batch per transaction into a WAL-mode
 SQLite file whose schema is migrated by version (``schema``). Several processes
@@ -191,7 +191,7 @@ class SqliteRequestLog(LogConfig):
     def _prepare(self, entries: list[LogEntry]) -> list[Prepared]:
         """Rows with their content split, named and compressed: the costly part, before any lock.
 
-        Each request body is decoded and split once, for both its row's columns and its content.
+        Each request body is split once (as bytes), for both its row's columns and its content.
         """
         prepared = []
         for entry in entries:

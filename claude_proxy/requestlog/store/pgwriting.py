@@ -7,7 +7,8 @@ store the same system prompt at once never clash), the rows, then the Task promp
 row is threaded before the batch goes out; a row that continues an earlier row of the
 same batch finds it in this writer's memory, as it would in the database. What threading
 may need from the database is read for the whole batch in two queries (`_PgLookup.fetch`),
-not one round trip per lookup.
+not one round trip per lookup; for each row only the keys threading reaches before one this
+writer already knows (usually one).
 """
 
 from __future__ import annotations
