@@ -19,7 +19,8 @@ from claude_proxy.requestlog import assemble
 from claude_proxy.requestlog import sse as logsse
 from tests.requestlog.reference import assemble_v1 as original
 
-_texts = (st.sampled_from(["", "Hello", " world", "caf\u00e9 \U0001F600", "a\nb\t\"q\"\\", "\u2028", "sk-ant-x", "\ud800"])
+_texts = (st.sampled_from(["", "Hello", " world", "caf\u00e9 \U0001F600", "a\nb\t\"q\"\\", "\u2028", "sk-ant-x",
+                          "\ud800"])
           | st.text(max_size=8))
 _odd = st.none() | st.integers(-2, 3) | st.sampled_from(["1", 1.5, True, [], {}, [1]])
 
