@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import json
 import struct
+import threading
 from typing import Any, Callable, Iterable
 
 import zstandard
@@ -27,7 +28,7 @@ DIGEST = 16
 RECIPE_VERSION = 3  # 1: checked against the whole body's digest; 2: each piece against its name; 3: in bytes
 _READABLE = frozenset({1, 2, 3})
 _RAW, _ZSTD = 0, 1
-_compressor = zstandard.ZstdCompressor(level=3)
+_local = threading.local()  # a compressor per thread: one must not be used by two threads at once
 _decompressor = zstandard.ZstdDecompressor()
 
 
@@ -43,7 +44,10 @@ def digest(data: bytes) -> bytes:
 def pack(data: bytes) -> bytes:
     """Content as stored: zstd when that saves something, else as it is (a one-byte tag first)."""
     if len(data) >= 64:
-        packed = _compressor.compress(data)
+        compressor = getattr(_local, "compressor", None)
+        if compressor is None:
+            compressor = _local.compressor = zstandard.ZstdCompressor(level=3)
+        packed = compressor.compress(data)
         if len(packed) < len(data):
             return bytes((_ZSTD,)) + packed
     return bytes((_RAW,)) + data

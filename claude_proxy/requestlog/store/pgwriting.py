@@ -62,6 +62,8 @@ def clean(value: Any) -> Any:
 class PgStoreWriter(SqliteStoreWriter):
     """The content, session and search side of writing a batch to Postgres (one per writer thread)."""
 
+    PACK_WHEN_PREPARING = False  # the insert thread compresses (see `SqliteStoreWriter`)
+
     def begin(self, conn: Any) -> None:
         """Call first in each transaction: a prune since the last one makes remembered names unsafe."""
         if len(self.packed) > KNOWN_LIMIT:
@@ -80,7 +82,7 @@ class PgStoreWriter(SqliteStoreWriter):
                 if name in self.known or name in content:
                     continue
                 packed = prepared.packed.get(name)
-                if packed is None:  # another row packed it, or a prune made this writer forget it
+                if packed is None:  # compressed here, on the insert thread (see `SqliteStoreWriter`)
                     packed = (pack(data), len(data))
                 content[name] = (name, *packed)
         at = {name: len(COLUMNS) + i for i, name in enumerate(EXTRA_COLUMNS)}

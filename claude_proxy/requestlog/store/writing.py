@@ -70,6 +70,11 @@ def index_text(messages: list[Any], start: int, answer: Any) -> str:
 class SqliteStoreWriter:
     """The content, session and search side of inserting rows (one per writer thread)."""
 
+    # Compress new content while preparing a row, outside the transaction (SQLite holds its
+    # write lock for the whole of it); a writer whose inserts run on a thread of their own
+    # compresses there instead (zstd lets go of the GIL, so that overlaps the next batch's preparing).
+    PACK_WHEN_PREPARING = True
+
     def __init__(self) -> None:
         self.known: set[bytes] = set()
         self.packed: set[bytes] = set()  # compressed by `prepare` and not yet stored (the rows carry the bytes)
@@ -87,7 +92,7 @@ class SqliteStoreWriter:
                     self._names.clear()
                 self._names[data] = name
         prepared.content[name] = data
-        if name not in self.known and name not in self.packed:
+        if self.PACK_WHEN_PREPARING and name not in self.known and name not in self.packed:
             prepared.packed[name] = (pack(data), len(data))
             self.packed.add(name)
         return name
