@@ -12,11 +12,13 @@ Postgres outage costs nothing until both buffers are full, and then only counted
 (a value Postgres refuses) are handled as on SQLite: the batch is split and the bad row
 counted lost.
 
-Unlike SQLite's, the work is split over two threads: the writer thread prepares a batch
-(parsing, splitting, compressing: the client's CPU) while an insert thread sends the one
-before it and waits for the server, so the two overlap. One prepared batch waits between
-them at most; while an outage holds the insert thread, the writer thread stops there and
-entries wait in the queue as before.
+Unlike SQLite's, the work is split over threads: the writer thread prepares a batch
+(parsing, splitting, naming: the client's CPU) while `INSERTERS` insert threads, each on a
+connection of its own, send the ones before it: while one waits for the server to index
+its batch, the next is already being sent, so the server's work overlaps the client's.
+Batches are threaded (``pgwriting``) in the order they were prepared, whichever thread sends
+them. One prepared batch waits for a free insert thread at most; while an outage holds the
+insert threads, the writer thread stops there and entries wait in the queue as before.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from claude_proxy.secrets import mask_url
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5
+INSERTERS = 2  # insert threads (and connections): one waits on the server while the other sends
 MAX_BACKOFF = 2.0
 ROW_TRIES = 3  # for errors that are not the connection's: a value or constraint Postgres refuses
 
@@ -50,22 +53,25 @@ class PostgresRequestLog(SqliteRequestLog):
 
         super().__init__(Path("/nonexistent-postgres-log"), url=url, **options)
         self.dsn = url
-        self._pg: Any = None
+        self._connections: dict[int, Any] = {}  # by thread: each insert thread has its own
         self._pg_store = PgStoreWriter()
         self._store = self._pg_store  # prepare() skips compressing what this writer already stored
         self.drain_deadline: float | None = None
-        self._handoff: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=1)
-        self._in_flight = 0  # entries prepared and handed to the insert thread, not yet written or lost
-        self._in_flight_lock = threading.Lock()  # two threads change it
-        self._inserter: threading.Thread | None = None
+        self._handoff: queue.Queue[tuple[int, list[Prepared]] | None] = queue.Queue(maxsize=1)
+        self._batches = 0  # batches handed over so far: the order they are threaded in
+        self._in_flight = 0  # entries prepared and handed to the insert threads, not yet written or lost
+        self._in_flight_lock = threading.Lock()  # several threads change it (and the counts)
+        self._inserters: list[threading.Thread] = []
 
     def _connect(self) -> Any:
         import psycopg
 
-        if self._pg is None or self._pg.closed:
-            self._pg = psycopg.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True,
-                                       application_name="claude-proxy log")
-        return self._pg
+        me = threading.get_ident()
+        conn = self._connections.get(me)
+        if conn is None or conn.closed:
+            conn = self._connections[me] = psycopg.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT,
+                                                           autocommit=True, application_name="claude-proxy log")
+        return conn
 
     def start(self) -> None:
         """Connect and migrate; an unreachable or foreign database refuses start-up with one line."""
@@ -79,9 +85,11 @@ class PostgresRequestLog(SqliteRequestLog):
             self._drop_connection()
             raise RequestLogError(f"cannot open the request log at {mask_url(self.dsn)}: "
                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
-        self._inserter = threading.Thread(target=self._insert_batches, name="claude-proxy-requestlog-pg-insert",
-                                          daemon=True)
-        self._inserter.start()
+        self._drop_connection()  # the migration's: the insert threads open their own
+        self._inserters = [threading.Thread(target=self._insert_batches, name=f"claude-proxy-requestlog-pg-insert-{n}",
+                                            daemon=True) for n in range(INSERTERS)]
+        for inserter in self._inserters:
+            inserter.start()
         self._thread = threading.Thread(target=self._run, name="claude-proxy-requestlog-pg", daemon=True)
         self._thread.start()
         if self.max_age_days is not None or self.max_size_mb is not None:
@@ -111,29 +119,36 @@ class PostgresRequestLog(SqliteRequestLog):
             if result.rows:
                 logger.info("request log retention removed %d rows", result.rows)
 
-    def _drop_connection(self) -> None:
-        if self._pg is not None:
+    def _drop_connection(self, everyone: bool = False) -> None:
+        """Close this thread's connection (``everyone``: every thread's, once they are done)."""
+        found = (list(self._connections.values()) if everyone
+                 else [c for c in [self._connections.get(threading.get_ident())] if c is not None])
+        for conn in found:
             try:
-                self._pg.close()
+                conn.close()
             except Exception:  # a broken connection may fail to close; it is gone either way
                 pass
-            self._pg = None
+        if everyone:
+            self._connections.clear()
+        else:
+            self._connections.pop(threading.get_ident(), None)
 
     def close(self, timeout: float | None = None) -> None:
         self.drain_deadline = time.monotonic() + (timeout if timeout is not None else 30.0)
         super().close(timeout)
-        inserter = self._inserter
-        if inserter is not None and inserter.is_alive():
-            if self._thread is not None and not self._thread.is_alive():
+        alive = [t for t in self._inserters if t.is_alive()]
+        if alive and self._thread is not None and not self._thread.is_alive():
+            for _ in alive:  # after the writer thread's last batch: the order holds
                 left = None if timeout is None else max(0.1, self.drain_deadline - time.monotonic())
-                with contextlib.suppress(queue.Full):  # after the writer thread's last batch: the order holds
+                with contextlib.suppress(queue.Full):
                     self._handoff.put(None, timeout=left)
+        for inserter in alive:
             inserter.join(None if timeout is None else max(0.0, self.drain_deadline - time.monotonic()))
-            if inserter.is_alive():
-                logger.error("request log: %d entries still being written to Postgres after %.1fs; giving up "
-                             "on them", self._in_flight, timeout or 0.0)
-                return
-        self._drop_connection()
+        if any(t.is_alive() for t in alive):
+            logger.error("request log: %d entries still being written to Postgres after %.1fs; giving up "
+                         "on them", self._in_flight, timeout or 0.0)
+            return
+        self._drop_connection(everyone=True)
 
     @property
     def queue_depth(self) -> int:
@@ -142,8 +157,8 @@ class PostgresRequestLog(SqliteRequestLog):
 
     @property
     def healthy(self) -> bool:
-        """As for SQLite, and false as well once the insert thread is gone while the log is open."""
-        if self._inserter is not None and not self._inserter.is_alive() and not self._closed:
+        """As for SQLite, and false as well once an insert thread is gone while the log is open."""
+        if self._inserters and not all(t.is_alive() for t in self._inserters) and not self._closed:
             return False
         return super().healthy
 
@@ -152,47 +167,62 @@ class PostgresRequestLog(SqliteRequestLog):
         rows = self._prepare(entries)
         with self._in_flight_lock:
             self._in_flight += len(rows)
+        turn = self._batches
+        self._batches += 1
         while True:
             try:
-                self._handoff.put(rows, timeout=1.0)
+                self._handoff.put((turn, rows), timeout=1.0)
                 return
             except queue.Full:
-                if self._inserter is not None and self._inserter.is_alive():
-                    continue  # the insert thread is busy (an outage, a slow server): wait with it
-            with self._in_flight_lock:
-                self._in_flight -= len(rows)
-            self.lost += len(rows)
-            logger.error("request log lost a batch of %d entries: the Postgres insert thread is gone", len(rows))
+                if any(t.is_alive() for t in self._inserters):
+                    continue  # the insert threads are busy (an outage, a slow server): wait with them
+            self._pg_store.skip(turn)
+            self._count(lost=len(rows), in_flight=-len(rows))
+            logger.error("request log lost a batch of %d entries: the Postgres insert threads are gone", len(rows))
             return
+
+    def _count(self, *, written: int = 0, lost: int = 0, in_flight: int = 0) -> None:
+        with self._in_flight_lock:  # the insert threads and the writer thread all count
+            self.written += written
+            self.lost += lost
+            self._in_flight += in_flight
 
     def _insert_batches(self) -> None:
         while True:
-            rows = self._handoff.get()
-            if rows is None:
-                return
             try:
-                self._write_prepared(rows)
+                handed = self._handoff.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed and (self._thread is None or not self._thread.is_alive()):
+                    return  # closing, and no batch can come any more
+                continue
+            if handed is None:
+                return
+            turn, rows = handed
+            try:
+                self._write_prepared(rows, turn)
             except Exception:  # the insert thread's edge: a batch it cannot place is counted, never a dead thread
                 logger.exception("request log lost a batch of %d entries", len(rows))
-                self.lost += len(rows)
+                self._count(lost=len(rows))
             finally:
-                with self._in_flight_lock:
-                    self._in_flight -= len(rows)
+                self._pg_store.skip(turn)  # placed or not, the next batch's turn has come
+                self._count(in_flight=-len(rows))
 
-    def _write_prepared(self, rows: list[Prepared]) -> None:
-        failed = self._insert(rows)
+    def _write_prepared(self, rows: list[Prepared], turn: int | None = None) -> None:
+        failed = self._insert(rows, turn=turn)
         if failed is None or len(rows) == 1:
             return
         if _is_outage(failed):  # closing while the server is still down: the batch is lost, counted
-            self.lost += len(rows)
+            self._count(lost=len(rows))
             logger.error("request log lost a batch of %d entries: %s", len(rows), self.last_error)
             return
         # One row Postgres refuses must not take its batch-mates down with it.
         logger.warning("request log batch of %d failed; writing its rows one by one", len(rows))
+        if turn is not None:
+            self._pg_store.skip(turn)
         for row in rows:
             self._insert([row], tries=1)
 
-    def _insert(self, rows: list[Prepared], tries: int = ROW_TRIES) -> BaseException | None:
+    def _insert(self, rows: list[Prepared], tries: int = ROW_TRIES, turn: int | None = None) -> BaseException | None:
         """Insert rows in one transaction: None once written, else the error (a single row counts as lost).
 
         An outage is waited out (until the drain deadline once closing); an error that is the
@@ -207,8 +237,8 @@ class PostgresRequestLog(SqliteRequestLog):
             try:
                 conn = self._connect()
                 with conn.transaction():
-                    self._pg_store.begin(conn)
-                    self._pg_store.insert_batch(conn, rows)
+                    sent = self._pg_store.insert_batch(conn, rows, turn)
+                self._pg_store.stored(sent)
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
                 self._pg_store.rolled_back()
                 self._drop_connection()
@@ -233,11 +263,11 @@ class PostgresRequestLog(SqliteRequestLog):
                 continue
             if failures:
                 logger.warning("request log: Postgres writes resumed after %d failed tries", failures)
-            self.written += len(rows)
+            self._count(written=len(rows))
             self.last_error = None
             return None
         if len(rows) == 1:
-            self.lost += 1
+            self._count(lost=1)
             logger.error("request log lost entry %s: %s", rows[0].values[0], self.last_error)
         return error
 

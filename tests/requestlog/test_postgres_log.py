@@ -151,9 +151,10 @@ def test_a_lost_insert_thread_is_counted_and_reported_never_waited_on(postgres) 
     deadline = time.monotonic() + 10
     while log.written < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    log._handoff.put(None)  # the insert thread ends, as it would on an error it cannot survive
-    assert log._inserter is not None
-    log._inserter.join(5)
+    for _ in log._inserters:  # the insert threads end, as they would on an error they cannot survive
+        log._handoff.put(None)
+    for inserter in log._inserters:
+        inserter.join(5)
     assert not log.healthy  # /health says so at once
     for _ in range(3):  # one batch may wait in the handoff; the next ones find no thread to take them
         for _ in range(5):

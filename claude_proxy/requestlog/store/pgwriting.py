@@ -14,6 +14,7 @@ writer already knows (usually one).
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 from claude_proxy.requestlog.row import COLUMNS
@@ -60,9 +61,26 @@ def clean(value: Any) -> Any:
 
 
 class PgStoreWriter(SqliteStoreWriter):
-    """The content, session and search side of writing a batch to Postgres (one per writer thread)."""
+    """The content, session and search side of writing batches to Postgres, from several insert threads.
 
-    PACK_WHEN_PREPARING = False  # the insert thread compresses (see `SqliteStoreWriter`)
+    Each insert thread sends its batch on its own connection, so one batch's statements run
+    while the next is threaded. Threading uses this writer's memory of the batches before
+    (their rows may not be committed yet), so batches are threaded one at a time and in turn:
+    a batch waits until the one handed over before it has been threaded (or given up, `skip`).
+    Content two batches both send is stored by whichever commits first (the other waits for it,
+    then does nothing); each batch sends its content in name order, so two never wait on each other.
+    """
+
+    PACK_WHEN_PREPARING = False  # the insert threads compress (see `SqliteStoreWriter`)
+    TURN_SLICE = 1.0  # seconds between looks while a batch waits for its turn (the one before is retrying)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = threading.Lock()  # this writer's memory (threads, spawns, known content)
+        self._turns = threading.Condition()
+        self._next_turn = 0
+        self._done: set[int] = set()  # turns threaded or given up, past `_next_turn`
+        self._spawned: dict[bytes, Place] = {}  # Task prompts threaded here (perhaps not committed yet)
 
     def begin(self, conn: Any) -> None:
         """Call first in each transaction: a prune since the last one makes remembered names unsafe."""
@@ -74,8 +92,36 @@ class PgStoreWriter(SqliteStoreWriter):
             self.known.clear()
             self.generation = generation
 
-    def insert_batch(self, conn: Any, rows: list[Prepared]) -> None:
-        """Write ``rows`` in the open transaction: content once, rows threaded and indexed, Task prompts."""
+    def skip(self, turn: int) -> None:
+        """Batch ``turn`` is threaded, or never will be: the next one may go."""
+        with self._turns:
+            if turn >= self._next_turn:
+                self._done.add(turn)
+            while self._next_turn in self._done:
+                self._done.discard(self._next_turn)
+                self._next_turn += 1
+            self._turns.notify_all()
+
+    def _wait_turn(self, turn: int | None) -> None:
+        if turn is None:
+            return
+        with self._turns:
+            while turn > self._next_turn:  # the thread with the batch before retries, with bounded waits
+                self._turns.wait(self.TURN_SLICE)
+
+    def rolled_back(self) -> None:
+        with self._state:
+            super().rolled_back()
+            self._spawned.clear()
+
+    def insert_batch(self, conn: Any, rows: list[Prepared], turn: int | None = None) -> list[bytes]:
+        """Write ``rows`` in the open transaction: content once, rows threaded and indexed, Task prompts.
+
+        ``turn``: the batch's place in the order batches were handed over (None: no order to keep).
+        Returns the names of the content sent: call `stored` with them once the transaction commits.
+        """
+        with self._state:
+            self.begin(conn)  # first: a prune since the last batch makes the names known here unsafe
         content: dict[bytes, tuple[bytes, bytes, int]] = {}
         for prepared in rows:
             for name, data in prepared.content.items():
@@ -85,9 +131,31 @@ class PgStoreWriter(SqliteStoreWriter):
                 if packed is None:  # compressed here, on the insert thread (see `SqliteStoreWriter`)
                     packed = (pack(data), len(data))
                 content[name] = (name, *packed)
+        self._wait_turn(turn)
+        with self._state:
+            values_list, spawn_rows = self._thread_rows(conn, rows)
+        if turn is not None:
+            self.skip(turn)
+        with conn.cursor() as cursor:
+            if content:
+                cursor.executemany(INSERT_CONTENT, [content[name] for name in sorted(content)])
+            cursor.executemany(INSERT_ROW, values_list)
+            if spawn_rows:
+                cursor.executemany(INSERT_SPAWN, sorted(spawn_rows, key=lambda row: row[0]))
+        return list(content)
+
+    def stored(self, names: list[bytes]) -> None:
+        """Content committed: later batches need not send it (until a prune says otherwise)."""
+        with self._state:
+            self.known.update(names)
+            self.packed.difference_update(names)
+            if len(self.known) > KNOWN_LIMIT:
+                self.known.clear()
+
+    def _thread_rows(self, conn: Any, rows: list[Prepared]) -> tuple[list[list[Any]], list[tuple[Any, ...]]]:
+        """Each row's values with its session, thread and parent, and the Task prompts its answer spawns."""
         at = {name: len(COLUMNS) + i for i, name in enumerate(EXTRA_COLUMNS)}
-        spawns: dict[bytes, Place] = {}
-        lookup = _PgLookup(conn, self, spawns)
+        lookup = _PgLookup(conn, self, self._spawned)
         lookup.fetch([p for p in rows if p.threaded])
         values_list, spawn_rows = [], []
         for prepared in rows:
@@ -104,19 +172,12 @@ class PgStoreWriter(SqliteStoreWriter):
             text = index_text(prepared.messages, fts_from, prepared.answer)
             values_list.append([clean(v) for v in values] + [clean(text)])
             for prompt in prepared.spawns:
-                spawns[prompt] = Place(values[at["session_id"]], values[at["thread_id"]], row_id)
+                if len(self._spawned) > 50_000:
+                    self._spawned.clear()
+                self._spawned[prompt] = Place(values[at["session_id"]], values[at["thread_id"]], row_id)
                 spawn_rows.append((prompt, values[at["session_id"]], values[at["thread_id"]], row_id,
                                    values[_AT["started_at"]]))
-        with conn.cursor() as cursor:
-            if content:
-                cursor.executemany(INSERT_CONTENT, list(content.values()))
-            cursor.executemany(INSERT_ROW, values_list)
-            if spawn_rows:
-                cursor.executemany(INSERT_SPAWN, spawn_rows)
-        self.known.update(content)
-        self.packed.difference_update(content)
-        if len(self.known) > KNOWN_LIMIT:
-            self.known.clear()
+        return values_list, spawn_rows
 
 
 class _PgLookup:

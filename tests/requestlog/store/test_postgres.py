@@ -163,6 +163,24 @@ def test_sessions_by_header_threading_and_subagents(pg_url: str) -> None:
         store.close()
 
 
+def test_batches_sent_by_both_insert_threads_thread_in_the_order_they_came(pg_url: str) -> None:
+    """One entry a batch: turn after turn (no session header) and a subagent's first request go to
+    alternate insert threads, each continuing a row the other thread may not have committed yet."""
+    turns = conversation(40, opening="Thread these in order, whichever connection sends them")
+    entries = turns[:20] + _mixed()[7:9] + turns[20:]  # a Task call and its subagent between the turns
+    write_pg(pg_url, entries, batch_size=1)
+    store = open_trace_store(pg_url)
+    try:
+        rows = {r["id"]: r for r in store.rows(Filters(), limit=100)}
+    finally:
+        store.close()
+    assert len(rows) == len(entries)
+    assert {rows[e.id]["thread_id"] for e in turns} == {turns[0].id}  # one conversation
+    assert {rows[e.id]["session_id"] for e in turns} == {turns[0].id}
+    parent, child = entries[20], entries[21]
+    assert rows[child.id]["parent_id"] == parent.id and rows[child.id]["session_id"] == rows[parent.id]["session_id"]
+
+
 def test_a_missing_server_or_log_is_one_line_without_the_password(postgres: PostgresServer) -> None:
     url = f"postgresql://me:supersecretpw@127.0.0.1:{free_port()}/nothing"
     with pytest.raises(LogQueryError) as failed:
