@@ -61,6 +61,9 @@ class Decoded(NamedTuple):
 
     body: bytes
     fields: dict[str, Any] | None  # None: not known from the scan (read the body the usual way)
+    # Filled by `row_values`: (the row's message text, the answer it is the JSON of), so the store
+    # need not parse it back.
+    answer: list[tuple[str, Any]]
 
 
 def _cut(body: bytes, limit: int) -> tuple[str, bool]:
@@ -188,7 +191,10 @@ def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 
             request_body, request_truncated = _cut(scrubbed, max_body_bytes)
         response_body_text, response_truncated = _cut(scrub_ordered(response_body, ordered), max_body_bytes)
         if answer is not None:
-            message_text = scrub_text_ordered(dumps_unicode(answer), ordered)
+            text = dumps_unicode(answer)
+            message_text = scrub_text_ordered(text, ordered)
+            if decoded is not None and message_text is text:
+                decoded.answer.append((text, answer))
     # A body the proxy already cut counts as truncated even when what it kept fits the cap.
     return (
         entry.id, entry.started_at, duration_ms, ttfb_ms, entry.method, path, requested, upstream_model,

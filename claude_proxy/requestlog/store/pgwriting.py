@@ -1,9 +1,12 @@
 """Writing rows into the trace store on PostgreSQL: the same content, sessions and search as on SQLite.
 
-Rows are prepared exactly as for SQLite (split, named, compressed; `SqliteStoreWriter.prepare`
-is independent of the database). A batch is then written in one transaction with few
-round trips: new content with ``INSERT ... ON CONFLICT DO NOTHING`` (so instances that
-store the same system prompt at once never clash), the rows, then the Task prompts. Each
+Rows are prepared as for SQLite (split, named; `SqliteStoreWriter.prepare` is independent
+of the database), and new content is compressed here, on an insert thread. A batch is then
+written in one transaction with few round trips: the rows and the new content are copied
+(``COPY``: no statement per row) into temporary tables of the connection and moved from
+there with ``INSERT ... SELECT``: content with ``ON CONFLICT DO NOTHING`` (so instances that
+store the same system prompt at once never clash), rows in batch order with their search
+column computed by Postgres; then the Task prompts. Each
 row is threaded before the batch goes out; a row that continues an earlier row of the
 same batch finds it in this writer's memory, as it would in the database. What threading
 may need from the database is read for the whole batch in two queries (`_PgLookup.fetch`),
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from typing import Any
 
 from claude_proxy.requestlog.row import COLUMNS
@@ -31,10 +35,20 @@ from claude_proxy.requestlog.store.writing import (
 )
 
 ROW_COLUMNS = COLUMNS + EXTRA_COLUMNS
-INSERT_ROW = (f"INSERT INTO {TABLE} ({', '.join(ROW_COLUMNS)}, fts) "
-              f"VALUES ({', '.join('%s' for _ in ROW_COLUMNS)}, to_tsvector('simple', %s)) "
-              "ON CONFLICT (id) DO NOTHING")
-INSERT_CONTENT = "INSERT INTO content (name, data, size) VALUES (%s, %s, %s) ON CONFLICT (name) DO NOTHING"
+_COLUMNS = ", ".join(ROW_COLUMNS)
+# The connection's staging tables (temporary: each connection has its own, emptied at commit).
+STAGING = (
+    f"CREATE TEMP TABLE IF NOT EXISTS rows_in ON COMMIT DELETE ROWS AS "
+    f"SELECT {_COLUMNS}, NULL::text AS fts_text, NULL::bigint AS n FROM {TABLE} WITH NO DATA",
+    "CREATE TEMP TABLE IF NOT EXISTS content_in ON COMMIT DELETE ROWS AS "
+    "SELECT name, data, size FROM content WITH NO DATA",
+)
+COPY_ROWS = f"COPY rows_in ({_COLUMNS}, fts_text, n) FROM STDIN"
+COPY_CONTENT = "COPY content_in (name, data, size) FROM STDIN"
+INSERT_ROWS = (f"INSERT INTO {TABLE} ({_COLUMNS}, fts) SELECT {_COLUMNS}, to_tsvector('simple', fts_text) "
+               "FROM rows_in ORDER BY n ON CONFLICT (id) DO NOTHING")
+INSERT_CONTENT = ("INSERT INTO content (name, data, size) SELECT name, data, size FROM content_in "
+                  "ORDER BY name ON CONFLICT (name) DO NOTHING")
 INSERT_SPAWN = ("INSERT INTO spawns (prompt, session_id, thread_id, row_id, started_at) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (prompt) DO UPDATE SET session_id = EXCLUDED.session_id, thread_id = EXCLUDED.thread_id, "
                 "row_id = EXCLUDED.row_id, started_at = EXCLUDED.started_at")
@@ -81,6 +95,13 @@ class PgStoreWriter(SqliteStoreWriter):
         self._next_turn = 0
         self._done: set[int] = set()  # turns threaded or given up, past `_next_turn`
         self._spawned: dict[bytes, Place] = {}  # Task prompts threaded here (perhaps not committed yet)
+        self._staged: weakref.WeakSet[Any] = weakref.WeakSet()  # connections whose staging tables exist
+
+    def _staging(self, conn: Any) -> None:
+        if conn not in self._staged:
+            for statement in STAGING:
+                conn.execute(statement)
+            self._staged.add(conn)
 
     def begin(self, conn: Any) -> None:
         """Call first in each transaction: a prune since the last one makes remembered names unsafe."""
@@ -113,6 +134,7 @@ class PgStoreWriter(SqliteStoreWriter):
         with self._state:
             super().rolled_back()
             self._spawned.clear()
+            self._staged = weakref.WeakSet()  # tables made in a transaction that rolled back went with it
 
     def insert_batch(self, conn: Any, rows: list[Prepared], turn: int | None = None) -> list[bytes]:
         """Write ``rows`` in the open transaction: content once, rows threaded and indexed, Task prompts.
@@ -136,10 +158,20 @@ class PgStoreWriter(SqliteStoreWriter):
             values_list, spawn_rows = self._thread_rows(conn, rows)
         if turn is not None:
             self.skip(turn)
+        self._staging(conn)
         with conn.cursor() as cursor:
+            with cursor.copy(COPY_ROWS) as copy:
+                for n, values in enumerate(values_list):
+                    values.append(n)
+                    copy.write_row(values)
+            cursor.execute(INSERT_ROWS)
+            # Content last: what the batch before also sends waits here for that batch to commit,
+            # after this one's rows (the costly part, indexing) went in alongside it.
             if content:
-                cursor.executemany(INSERT_CONTENT, [content[name] for name in sorted(content)])
-            cursor.executemany(INSERT_ROW, values_list)
+                with cursor.copy(COPY_CONTENT) as copy:
+                    for item in content.values():
+                        copy.write_row(item)
+                cursor.execute(INSERT_CONTENT)  # in name order: see the class
             if spawn_rows:
                 cursor.executemany(INSERT_SPAWN, sorted(spawn_rows, key=lambda row: row[0]))
         return list(content)

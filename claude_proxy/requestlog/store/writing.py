@@ -104,7 +104,7 @@ class SqliteStoreWriter:
             return None
         parts = split(body, self._split_cache)
         # The fields count only where a whole parse of the bytes would have found them too.
-        return Decoded(body, parts.fields if parts.whole else None), parts
+        return Decoded(body, parts.fields if parts.whole else None, []), parts
 
     def prepare(self, entry: LogEntry, row: tuple[Any, ...], read: tuple[Decoded, Split] | None = None) -> Prepared:
         """Column values and content for ``row``; runs outside the transaction.
@@ -120,10 +120,14 @@ class SqliteStoreWriter:
             extra["chunk_times"] = json.dumps(entry.response_times, separators=(",", ":"))
         message_json = row[_AT["message"]]
         if message_json:
-            try:
-                out.answer = loads(message_json)  # json.loads' value, parsed faster
-            except ValueError:
-                out.answer = None
+            given = read[0].answer if read is not None else []
+            if given and given[0][0] is message_json:  # the very text row_values made of this answer
+                out.answer = given[0][1]
+            else:
+                try:
+                    out.answer = loads(message_json)  # json.loads' value, parsed faster
+                except ValueError:
+                    out.answer = None
             extra["cache_creation_1h_tokens"] = facts.long_cache_writes(out.answer)
             out.spawns = spawned_prompts(out.answer)
         request = row[_AT["request_body"]]
