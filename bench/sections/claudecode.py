@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench.procs import Proc
 from bench.sections.common import Check, Context, Section, log
@@ -39,7 +40,7 @@ def claude_code_body() -> bytes:
 def run(ctx: Context) -> Section:
     body = claude_code_body()
     targets = [BARE, PROXY_LOG]
-    pg_url = _postgres(ctx)
+    server, pg_url = _postgres(ctx)
     if pg_url is not None:
         targets.append(replace(PROXY_LOG, name=PG_LOG, log_url=pg_url))
     processes: dict[str, Proc | None] = {}
@@ -53,6 +54,8 @@ def run(ctx: Context) -> Section:
                                 None if ratio is None else ratio >= FLOOR and fig["errors"] == 0))
     for name in (PROXY_LOG.name, PG_LOG):
         _every_request_a_row(section, name, processes.get(name))
+    if server is not None:
+        server.remove()  # now: its background work on the rows just written must not weigh on later sections
     if pg_url is None:
         section.notes.append("Postgres not measured: its server programs are not installed")
     return section
@@ -61,18 +64,18 @@ def run(ctx: Context) -> Section:
 PG_LOG = "claude-proxy, log on Postgres"
 
 
-def _postgres(ctx: Context) -> str | None:
-    """A fresh database on a throw-away cluster, or None when PostgreSQL is not installed."""
+def _postgres(ctx: Context) -> tuple[Any, str | None]:
+    """A throw-away cluster and a fresh database on it, or (None, None) when PostgreSQL is not installed."""
     try:
         from tests.support.services import PostgresServer
 
         server = PostgresServer()
     except BaseException as exc:  # pytest's skip outside pytest, or no server programs
         log.info("Postgres not measured: %s", exc)
-        return None
+        return None, None
     ctx.stack.callback(server.remove)
     server.start()
-    return server.create_database("bench_proxy")
+    return server, server.create_database("bench_proxy")
 
 
 def _every_request_a_row(section: Section, name: str, proc: Proc | None) -> None:
