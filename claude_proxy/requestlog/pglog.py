@@ -188,6 +188,10 @@ class PostgresRequestLog(SqliteRequestLog):
             self._in_flight += in_flight
 
     def _insert_batches(self) -> None:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error, OSError):  # now, not with the first batch; else then
+            self._connect()
         while True:
             try:
                 handed = self._handoff.get(timeout=0.5)

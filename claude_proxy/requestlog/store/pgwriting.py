@@ -22,7 +22,7 @@ import weakref
 from typing import Any
 
 from claude_proxy.requestlog.row import COLUMNS
-from claude_proxy.requestlog.store.content import pack
+from claude_proxy.requestlog.store.content import pack_many
 from claude_proxy.requestlog.store.pgschema import TABLE
 from claude_proxy.requestlog.store.threads import Place, lookup_keys, place
 from claude_proxy.requestlog.store.writing import (
@@ -144,15 +144,14 @@ class PgStoreWriter(SqliteStoreWriter):
         """
         with self._state:
             self.begin(conn)  # first: a prune since the last batch makes the names known here unsafe
-        content: dict[bytes, tuple[bytes, bytes, int]] = {}
+        new: dict[bytes, bytes] = {}
         for prepared in rows:
             for name, data in prepared.content.items():
-                if name in self.known or name in content:
-                    continue
-                packed = prepared.packed.get(name)
-                if packed is None:  # compressed here, on the insert thread (see `SqliteStoreWriter`)
-                    packed = (pack(data), len(data))
-                content[name] = (name, *packed)
+                if name not in self.known and name not in new:
+                    new[name] = data
+        # Compressed here, on the insert thread, all at once (see `SqliteStoreWriter` and `pack_many`).
+        content = {name: (name, packed, len(data))
+                   for (name, data), packed in zip(new.items(), pack_many(list(new.values())), strict=True)}
         self._wait_turn(turn)
         with self._state:
             values_list, spawn_rows = self._thread_rows(conn, rows)

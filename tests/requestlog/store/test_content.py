@@ -90,3 +90,13 @@ def test_a_damaged_piece_is_reported_not_shown(db: Path) -> None:
         store.close()
     assert "digest" in row["store_error"]
     assert row["request_body"] is None
+
+
+def test_content_compressed_in_one_call_reads_back_as_compressed_one_by_one() -> None:
+    from claude_proxy.requestlog.store.content import pack, pack_many, unpack
+
+    items = [b"", b"tiny", b"x" * 63, b"y" * 64, bytes(range(256)) * 3, json.dumps(TOOLS).encode(), b"z" * 100_000]
+    packed = pack_many(items)
+    assert packed == [pack(item) for item in items]  # the same stored form, raw where zstd saves nothing
+    assert [unpack(p) for p in packed] == items
+    assert pack_many([]) == []
