@@ -82,7 +82,7 @@ class PgStoreWriter(SqliteStoreWriter):
     (their rows may not be committed yet), so batches are threaded one at a time and in turn:
     a batch waits until the one handed over before it has been threaded (or given up, `skip`).
     Content two batches both send is stored by whichever commits first (the other waits for it,
-    then does nothing); each batch sends its content in name order, so two never wait on each other.
+    then does nothing); each batch sends its content in name order, so two never wait on each other in a circle.
     """
 
     PACK_WHEN_PREPARING = False  # the insert threads compress (see `SqliteStoreWriter`)
