@@ -142,19 +142,17 @@ class PgStoreWriter(SqliteStoreWriter):
         ``turn``: the batch's place in the order batches were handed over (None: no order to keep).
         Returns the names of the content sent: call `stored` with them once the transaction commits.
         """
-        with self._state:
-            self.begin(conn)  # first: a prune since the last batch makes the names known here unsafe
-        new: dict[bytes, bytes] = {}
-        for prepared in rows:
-            for name, data in prepared.content.items():
-                if name not in self.known and name not in new:
-                    new[name] = data
         # Compressed here, on the insert thread, all at once (see `SqliteStoreWriter` and `pack_many`).
-        content = {name: (name, packed, len(data))
-                   for (name, data), packed in zip(new.items(), pack_many(list(new.values())), strict=True)}
+        content = _packed(_new_content(rows, self.known, {}))
+        # The turn is awaited before the transaction reads anything: a prune waits for every
+        # transaction that read store_meta, and one waiting here would hold it up (the batch
+        # before this one may itself be queued behind the prune).
         self._wait_turn(turn)
         with self._state:
+            self.begin(conn)  # a prune since the last batch makes the names known here unsafe
             values_list, spawn_rows = self._thread_rows(conn, rows)
+            forgotten = _new_content(rows, self.known, content)  # what such a prune made this writer forget
+        content.update(_packed(forgotten))
         if turn is not None:
             self.skip(turn)
         self._staging(conn)
@@ -209,6 +207,22 @@ class PgStoreWriter(SqliteStoreWriter):
                 spawn_rows.append((prompt, values[at["session_id"]], values[at["thread_id"]], row_id,
                                    values[_AT["started_at"]]))
         return values_list, spawn_rows
+
+
+def _new_content(rows: list[Prepared], known: set[bytes], have: dict[bytes, Any]) -> dict[bytes, bytes]:
+    """The rows' content that is neither ``known`` (stored) nor in ``have`` (being sent)."""
+    new: dict[bytes, bytes] = {}
+    for prepared in rows:
+        for name, data in prepared.content.items():
+            if name not in known and name not in have and name not in new:
+                new[name] = data
+    return new
+
+
+def _packed(new: dict[bytes, bytes]) -> dict[bytes, tuple[bytes, bytes, int]]:
+    """(name, stored form, size) for each piece of ``new``, compressed in one call (`pack_many`)."""
+    return {name: (name, packed, len(data))
+            for (name, data), packed in zip(new.items(), pack_many(list(new.values())), strict=True)}
 
 
 class _PgLookup:

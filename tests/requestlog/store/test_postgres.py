@@ -340,3 +340,54 @@ def test_pruning_while_a_writer_sends_the_pruned_content_again_leaves_no_row_wit
             assert "store_error" not in row and row["request_body"] == entry.request_body.decode()
     finally:
         store.close()
+
+
+def test_a_batch_waiting_for_its_turn_never_holds_up_a_prune(pg_url: str) -> None:
+    """The batch handed over second may reach the database first. While it waits for the first to be
+    threaded it must hold no lock a prune needs: the prune would wait for it, the first batch would
+    queue behind the prune, and all three would stand still until the prune's lock timeout."""
+    import threading
+
+    from claude_proxy.requestlog.row import row_values
+    from claude_proxy.requestlog.store.pgschema import migrate
+    from claude_proxy.requestlog.store.pgwriting import PgStoreWriter
+
+    first, second = conversation(2, opening="Batches wait their turn, holding nothing")
+    writer = PgStoreWriter()
+    prepared = [writer.prepare(e, row_values(e)) for e in (first, second)]
+    conns = [psycopg.connect(pg_url, autocommit=True) for _ in range(3)]
+    migrate(conns[0])
+    done: dict[str, float] = {}
+
+    def send(n: int) -> None:
+        with conns[n].transaction():
+            writer.stored(writer.insert_batch(conns[n], [prepared[n]], turn=n))
+        done[f"batch {n}"] = time.monotonic()
+
+    def prune() -> None:
+        conns[2].execute("SET lock_timeout = 5000")
+        with conns[2].transaction():
+            conns[2].execute("LOCK TABLE store_meta IN ACCESS EXCLUSIVE MODE")
+        done["prune"] = time.monotonic()
+
+    started = time.monotonic()
+    waiting = threading.Thread(target=send, args=(1,))
+    waiting.start()  # the second batch: it waits for the first one's turn
+    time.sleep(0.3)
+    pruning = threading.Thread(target=prune)
+    pruning.start()
+    time.sleep(0.3)
+    send(0)  # the first batch, after the prune asked for its lock
+    for thread in (waiting, pruning):
+        thread.join(15)
+    for conn in conns:
+        conn.close()
+    assert set(done) == {"batch 0", "batch 1", "prune"}, done
+    assert max(done.values()) - started < 4  # nobody waited for a lock timeout
+    assert _count_rows(pg_url) == 2
+
+
+def _count_rows(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        found = conn.execute("SELECT count(*) FROM requests").fetchone()
+    return int(found[0]) if found else 0
