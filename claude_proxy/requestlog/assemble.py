@@ -186,13 +186,17 @@ class _StreamAssembler:
             self.problems.extend(["content_block_delta before message_start"] * len(pieces))
             return
         block = self._block(index)
-        if block is None:
+        if block is None:  # `_block` said what is wrong once; the events would have said it each
             self.problems.extend(self.problems[-1:] * (len(pieces) - 1))
             return
-        gathered = self._pieces.get((id(block), "text"))
+        self._add_text(block, "text", pieces)
+
+    def _add_text(self, block: dict[str, Any], key: str, pieces: list[str]) -> None:
+        """``block[key] += piece`` for each piece, gathered to be joined once (see the class)."""
+        gathered = self._pieces.get((id(block), key))
         if gathered is None:
-            self._start(block, "text", pieces[0])  # raises, as `_delta` does, when the text is not a string
-            gathered = self._pieces[(id(block), "text")]
+            self._start(block, key, pieces[0])  # raises at once when the block's value is not a string
+            gathered = self._pieces[(id(block), key)]
             pieces = pieces[1:]
         gathered[1].extend(pieces)
 
@@ -203,12 +207,7 @@ class _StreamAssembler:
         kind = delta.get("type")
         if kind == "text_delta" or kind == "thinking_delta":
             key = "text" if kind == "text_delta" else "thinking"
-            piece = str(delta.get(key, ""))
-            gathered = self._pieces.get((id(block), key))
-            if gathered is None:
-                self._start(block, key, piece)
-            else:
-                gathered[1].append(piece)
+            self._add_text(block, key, [str(delta.get(key, ""))])
         elif kind == "signature_delta":
             # Sent once, right before the block ends; the SDKs replace rather than append.
             block["signature"] = str(delta.get("signature", ""))

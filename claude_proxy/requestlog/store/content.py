@@ -20,7 +20,7 @@ import itertools
 import json
 import struct
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, AnyStr, Callable, Iterable
 
 import zstandard
 
@@ -191,28 +191,25 @@ def rebuild(data: bytes, fetch: Callable[[bytes], bytes], expected: bytes | None
     """
     version, skeleton_name, pieces = _read_recipe(data)
     if version >= 3:
-        skeleton = _checked(fetch, skeleton_name)
-        parts: list[bytes] = []
-        at = 0
-        for offset, name in pieces:
-            parts.append(skeleton[at:offset])
-            parts.append(_checked(fetch, name))
-            at = offset
-        parts.append(skeleton[at:])
-        return b"".join(parts).decode("utf-8", errors="replace")
+        placed = [(offset, _checked(fetch, name)) for offset, name in pieces]
+        return _put_back(_checked(fetch, skeleton_name), placed).decode("utf-8", errors="replace")
     fetched = _checked if version >= 2 else _unchecked
-    text_skeleton = fetched(fetch, skeleton_name).decode("utf-8")
-    out: list[str] = []
-    cursor = 0
-    for offset, name in pieces:
-        out.append(text_skeleton[cursor:offset])
-        out.append(fetched(fetch, name).decode("utf-8"))
-        cursor = offset
-    out.append(text_skeleton[cursor:])
-    text = "".join(out)
+    text = _put_back(fetched(fetch, skeleton_name).decode("utf-8"),
+                     [(offset, fetched(fetch, name).decode("utf-8")) for offset, name in pieces])
     if version == 1 and expected is not None and digest(text.encode("utf-8")) != expected:
         raise ContentError("the rebuilt body does not match its stored digest")
     return text
+
+
+def _put_back(skeleton: AnyStr, pieces: list[tuple[int, AnyStr]]) -> AnyStr:
+    """``skeleton`` with each piece inserted back at its offset (in the skeleton, in order)."""
+    out = []
+    at = 0
+    for offset, piece in pieces:
+        out += [skeleton[at:offset], piece]
+        at = offset
+    out.append(skeleton[at:])
+    return skeleton[:0].join(out)
 
 
 def _unchecked(fetch: Callable[[bytes], bytes], name: bytes) -> bytes:

@@ -56,22 +56,19 @@ INSERT_SPAWN = ("INSERT INTO spawns (prompt, session_id, thread_id, row_id, star
 
 def clean(value: Any) -> Any:
     """A value Postgres accepts: booleans as integers, text without NUL or lone surrogates."""
-    kind = type(value)
-    if kind is str:
-        if "\x00" in value:
-            value = value.replace("\x00", "\\u0000")
-        if value.isascii():  # the usual case, and cheap to tell: no lone surrogate in it
-            return value
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-        return value
-    if kind is bool:
+    if isinstance(value, bool):
         return int(value)
-    if kind is int or value is None or kind is bytes or kind is float:
+    if not isinstance(value, str):
         return value
-    return clean(str(value)) if isinstance(value, str) else int(value) if isinstance(value, bool) else value
+    if "\x00" in value:
+        value = value.replace("\x00", "\\u0000")
+    if value.isascii():  # the usual case, and cheap to tell: no lone surrogate in it
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 class PgStoreWriter(SqliteStoreWriter):

@@ -30,6 +30,7 @@ from typing import Any
 # Pieces shorter than this stay in the skeleton: naming them costs more than they weigh.
 MIN_PIECE = 96
 WINDOW = 4096  # bytes decoded at first to parse one value (more when it does not end in them)
+SMALL_WINDOW = 256  # the same for a key or a field other than system, tools and messages (usually short)
 _WS = re.compile(rb"[ \t\n\r]*")
 _KEY = re.compile(rb'"([^"\\\x00-\x1f\x80-\xff]*)"')  # an ASCII key without escapes: read without a parse
 _decoder = json.JSONDecoder()
@@ -263,7 +264,7 @@ def _key(data: bytes, i: int) -> tuple[Any, int]:
     match = _KEY.match(data, i)
     if match is not None:
         return match[1].decode("ascii"), match.end()
-    return _parse(data, i, 256)
+    return _parse(data, i, SMALL_WINDOW)
 
 
 def _spans(data: bytes, cache: SplitCache | None, out: Split) -> list[_Span] | None:
@@ -299,7 +300,7 @@ def _spans(data: bytes, cache: SplitCache | None, out: Split) -> list[_Span] | N
                 if key == "system":
                     out.system = value
             else:
-                out.fields[key], end = _parse(data, i, 256)
+                out.fields[key], end = _parse(data, i, SMALL_WINDOW)
             i = end
         i = _ws(data, i)
         if data.startswith(b",", i):
