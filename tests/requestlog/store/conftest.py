@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from claude_proxy.requestlog.entry import LogEntry, new_entry_id
+from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
 from tests.requestlog.conftest import KEY
 
 TOOLS = [{"name": f"Tool{i}", "description": f"Tool number {i} does one careful thing. " * 8,
@@ -69,3 +71,12 @@ def conversation(turns: int, *, session: str | None = None, opening: str = "Fix 
                                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id,
                                                              "content": f"line {turn}: def f{turn}(): pass"}]}]
     return entries
+
+
+def stored_rows(db: Path, entries: list[LogEntry]) -> dict[str, dict[str, Any]]:
+    """Each entry's row as the trace store reads it back from the file (bodies rebuilt)."""
+    store = SqliteTraceStore(db)
+    try:
+        return {entry.id: store.row(entry.id) for entry in entries}
+    finally:
+        store.close()

@@ -10,7 +10,7 @@ import pytest
 
 from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
 from tests.requestlog.conftest import make_entry, write_entries
-from tests.requestlog.store.conftest import TOOLS, conversation
+from tests.requestlog.store.conftest import TOOLS, conversation, stored_rows
 
 ODD_BODIES = [
     b'{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}',
@@ -48,15 +48,12 @@ def test_recorded_fixtures_come_back_byte_for_byte(db: Path, fixtures_dir: Path)
         for stream in ("anthropic-stream-tool-use.sse", "anthropic-stream-extended-thinking.sse"):
             entries.append(make_entry(fixtures_dir, stream, request_body=request.read_bytes()))
     write_entries(db, entries)
-    store = SqliteTraceStore(db)
-    try:
-        for entry in entries:
-            row = store.row(entry.id)
-            assert row["request_body"] == entry.request_body.decode()
-            assert row["response_body"] == entry.response_body.decode()
-            assert "store_error" not in row
-    finally:
-        store.close()
+    rows = stored_rows(db, entries)
+    for entry in entries:
+        row = rows[entry.id]
+        assert row["request_body"] == entry.request_body.decode()
+        assert row["response_body"] == entry.response_body.decode()
+        assert "store_error" not in row
 
 
 def test_tools_and_system_are_stored_once(db: Path) -> None:

@@ -18,11 +18,10 @@ from claude_proxy.requestlog.entry import LogEntry
 from claude_proxy.requestlog.row import row_values
 from claude_proxy.requestlog.store.content import ContentError, digest, rebuild
 from claude_proxy.requestlog.store.pieces import SplitCache, split
-from claude_proxy.requestlog.store.sqlite import SqliteTraceStore
 from claude_proxy.requestlog.store.threads import message_digest, prefix_keys
 from claude_proxy.requestlog.store.writing import SqliteStoreWriter
 from tests.requestlog.conftest import write_entries
-from tests.requestlog.store.conftest import answer, conversation, exchange, text, tool_use
+from tests.requestlog.store.conftest import answer, conversation, exchange, stored_rows, text, tool_use
 
 
 def _traffic() -> list[LogEntry]:
@@ -100,15 +99,12 @@ def test_names_and_conversation_keys_carried_by_runs_equal_fresh_ones() -> None:
 def test_interleaved_conversations_come_back_byte_for_byte_and_thread_as_before(db) -> None:
     entries = _traffic()
     write_entries(db, entries)
-    store = SqliteTraceStore(db)
-    try:
-        for entry in entries:
-            row = store.row(entry.id)
-            assert row["request_body"] == entry.request_body.decode()
-            assert "store_error" not in row
-        sessions = store.conn.execute("SELECT count(DISTINCT session_id) FROM requests").fetchone()[0]
-    finally:
-        store.close()
+    rows = stored_rows(db, entries)
+    for entry in entries:
+        row = rows[entry.id]
+        assert row["request_body"] == entry.request_body.decode()
+        assert "store_error" not in row
+    sessions = len({row["session_id"] for row in rows.values()} - {None})  # the file holds these rows alone
     assert sessions >= 3  # three conversations stay three sessions (the rewritten one may start another)
 
 
@@ -160,11 +156,7 @@ def test_a_body_cut_inside_a_character_comes_back_as_its_row_showed_it(db) -> No
     log.start()
     log.record(entry)
     log.close()
-    store = SqliteTraceStore(db)
-    try:
-        row = store.row(entry.id)
-    finally:
-        store.close()
+    row = stored_rows(db, [entry])[entry.id]
     assert row["request_body"] == body[:cap].decode("utf-8", errors="replace")
     assert row["request_body"].endswith("\ufffd") and row["request_truncated"] == 1
     assert "store_error" not in row
