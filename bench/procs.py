@@ -97,7 +97,7 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the process and its descendants."""
-        return sum(cpu_ticks(pid) for pid in self.tree()) / _TICK
+        return tree_cpu_seconds(self.pid)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -160,6 +160,11 @@ def cpu_ticks(pid: int) -> int:
         return 0
     rest = stat[stat.rindex(b")") + 2:].split()
     return sum(int(x) for x in rest[11:15])
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by ``pid`` and its live descendants; exited ones count through their reaped parent."""
+    return sum(cpu_ticks(p) for p in [pid, *descendants(pid)]) / _TICK
 
 
 def rss_bytes(pid: int) -> int:
