@@ -168,16 +168,17 @@ def _follow(store: TraceStore, lines: int, filters: Filters, interval: float,
     import time
 
     try:
-        newest = store.last_rowid()
-        for entry in reversed(store.rows(filters, limit=lines) if lines else []):
+        follower = store.follow(filters)  # first: a row landing while the last ones print is not missed
+        shown = store.rows(filters, limit=lines) if lines else []
+        for entry in reversed(shown):
             emit(entry)
+        printed = {entry["id"] for entry in shown}  # ... nor printed twice, when it is among them
         typer.echo("following the request log (Ctrl-C to stop)", err=True)
         while True:
             time.sleep(interval)
-            upto = store.last_rowid()
-            for entry in store.rows_after(newest, upto, filters):
-                emit(entry)
-            newest = upto
+            for entry in follower.poll():
+                if entry["id"] not in printed:
+                    emit(entry)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 

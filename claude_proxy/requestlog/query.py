@@ -150,18 +150,6 @@ def list_entries(conn: sqlite3.Connection, *, limit: int = 20, model: str | None
     return [_shape(r) for r in conn.execute(sql, params + [max(0, limit)])]
 
 
-def entries_after(conn: sqlite3.Connection, rowid: int, upto: int, *, model: str | None = None,
-                  status: str | None = None) -> list[dict[str, Any]]:
-    """Rows numbered in (``rowid``, ``upto``], oldest first: what ``logs tail`` prints next.
-
-    Taking ``upto`` from :func:`last_rowid` before the call lets a follower move
-    past rows its filters skip without missing one written meanwhile.
-    """
-    where, params = _where(model, status, "rowid > ? AND rowid <= ?")
-    sql = f"SELECT {_select(conn, SUMMARY_FIELDS)} FROM {TABLE}{where} ORDER BY rowid"
-    return [_shape(r) for r in conn.execute(sql, params + [rowid, upto])]
-
-
 def last_rowid(conn: sqlite3.Connection) -> int:
     """The newest row number (0 for an empty log)."""
     return int(conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {TABLE}").fetchone()[0])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from claude_proxy.requestlog.schema import connect, migrate
-from tests.requestlog.conftest import KEY, make_entry, write_entries
+from tests.requestlog.conftest import KEY, make_entry, write_entries, write_pg
 from tests.support.signals import default_sigint
 
 pytestmark = pytest.mark.processes
@@ -239,6 +239,43 @@ def test_tail_prints_new_rows_and_stops_quietly_on_ctrl_c(cli: list[str], cli_en
     assert "/v1/messages?fresh=1" in fresh_line and "tool_use" in fresh_line and "in=472 out=89" in fresh_line
     assert proc.returncode == 0
     assert "Traceback" not in err and "Aborted" not in err
+
+
+def test_tail_on_postgres_shows_a_row_committed_after_a_newer_one(cli: list[str], cli_env: dict[str, str],
+                                                                 pg_url: str) -> None:
+    """On Postgres, transactions (two insert threads, several instances) commit in any order: a row
+    numbered before one already printed is printed when its transaction commits, not skipped."""
+    import psycopg
+
+    from claude_proxy.requestlog.row import row_values
+    from claude_proxy.requestlog.store.pgwriting import PgStoreWriter
+    from tests.requestlog.store.conftest import conversation
+
+    shared, early, late = (conversation(1, opening=f"Tail me, exchange {n}")[0] for n in range(3))
+    write_pg(pg_url, [shared])  # the tables, and the content every exchange shares
+    proc = subprocess.Popen(cli + ["logs", "tail", "-n", "0", "--interval", "0.1", "--log-db", pg_url],
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                            preexec_fn=default_sigint)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        _read_until(proc.stderr.fileno(), "following the request log", proc)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = 5000")
+            writer = PgStoreWriter()
+            with conn.transaction():
+                writer.insert_batch(conn, [writer.prepare(early, row_values(early))])  # numbered, not committed
+                write_pg(pg_url, [late])  # numbered after it, committed first
+                out = _read_until(proc.stdout.fileno(), late.id, proc)
+            out += _read_until(proc.stdout.fileno(), early.id, proc)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = (out + rest.decode()).splitlines()
+    printed = [line for line in lines if late.id in line or early.id in line]
+    assert len(printed) == 2 and late.id in printed[0] and early.id in printed[1], "each once, as committed"
+    assert shared.id not in out and proc.returncode == 0
 
 
 def test_since_limits_list_and_stats(cli: list[str], cli_env: dict[str, str], db: Path, filled: dict[str, str]) -> None:

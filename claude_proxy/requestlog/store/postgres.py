@@ -190,13 +190,27 @@ class PostgresTraceStore:
         self._prefetch([found])
         return self._finish(self.bodies(found))
 
-    def rows_after(self, rowid: int, upto: int, filters: Filters) -> list[dict[str, Any]]:
-        where, params = self._where(filters, "seq > %s AND seq <= %s", (rowid, upto))
+    def follow(self, filters: Filters) -> _SeqFollower:
+        return _SeqFollower(self, filters)
+
+    def rows_numbered(self, numbers: list[int], filters: Filters) -> list[dict[str, Any]]:
+        """The rows with these ``seq`` numbers that match ``filters``, in number order."""
+        where, params = self._where(filters, "seq = ANY(%s)", (numbers,))
         sql = f"SELECT {_select(SUMMARY_FIELDS)} FROM {TABLE}{where} ORDER BY seq"
         return [self._finish(_shape(r)) for r in self._cursor(sql, params)]
 
-    def last_rowid(self) -> int:
-        return int(self._all(f"SELECT coalesce(max(seq), 0) AS last FROM {TABLE}")[0]["last"])
+    def horizon(self) -> tuple[int, int, int]:
+        """(newest visible ``seq``, oldest transaction still running, next transaction to start), at one instant."""
+        found = self._all(f"SELECT (SELECT coalesce(max(seq), 0) FROM {TABLE}) AS top, "
+                          "pg_snapshot_xmin(s)::text::bigint AS running, pg_snapshot_xmax(s)::text::bigint AS next "
+                          "FROM pg_current_snapshot() AS s")[0]
+        return int(found["top"]), int(found["running"]), int(found["next"])
+
+    def numbers_present(self, after: int, upto: int, wanted: list[int]) -> set[int]:
+        """Which ``seq`` numbers in (``after``, ``upto``], or among ``wanted``, have a visible row."""
+        rows = self._all(f"SELECT seq FROM {TABLE} WHERE (seq > %s AND seq <= %s) OR seq = ANY(%s)",
+                         (after, upto, wanted))
+        return {int(r["seq"]) for r in rows}
 
     # --- sessions -------------------------------------------------------------------------
     def sessions(self, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
@@ -299,3 +313,47 @@ class PostgresTraceStore:
         if found is None:
             return None
         return {"started_at": found["started_at"], "headers": json.loads(found["ratelimit"])}
+
+
+class _SeqFollower:
+    """Following a Postgres log by ``seq``, including rows that land below one already seen.
+
+    A writer's transaction takes its numbers when it inserts and its rows show when it commits;
+    with several transactions at once (two insert threads, several instances) a lower number
+    may show after a higher one. So the numbers missing below the newest seen are looked for
+    again at each poll, until every transaction that was running when one was found missing
+    has ended: a number still missing then was never committed (a batch rolled back, a retried
+    row's duplicate) and is forgotten.
+    """
+
+    LOOK_BACK = 1_000  # numbers below the starting point that may still be in flight
+    MAX_MISSING = 10_000  # a bound on what is remembered while a long transaction holds the horizon back
+
+    def __init__(self, store: PostgresTraceStore, filters: Filters) -> None:
+        self.store = store
+        self.filters = filters
+        self.newest, _, next_xid = store.horizon()
+        self.missing: dict[int, int] = {}  # seq -> the first transaction id not yet started when it was missing
+        present = store.numbers_present(max(0, self.newest - self.LOOK_BACK), self.newest, [])
+        self._remember(range(max(1, self.newest - self.LOOK_BACK + 1), self.newest + 1), present, next_xid)
+
+    def poll(self) -> list[dict[str, Any]]:
+        top, running, next_xid = self.store.horizon()
+        present = self.store.numbers_present(self.newest, top, list(self.missing))
+        landed = sorted(n for n in present if n > self.newest or n in self.missing)
+        for number in landed:
+            self.missing.pop(number, None)
+        # Still missing, and every transaction that could have held it had ended before `present`
+        # was read: never committed.
+        for number in [n for n, started_before in self.missing.items() if started_before <= running]:
+            del self.missing[number]
+        self._remember(range(self.newest + 1, top + 1), present, next_xid)
+        self.newest = max(self.newest, top)
+        return self.store.rows_numbered(landed, self.filters) if landed else []
+
+    def _remember(self, numbers: range, present: set[int], next_xid: int) -> None:
+        for number in numbers:
+            if number not in present:
+                self.missing[number] = next_xid
+        while len(self.missing) > self.MAX_MISSING:
+            del self.missing[min(self.missing)]

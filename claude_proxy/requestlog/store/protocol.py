@@ -36,6 +36,13 @@ class PruneResult:
     size_after: int = 0
 
 
+class Follower(Protocol):
+    """The rows that land in the log from some moment on, each returned once (`logs tail`)."""
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Rows matching the filters that became readable since the last poll, in the order they are numbered."""
+
+
 class TraceStore(Protocol):
     """Reading the request log: rows, one row whole, sessions, search and usage."""
 
@@ -45,11 +52,8 @@ class TraceStore(Protocol):
     def row(self, ident: str) -> dict[str, Any]:
         """One row with its bodies rebuilt, by id or unique id prefix (`LogQueryError` otherwise)."""
 
-    def rows_after(self, rowid: int, upto: int, filters: Filters) -> list[dict[str, Any]]:
-        """Rows written after ``rowid`` up to ``upto``, oldest first (for following the log)."""
-
-    def last_rowid(self) -> int:
-        """The position of the newest row (0 for none)."""
+    def follow(self, filters: Filters) -> Follower:
+        """Start following the log at its newest row: each `Follower.poll` returns what landed since."""
 
     def sessions(self, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
         """Sessions, most recently active first: times, models, turns, tokens, cache hit ratio, cost, errors."""

@@ -85,13 +85,14 @@ class SqliteTraceStore:
     def row(self, ident: str) -> dict[str, Any]:
         return self._finish(self.bodies(get_entry(self.conn, ident)))
 
+    def follow(self, filters: Filters) -> _RowidFollower:
+        return _RowidFollower(self, filters)
+
     def rows_after(self, rowid: int, upto: int, filters: Filters) -> list[dict[str, Any]]:
+        """Rows numbered in (``rowid``, ``upto``], oldest first."""
         where, params = self._where(filters, "rowid > ? AND rowid <= ?", (rowid, upto))
         sql = f"SELECT {_select(self.conn, SUMMARY_FIELDS)} FROM {TABLE}{where} ORDER BY rowid"
         return [self._finish(_shape(r)) for r in self.conn.execute(sql, params)]
-
-    def last_rowid(self) -> int:
-        return last_rowid(self.conn)
 
     # --- sessions -------------------------------------------------------------------------
     def sessions(self, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
@@ -201,3 +202,21 @@ class SqliteTraceStore:
             return None
         return {"started_at": found[0], "headers": json.loads(found[1])}
 
+
+class _RowidFollower:
+    """Following a SQLite log by rowid: one transaction writes at a time, so rows land in rowid order.
+
+    The newest rowid is read before the rows up to it, so a follower moves past rows its filters
+    skip without missing one written meanwhile.
+    """
+
+    def __init__(self, store: SqliteTraceStore, filters: Filters) -> None:
+        self.store = store
+        self.filters = filters
+        self.newest = last_rowid(store.conn)
+
+    def poll(self) -> list[dict[str, Any]]:
+        upto = last_rowid(self.store.conn)
+        rows = self.store.rows_after(self.newest, upto, self.filters)
+        self.newest = upto
+        return rows
