@@ -352,8 +352,10 @@ class _SeqFollower:
         return self.store.rows_numbered(landed, self.filters) if landed else []
 
     def _remember(self, numbers: range, present: set[int], next_xid: int) -> None:
-        for number in numbers:
+        """Note which of ``numbers`` are missing; past the bound, the lowest are forgotten first."""
+        for number in numbers[-self.MAX_MISSING:]:  # a jump in the sequence never walks millions of numbers
             if number not in present:
                 self.missing[number] = next_xid
-        while len(self.missing) > self.MAX_MISSING:
-            del self.missing[min(self.missing)]
+        if len(self.missing) > self.MAX_MISSING:
+            for number in sorted(self.missing)[:len(self.missing) - self.MAX_MISSING]:
+                del self.missing[number]
