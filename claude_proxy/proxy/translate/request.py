@@ -267,6 +267,9 @@ def _part(block: dict[str, Any]) -> dict[str, Any] | None:
     kind = block.get("type")
     if kind == "text":
         return {"type": "text", "text": block.get("text", "")}
+    source = block.get("source")
+    if kind in ("image", "document") and isinstance(source, dict) and source.get("type") == "file":
+        return _left_out(kind, source)
     if kind == "image":
         url = _source_url(block.get("source") or {})
         return {"type": "image_url", "image_url": {"url": url}} if url else None
@@ -285,6 +288,14 @@ def _part(block: dict[str, Any]) -> dict[str, Any] | None:
         return {"type": "text", "text": "\n".join([block.get("title", ""), block.get("source", ""), *texts]).strip()}
     log.debug("dropping user block of type %r", kind)
     return None
+
+
+def _left_out(kind: str, source: dict[str, Any]) -> dict[str, Any]:
+    """A Files API block, which the provider cannot fetch: a note in its place, so that the model
+    knows something was there and can say so, rather than answer as if it had never been sent."""
+    log.info("a Files API %s cannot be sent to this backend; a note is sent in its place", kind)
+    return {"type": "text", "text": f"[{kind} {source.get('file_id', '')} from the Files API left out: "
+                                    "this model's provider cannot read it]"}
 
 
 def _source_url(source: dict[str, Any]) -> str | None:

@@ -114,6 +114,29 @@ def test_images_documents_and_url_sources() -> None:
     ]
 
 
+def test_files_api_blocks_leave_a_note_the_model_can_read() -> None:
+    """The provider cannot fetch a Files API id: the model is told what was left out, in the user's
+    turn and in a tool result, instead of answering as if nothing had been attached."""
+    body = {"messages": [
+        {"role": "user", "content": "read it"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "fetch", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+                {"type": "text", "text": "fetched"},
+                {"type": "image", "source": {"type": "file", "file_id": "file_img"}}]},
+            {"type": "document", "source": {"type": "file", "file_id": "file_doc"}, "title": "spec.pdf"},
+            {"type": "text", "text": "summarise"},
+        ]},
+    ]}
+    messages = to_chat_request(body, "m")["messages"]
+    tool = next(m for m in messages if m["role"] == "tool")
+    assert "fetched" in tool["content"] and "image file_img from the Files API left out" in tool["content"]
+    user = messages[-1]["content"]
+    assert user[0] == {"type": "text", "text": "[document file_doc from the Files API left out: "
+                                               "this model's provider cannot read it]"}
+    assert user[1] == {"type": "text", "text": "summarise"}
+
+
 def test_server_tools_are_dropped_and_empty_assistant_turns_skipped() -> None:
     body = {"messages": [
         {"role": "user", "content": "hi"},
