@@ -37,6 +37,10 @@ class LogQueryError(Exception):
     """A log that cannot be read, or a query that cannot be answered (one line for the user)."""
 
 
+class LogUnavailable(LogQueryError):
+    """The log's database could not be reached or read just now: the server's trouble, not the query's."""
+
+
 def open_log(path: Path) -> sqlite3.Connection:
     """Open an existing request log read-only; a missing file or a foreign one is an error."""
     path = Path(path)

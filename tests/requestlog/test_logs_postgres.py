@@ -140,3 +140,40 @@ async def test_the_viewer_under_serve_reads_log_url(cli_env: dict[str, str], tmp
                 assert resp.status == 200 and "Refactor open_log" in await resp.text()
     finally:
         await proc.kill()
+
+
+async def test_the_viewer_says_503_while_postgres_is_down(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """A database that cannot be reached is the server's trouble, not the page's address: a 503 that says
+    so (the password masked), then the pages again once it is back."""
+    import aiohttp
+
+    from tests.support.proxy_process import ServeProcess
+    from tests.support.services import PostgresServer
+
+    server = PostgresServer().start()
+    try:
+        url = server.create_database("viewer").replace("postgres@", "postgres:s3cret-pw@")
+        entries = _mixed()
+        write_pg(url, entries)
+        session = entries[7].id
+        config = tmp_path / "serve.yaml"
+        config.write_text(yaml.safe_dump({"log": {"url": url, "path": str(tmp_path / "unused.db")}}))
+        proc = await ServeProcess(["--upstream", "http://127.0.0.1:9", "--config", str(config)], cli_env,
+                                  cwd=tmp_path).start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                server.stop()
+                for page in ("/ui/", f"/ui/sessions/{session}", f"/ui/turns/{entries[0].id}", "/ui/usage"):
+                    async with http.get(f"{proc.url}{page}") as resp:
+                        text = await resp.text()
+                        assert resp.status == 503, (page, resp.status, text[:300])
+                        assert "cannot" in text and "s3cret-pw" not in text, page
+                async with http.get(f"{proc.url}/ui/sessions/{session}/version") as resp:
+                    assert resp.status == 503 and "error" in await resp.json()
+                server.start()
+                async with http.get(f"{proc.url}/ui/sessions/{session}") as resp:
+                    assert resp.status == 200 and "Refactor open_log" in await resp.text()
+        finally:
+            await proc.kill()
+    finally:
+        server.remove()

@@ -5,7 +5,8 @@ The same rows, in the same order, with the same figures as `SqliteTraceStore`: t
 everything computed from rows (cost, session summaries, usage, snippets) is the same code
 (``summary``). Bodies are rebuilt from the content rows by ``content``, byte for byte; a
 session's content is fetched in one round trip, each piece decompressed once per store.
-Every failure of the server is a `LogQueryError`: one line, the URL's password masked.
+Every failure of the server is a `LogUnavailable` (a `LogQueryError`): one line, the URL's
+password masked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from claude_proxy.requestlog.query import (
     DETAIL_FIELDS,
     SUMMARY_FIELDS,
     LogQueryError,
+    LogUnavailable,
     _shape,
     _status_clause,
 )
@@ -64,7 +66,7 @@ def connect(url: str, *, purpose: str) -> Any:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True, row_factory=dict_row,
                                application_name=f"claude-proxy {purpose}")
     except (psycopg.Error, ValueError) as exc:
-        raise LogQueryError(f"cannot open the request log at {mask_url(url)}: {failure_line(exc, url)}") from None
+        raise LogUnavailable(f"cannot open the request log at {mask_url(url)}: {failure_line(exc, url)}") from None
 
 
 class PostgresTraceStore:
@@ -95,7 +97,7 @@ class PostgresTraceStore:
         try:
             yield from self.conn.execute(sql, params)
         except psycopg.Error as exc:
-            raise LogQueryError(f"cannot read the request log at {mask_url(self.url)}: "
+            raise LogUnavailable(f"cannot read the request log at {mask_url(self.url)}: "
                                 f"{failure_line(exc, self.url)}") from None
 
     def _stream(self, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
@@ -107,7 +109,7 @@ class PostgresTraceStore:
                 cursor.itersize = 5000
                 yield from cursor.execute(sql, params)
         except psycopg.Error as exc:
-            raise LogQueryError(f"cannot read the request log at {mask_url(self.url)}: "
+            raise LogUnavailable(f"cannot read the request log at {mask_url(self.url)}: "
                                 f"{failure_line(exc, self.url)}") from None
 
     def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:

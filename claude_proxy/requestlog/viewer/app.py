@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 from aiohttp import web
 
+from claude_proxy.requestlog.query import LogQueryError
 from claude_proxy.requestlog.store.protocol import TraceStore
 from claude_proxy.requestlog.viewer import pages
 
@@ -85,6 +86,9 @@ async def _page(request: web.Request, build: Callable[..., str], *args: Any) -> 
         return _message(404, str(exc), request.app[BASE])
     except pages.BadQuery as exc:
         return _message(400, str(exc), request.app[BASE])
+    except LogQueryError as exc:  # the log could not be opened or read: pages turn the user's mistakes into the above
+        log.warning("viewer: %s", exc)
+        return _message(503, str(exc), request.app[BASE])
     return web.Response(text=html, content_type="text/html", headers=_NO_STORE)
 
 
@@ -133,6 +137,8 @@ async def _version(request: web.Request) -> web.Response:
         return web.json_response(await asyncio.to_thread(run), headers={"Cache-Control": "no-store"})
     except pages.PageNotFound as exc:
         return web.json_response({"error": str(exc)}, status=404)
+    except LogQueryError as exc:  # polled every few seconds by an open page: answered, not logged each time
+        return web.json_response({"error": str(exc)}, status=503)
 
 
 async def _static(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Mapping
 
-from claude_proxy.requestlog.query import LogQueryError, parse_since
+from claude_proxy.requestlog.query import LogQueryError, LogUnavailable, parse_since
 from claude_proxy.requestlog.sse import sse_events
 from claude_proxy.requestlog.store.protocol import Filters, TraceStore
 from claude_proxy.requestlog.viewer.charts import bars, meter
@@ -64,9 +64,14 @@ def filters_from(query: Mapping[str, str], now: float | None = None) -> Filters:
 
 
 def _ask(call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a store read; a query it rejects is the user's mistake (400), a missing id a 404."""
+    """Run a store read; a query it rejects is the user's mistake (400), a missing id a 404.
+
+    A database that cannot be read (`LogUnavailable`) goes up as it is: the viewer answers 503.
+    """
     try:
         return call(*args, **kwargs)
+    except LogUnavailable:
+        raise
     except LogQueryError as exc:
         message = str(exc)
         if message.startswith("no ") or "matches several" in message:
