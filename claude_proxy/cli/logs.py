@@ -167,6 +167,8 @@ def _follow(store: TraceStore, lines: int, filters: Filters, interval: float,
     """Print the last ``lines`` rows, then poll for new ones; Ctrl-C ends it quietly."""
     import time
 
+    from claude_proxy.requestlog.query import LogUnavailable
+
     try:
         follower = store.follow(filters)  # first: a row landing while the last ones print is not missed
         shown = store.rows(filters, limit=lines) if lines else []
@@ -174,9 +176,20 @@ def _follow(store: TraceStore, lines: int, filters: Filters, interval: float,
             emit(entry)
         printed = {entry["id"] for entry in shown}  # ... nor printed twice, when it is among them
         typer.echo("following the request log (Ctrl-C to stop)", err=True)
+        down = False
         while True:
             time.sleep(interval)
-            for entry in follower.poll():
+            try:
+                landed = follower.poll()
+            except LogUnavailable as exc:  # a server restarting: say so once, and keep following
+                if not down:
+                    typer.echo(f"claude-proxy: {exc}; still following", err=True)
+                down = True
+                continue
+            if down:
+                typer.echo("claude-proxy: the request log can be read again", err=True)
+                down = False
+            for entry in landed:
                 if entry["id"] not in printed:
                     emit(entry)
     except KeyboardInterrupt:

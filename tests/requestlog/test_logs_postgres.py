@@ -177,3 +177,41 @@ async def test_the_viewer_says_503_while_postgres_is_down(cli_env: dict[str, str
             await proc.kill()
     finally:
         server.remove()
+
+
+def test_tail_keeps_following_while_postgres_restarts(cli: list[str], cli_env: dict[str, str]) -> None:
+    """`logs tail` is left running: a server restart is one line on stderr, not the end of it."""
+    import signal
+
+    from tests.requestlog.test_logs_cli import _read_until
+    from tests.support.services import PostgresServer
+    from tests.support.signals import default_sigint
+
+    server = PostgresServer().start()
+    try:
+        url = server.create_database("tail")
+        before, after = make_entry(path="/v1/messages?before=1"), make_entry(path="/v1/messages?after=1")
+        write_pg(url, [before])
+        proc = subprocess.Popen(cli + ["logs", "tail", "-n", "1", "--interval", "0.1", "--log-db", url],
+                                env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                preexec_fn=default_sigint)
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            out = _read_until(proc.stdout.fileno(), before.id, proc)
+            _read_until(proc.stderr.fileno(), "following the request log", proc)
+            server.stop()
+            err = _read_until(proc.stderr.fileno(), "still following", proc)
+            server.start()
+            err += _read_until(proc.stderr.fileno(), "can be read again", proc)
+            write_pg(url, [after])
+            out += _read_until(proc.stdout.fileno(), after.id, proc)
+            proc.send_signal(signal.SIGINT)
+            rest, err_rest = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        server.remove()
+    assert proc.returncode == 0 and "Traceback" not in err + err_rest.decode()
+    assert "cannot read the request log" in err and err.count("still following") == 1, err
+    assert (out + rest.decode()).count(after.id) == 1

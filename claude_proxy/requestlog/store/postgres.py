@@ -91,11 +91,17 @@ class PostgresTraceStore:
         self.conn.close()
 
     # --- the database ---------------------------------------------------------------------
+    def _connection(self) -> Any:
+        """The open connection; a new one when the server dropped the last (a follower outlives restarts)."""
+        if self.conn.closed:
+            self.conn = connect(self.url, purpose="logs")
+        return self.conn
+
     def _cursor(self, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
         import psycopg
 
         try:
-            yield from self.conn.execute(sql, params)
+            yield from self._connection().execute(sql, params)
         except psycopg.Error as exc:
             raise LogUnavailable(f"cannot read the request log at {mask_url(self.url)}: "
                                 f"{failure_line(exc, self.url)}") from None
@@ -105,7 +111,8 @@ class PostgresTraceStore:
         import psycopg
 
         try:
-            with self.conn.transaction(), self.conn.cursor("claude_proxy_read") as cursor:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor("claude_proxy_read") as cursor:
                 cursor.itersize = 5000
                 yield from cursor.execute(sql, params)
         except psycopg.Error as exc:
