@@ -17,8 +17,10 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
     "te", "trailer", "trailers", "transfer-encoding", "upgrade",
 })
-# Never forwarded upstream: the client computes host/content-length; expect is per-connection.
-_REQUEST_ONLY_DROP = frozenset({"host", "content-length", "expect"})
+# Never forwarded upstream: the client computes host/content-length; expect is per-connection;
+# the body the server read is already decoded (a gzip or deflate body arrives decompressed), so
+# what goes upstream carries no content-encoding.
+_REQUEST_ONLY_DROP = frozenset({"host", "content-length", "expect", "content-encoding"})
 # Per-connection on the way back: the server computes content-length from what it writes.
 _RESPONSE_ONLY_DROP = frozenset({"content-length"})
 

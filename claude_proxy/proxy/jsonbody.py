@@ -29,13 +29,16 @@ def parse_object(raw: bytes, needed_by: str) -> dict[str, Any]:
 
 
 def _parse_slowly(raw: bytes, needed_by: str) -> Any:
-    """What orjson refused: broken JSON, too deep, a lone surrogate, or an integer past 64 bits (fine)."""
+    """What orjson refused: broken JSON, too deep, a lone surrogate, an integer past 64 bits (fine) or
+    one of thousands of digits (refused)."""
     try:
         body = json.loads(raw)
     except RecursionError:
         raise ProxyError(400, f"request body is nested too deeply for {needed_by} to read it") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProxyError(400, f"request body is not valid JSON ({exc}); {needed_by} needs to read it") from None
+    except ValueError:  # Python refuses to convert an integer of more than 4,300 digits
+        raise ProxyError(400, f"request body holds a number too long for {needed_by} to read") from None
     dump(body)  # a lone surrogate or a depth only the slow parser reaches: refused now, not when sent
     return body
 

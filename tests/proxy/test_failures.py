@@ -128,6 +128,28 @@ async def test_body_over_the_limit_is_413(start_proxy, make_settings, fake_upstr
     assert len(fake_upstream.received) == 1
 
 
+async def test_a_compressed_body_goes_upstream_decoded(proxy, fake_upstream):
+    import gzip
+
+    status, _, _ = await _post(proxy.url, gzip.compress(STREAM_BODY), headers={"Content-Encoding": "gzip"})
+    assert status == 200
+    got = fake_upstream.received[-1]
+    assert got.body == STREAM_BODY and "content-encoding" not in got.headers
+
+
+async def test_a_body_its_content_encoding_does_not_match_is_400_and_closes(proxy, fake_upstream):
+    async with aiohttp.ClientSession() as client:
+        for encoding in ("gzip", "deflate"):
+            async with client.post(proxy.url + "/v1/messages", data=STREAM_BODY,
+                                   headers={"Content-Encoding": encoding}) as resp:
+                assert resp.status == 400 and resp.headers.get("Connection") == "close"
+                kind, message = _error(await resp.read())
+                assert kind == "invalid_request_error" and f"content-encoding: {encoding}" in message
+        async with client.post(proxy.url + "/v1/messages", data=STREAM_BODY) as resp:
+            assert resp.status == 200  # the same client goes on, on a new connection
+    assert [r.body for r in fake_upstream.received] == [STREAM_BODY]
+
+
 async def test_chunked_body_over_the_limit_is_413(start_proxy, make_settings, fake_upstream):
     server = await start_proxy(make_settings(server={"max_body_size": 1000}))
 

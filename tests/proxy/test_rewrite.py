@@ -117,6 +117,18 @@ async def test_malformed_json_is_400_when_a_rule_must_read_it(start_proxy, make_
     assert fake_upstream.received == []
 
 
+async def test_a_number_of_thousands_of_digits_is_400_when_a_rule_must_read_it(start_proxy, make_settings,
+                                                                             fake_upstream):
+    """Python will not read an integer past 4,300 digits: the client's mistake, not an internal error."""
+    server = await start_proxy(make_settings(rewrite={"drop": ["metadata"]}))
+    raw = b'{"model": "claude-sonnet-4-5", "max_tokens": 5, "temperature": ' + b"9" * 5000 + b', "messages": []}'
+    status, body = await _send(server, None, raw=raw)
+    assert status == 400
+    error = json.loads(body)["error"]
+    assert error["type"] == "invalid_request_error" and "number too long" in error["message"]
+    assert fake_upstream.received == []
+
+
 async def test_malformed_json_passes_through_when_no_rule_applies(proxy, fake_upstream):
     await _send(proxy, None, "/v1/messages/count_tokens", raw=b'{"model": ')
     assert fake_upstream.received[-1].body == b'{"model": '

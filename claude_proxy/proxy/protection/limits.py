@@ -92,12 +92,14 @@ class ConcurrencyGate:
 
 
 async def read_body(request: "web.Request", max_size: int, timeout: float) -> bytes:
-    """The whole request body, or 413 when too large, 408 when it does not arrive in time.
+    """The whole request body, or 413 when too large, 408 when it does not arrive in time, 400 when
+    it cannot be decoded (a Content-Encoding it does not match, broken chunked framing).
 
     Read with ``request.read()`` so the body stays cached on the request for the
     handler; the app's ``client_max_size`` should equal ``max_size``.
     """
     from aiohttp import web
+    from aiohttp.web_protocol import RequestPayloadError
 
     declared = request.content_length
     if declared is not None and declared > max_size:
@@ -111,6 +113,11 @@ async def read_body(request: "web.Request", max_size: int, timeout: float) -> by
         raise ProxyError(408, f"request body not received within {math.ceil(timeout)}s") from None
     except web.HTTPRequestEntityTooLarge:
         raise ProxyError(413, f"request body is over the limit of {max_size} bytes") from None
+    except RequestPayloadError as exc:  # a body its Content-Encoding or chunked framing does not match
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        # The connection cannot carry another request after a body it could not frame: say it closes.
+        raise ProxyError(400, f"request body could not be read: {lines[-1] if lines else 'malformed'}",
+                         headers={"Connection": "close"}) from None
     if len(body) > max_size:
         raise ProxyError(413, f"request body is over the limit of {max_size} bytes")
     return body
