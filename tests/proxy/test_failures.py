@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import aiohttp
 import pytest
@@ -137,7 +138,8 @@ async def test_a_compressed_body_goes_upstream_decoded(proxy, fake_upstream):
     assert got.body == STREAM_BODY and "content-encoding" not in got.headers
 
 
-async def test_a_body_its_content_encoding_does_not_match_is_400_and_closes(proxy, fake_upstream):
+async def test_a_body_its_content_encoding_does_not_match_is_400_and_closes(proxy, fake_upstream, caplog):
+    """The client's mistake: an Anthropic-shaped 400, and no error traceback in the proxy's log."""
     async with aiohttp.ClientSession() as client:
         for encoding in ("gzip", "deflate"):
             async with client.post(proxy.url + "/v1/messages", data=STREAM_BODY,
@@ -148,6 +150,7 @@ async def test_a_body_its_content_encoding_does_not_match_is_400_and_closes(prox
         async with client.post(proxy.url + "/v1/messages", data=STREAM_BODY) as resp:
             assert resp.status == 200  # the same client goes on, on a new connection
     assert [r.body for r in fake_upstream.received] == [STREAM_BODY]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_chunked_body_over_the_limit_is_413(start_proxy, make_settings, fake_upstream):

@@ -115,7 +115,9 @@ async def read_body(request: "web.Request", max_size: int, timeout: float) -> by
         raise ProxyError(413, f"request body is over the limit of {max_size} bytes") from None
     except RequestPayloadError as exc:  # a body its Content-Encoding or chunked framing does not match
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        # The connection cannot carry another request after a body it could not frame: say it closes.
+        # The connection cannot carry another request after a body it could not frame: say it closes,
+        # and mark the body read so the server does not read it again to log the same error.
+        request.content.feed_eof()
         raise ProxyError(400, f"request body could not be read: {lines[-1] if lines else 'malformed'}",
                          headers={"Connection": "close"}) from None
     if len(body) > max_size:
