@@ -433,6 +433,8 @@ def _read_yaml(path: Path) -> Any:
         raise SettingsError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
 _warned: set[str] = set()

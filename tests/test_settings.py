@@ -88,6 +88,13 @@ def test_bad_yaml_is_one_clear_error(tmp_path: Path) -> None:
         load_settings(path)
 
 
+def test_a_settings_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"server:\n  host: caf\xe9\n")  # Latin-1, as an old editor may save it
+    with pytest.raises(SettingsError, match="not UTF-8 text"):
+        load_settings(path)
+
+
 def test_missing_explicit_file() -> None:
     with pytest.raises(SettingsError, match="not found"):
         load_settings("/nonexistent/claude-proxy.yaml")

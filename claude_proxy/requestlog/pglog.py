@@ -35,7 +35,7 @@ from claude_proxy.requestlog.store.pgschema import PgSchemaError, migrate
 from claude_proxy.requestlog.store.pgwriting import PgStoreWriter
 from claude_proxy.requestlog.store.writing import Prepared
 from claude_proxy.requestlog.writer import SqliteRequestLog
-from claude_proxy.secrets import mask_url
+from claude_proxy.secrets import mask_url, scrub_url_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,9 @@ class PostgresRequestLog(SqliteRequestLog):
             migrate(self._connect())
         except (psycopg.Error, PgSchemaError, OSError) as exc:
             self._drop_connection()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RequestLogError(f"cannot open the request log at {mask_url(self.dsn)}: "
-                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
+                                  f"{scrub_url_secrets(first, self.dsn)}") from None
         self._drop_connection()  # the migration's: the insert threads open their own
         self._inserters = [threading.Thread(target=self._insert_batches, name=f"claude-proxy-requestlog-pg-insert-{n}",
                                             daemon=True) for n in range(INSERTERS)]
@@ -247,7 +248,7 @@ class PostgresRequestLog(SqliteRequestLog):
                 self._pg_store.rolled_back()
                 self._drop_connection()
                 error = exc
-                self.last_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+                self.last_error = f"{type(exc).__name__}: {scrub_url_secrets(str(exc).strip(), self.dsn)[:300]}"
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
                     logger.warning("request log: Postgres at %s unreachable (%s); %d entries waiting, retrying",
@@ -260,7 +261,7 @@ class PostgresRequestLog(SqliteRequestLog):
             except (psycopg.Error, ValueError, OverflowError, UnicodeError) as exc:
                 self._pg_store.rolled_back()
                 error = exc
-                self.last_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+                self.last_error = f"{type(exc).__name__}: {scrub_url_secrets(str(exc).strip(), self.dsn)[:300]}"
                 failures += 1
                 if failures >= tries:
                     break

@@ -90,6 +90,13 @@ def test_an_unreachable_database_is_one_line_with_the_password_masked(cli: list[
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "hunter2hunter2" not in result.stderr, (args, result.stderr)
         assert "cannot open the request log at postgresql://team:****" in lines[0], lines
+    port = free_port()
+    for url in (f"postgresql://team:hunter2hunter2@[::1:{port}/log",  # too malformed to parse: quoted whole
+                f"postgresql://127.0.0.1:{port}/log?user=team&password=hunter2hunter2",
+                f"postgresql://team:hunter2hunter2@127.0.0.1:{port}/log?sslpassword=hunter2hunter2"):
+        result = run(cli, cli_env, "logs", "list", "--log-db", url)
+        assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, (url, result.stderr)
+        assert "hunter2hunter2" not in result.stderr and "****" in result.stderr, (url, result.stderr)
 
 
 def test_logs_ui_and_export_read_postgres(cli: list[str], cli_env: dict[str, str],

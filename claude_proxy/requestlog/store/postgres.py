@@ -28,7 +28,7 @@ from claude_proxy.requestlog.store.content import ContentError, ContentReader, r
 from claude_proxy.requestlog.store.pgschema import TABLE
 from claude_proxy.requestlog.store.protocol import Filters, GroupBy
 from claude_proxy.requestlog.store.summary import TOKENS, day_of, opening, row_cost, sessions_from, snippet, usage
-from claude_proxy.secrets import mask_url
+from claude_proxy.secrets import mask_url, scrub_url_secrets
 
 CONNECT_TIMEOUT = 5
 
@@ -42,17 +42,9 @@ def _select(fields: tuple[str, ...]) -> str:
 
 
 def failure_line(exc: BaseException, url: str) -> str:
-    """The first line of a driver error, with the URL's password (if any) kept out of it."""
-    from urllib.parse import urlsplit
-
+    """The first line of a driver error, with the URL's secrets (its password) kept out of it."""
     text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        text = text.replace(password, "****")
-    return text
+    return scrub_url_secrets(text, url)
 
 
 def connect(url: str, *, purpose: str) -> Any:
