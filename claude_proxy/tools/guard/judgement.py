@@ -76,7 +76,9 @@ class Spec:
     next word); ``optional`` take one only when attached (``--color=never``, ``-U3``)
     and never consume the next word. Anything else is not in the table and asks.
     ``path_values`` are the options whose argument is a file the program reads.
-    ``whole_words`` is for programs whose options are whole words (``find``, ``xxd``).
+    ``whole_words`` is for programs whose options are whole words (``find``, ``xxd``);
+    ``options_first`` for programs that stop reading options at the first operand, as POSIX
+    getopt does (``xxd FILE -ps`` names an output file ``-ps``, not an option).
     """
 
     flags: frozenset[str] = frozenset()
@@ -88,15 +90,16 @@ class Spec:
     max_positionals: int | None = None
     numeric: bool = False
     whole_words: bool = False
+    options_first: bool = False
 
 
 def spec(flags: str = "", values: str = "", optional: str = "", path_values: str = "", *, paths: bool = True,
          pattern_first: bool = False, max_positionals: int | None = None, numeric: bool = False,
-         whole_words: bool = False) -> Spec:
+         whole_words: bool = False, options_first: bool = False) -> Spec:
     """A `Spec` from space-separated option lists (short and long forms alike)."""
     return Spec(frozenset(flags.split()), frozenset(values.split() + path_values.split()),
                 frozenset(optional.split()), frozenset(path_values.split()), paths, pattern_first,
-                max_positionals, numeric, whole_words)
+                max_positionals, numeric, whole_words, options_first)
 
 
 def merge(*specs: Spec, **changes: object) -> Spec:
@@ -188,7 +191,7 @@ def scan(args: list[Word], spec: Spec, stop_at_positional: bool = False) -> Scan
         word = args[i]
         value = word.value
         i += 1
-        if out.positionals and stop_at_positional:
+        if out.positionals and (stop_at_positional or spec.options_first):
             out.positionals.extend(args[i - 1:])
             break
         if value is None:

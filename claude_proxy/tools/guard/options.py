@@ -89,7 +89,7 @@ READERS: dict[str, Spec] = {
                      "-n -t -e -s --bytes --radix --encoding --output-separator"),
     "xxd": _spec("-a -autoskip -b -bits -C -capitalize -e -E -EBCDIC -i -include -p -ps -postscript -plain -u "
                  "-uppercase -d -decimal", "-c -cols -g -groupsize -l -len -o -offset -s -seek -n -name",
-                 "-c -g -l -o -s", whole_words=True, max_positionals=1),
+                 "-c -g -l -o -s", whole_words=True, max_positionals=1, options_first=True),
     "md5sum": _SUMS, "sha1sum": _SUMS, "sha224sum": _SUMS, "sha256sum": _SUMS, "sha384sum": _SUMS,
     "sha512sum": _SUMS,
     "b2sum": _spec("-b -t -z --binary --text --tag --zero", "-l --length"),
@@ -138,6 +138,8 @@ READERS: dict[str, Spec] = {
 }
 
 READERS["fdfind"] = READERS["fd"]
+# who reads its operand as a login-records file and prints fields of it (``who am i`` names none that exists).
+READERS["who"] = _spec("-a -b -d -H -l -m -p -q -r -s -t -u -T -w --all --boot --heading --count --short")
 
 # Programs that read no files; their operands are names, numbers or text.
 QUIET: dict[str, Spec] = {
@@ -158,7 +160,6 @@ QUIET: dict[str, Spec] = {
     "lsb_release": _spec("-a -i -d -r -c -s -v --all --id --description --release --codename --short",
                          max_positionals=0),
     "getconf": _spec("-a", paths=False),
-    "who": _spec("-a -b -d -H -l -m -p -q -r -s -t -u -T -w --all --boot --heading --count --short", paths=False),
     "w": _spec("-h -u -s -f -o -i --no-header --short", paths=False),
     "date": _spec("-u -R --utc --universal --rfc-email --debug", "-d --date --rfc-3339", "-I --iso-8601",
                   "-r --reference", paths=False),

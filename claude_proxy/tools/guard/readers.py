@@ -107,7 +107,8 @@ def _only_globs(name: str, found: Scan) -> list[str]:
     values = [w.value or "" for opt, w in found.options if w is not None and opt in ("--include", "-g", "--glob")]
     if name == "rg":
         rg_flags = set(found.flags)
-        if "--iglob" in (opt for opt, _ in found.options) or rg_flags & {"--hidden", "-.", "-u", "--no-ignore"}:
+        if {"--iglob", "--type-add"} & {opt for opt, _ in found.options} \
+                or rg_flags & {"--hidden", "-.", "-u", "--no-ignore"}:
             return []
     positive = [v for v in values if not v.startswith("!")]
     return positive if positive and len(positive) == len(values) else []
@@ -124,7 +125,8 @@ def _recursion(name: str, found: Scan) -> tuple[bool, bool] | None:
     if name == "rg":
         unrestricted = found.flags.count("-u")
         globs = [w.value or "" for opt, w in found.options if opt in ("-g", "--glob", "--iglob") and w]
-        widened = any(not glob.startswith("!") for glob in globs)
+        # A type defined here is globs too: --type-add 'env:.env' -t env selects a hidden file.
+        widened = any(not glob.startswith("!") for glob in globs) or "--type-add" in values
         hidden = "--hidden" in flags or "-." in flags or unrestricted >= 2 or widened
         ignore = not ({"--no-ignore", "--no-ignore-vcs", "--no-ignore-dot", "--no-ignore-parent",
                        "--no-ignore-global", "--no-ignore-exclude"} & flags or unrestricted >= 1 or widened)
@@ -221,7 +223,9 @@ def _sed(name: str, args: list[Word], env: Env) -> Judgement:
 JQ = _spec("-r -j -a -c -n -e -s -S -C -M -R --raw-output --join-output --ascii-output --compact-output "
            "--null-input --exit-status --slurp --sort-keys --color-output --monochrome-output --raw-input --tab "
            "--seq --stream --raw-output0 --unbuffered", "--indent")
-_JQ_READS = re.compile(r"\benv\b|\$ENV|input_filename|\bimport\b|\binclude\b|\$__prog|getpath\(\[\"env")
+# jq lets whitespace and comments stand between ``$`` and a name (``$ ENV``, ``$#...`` then a newline).
+_JQ_READS = re.compile(r"\benv\b|\$(?:\s|#[^\n]*)*(?:ENV|__prog)|input_filename|\bimport\b|\binclude\b"
+                       r"|\bmodulemeta\b|\bget_search_list\b|getpath\(\[\"env")
 
 
 def _jq(name: str, args: list[Word], env: Env) -> Judgement:

@@ -212,7 +212,7 @@ class _Walker:
                 cmd.assignments.append(text_of(child))
                 self.nested(child, depth + 1, cmd)
             elif child.type in REDIRECTS:
-                self.redirect(child, depth + 1, cmd)
+                cmd.args.extend(word_of(word) for word in self.redirect(child, depth + 1, cmd))
             elif child.type == "command_name":
                 target = child.named_children[0] if child.named_child_count else child
                 cmd.name = word_of(target)
@@ -270,6 +270,8 @@ class _Walker:
         if node.type not in REDIRECTS:
             self.walk(node, depth, owner)
             return []
+        if node.type == "heredoc_redirect":
+            return self.heredoc(node, depth, owner)
         if node.type != "file_redirect":
             self.nested_any(node, depth, owner)
             return []
@@ -281,6 +283,30 @@ class _Walker:
         if target_node is not None:
             self.nested_any(target_node, depth, owner)
         self.script.redirects.append(Redirect(text_of(node), op, target, len(self.script.commands)))
+        return extra
+
+    def heredoc(self, node: Node, depth: int, owner: SimpleCommand | None) -> list[Node]:
+        """A here-document. The grammar puts the rest of its first line inside it: words (more
+        arguments of the command), redirections, and a pipe or list operator with what follows.
+        Words and redirections are judged as if written before the marker; anything else is
+        walked (a command after it is still found) and keeps the whole command from being proven safe.
+        """
+        extra: list[Node] = []
+        for child in node.children:
+            kind = child.type
+            if kind in ("<<", "<<-", "heredoc_start", "heredoc_end"):
+                continue
+            if kind == "heredoc_body":
+                self.nested_any(child, depth + 1, owner)
+            elif kind in REDIRECTS:
+                extra += self.redirect(child, depth + 1, owner)
+            elif kind in WORDISH:
+                extra.append(child)
+                self.nested_any(child, depth + 1, owner)
+            else:
+                self.issue(child, "goes on after a here-document's marker (a pipe, a list or another command)")
+                if child.is_named:
+                    self.walk(child, depth + 1, owner)
         return extra
 
     def nested_any(self, node: Node, depth: int, owner: SimpleCommand | None) -> None:
