@@ -21,7 +21,8 @@ The command validator, lowest first: `words` (a shell word's fixed value) and `s
 getopt-style scanning); the tables `options` and `gitoptions`; the checkers
 `sedscript`, `awkscript`, `toolchain` (version queries) and `reach` (what a
 symlink-following or glob-limited recursive read can reach); `readers` (read-only
-programs), `gitcheck` (git) and `programs` (every other program, wrappers, denials);
+programs), `gitcheck` (git; `gitshown` lists the files a patch would show) and
+`programs` (every other program, wrappers, denials);
 `view` (the workspace as the judge sees it: cd, paths, globs, redirections); and
 `commands` (`judge_command`, which walks a parsed command and folds the verdicts).
 """

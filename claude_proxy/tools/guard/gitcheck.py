@@ -25,6 +25,7 @@ import subprocess
 from pathlib import Path
 
 from claude_proxy.tools.guard.gitoptions import SUBCOMMANDS
+from claude_proxy.tools.guard.gitshown import shown_files_problem
 from claude_proxy.tools.guard.judgement import Env, Judgement, ask, ok, scan
 from claude_proxy.tools.guard.shell import Word
 
@@ -42,7 +43,16 @@ BRANCH_LISTING = frozenset({
 WITH_COMMIT = frozenset({"--contains", "--no-contains", "--merged", "--no-merged", "--points-at", "--sort",
                          "--format"})
 CONFIG_READ = frozenset({"--get", "--get-all"})
-_SECRET_KEY = re.compile(r"(?i)token|password|secret|auth|header|credential|cookie|url|insteadof|helper|key")
+# The settings read without asking: an allow-list, since credentials hide under many names
+# (sendemail.smtpPass, imap.pass, http.proxy with user:pass in it, any remote's url).
+_HARMLESS_KEY = re.compile(
+    r"(?i)user\.(name|email)|init\.defaultbranch|core\.(editor|autocrlf|eol|filemode|ignorecase|bare|"
+    r"repositoryformatversion|logallrefupdates|symlinks|whitespace|quotepath|precomposeunicode|abbrev|"
+    r"sparsecheckout|hookspath|excludesfile|attributesfile)|branch\.[^.\s]+\.(remote|merge|rebase|pushremote)|"
+    r"pull\.(rebase|ff)|push\.(default|autosetupremote|followtags)|merge\.(ff|conflictstyle)|fetch\.prune|"
+    r"rebase\.(autosquash|autostash)|commit\.gpgsign|tag\.gpgsign|gpg\.format|color\.[a-z.]+|"
+    r"diff\.(renames|algorithm|colormoved|mnemonicprefix)|log\.(date|decorate)|status\.(short|showuntrackedfiles)|"
+    r"submodule\.recurse|remote\.[^.\s]+\.fetch")
 CONFIG_SCOPE = frozenset({"--global", "--local", "--system", "--worktree", "--show-origin", "--show-scope",
                           "--name-only", "-z", "--null", "--includes", "--no-includes", "--type", "--bool",
                           "--int", "--path", "--default", "--all", "--regexp"})
@@ -95,8 +105,9 @@ def _subcommand_form(sub: str, rest: list[Word]) -> Judgement | None:
         if not reads or any(option not in CONFIG_READ | CONFIG_SCOPE for option in options):
             return ask("git config changes settings unless it only reads one (--get)")
         keys = [w.value or "" for w in rest if not (w.value or "-").startswith("-") and w.value != "get"]
-        if not keys or any(_SECRET_KEY.search(key) for key in keys):
-            return ask("git config prints settings that may hold credentials (tokens in URLs, auth headers)")
+        if not keys or not all(_HARMLESS_KEY.fullmatch(key) for key in keys):
+            return ask("git config prints settings that may hold credentials (tokens in URLs, passwords); "
+                       "only well-known harmless ones (user.name, core.editor, ...) are read without asking")
     return None
 
 
@@ -243,6 +254,9 @@ def judge_git(args: list[Word], env: Env) -> Judgement:
     where = repository_problem(env.cwd)
     if where:
         return ask(where)
+    shown = shown_files_problem(sub, rest, env)  # only now: git runs here, on a config that names no program
+    if shown:
+        return ask(shown)
     return ok(f"git {sub} is read-only")
 
 

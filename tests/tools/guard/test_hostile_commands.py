@@ -201,6 +201,53 @@ HOSTILE = [
     ("export PATH=.:$PATH; ls", "ask"),
     ("printenv", "ask"),
     ("[[ a[$(id)] -eq 1 ]]", "ask"),
+    # a here-document's marker line goes on: the grammar nests the rest of it inside the here-document
+    ("cat <<EOF | sh\nid\nEOF", "ask"),
+    ("cat <<EOF | xargs rm\nx\nEOF", "ask"),
+    ("cat <<EOF || touch pwn\nx\nEOF", "ask"),
+    ("cat <<EOF && rm -rf ~\nx\nEOF", "deny"),
+    ("cat <<EOF > out\nx\nEOF", "ask"),
+    ("cat <<-EOF >out\n\tx\nEOF", "ask"),
+    ("tr a b <<EOF > out\nx\nEOF", "ask"),
+    ("ls <<EOF 2>&1 > out\nEOF", "ask"),
+    ("cat <<EOF >> ~/.bashrc\nx\nEOF", "deny"),
+    ("cat <<'EOF' > .git/hooks/pre-commit\nid\nEOF", "deny"),
+    ("cat <<EOF /etc/shadow\nx\nEOF", "ask"),
+    ("cat <<EOF .env\nx\nEOF", "ask"),
+    ("cat <<EOF < /etc/shadow\nEOF", "ask"),
+    # awk: a '"' inside a regex or a comment opens no string
+    ("awk '!/\"/{system(\"id\")} /\"/' a.txt", "ask"),
+    ("awk '!/\"/{print \"x\" > \"pwn\"} /\"/' a.txt", "ask"),
+    ("awk '!/\"/{print | \"sh\"} /\"/' a.txt", "ask"),
+    ("awk '#\"\n{system(\"id\")}\n#\"' a.txt", "ask"),
+    ("awk '/x/{n++} /\"/{while((\"cat /etc/passwd\" | getline l)>0) print l}' a.txt", "ask"),
+    # jq lets whitespace and comments stand between $ and ENV
+    ("jq -n '$ ENV'", "ask"),
+    ("jq -n '[$ ENV[]]'", "ask"),
+    ("jq -n '$\tENV.HOME'", "ask"),
+    ("jq -n '$#\nENV'", "ask"),
+    # xxd stops reading options at its first operand: the next one is the file it writes
+    ("xxd a.txt -ps", "ask"),
+    ("xxd -s 0 a.txt -b", "ask"),
+    # rg: a type defined on the command line is globs, and may select hidden secrets
+    ("rg --type-add 'env:.env' -t env KEY", "ask"),
+    ("rg -tenv --type-add 'env:*.env' KEY", "ask"),
+    # git config: credentials hide under many names
+    ("git config sendemail.smtppass", "ask"),
+    ("git config --get imap.pass", "ask"),
+    ("git config --global --get http.proxy", "ask"),
+    ("git config --get remote.origin.url", "ask"),
+    # whole commits print every file they touch: .env was committed in the workspace's first commit
+    ("git show HEAD~1", "ask"),
+    ("git log -p", "ask"),
+    ("git log -p --all", "ask"),
+    ("git whatchanged -p", "ask"),
+    ("git diff-tree -p --root HEAD~1", "ask"),
+    ("git diff 4b825dc642cb6eb9a060e54bf8d69288fbee4904 HEAD", "ask"),
+    # who reads its operand as a login-records file
+    ("who -a ~/.aws/credentials", "ask"),
+    ("who .env", "ask"),
+    ("who /etc/shadow", "ask"),
 ]
 
 
@@ -209,6 +256,16 @@ def test_hostile_command_is_never_safe(command, expected, context):
     verdict = judge_command(command, context)
     assert verdict.behavior != "allow", verdict
     assert verdict.behavior == expected, verdict
+
+
+def test_the_fixes_for_those_keep_everyday_forms_allowed(context):
+    for command in ("cat <<EOF\nhello\nEOF", "cat <<EOF a.txt\nx\nEOF", "wc -l <<EOF\nx\nEOF",
+                    "awk '/error|warn/ {print}' a.txt", "awk '{print $1/2}' a.txt",
+                    "awk '# sum\n{s+=$1} END {print s}' a.txt",
+                    "xxd -ps a.txt", "rg -t py KEY", "git config --get user.name", "git show HEAD", "git log -p -1",
+                    "git log -p -- src/app.py", "git diff HEAD~1..HEAD -- src", "who", "who am i"):
+        verdict = judge_command(command, context)
+        assert verdict.behavior == "allow", (command, verdict)
 
 
 def test_symlink_escape_through_a_read_only_command(context, workspace):
