@@ -44,13 +44,15 @@ class PartVerdict:
     "redirect" for a write redirection to a fixed, ordinary file in the workspace (the
     one kind acceptEdits lets run), "guarded" for every other redirection that is not
     safe (reads, run-time targets, files that run code later or hold settings), and
-    "syntax" for constructs that are judged as such.
+    "syntax" for constructs that are judged as such, "failure" for a command the validator
+    could not judge at all (no rule approves that).
     """
 
     command: str
     behavior: Behavior
     reason: str
     kind: str = "command"
+    words: tuple[str | None, ...] = ()  # a command's words after quote removal (None: known only at run time)
 
 
 @dataclass
@@ -90,13 +92,14 @@ class _Judge:
         self.parts: list[PartVerdict] = []
         self.truncated = False
 
-    def add(self, command: str, behavior: Behavior, reason: str, kind: str = "command") -> None:
+    def add(self, command: str, behavior: Behavior, reason: str, kind: str = "command",
+            words: tuple[str | None, ...] = ()) -> None:
         if len(self.parts) >= MAX_PARTS:
             if not self.truncated:
                 self.truncated = True
                 self.parts.append(PartVerdict("…", "ask", f"more than {MAX_PARTS} parts; not analysed", "syntax"))
             return
-        self.parts.append(PartVerdict(command, behavior, reason, kind))
+        self.parts.append(PartVerdict(command, behavior, reason, kind, words))
 
     def script(self, source: str, depth: int) -> None:
         if depth > MAX_NESTING:
@@ -159,7 +162,7 @@ class _Judge:
             problem = self.env.program_problem(base)
             if problem:
                 verdict = ask(problem)
-        self.add(text, verdict.behavior, verdict.reason)
+        self.add(text, verdict.behavior, verdict.reason, words=(name.value, *(arg.value for arg in args)))
         for inner in verdict.inner:
             if inner:
                 self.argv(inner[0], inner[1:], " ".join(w.text for w in inner if w.text != "<input>"), depth + 1)
@@ -227,9 +230,11 @@ def judge_command(command: str, context: ToolContext) -> CommandVerdict:
     try:
         judge.script(command, 0)
     except RecursionError:
-        return CommandVerdict("ask", "too deeply nested to analyse", judge.parts)
+        reason = "too deeply nested to analyse"
     except Exception as exc:  # the guard fails closed: any error of its own is a verdict, never a crash
         logger.warning("command validator failed on %r", command[:200], exc_info=True)
-        return CommandVerdict("ask", f"the command validator could not judge this command ({type(exc).__name__})",
-                              judge.parts)
-    return summarize(judge.parts)
+        reason = f"the command validator could not judge this command ({type(exc).__name__})"
+    else:
+        return summarize(judge.parts)
+    # A part of its own: a rule that approves every other part must not approve what was never judged.
+    return CommandVerdict("ask", reason, [*judge.parts, PartVerdict(command[:200], "ask", reason, "failure")])

@@ -26,7 +26,6 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from claude_proxy.permission_rules import (
     EDIT_TOOLS,
@@ -118,8 +117,7 @@ class Guard:
             cwd = Path(os.path.realpath(str(context.cwd)))
             return bool(paths) and all(match_path(rule.specifier, p, cwd) for p in paths)
         if name == "WebFetch":
-            host = urlsplit(str(tool_input.get("url", ""))).hostname or ""
-            return match_domain(rule.specifier, host)
+            return any(match_domain(rule.specifier, host) for host in fetched_hosts(str(tool_input.get("url", ""))))
         return False
 
     def _first(self, rules: list[Rule], name: str, tool_input: dict[str, Any], context: ToolContext,
@@ -159,7 +157,11 @@ class Guard:
             if not isinstance(command, str):
                 return Decision("deny", "Bash needs 'command' as a string")
             verdict = judge_command(command, context)
-            commands = [command] + [p.command for p in verdict.parts if p.kind == "command"]
+            parts = [p for p in verdict.parts if p.kind == "command"]
+            # Deny and ask rules see each part as written and as run: quotes removed, the program by
+            # its name ('/bin/rm', r""m), and without the options before its subcommand (git -C . push).
+            commands = list(dict.fromkeys([command, *(p.command for p in parts),
+                                           *(form for p in parts for form in run_forms(p.words))]))
             if verdict.behavior == "deny":
                 return Decision("deny", f"blocked: {verdict.reason}")
         rule = self._first(self.deny_rules, name, tool_input, context, paths, commands)
@@ -217,6 +219,10 @@ class Guard:
         return Decision("ask", f"{name} is not a tool the guard knows to be safe")
 
     def _bash(self, verdict: CommandVerdict, allow: list[Rule]) -> Decision:
+        if verdict.behavior != "allow" and all(part.behavior == "allow" for part in verdict.parts):
+            return Decision("ask", verdict.reason)  # not proven safe, and no part says why: never an allow
+        if any(part.kind == "failure" for part in verdict.parts):
+            return Decision("ask", verdict.reason)  # never judged: no rule, not even Bash, approves it
         for blanket in allow:
             if blanket.tool == "Bash" and blanket.specifier is None:
                 return Decision("allow", f"allowed by the permission rule {blanket}")
@@ -277,8 +283,8 @@ class Guard:
                 specs.append(f"{family}({spec.rstrip('/')}/**)" if spec != "./**" else f"{family}(./**)")
             return specs
         if name == "WebFetch":
-            host = urlsplit(str(tool_input.get("url", ""))).hostname
-            return [f"WebFetch(domain:{host})"] if host else []
+            hosts = fetched_hosts(str(tool_input.get("url", "")))
+            return [f"WebFetch(domain:{hosts[0]})"] if hosts else []
         return [name]
 
     def suggest_rule(self, tool: Tool, tool_input: dict[str, Any], context: ToolContext | None = None) -> str:
@@ -286,6 +292,49 @@ class Guard:
         context = context or ToolContext(cwd=Path.cwd())
         rules = self.suggest_rules(tool, tool_input, context)
         return rules[0] if rules else tool.name
+
+
+# Options that take the next word as their value, before a subcommand (git -C dir, npm --prefix dir).
+_VALUE_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--prefix", "-w", "--workspace",
+                            "--registry", "-f", "--file", "--userconfig", "--cache", "--cwd", "--dir"})
+
+
+def run_forms(words: tuple[str | None, ...]) -> list[str]:
+    """A command as it runs, for matching deny and ask rules: quotes gone, the program by its name
+    (busybox's applet too), and again without the options before its first operand (with and
+    without the word each may take). Words from the first one known only at run time on are left
+    out: a prefix rule still matches what comes before (``xargs /bin/rm`` runs ``rm ...``)."""
+    values: list[str] = []
+    for word in words:
+        if word is None:
+            break
+        values.append(word)
+    if not values:
+        return []
+    program, rest = os.path.basename(values[0]), values[1:]
+    commands = [[program, *rest]] + ([rest] if program == "busybox" and rest else [])
+    forms: list[str] = []
+    for argv in commands:
+        forms.append(" ".join(argv))
+        for take_values in (False, True):
+            i = 1
+            while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+                i += 2 if take_values and argv[i] in _VALUE_OPTIONS else 1
+            forms.append(" ".join([argv[0], *argv[i:]]))
+    return list(dict.fromkeys(forms))
+
+
+def fetched_hosts(url: str) -> list[str]:
+    """The host WebFetch would reach, read as its client reads it (yarl: look-alike dots and letters
+    folded, ``evil。com`` is evil.com), in Unicode and in IDNA form; none for a URL it cannot read."""
+    from yarl import URL
+
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return []
+    hosts = [host.rstrip(".").lower() for host in (parsed.host, parsed.raw_host) if host]
+    return list(dict.fromkeys(hosts))
 
 
 def _bash_rule(command: str) -> str | None:

@@ -43,6 +43,8 @@ RUNS_CODE = (
     ((".cursor",), "mcp.json"),
     ((".claude",), "settings.json"),
     ((".claude",), "settings.local.json"),
+    ((".devcontainer",), "*"),  # devcontainer.json's initializeCommand runs on the host when the folder opens
+    ((), ".devcontainer.json"),
 )
 
 

@@ -344,7 +344,7 @@ def parse(source: str) -> Script:
     so the structure is the same, and byte offsets are unchanged, so every word's
     text is read back from the original.
     """
-    raw = source.encode("utf-8")
+    raw = source.encode("utf-8", "surrogateescape")  # a lone \udcXX reaches bash as that byte
     token = SOURCE.set(raw)
     try:
         tree = _parser().parse(_NON_ASCII.sub(b"a", raw))
