@@ -178,11 +178,12 @@ class _Judge:
         if redirect.op == "<":
             problem = self.env.read_problem(target)
             if problem:
-                self.add(redirect.text, "ask", f"reads {problem}", "guarded")
+                self.add(redirect.text, "ask", f"reads {problem}", "guarded", (target.value,))
             return
         verdict = self.env.write_problem(target)
         if verdict is not None:
-            self.add(redirect.text, verdict.behavior, verdict.reason, "guarded" if verdict.guarded else "redirect")
+            self.add(redirect.text, verdict.behavior, verdict.reason, "guarded" if verdict.guarded else "redirect",
+                     (target.value,))
 
     def downloads(self, parsed: Script) -> None:
         """A download piped or substituted into a shell or interpreter is denied."""

@@ -132,6 +132,27 @@ def _rule_for(context: ToolContext, kind: Behavior, path: Path, write: bool) -> 
     return None
 
 
+def closed_reason(path: Path, context: ToolContext, write: bool = False) -> str | None:
+    """Why a path a shell command names is closed in every mode, whatever the allow rules say: a key
+    store, a process's environment or memory, a disk, or a deny rule for reads (with ``write``, for
+    edits too). Other system paths (``/proc/cpuinfo``, ``/dev/null``) are left to the validator."""
+    parts = [part.lower() for part in path.parts]
+    if any(part in NO_ACCESS_DIRS for part in parts):
+        return f"{path} is inside a key store (.ssh/.gnupg), which tools may not touch"
+    if len(parts) == 4 and parts[1] == "proc" and parts[3] in ("environ", "mem"):
+        return f"{path} holds a process's environment or memory"
+    try:
+        if stat.S_ISBLK(os.stat(path).st_mode):
+            return f"{path} is a disk device"
+    except (OSError, ValueError):
+        pass
+    for kind_write in ((False, True) if write else (False,)):
+        denied = _rule_for(context, "deny", path, kind_write)
+        if denied:
+            return f"{path} is denied by the permission rule {denied}"
+    return None
+
+
 def _special_file(path: Path, st: os.stat_result | None) -> str | None:
     if st is None:
         return None

@@ -42,6 +42,7 @@ from claude_proxy.permission_rules import (
 )
 from claude_proxy.settings import Settings
 from claude_proxy.tools.base import Decision, Tool, ToolContext
+from claude_proxy.tools.guard.bashrules import closed_word, run_forms
 from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
 from claude_proxy.tools.guard.paths import PathDenied, check_path
 from claude_proxy.tools.guard.protected import runs_code_reason
@@ -167,6 +168,10 @@ class Guard:
         rule = self._first(self.deny_rules, name, tool_input, context, paths, commands)
         if rule:
             return Decision("deny", f"denied by the permission rule {rule}")
+        if verdict is not None:
+            closed = closed_word(verdict.parts, context)
+            if closed:
+                return Decision("deny", f"blocked: {closed}")
         runs_code = next((r for r in map(runs_code_reason, paths) if r), None) if name in EDIT_TOOLS else None
         if runs_code and self.mode != "plan":
             return Decision("ask", f"{runs_code}; changing it is always asked about, in every mode")
@@ -292,36 +297,6 @@ class Guard:
         context = context or ToolContext(cwd=Path.cwd())
         rules = self.suggest_rules(tool, tool_input, context)
         return rules[0] if rules else tool.name
-
-
-# Options that take the next word as their value, before a subcommand (git -C dir, npm --prefix dir).
-_VALUE_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--prefix", "-w", "--workspace",
-                            "--registry", "-f", "--file", "--userconfig", "--cache", "--cwd", "--dir"})
-
-
-def run_forms(words: tuple[str | None, ...]) -> list[str]:
-    """A command as it runs, for matching deny and ask rules: quotes gone, the program by its name
-    (busybox's applet too), and again without the options before its first operand (with and
-    without the word each may take). Words from the first one known only at run time on are left
-    out: a prefix rule still matches what comes before (``xargs /bin/rm`` runs ``rm ...``)."""
-    values: list[str] = []
-    for word in words:
-        if word is None:
-            break
-        values.append(word)
-    if not values:
-        return []
-    program, rest = os.path.basename(values[0]), values[1:]
-    commands = [[program, *rest]] + ([rest] if program == "busybox" and rest else [])
-    forms: list[str] = []
-    for argv in commands:
-        forms.append(" ".join(argv))
-        for take_values in (False, True):
-            i = 1
-            while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
-                i += 2 if take_values and argv[i] in _VALUE_OPTIONS else 1
-            forms.append(" ".join([argv[0], *argv[i:]]))
-    return list(dict.fromkeys(forms))
 
 
 def fetched_hosts(url: str) -> list[str]:

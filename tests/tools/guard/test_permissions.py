@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -348,3 +349,29 @@ def test_accept_edits_asks_before_writing_a_dev_container_config(workspace):
         decision = guard.decide(WRITE, {"file_path": path, "content": "{}"}, context)
         assert decision.behavior == "ask", (path, decision)
     assert guard.decide(WRITE, {"file_path": "src/new.py", "content": ""}, context).behavior == "allow"
+
+
+def test_path_deny_rules_close_their_paths_to_every_shell_command(workspace):
+    """A Read or Edit deny rule holds for the words of any command, whatever allow rule or mode would
+    let the command run: the path as written, through a link, after REV:, behind a redirection."""
+    (workspace / "secrets").mkdir()
+    (workspace / "secrets" / "s.txt").write_text("s\n")
+    os.symlink("secrets", workspace / "seclink")
+    rules = {"deny": ["Read(./secrets/**)", "Read(./README.md)", "Edit(./docs/**)"], "allow": ["Bash(cat:*)"]}
+    context = make_context(workspace, permissions=rules)
+    for mode in ("bypassPermissions", "default"):
+        guard = Guard(context.settings, mode=mode)
+        for command in ("cat secrets/s.txt", "cat seclink/s.txt", "cat docs/../secrets/s.txt", "grep x README.md",
+                        "cat < secrets/s.txt", "git show HEAD:README.md", "rm docs/x.md", "touch docs/new.md",
+                        "sed -i s/a/b/ docs/x.md", "truncate -s0 docs/x.md", "git checkout -- docs/x.md"):
+            decision = guard.decide(BASH, {"command": command}, context)
+            assert decision.behavior == "deny" and "permission rule" in decision.reason, (mode, command, decision)
+        assert guard.decide(BASH, {"command": "cat a.txt"}, context).behavior == "allow"
+
+
+def test_key_stores_and_process_environments_stay_closed_under_an_allow_rule(workspace):
+    context = make_context(workspace, permissions={"allow": ["Bash(cat:*)", "Bash(strings:*)"]})
+    guard = Guard(context.settings)
+    for command in ("cat ~/.ssh/id_rsa", "cat /proc/self/environ", "strings /proc/1/environ", "cat ~/.gnupg/x"):
+        assert guard.decide(BASH, {"command": command}, context).behavior == "deny", command
+    assert guard.decide(BASH, {"command": "cat /dev/null"}, context).behavior == "allow"
