@@ -26,7 +26,8 @@ from pathlib import Path
 
 from claude_proxy.tools.guard.gitoptions import SUBCOMMANDS
 from claude_proxy.tools.guard.gitshown import shown_files_problem
-from claude_proxy.tools.guard.judgement import Env, Judgement, ask, ok, scan
+from claude_proxy.tools.guard.judgement import Env, Judgement, ask, deny, ok, scan
+from claude_proxy.tools.guard.paths import DeniedReach
 from claude_proxy.tools.guard.shell import Word
 
 SAFE_GLOBAL = frozenset({
@@ -247,6 +248,8 @@ def judge_git(args: list[Word], env: Env) -> Judgement:
             return form
     elif sub in SUBCOMMANDS:
         problem = _judge_options(sub, rest, env)
+        if isinstance(problem, DeniedReach):  # git grep over files a deny rule closes
+            return deny(problem)
         if problem:
             return ask(problem)
     else:

@@ -132,6 +132,19 @@ def _rule_for(context: ToolContext, kind: Behavior, path: Path, write: bool) -> 
     return None
 
 
+class DeniedReach(str):
+    """Why a recursive read is refused, not asked about: it would read a path a deny rule closes."""
+
+
+def denied_read(path: Path, context: ToolContext) -> DeniedReach | None:
+    """A recursive read's reason to be refused when a ``Read(...)`` deny rule covers ``path``, or None."""
+    denied = _rule_for(context, "deny", path, False)
+    if denied is None:
+        return None
+    return DeniedReach(f"a recursive read would include {path}, which the permission rule {denied} denies; "
+                       "search the directories you need instead")
+
+
 def closed_reason(path: Path, context: ToolContext, write: bool = False) -> str | None:
     """Why a path a shell command names is closed in every mode, whatever the allow rules say: a key
     store, a process's environment or memory, a disk, or a deny rule for reads (with ``write``, for
@@ -315,6 +328,9 @@ def secret_under(root: Path, context: ToolContext, *, hidden: bool = True, gitig
                 rel = path.relative_to(root).as_posix() + ("/" if is_dir else "")
                 if ignore.match_file(rel):
                     continue
+            refused = denied_read(path, context)
+            if refused:
+                return refused
             if name.lower() in NO_ACCESS_DIRS:
                 return f"{path} is a key store (.ssh/.gnupg) a recursive read would enter"
             if is_dir:

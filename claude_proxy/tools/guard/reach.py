@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from claude_proxy.tools.base import ToolContext
-from claude_proxy.tools.guard.paths import PathDenied, check_path
+from claude_proxy.tools.guard.paths import PathDenied, check_path, denied_read
 
 MAX_ENTRIES = 20_000
 SKIP = frozenset({".git", ".hg", ".svn"})
@@ -93,6 +93,9 @@ def matching_secret_problem(root: Path, globs: list[str], context: ToolContext, 
                 continue
             rel = os.path.relpath(entry.path, root)
             if _matches(rel, entry.name, globs):
+                refused = denied_read(Path(entry.path), context)
+                if refused:
+                    return refused
                 try:
                     check_path(entry.path, context)
                 except PathDenied as exc:

@@ -16,9 +16,11 @@ import re
 from claude_proxy.tools.guard.awkscript import awk_problem
 from claude_proxy.tools.guard.judgement import Env, Judgement, Scan, Spec, scan
 from claude_proxy.tools.guard.judgement import ask as _ask
+from claude_proxy.tools.guard.judgement import deny as _deny
 from claude_proxy.tools.guard.judgement import ok as _ok
 from claude_proxy.tools.guard.judgement import spec as _spec
 from claude_proxy.tools.guard.options import ANY_VALUE, FOLLOW, FREE, QUIET, READERS
+from claude_proxy.tools.guard.paths import DeniedReach
 from claude_proxy.tools.guard.sedscript import sed_problem
 from claude_proxy.tools.guard.shell import Word
 
@@ -97,6 +99,8 @@ def _reach(name: str, found: Scan, paths: list[Word], env: Env) -> Judgement | N
                        else env.secret_problem(word, hidden, gitignore))
         if problem is None and follows:
             problem = env.link_problem(word)
+        if isinstance(problem, DeniedReach):  # a deny rule closes what it would read: in every mode
+            return _deny(f"{name}: {problem}")
         if problem:
             return _ask(f"{name}: {problem}")
     return None

@@ -375,3 +375,16 @@ def test_key_stores_and_process_environments_stay_closed_under_an_allow_rule(wor
     for command in ("cat ~/.ssh/id_rsa", "cat /proc/self/environ", "strings /proc/1/environ", "cat ~/.gnupg/x"):
         assert guard.decide(BASH, {"command": command}, context).behavior == "deny", command
     assert guard.decide(BASH, {"command": "cat /dev/null"}, context).behavior == "allow"
+
+
+def test_a_recursive_read_that_would_reach_a_denied_path_is_refused_in_every_mode(workspace):
+    (workspace / "secrets").mkdir()
+    (workspace / "secrets" / "s.txt").write_text("sk\n")
+    (workspace / ".env").unlink()  # so that only the deny rule can stop these
+    context = make_context(workspace, permissions={"deny": ["Read(./secrets/**)"]})
+    for mode in ("default", "plan", "bypassPermissions"):
+        guard = Guard(context.settings, mode=mode)
+        for command in ("rg x", "rg -uu x", "grep -r x .", "git grep x", "rg -g '*.txt' x"):
+            decision = guard.decide(BASH, {"command": command}, context)
+            assert decision.behavior == "deny" and "Read(./secrets/**)" in decision.reason, (mode, command, decision)
+        assert guard.decide(BASH, {"command": "rg x src"}, context).behavior == "allow"
