@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from claude_proxy.settings import WebToolSettings
 from claude_proxy.tools.base import Tool, ToolContext, ToolResult
@@ -43,8 +43,13 @@ def html_to_markdown(html: str) -> str:
     return "\n".join(out).strip()
 
 
-async def fetch(url: str, settings: WebToolSettings) -> tuple[str, int, str, bytes, bool]:
-    """GET ``url`` under the policy: (final url, status, content type, body, body was cut)."""
+async def fetch(url: str, settings: WebToolSettings,
+                refuse: Callable[[str], str | None] = lambda host: None) -> tuple[str, int, str, bytes, bool]:
+    """GET ``url`` under the policy: (final url, status, content type, body, body was cut).
+
+    ``refuse(host)`` is asked at every hop, redirects included: a reason refuses the host
+    (the permission rules' ``WebFetch(domain:...)`` denials).
+    """
     import aiohttp
     from yarl import URL
 
@@ -59,6 +64,9 @@ async def fetch(url: str, settings: WebToolSettings) -> tuple[str, int, str, byt
         for _hop in range(settings.max_redirects + 1):
             check_url(current, settings)
             host = current.host or ""
+            refused = refuse(host.rstrip(".").lower())
+            if refused:
+                raise URLRefused(f"{current}: {refused}")
             port = current.port or (443 if current.scheme == "https" else 80)
             resolver.pinned[(host, port)] = await resolve_checked(host, port, settings)
             async with session.get(current, allow_redirects=False,
@@ -84,6 +92,19 @@ async def fetch(url: str, settings: WebToolSettings) -> tuple[str, int, str, byt
                         break
                 return str(current), resp.status, resp.headers.get("Content-Type", ""), bytes(body), cut
     raise FetchFailed(f"more than {settings.max_redirects} redirects")
+
+
+def _denied_hosts(context: ToolContext) -> Callable[[str], str | None]:
+    """The ``WebFetch(domain:...)`` deny rules as a check of one host, for every hop of a fetch."""
+    from claude_proxy.permission_rules import covers_tool, match_domain, settings_rules
+
+    rules = [rule for rule in settings_rules(context.settings.permissions, "deny")
+             if covers_tool(rule, "WebFetch") and rule.specifier]
+
+    def refuse(host: str) -> str | None:
+        rule = next((rule for rule in rules if rule.specifier and match_domain(rule.specifier, host)), None)
+        return f"denied by the permission rule {rule}" if rule else None
+    return refuse
 
 
 def _decode(body: bytes, content_type: str) -> str:
@@ -130,7 +151,7 @@ class WebFetchTool(Tool):
         settings = context.settings.tools.web
         url, prompt = tool_input["url"], tool_input["prompt"]
         try:
-            final, status, content_type, body, cut = await fetch(url, settings)
+            final, status, content_type, body, cut = await fetch(url, settings, _denied_hosts(context))
         except URLRefused as exc:
             log.info("WebFetch refused %s: %s", url, exc)
             return ToolResult.error(f"WebFetch refused {url}: {exc}")

@@ -91,6 +91,19 @@ async def test_redirect_to_denied_host_is_refused(ws: Path, site) -> None:
     assert result.is_error and "denied.example" in text_of(result) and "deny_hosts" in text_of(result)
 
 
+async def test_redirect_to_a_host_a_deny_rule_names_is_refused(ws: Path, site) -> None:
+    """The guard checks the URL the model gave; a redirect is checked here, against the same rules."""
+    from claude_proxy.settings import parse_settings
+    from claude_proxy.tools.registry import new_context
+
+    target = f"http://localhost:{site.port}/page"
+    context = new_context(ws, parse_settings({"tools": {"web": {"allow_private_addresses": True}},
+                                              "permissions": {"deny": ["WebFetch(domain:localhost)"]}}))
+    result = await run_tool("WebFetch", {"url": url(site, f"/redirect?to={target}"), "prompt": "x"}, context)
+    assert result.is_error and "WebFetch(domain:localhost)" in text_of(result)
+    assert site.hits == ["/redirect"]
+
+
 async def test_redirect_to_host_outside_allow_list_is_refused(ws: Path, site) -> None:
     target = f"http://localhost:{site.port}/page"
     result = await fetch(ws, url(site, f"/redirect?to={target}"), allow_private_addresses=True,
