@@ -121,7 +121,6 @@ def check(
 ) -> None:
     """Judge a shell command without running it: exit 0 when safe, 3 when it would ask or be denied."""
     import json
-    from dataclasses import asdict
 
     from claude_proxy.settings import load_settings
     from claude_proxy.tools.base import ToolContext
@@ -133,7 +132,10 @@ def check(
     context = ToolContext(cwd=workspace.resolve(), settings=load_settings(config))
     verdict = judge_command(command, context)
     if json_out:
-        typer.echo(json.dumps(asdict(verdict), indent=2, ensure_ascii=False))
+        parts = [{"command": p.command, "behavior": p.behavior, "reason": p.reason, "kind": p.kind}
+                 for p in verdict.parts]
+        typer.echo(json.dumps({"behavior": verdict.behavior, "reason": verdict.reason, "parts": parts}, indent=2,
+                              ensure_ascii=False))
     else:
         for part in verdict.parts:
             shown = " ".join(part.command.split())

@@ -3,9 +3,9 @@
 A deny rule must hold for every spelling of what it names. `run_forms` gives the forms a
 `Bash(...)` deny or ask rule is matched against besides the text: quotes removed, the
 program by its name, and without the options before its subcommand. `closed_word` finds a
-word that names a path closed in every mode (a system tree, a key store, a path a
-``Read(...)`` or ``Edit(...)`` deny rule covers): the validator only asks about such reads,
-which an allow rule or bypassPermissions would then let run.
+word that names a path closed in every mode (a key store, a process's environment, a disk,
+a path a ``Read(...)`` or ``Edit(...)`` deny rule covers): the validator only asks about
+such reads, which an allow rule or bypassPermissions would then let run.
 """
 
 from __future__ import annotations
@@ -50,20 +50,22 @@ def run_forms(words: tuple[str | None, ...]) -> list[str]:
 def closed_word(parts: list[PartVerdict], context: ToolContext) -> str | None:
     """A word of a part that is not proven safe naming a path closed in every mode, as a reason; or None.
 
-    Words are read as paths relative to the working directory, and so is what follows a ``:``
-    (``git show HEAD:secrets/key``); both the path as written and where its links lead count.
+    Words are read as paths relative to the directory the part runs in (after a ``cd``), and so
+    is what follows a ``:`` (``git show HEAD:secrets/key``); both the path as written and where
+    its links lead count.
     """
     cwd = Path(os.path.realpath(str(context.cwd)))
     for part in parts:
         if part.behavior == "allow":
             continue
+        base = part.where or cwd
         for word in part.words[1:] if part.kind == "command" else part.words:
             if not word or word.startswith("-") and "=" not in word:
                 continue
             for text in {word, word.split(":", 1)[-1], word.split("=", 1)[-1]}:
                 if not text:
                     continue
-                reason = _closed(cwd / os.path.expanduser(text), context)
+                reason = _closed(base / os.path.expanduser(text), context)
                 if reason:
                     return f"{part.command[:80]}: {reason}"
     return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from claude_proxy.tools.base import Behavior, ToolContext
 from claude_proxy.tools.guard.judgement import ask
@@ -53,6 +54,7 @@ class PartVerdict:
     reason: str
     kind: str = "command"
     words: tuple[str | None, ...] = ()  # a command's words after quote removal (None: known only at run time)
+    where: Path | None = None  # the directory the part runs in, as the judge followed cd (None: not known)
 
 
 @dataclass
@@ -99,7 +101,7 @@ class _Judge:
                 self.truncated = True
                 self.parts.append(PartVerdict("…", "ask", f"more than {MAX_PARTS} parts; not analysed", "syntax"))
             return
-        self.parts.append(PartVerdict(command, behavior, reason, kind, words))
+        self.parts.append(PartVerdict(command, behavior, reason, kind, words, self.env.cwd))
 
     def script(self, source: str, depth: int) -> None:
         if depth > MAX_NESTING:

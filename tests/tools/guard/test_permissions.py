@@ -363,7 +363,8 @@ def test_path_deny_rules_close_their_paths_to_every_shell_command(workspace):
         guard = Guard(context.settings, mode=mode)
         for command in ("cat secrets/s.txt", "cat seclink/s.txt", "cat docs/../secrets/s.txt", "grep x README.md",
                         "cat < secrets/s.txt", "git show HEAD:README.md", "rm docs/x.md", "touch docs/new.md",
-                        "sed -i s/a/b/ docs/x.md", "truncate -s0 docs/x.md", "git checkout -- docs/x.md"):
+                        "sed -i s/a/b/ docs/x.md", "truncate -s0 docs/x.md", "git checkout -- docs/x.md",
+                        "cd secrets && cat s.txt", "cd docs; rm x.md"):
             decision = guard.decide(BASH, {"command": command}, context)
             assert decision.behavior == "deny" and "permission rule" in decision.reason, (mode, command, decision)
         assert guard.decide(BASH, {"command": "cat a.txt"}, context).behavior == "allow"
