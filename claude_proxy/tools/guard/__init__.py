@@ -25,6 +25,8 @@ programs), `gitcheck` (git; `gitshown` lists the files a patch would show) and
 `programs` (every other program, wrappers, denials);
 `view` (the workspace as the judge sees it: cd, paths, globs, redirections); and
 `commands` (`judge_command`, which walks a parsed command and folds the verdicts).
+`permissions` applies the rules to a verdict; `bashrules` is how they see a command: as it
+runs (`run_forms`) and the closed paths its words name (`closed_word`).
 """
 
 from claude_proxy.tools.guard.commands import CommandVerdict, PartVerdict, judge_command
