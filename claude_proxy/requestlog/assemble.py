@@ -34,6 +34,9 @@ __all__ = ["Assembled", "SSEEvent", "assemble", "assemble_json", "assemble_strea
 logger = logging.getLogger(__name__)
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+# A block index may skip a few (a block the stream never opened); an upstream that names index
+# 999999999 must not make the writer hold a billion placeholders.
+MAX_SKIPPED_BLOCKS = 1024
 
 
 @dataclass
@@ -144,6 +147,9 @@ class _StreamAssembler:
             block = block if isinstance(block, dict) else {}
             index = payload.get("index")
             content = self.message["content"]
+            if isinstance(index, int) and index - len(content) > MAX_SKIPPED_BLOCKS:
+                self.problems.append(f"content_block_start index {index} skips over {MAX_SKIPPED_BLOCKS} blocks")
+                index = len(content)  # kept at the end; events for the index it gave are reported unknown
             if isinstance(index, int) and index > len(content):
                 content.extend({} for _ in range(index - len(content)))
             if isinstance(index, int) and index < len(content):

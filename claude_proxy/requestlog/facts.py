@@ -53,6 +53,14 @@ def ratelimit(headers: Mapping[str, Any]) -> str | None:
     return json.dumps(found, sort_keys=True) if found else None
 
 
+MAX_COUNT = (1 << 63) - 1  # what a SQLite INTEGER and a Postgres BIGINT hold
+
+
+def count(value: Any) -> int | None:
+    """A token count as a column keeps it: an integer a database can store, else None (unknown)."""
+    return value if isinstance(value, int) and -MAX_COUNT <= value <= MAX_COUNT else None
+
+
 def long_cache_writes(message: Mapping[str, Any] | None) -> int | None:
     """Tokens written to the 1-hour cache, from ``usage.cache_creation.ephemeral_1h_input_tokens``.
 
@@ -61,5 +69,4 @@ def long_cache_writes(message: Mapping[str, Any] | None) -> int | None:
     """
     usage = message.get("usage") if isinstance(message, dict) else None
     creation = usage.get("cache_creation") if isinstance(usage, dict) else None
-    value = creation.get("ephemeral_1h_input_tokens") if isinstance(creation, dict) else None
-    return value if isinstance(value, int) else None
+    return count(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jiter
 
+from claude_proxy.requestlog import facts
 from claude_proxy.requestlog.assemble import Assembled, assemble, read_answer
 from claude_proxy.requestlog.jsontext import dumps_unicode
 from claude_proxy.requestlog.masking import (
@@ -201,9 +202,8 @@ def row_values(entry: LogEntry, *, bodies: bool = True, max_body_bytes: int = 1 
         int(stream), entry.status, request_headers, response_headers, request_body, response_body_text,
         int(request_truncated or request_bytes > len(entry.request_body)),
         int(response_truncated or response_bytes > len(entry.response_body)),
-        message_text, input_tokens if isinstance(input_tokens, int) else None,
-        output_tokens if isinstance(output_tokens, int) else None, cache_read if isinstance(cache_read, int) else None,
-        cache_creation if isinstance(cache_creation, int) else None,
+        message_text, facts.count(input_tokens), facts.count(output_tokens), facts.count(cache_read),
+        facts.count(cache_creation),
         message.get("stop_reason"), error, entry.route, entry.attempts, request_bytes, response_bytes, attempt_log,
     )
 

@@ -40,6 +40,15 @@ def test_text_stream(fixtures_dir: Path) -> None:
     assert got.model == "claude-sonnet-4-5-20250929"
 
 
+def test_a_block_index_far_past_the_blocks_is_reported_not_padded(fixtures_dir: Path) -> None:
+    """An upstream that names block 999999999 must not make the log writer hold a billion placeholders."""
+    stream = read(fixtures_dir, "anthropic-stream-basic-text.sse").replace(b'"index": 0', b'"index": 999999999')
+    assert stream.count(b"999999999") >= 2
+    got = assemble(stream)
+    assert len(got.message["content"]) == 1
+    assert any("999999999" in problem for problem in got.problems)
+
+
 def test_tool_use_stream_parses_concatenated_input(fixtures_dir: Path) -> None:
     got = assemble(read(fixtures_dir, "anthropic-stream-tool-use.sse"))
     text, tool = got.message["content"]

@@ -339,8 +339,8 @@ def test_a_row_the_database_refuses_loses_only_itself(db: Path) -> None:
     assert log.lost == 1 and log.written == 2
 
 
-def test_a_row_sqlite_cannot_store_costs_that_row_only(db: Path) -> None:
-    # a usage count past 64 bits cannot be bound; before, it killed the writer and every later row was lost
+def test_a_usage_count_past_64_bits_is_kept_as_unknown_and_the_row_written(db: Path) -> None:
+    # SQLite cannot bind it; before, that cost the row (and earlier still, the writer and every later row)
     huge = (b'{"type":"message","role":"assistant","content":[],"stop_reason":"end_turn",'
             b'"usage":{"input_tokens":' + str(2 ** 70).encode() + b',"output_tokens":1}}')
     before, bad, after = make_entry(), make_entry(response_body=huge), make_entry()
@@ -349,6 +349,7 @@ def test_a_row_sqlite_cannot_store_costs_that_row_only(db: Path) -> None:
     for entry in (before, bad, after):
         log.record(entry)
     log.close()
-    assert [row["id"] for row in read_rows(db)] == [before.id, after.id]
-    assert log.written == 2 and log.lost == 1
-    assert log.last_error is None  # the writer went on: the row after it was written
+    rows = {row["id"]: row for row in read_rows(db)}
+    assert list(rows) == [before.id, bad.id, after.id]
+    assert (rows[bad.id]["input_tokens"], rows[bad.id]["output_tokens"]) == (None, 1)
+    assert log.written == 3 and log.lost == 0 and log.last_error is None
