@@ -276,6 +276,34 @@ async def test_malformed_response_is_bad_response_and_502(raw_upstream, make_poo
     await asyncio.wait_for(server.conns[0].eof.wait(), 2)
 
 
+@pytest.mark.parametrize("flood", [b"X-A: " + b"a" * 1000 + b"\r\n", b"a" * 4096], ids=["header lines", "one line"])
+async def test_response_headers_that_never_end_are_refused_at_a_bound(raw_upstream, make_pool, flood):
+    """An upstream that keeps sending headers must not grow the proxy until it is killed."""
+    server = await raw_upstream(reply(b"HTTP/1.1 200 OK\r\nX-Long: ", *([flood] * 400), hang=True, pause=0.001))
+    started = time.monotonic()
+    with pytest.raises(http1.BadResponse, match="KiB of response headers"):
+        await make_pool(server.url).request("GET", "/", [], b"")
+    assert time.monotonic() - started < 5
+
+
+async def test_a_transfer_encoding_not_ending_in_chunked_ends_at_close(raw_upstream, make_pool):
+    """RFC 9112 6.3: the body runs until the connection closes, and is then complete."""
+    body = b'{"type": "message"}'
+    server = await raw_upstream(reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n", body, close=True))
+    resp, data = await fetch(make_pool(server.url))
+    assert (resp.status, data) == (200, body)
+
+
+async def test_a_transfer_coding_the_proxy_does_not_decode_is_502(raw_upstream, make_pool):
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(gzip.compress(b"{}")), gzip.compress(b"{}"))
+    server = await raw_upstream(reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + chunked,
+                                      hang=True))
+    with pytest.raises(http1.BadResponse, match="transfer coding 'gzip'"):
+        await make_pool(server.url).request("GET", "/", [], b"")
+    error = await send_via_upstream(server.url)
+    assert error.status == 502 and "gzip" in str(error)
+
+
 @pytest.mark.parametrize("how", ["readany", "read"])
 @pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
                                   b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"])

@@ -14,6 +14,9 @@ from claude_proxy.proxy.upstream.http1.response import Response
 
 # Past this, a request body is written apart from its head instead of copied into one buffer.
 _JOIN_MAX = 64 * 1024
+# A response head larger than this is refused: the parser keeps a header line whole until it ends,
+# so an upstream that never ends its headers would otherwise grow the process until it is killed.
+MAX_HEAD_BYTES = 256 * 1024
 
 
 class Owner(Protocol):
@@ -48,6 +51,7 @@ class _Connection(asyncio.Protocol):
         self._until_close = False
         self._reusable = True
         self._head_only = False
+        self._head_bytes = 0  # bytes received while the current answer's head is still pending
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -58,10 +62,16 @@ class _Connection(asyncio.Protocol):
             self.close()  # bytes nobody asked for: the connection cannot be trusted any more
             return
         self.received = True
+        if self._head is not None:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._broken(f"sent more than {MAX_HEAD_BYTES // 1024} KiB of response headers")
+                return
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools.HttpParserError and anything a callback raised
-            self._broken(f"sent a malformed response ({exc})")
+            cause = exc.__context__  # httptools wraps a callback's exception ("User callback error")
+            self._broken(str(cause) if isinstance(cause, BadResponse) else f"sent a malformed response ({exc})")
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost settles the exchange
@@ -104,8 +114,15 @@ class _Connection(asyncio.Protocol):
             return
         headers: CIMultiDict[str] = CIMultiDict(
             [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in self._raw_headers])
+        codings = [c.strip().lower() for c in headers.get("Transfer-Encoding", "").split(",") if c.strip()]
+        unknown = [c for c in codings if c not in ("chunked", "identity")]
+        if unknown:  # the body would reach the client still encoded, with nothing to say so
+            raise BadResponse(f"sent a response in the transfer coding {unknown[0]!r}, which the proxy does not "
+                              "decode")
         response = Response(self, status, self._reason.decode("latin-1"), headers, self.pool.url)
-        framed = "Content-Length" in headers or "Transfer-Encoding" in headers
+        # RFC 9112 6.3: with Transfer-Encoding whose last coding is not chunked, the body ends where
+        # the connection does; otherwise chunked framing or Content-Length says where.
+        framed = codings[-1:] == ["chunked"] or ("Content-Length" in headers and not codings)
         self._until_close = not framed and status not in (204, 304)
         self._response = response
         head, self._head = self._head, None
@@ -135,6 +152,7 @@ class _Connection(asyncio.Protocol):
         self._head = self.loop.create_future()
         self._response = None
         self.received = False
+        self._head_bytes = 0
         self._head_only = method == "HEAD"
         if len(body) <= _JOIN_MAX:
             self.transport.write(head + body)
