@@ -44,10 +44,10 @@ def html_to_markdown(html: str) -> str:
 
 
 async def fetch(url: str, settings: WebToolSettings,
-                refuse: Callable[[str], str | None] = lambda host: None) -> tuple[str, int, str, bytes, bool]:
+                refuse: Callable[[str], str | None] = lambda url: None) -> tuple[str, int, str, bytes, bool]:
     """GET ``url`` under the policy: (final url, status, content type, body, body was cut).
 
-    ``refuse(host)`` is asked at every hop, redirects included: a reason refuses the host
+    ``refuse(url)`` is asked at every hop, redirects included: a reason refuses the host
     (the permission rules' ``WebFetch(domain:...)`` denials).
     """
     import aiohttp
@@ -64,7 +64,7 @@ async def fetch(url: str, settings: WebToolSettings,
         for _hop in range(settings.max_redirects + 1):
             check_url(current, settings)
             host = current.host or ""
-            refused = refuse(host.rstrip(".").lower())
+            refused = refuse(str(current))
             if refused:
                 raise URLRefused(f"{current}: {refused}")
             port = current.port or (443 if current.scheme == "https" else 80)
@@ -95,14 +95,17 @@ async def fetch(url: str, settings: WebToolSettings,
 
 
 def _denied_hosts(context: ToolContext) -> Callable[[str], str | None]:
-    """The ``WebFetch(domain:...)`` deny rules as a check of one host, for every hop of a fetch."""
+    """The ``WebFetch(domain:...)`` deny rules as a check of one URL's host, for every hop of a fetch."""
     from claude_proxy.permission_rules import covers_tool, match_domain, settings_rules
+    from claude_proxy.tools.guard.permissions import fetched_hosts
 
     rules = [rule for rule in settings_rules(context.settings.permissions, "deny")
              if covers_tool(rule, "WebFetch") and rule.specifier]
 
-    def refuse(host: str) -> str | None:
-        rule = next((rule for rule in rules if rule.specifier and match_domain(rule.specifier, host)), None)
+    def refuse(url: str) -> str | None:
+        hosts = fetched_hosts(url)  # read as the guard reads the first URL: Unicode and IDNA forms
+        rule = next((rule for rule in rules if rule.specifier and any(match_domain(rule.specifier, host)
+                                                                      for host in hosts)), None)
         return f"denied by the permission rule {rule}" if rule else None
     return refuse
 

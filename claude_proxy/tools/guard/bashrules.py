@@ -62,7 +62,7 @@ def closed_word(parts: list[PartVerdict], context: ToolContext) -> str | None:
         for word in part.words[1:] if part.kind == "command" else part.words:
             if not word or word.startswith("-") and "=" not in word:
                 continue
-            for text in {word, word.split(":", 1)[-1], word.split("=", 1)[-1]}:
+            for text in dict.fromkeys((word, word.split(":", 1)[-1], word.split("=", 1)[-1])):
                 if not text:
                     continue
                 reason = _closed(base / os.path.expanduser(text), context)
