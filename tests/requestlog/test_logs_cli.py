@@ -8,7 +8,9 @@ import select
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -214,24 +216,38 @@ def _read_until(fd: int, needle: str, proc: subprocess.Popen[bytes], limit: floa
     return seen.decode()
 
 
-def test_tail_prints_new_rows_and_stops_quietly_on_ctrl_c(cli: list[str], cli_env: dict[str, str], db: Path,
-                                                         fixtures_dir: Path, filled: dict[str, str]) -> None:
-    proc = subprocess.Popen(cli + ["logs", "tail", "-n", "2", "--interval", "0.1", "--log-db", str(db)],
-                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+@contextmanager
+def tailing(cli: list[str], env: dict[str, str], log_db: str, lines: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A running ``logs tail`` that follows every 0.1 s, killed on the way out if still running."""
+    proc = subprocess.Popen(cli + ["logs", "tail", "-n", str(lines), "--interval", "0.1", "--log-db", log_db],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
                             preexec_fn=default_sigint)
     assert proc.stdout is not None and proc.stderr is not None
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def interrupt(proc: subprocess.Popen[bytes]) -> tuple[str, str]:
+    """Ctrl-C, then what the process printed after that (stdout, stderr)."""
+    proc.send_signal(signal.SIGINT)
+    rest, err_rest = proc.communicate(timeout=30)
+    return rest.decode(), err_rest.decode()
+
+
+def test_tail_prints_new_rows_and_stops_quietly_on_ctrl_c(cli: list[str], cli_env: dict[str, str], db: Path,
+                                                         fixtures_dir: Path, filled: dict[str, str]) -> None:
+    with tailing(cli, cli_env, str(db), 2) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
         err = _read_until(proc.stderr.fileno(), "following the request log", proc)
         fresh = make_entry(fixtures_dir, "anthropic-stream-tool-use.sse", path="/v1/messages?fresh=1")
         write_entries(db, [fresh])
         out = _read_until(proc.stdout.fileno(), fresh.id, proc)
-        proc.send_signal(signal.SIGINT)
-        rest, err_rest = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    out += rest.decode()
-    err += err_rest.decode()
+        rest, err_rest = interrupt(proc)
+    out += rest
+    err += err_rest
     lines = out.splitlines()
     assert filled["overloaded"] in lines[0] and filled["ratelimited"] in lines[1], "the last two rows first"
     assert filled["text"] not in out
@@ -253,11 +269,8 @@ def test_tail_on_postgres_shows_a_row_committed_after_a_newer_one(cli: list[str]
 
     shared, early, late = (conversation(1, opening=f"Tail me, exchange {n}")[0] for n in range(3))
     write_pg(pg_url, [shared])  # the tables, and the content every exchange shares
-    proc = subprocess.Popen(cli + ["logs", "tail", "-n", "0", "--interval", "0.1", "--log-db", pg_url],
-                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-                            preexec_fn=default_sigint)
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
+    with tailing(cli, cli_env, pg_url, 0) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
         _read_until(proc.stderr.fileno(), "following the request log", proc)
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute("SET lock_timeout = 5000")
@@ -267,12 +280,8 @@ def test_tail_on_postgres_shows_a_row_committed_after_a_newer_one(cli: list[str]
                 write_pg(pg_url, [late])  # numbered after it, committed first
                 out = _read_until(proc.stdout.fileno(), late.id, proc)
             out += _read_until(proc.stdout.fileno(), early.id, proc)
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    lines = (out + rest.decode()).splitlines()
+        rest, _ = interrupt(proc)
+    lines = (out + rest).splitlines()
     printed = [line for line in lines if late.id in line or early.id in line]
     assert len(printed) == 2 and late.id in printed[0] and early.id in printed[1], "each once, as committed"
     assert shared.id not in out and proc.returncode == 0

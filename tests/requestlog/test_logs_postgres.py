@@ -15,6 +15,7 @@ import yaml
 
 from tests.requestlog.conftest import make_entry, write_entries, write_pg
 from tests.requestlog.store.test_postgres import T0, _mixed, _rounded
+from tests.support.proxy_process import ServeProcess
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.processes
@@ -128,17 +129,21 @@ def test_the_logs_commands_load_psycopg_only_for_postgres(cli_env: dict[str, str
     assert subprocess.run([sys.executable, "-c", code], env=cli_env, timeout=60).returncode == 0
 
 
+async def serve_reading(url: str, tmp_path: Path, env: dict[str, str]) -> ServeProcess:
+    """A started ``serve`` whose settings point its log (and viewer) at ``url``; no upstream behind it."""
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({"log": {"url": url, "path": str(tmp_path / "unused.db")}}))
+    return await ServeProcess(["--upstream", "http://127.0.0.1:9", "--config", str(config)], env,
+                              cwd=tmp_path).start()
+
+
 async def test_the_viewer_under_serve_reads_log_url(cli_env: dict[str, str], tmp_path: Path,
                                                     both: tuple[str, str, list[str]]) -> None:
     import aiohttp
 
-    from tests.support.proxy_process import ServeProcess
 
     _, url, ids = both
-    config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump({"log": {"url": url, "path": str(tmp_path / "unused.db")}}))
-    proc = await ServeProcess(["--upstream", "http://127.0.0.1:9", "--config", str(config)], cli_env,
-                              cwd=tmp_path).start()
+    proc = await serve_reading(url, tmp_path, cli_env)
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{proc.url}/ui/") as resp:
@@ -154,7 +159,6 @@ async def test_the_viewer_says_503_while_postgres_is_down(cli_env: dict[str, str
     so (the password masked), then the pages again once it is back."""
     import aiohttp
 
-    from tests.support.proxy_process import ServeProcess
     from tests.support.services import PostgresServer
 
     server = PostgresServer().start()
@@ -163,10 +167,7 @@ async def test_the_viewer_says_503_while_postgres_is_down(cli_env: dict[str, str
         entries = _mixed()
         write_pg(url, entries)
         session = entries[7].id
-        config = tmp_path / "serve.yaml"
-        config.write_text(yaml.safe_dump({"log": {"url": url, "path": str(tmp_path / "unused.db")}}))
-        proc = await ServeProcess(["--upstream", "http://127.0.0.1:9", "--config", str(config)], cli_env,
-                                  cwd=tmp_path).start()
+        proc = await serve_reading(url, tmp_path, cli_env)
         try:
             async with aiohttp.ClientSession() as http:
                 server.stop()
@@ -188,22 +189,16 @@ async def test_the_viewer_says_503_while_postgres_is_down(cli_env: dict[str, str
 
 def test_tail_keeps_following_while_postgres_restarts(cli: list[str], cli_env: dict[str, str]) -> None:
     """`logs tail` is left running: a server restart is one line on stderr, not the end of it."""
-    import signal
-
-    from tests.requestlog.test_logs_cli import _read_until
+    from tests.requestlog.test_logs_cli import _read_until, interrupt, tailing
     from tests.support.services import PostgresServer
-    from tests.support.signals import default_sigint
 
     server = PostgresServer().start()
     try:
         url = server.create_database("tail")
         before, after = make_entry(path="/v1/messages?before=1"), make_entry(path="/v1/messages?after=1")
         write_pg(url, [before])
-        proc = subprocess.Popen(cli + ["logs", "tail", "-n", "1", "--interval", "0.1", "--log-db", url],
-                                env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-                                preexec_fn=default_sigint)
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
+        with tailing(cli, cli_env, url, 1) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
             out = _read_until(proc.stdout.fileno(), before.id, proc)
             _read_until(proc.stderr.fileno(), "following the request log", proc)
             server.stop()
@@ -212,13 +207,9 @@ def test_tail_keeps_following_while_postgres_restarts(cli: list[str], cli_env: d
             err += _read_until(proc.stderr.fileno(), "can be read again", proc)
             write_pg(url, [after])
             out += _read_until(proc.stdout.fileno(), after.id, proc)
-            proc.send_signal(signal.SIGINT)
-            rest, err_rest = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+            rest, err_rest = interrupt(proc)
     finally:
         server.remove()
-    assert proc.returncode == 0 and "Traceback" not in err + err_rest.decode()
+    assert proc.returncode == 0 and "Traceback" not in err + err_rest
     assert "cannot read the request log" in err and err.count("still following") == 1, err
-    assert (out + rest.decode()).count(after.id) == 1
+    assert (out + rest).count(after.id) == 1
